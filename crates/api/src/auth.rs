@@ -1,0 +1,207 @@
+//! Authentication: argon2id password hashes, HS256 access tokens validated with an explicit
+//! `Validation` (algorithm fixed; `exp`, `iss`, `aud`, `sub` required), and the [`Caller`]
+//! extractor that turns a bearer token into the current user — read from the database on
+//! every request, so a role change or deactivation takes effect at once.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::Argon2;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+use shipshape_domain::Role;
+use shipshape_store::Actor;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The token issuer.
+pub const ISSUER: &str = "shipshape";
+/// The token audience.
+pub const AUDIENCE: &str = "shipshape-api";
+
+/// Claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+    /// Issued at (seconds since the epoch).
+    pub iat: u64,
+    /// Expires at (seconds since the epoch).
+    pub exp: u64,
+}
+
+/// Signing and verification keys and the token lifetime.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    /// Token lifetime in seconds.
+    pub ttl_secs: u64,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("ttl_secs", &self.ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+fn epoch_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl TokenKeys {
+    /// Keys from a shared secret.
+    pub fn new(secret: &[u8], ttl_secs: u64) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl_secs,
+        }
+    }
+
+    /// Issues a token for a user.
+    pub fn issue(&self, user_id: &str) -> Result<String, ApiError> {
+        let now = epoch_secs();
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            iat: now,
+            exp: now + self.ttl_secs,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::internal(&e))
+    }
+
+    /// Verifies a token and returns its subject.
+    pub fn verify(&self, token: &str) -> Result<String, ApiError> {
+        decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims.sub)
+            .map_err(|_| ApiError::unauthorized("the access token is invalid or expired"))
+    }
+}
+
+/// Hashes a password with argon2id (slow on purpose: call it off the executor).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal(&e))
+}
+
+/// Checks a password against a stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// The signed-in user making a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user's id.
+    pub id: String,
+    /// The user's name.
+    pub username: String,
+    /// The user's role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// As the store records actors.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: self.id.clone(),
+            username: self.username.clone(),
+            role: self.role,
+        }
+    }
+
+    /// Refuses callers who may not steer runs.
+    pub fn require_steer(&self) -> Result<(), ApiError> {
+        if self.role.can_steer_runs() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "only release managers and admins create, move and decide runs",
+            ))
+        }
+    }
+
+    /// Refuses callers who are not admins.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only admins may do this"))
+        }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("sign in: send Authorization: Bearer <token>"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not readable"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+            Ok(token.trim().to_owned())
+        }
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be `Bearer <token>`",
+        )),
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::unauthorized("not configured"))?;
+            let user_id = state.keys.verify(&token?)?;
+            let store = state.store.clone();
+            let user = web::block(move || store.user(&user_id)).await??;
+            match user {
+                Some(u) if u.active => Ok(Caller {
+                    role: u.role()?,
+                    id: u.id,
+                    username: u.username,
+                }),
+                _ => Err(ApiError::unauthorized(
+                    "the access token's user no longer exists or is deactivated",
+                )),
+            }
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! Configuration: one typed struct, every field a flag that also reads the environment.
+//! Secrets are wrapped so they never print.
+
+use clap::{Args, Parser, Subcommand};
+
+/// A secret value: its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The value itself: use it, never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// Shipshape: deployment checklists and rollback decisions.
+#[derive(Debug, Parser)]
+#[command(name = "shipshape", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings shared by every command.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// The commands.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum Command {
+    /// Serve the API, its documentation and the web app (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+/// Settings.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SHIPSHAPE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Database: `sqlite://PATH` (default, created if missing) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/shipshape.db", hide_env_values = true)]
+    pub database_url: Secret,
+    /// Secret that signs access tokens; when unset one is generated once and kept in the
+    /// database, so tokens survive a restart.
+    #[arg(long, env = "SHIPSHAPE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+    /// Password of the `admin` user created on first start; when unset one is generated and
+    /// printed once.
+    #[arg(long, env = "SHIPSHAPE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "SHIPSHAPE_TOKEN_TTL_SECS", default_value_t = 3600)]
+    pub token_ttl_secs: u64,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "SHIPSHAPE_WORKERS")]
+    pub workers: Option<usize>,
+    /// Database connections in the reader pool.
+    #[arg(long, env = "SHIPSHAPE_DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+}
+
+impl Config {
+    /// Settings for a test or tool: defaults, with the given database.
+    pub fn for_database(database_url: &str) -> Self {
+        Config {
+            bind: "127.0.0.1:0".into(),
+            database_url: Secret::new(database_url),
+            jwt_secret: None,
+            admin_password: None,
+            token_ttl_secs: 3600,
+            workers: Some(2),
+            db_pool_size: 4,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The single mapping from errors to HTTP: every error answer is an RFC 9457
+//! `application/problem+json` body with a stable `code`. Database details never reach a
+//! client; the whole error chain is logged once, here, for 5xx answers.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use shipshape_domain::decision::DecisionError;
+use shipshape_domain::item::ItemError;
+use shipshape_domain::run::{Blocker, TransitionError};
+use shipshape_domain::wire::Problem;
+use shipshape_store::StoreError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    blockers: Option<Vec<Blocker>>,
+    etag: Option<String>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+    }
+}
+
+impl ApiError {
+    /// An error with a status, a stable code and a detail for people.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            blockers: None,
+            etag: None,
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+    /// 401.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+    /// 403.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+    /// 422.
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", detail)
+    }
+    /// 500: the cause is logged, never sent.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        let mut chain = cause.to_string();
+        let mut source = cause.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(error = %chain, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "something went wrong on our side; it has been logged",
+        )
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+fn title(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = Problem {
+            problem_type: format!("urn:shipshape:problem:{}", self.code),
+            title: title(self.status).to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+            blockers: self.blockers.clone(),
+        };
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let Some(etag) = &self.etag {
+            res.insert_header((header::ETAG, etag.clone()));
+        }
+        res.body(serde_json::to_string(&body).unwrap_or_default())
+    }
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> Self {
+        let detail = e.to_string();
+        match e {
+            TransitionError::Blocked { blockers, .. } => ApiError {
+                blockers: Some(blockers),
+                ..ApiError::new(StatusCode::CONFLICT, "gate_blocked", detail)
+            },
+            TransitionError::Invalid(_) => {
+                ApiError::new(StatusCode::CONFLICT, "invalid_transition", detail)
+            }
+            TransitionError::Closed => ApiError::new(StatusCode::CONFLICT, "run_closed", detail),
+            TransitionError::LiveRunExists(_) => {
+                ApiError::new(StatusCode::CONFLICT, "live_run_exists", detail)
+            }
+        }
+    }
+}
+
+impl From<ItemError> for ApiError {
+    fn from(e: ItemError) -> Self {
+        let detail = e.to_string();
+        match e {
+            ItemError::Invalid { .. } => ApiError::invalid(detail),
+            ItemError::Forbidden(_) => ApiError::forbidden(detail),
+            ItemError::Locked(_) => ApiError::new(StatusCode::CONFLICT, "item_locked", detail),
+        }
+    }
+}
+
+impl From<DecisionError> for ApiError {
+    fn from(e: DecisionError) -> Self {
+        let detail = e.to_string();
+        match e {
+            DecisionError::Invalid { .. } => ApiError::invalid(detail),
+            DecisionError::WrongStage(_) => {
+                ApiError::new(StatusCode::CONFLICT, "wrong_stage", detail)
+            }
+            DecisionError::Transition(t) => TransitionError::Invalid(t).into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            StoreError::Duplicate(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "duplicate",
+                format!("{what} is already taken"),
+            ),
+            StoreError::PreconditionFailed { what, current } => ApiError {
+                etag: Some(format!("\"{current}\"")),
+                ..ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "precondition_failed",
+                    format!(
+                        "the {what} was changed by someone else (now at version {current}); \
+                         fetch it again and re-apply your change"
+                    ),
+                )
+            },
+            StoreError::Invalid { field, message } => {
+                ApiError::invalid(format!("{field}: {message}"))
+            }
+            StoreError::Transition(t) => t.into(),
+            StoreError::Item(i) => i.into(),
+            StoreError::Decision(d) => d.into(),
+            StoreError::Template(t) => ApiError::invalid(t.to_string()),
+            StoreError::Field(f) => ApiError::invalid(f.to_string()),
+            StoreError::Connect(_) => {
+                tracing::error!(error = %e, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unavailable; try again shortly",
+                )
+            }
+            StoreError::Config(_)
+            | StoreError::Migration(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Database(_) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(&e)
+    }
+}
+
+/// Maps a JSON body error: malformed JSON and unknown fields are 400, a wrong content type
+/// 415, an oversized body 413, values the types refuse 422.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as J;
+    match err {
+        J::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ),
+        J::Overflow { limit } | J::OverflowKnownLength { limit, .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body must be at most {limit} bytes"),
+        ),
+        J::Deserialize(e) => serde_error(&e),
+        other => ApiError::bad_request("bad_request", other.to_string()),
+    }
+}
+
+/// Maps a serde_json error to 400 (syntax, unknown field) or 422 (a value the types refuse).
+pub fn serde_error(e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        }
+        Category::Data => {
+            let msg = e.to_string();
+            if msg.starts_with("unknown field") {
+                ApiError::bad_request("unknown_field", msg)
+            } else {
+                ApiError::invalid(msg)
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Shipshape's HTTP API: actix-web handlers, authentication, the error mapping to
+//! `application/problem+json`, the OpenAPI document and the server set-up. It depends on the
+//! store and domain crates; handlers stay thin — extract, call the store, map the result.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod openapi;
+mod routes;
+pub mod server;
+
+use shipshape_store::Store;
+
+/// Shared state of every worker.
+#[derive(Debug)]
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// Token keys.
+    pub keys: auth::TokenKeys,
+}

@@ -1,0 +1,30 @@
+//! The `shipshape` binary: `serve` (default), `migrate`, `openapi`.
+
+use clap::Parser;
+use shipshape_api::config::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Openapi => {
+            println!("{}", shipshape_api::openapi::document_json());
+            Ok(())
+        }
+        Command::Migrate => shipshape_api::server::migrate(&cli.config),
+        Command::Serve => shipshape_api::server::serve(cli.config),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "shipshape stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations. The committed copy at
+//! `openapi/openapi.json` is checked against it by a test; `just openapi` rewrites it.
+
+use actix_web::App;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::{AppExt, scope};
+
+use crate::routes;
+
+/// The document's fixed parts: info, tags, the bearer scheme.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Shipshape API",
+        description = "Deployment checklists and rollback decisions. A release team opens a run from a \
+checklist template; people and tools work through its items; the run moves through gated stages; \
+at decision points someone records go / hold / rollback / abort; everything lands in an \
+append-only event log.\n\nErrors are RFC 9457 `application/problem+json` bodies with a stable \
+`code`. Runs and items carry an `ETag`; `PATCH` honours `If-Match` and answers 412 on a stale \
+version.",
+        version = "1.0.0",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "auth", description = "Signing in"),
+        (name = "users", description = "User accounts (admin)"),
+        (name = "templates", description = "Checklist templates, as JSON or Markdown"),
+        (name = "runs", description = "Runs of a template and their status machine"),
+        (name = "items", description = "Checklist items of a run"),
+        (name = "decisions", description = "Go / hold / rollback / abort decisions"),
+        (name = "events", description = "The append-only event log of a run"),
+        (name = "ops", description = "Liveness and readiness"),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from `POST /api/v1/auth/login`, sent as \
+                         `Authorization: Bearer <token>`.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The whole document, collected from the same registrations the server uses.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let (_, api) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .service(scope("/api/v1").configure(routes::api))
+        .configure(routes::ops)
+        .split_for_parts();
+    api
+}
+
+/// The document as pretty JSON, exactly as committed.
+pub fn document_json() -> String {
+    document()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}

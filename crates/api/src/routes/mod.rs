@@ -1,0 +1,80 @@
+//! HTTP handlers, one module per area. Each handler extracts, calls the store (off the
+//! executor) and maps the result; rules live in the domain crate.
+
+pub mod auth;
+pub mod health;
+pub mod runs;
+pub mod templates;
+pub mod users;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Registers every `/api/v1` handler.
+pub fn api(cfg: &mut ServiceConfig) {
+    cfg.service(auth::login)
+        .service(auth::get_me)
+        .service(users::list_users)
+        .service(users::create_user)
+        .service(templates::list_templates)
+        .service(templates::create_template)
+        .service(templates::get_template)
+        .service(runs::list_runs)
+        .service(runs::create_run)
+        .service(runs::get_run)
+        .service(runs::update_run)
+        .service(runs::create_transition)
+        .service(runs::get_item)
+        .service(runs::update_item)
+        .service(runs::list_decisions)
+        .service(runs::create_decision)
+        .service(runs::list_events);
+}
+
+/// Registers the ops endpoints outside `/api/v1`.
+pub fn ops(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz).service(health::readyz);
+}
+
+/// Runs a blocking store call off the executor.
+pub async fn blocking<T, F>(state: &web::Data<AppState>, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&shipshape_store::Store) -> Result<T, shipshape_store::StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let store = state.store.clone();
+    Ok(web::block(move || f(&store)).await??)
+}
+
+/// The version an `If-Match` header names: `None` when absent or `*`. A value that is not an
+/// ETag this API gave out cannot match the current version: 412.
+pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let raw = value.to_str().unwrap_or("").trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    let tag = raw.strip_prefix("W/").unwrap_or(raw);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                "If-Match must be an ETag this API returned, e.g. \"3\"",
+            )
+        })
+}
+
+/// An `ETag` header value for a version.
+pub fn etag(version: i64) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}

@@ -1,0 +1,393 @@
+//! Runs, their items, decisions and events.
+
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use serde::Deserialize;
+use shipshape_domain::item::ItemChange;
+use shipshape_domain::run::{RunStatus, check_label, check_schedule};
+use shipshape_domain::wire::{
+    CreateDecisionRequest, CreateRunRequest, Decision, EventPage, Problem, Run, RunItem, RunPage,
+    TransitionRequest, UpdateItemRequest, UpdateRunRequest,
+};
+use shipshape_store::{ListRunsFilter, NewRun};
+use utoipa::IntoParams;
+
+use super::{blocking, etag, if_match};
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// Filters and paging for the run list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListRunsQuery {
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only runs in this environment.
+    pub environment: Option<String>,
+    /// Only runs of this product.
+    pub product: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+}
+
+/// Paging for the event log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only events with a sequence number above this (default 0: from the start).
+    pub after: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::invalid(format!("limit must be between 1 and {max}"))),
+    }
+}
+
+/// A page of runs, newest first.
+#[utoipa::path(
+    tag = "runs",
+    summary = "List runs, filtered, newest first",
+    params(ListRunsQuery),
+    responses(
+        (status = 200, description = "A page of runs", body = RunPage),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid cursor or limit", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/runs")]
+pub async fn list_runs(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    query: web::Query<ListRunsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let filter = ListRunsFilter {
+        status: q.status,
+        environment: q.environment,
+        product: q.product,
+        cursor: q.cursor,
+        limit: limit(q.limit, 50, 200)?,
+    };
+    let page = blocking(&state, move |s| s.list_runs(&filter)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Creates a run of a template version; it starts `planned`.
+#[utoipa::path(
+    tag = "runs",
+    summary = "Create a run from a template (release manager)",
+    request_body = CreateRunRequest,
+    responses(
+        (status = 201, description = "The new run", body = Run, headers(("ETag" = String, description = "The run's version"))),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a release manager", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template or version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/runs")]
+pub async fn create_run(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<CreateRunRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_steer()?;
+    let req = body.into_inner();
+    let field = |e: shipshape_domain::run::FieldError| ApiError::invalid(e.to_string());
+    let new = NewRun {
+        product: check_label("product", &req.product).map_err(field)?,
+        release_version: check_label("release_version", &req.release_version).map_err(field)?,
+        environment: check_label("environment", &req.environment).map_err(field)?,
+        template_id: req.template_id,
+        template_version: req.template_version,
+        window_start: req.window_start,
+        window_end: req.window_end,
+        expected_downtime_minutes: req.expected_downtime_minutes,
+    };
+    check_schedule(new.window_start, new.window_end, new.expected_downtime_minutes)
+        .map_err(field)?;
+    let actor = caller.actor();
+    let run = blocking(&state, move |s| s.create_run(new, &actor)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(etag(run.version))
+        .insert_header(("Location", format!("/api/v1/runs/{}", run.summary.id)))
+        .json(run))
+}
+
+/// The whole run: parts, sections, items, decision points, decisions, progress, and the
+/// transitions open from here with their blockers.
+#[utoipa::path(
+    tag = "runs",
+    summary = "Get a whole run",
+    params(("run_id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The run", body = Run, headers(("ETag" = String, description = "The run's version"))),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/runs/{run_id}")]
+pub async fn get_run(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let run = blocking(&state, move |s| s.run(&id)).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(run.version)).json(run))
+}
+
+/// Changes a run's release version or schedule. Honours `If-Match`.
+#[utoipa::path(
+    tag = "runs",
+    summary = "Update a run's schedule (release manager)",
+    params(
+        ("run_id" = String, Path, description = "The run's id"),
+        ("If-Match" = Option<String>, Header, description = "The run's ETag; 412 if it changed since"),
+    ),
+    request_body = UpdateRunRequest,
+    responses(
+        (status = 200, description = "The updated run", body = Run, headers(("ETag" = String, description = "The run's version"))),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a release manager", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run is closed", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The run changed since the given ETag", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/runs/{run_id}")]
+pub async fn update_run(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<UpdateRunRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_steer()?;
+    let expected = if_match(&req)?;
+    let id = path.into_inner();
+    let patch = body.into_inner();
+    let actor = caller.actor();
+    let run = blocking(&state, move |s| s.update_run(&id, expected, &patch, &actor)).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(run.version)).json(run))
+}
+
+/// Moves a run: start, advance, complete, abort, finish_rollback or close. A gate that is
+/// not met answers 409 with every blocker.
+#[utoipa::path(
+    tag = "runs",
+    summary = "Move a run through its stages (release manager)",
+    params(
+        ("run_id" = String, Path, description = "The run's id"),
+        ("If-Match" = Option<String>, Header, description = "The run's ETag; 412 if it changed since"),
+    ),
+    request_body = TransitionRequest,
+    responses(
+        (status = 200, description = "The run after the transition", body = Run, headers(("ETag" = String, description = "The run's version"))),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a release manager", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not possible from here, gates not met (with every blocker), run closed, or another live run", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The run changed since the given ETag", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown action", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/runs/{run_id}/transitions")]
+pub async fn create_transition(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<TransitionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_steer()?;
+    let expected = if_match(&req)?;
+    let id = path.into_inner();
+    let TransitionRequest { action, reason } = body.into_inner();
+    if let Some(r) = &reason {
+        shipshape_domain::item::check_free_text("reason", r, shipshape_domain::item::MAX_NOTE_LEN)?;
+    }
+    let actor = caller.actor();
+    let run = blocking(&state, move |s| {
+        s.transition(&id, expected, action, reason.as_deref(), &actor)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().insert_header(etag(run.version)).json(run))
+}
+
+/// One item of a run.
+#[utoipa::path(
+    tag = "items",
+    summary = "Get an item of a run",
+    params(
+        ("run_id" = String, Path, description = "The run's id"),
+        ("item_id" = String, Path, description = "The item's id"),
+    ),
+    responses(
+        (status = 200, description = "The item", body = RunItem, headers(("ETag" = String, description = "The item's version"))),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run or item", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/runs/{run_id}/items/{item_id}")]
+pub async fn get_item(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (run_id, item_id) = path.into_inner();
+    let item = blocking(&state, move |s| s.item(&run_id, &item_id)).await?;
+    Ok(HttpResponse::Ok().insert_header(etag(item.version)).json(item))
+}
+
+/// Changes an item's status, assignee, note or evidence. Honours `If-Match`.
+#[utoipa::path(
+    tag = "items",
+    summary = "Update an item of a run",
+    params(
+        ("run_id" = String, Path, description = "The run's id"),
+        ("item_id" = String, Path, description = "The item's id"),
+        ("If-Match" = Option<String>, Header, description = "The item's ETag; 412 if it changed since"),
+    ),
+    request_body = UpdateItemRequest,
+    responses(
+        (status = 200, description = "The updated item", body = RunItem, headers(("ETag" = String, description = "The item's version"))),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewer, or a waiver or approval the role may not give", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run or item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run no longer accepts changes to this item", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "The item changed since the given ETag", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/runs/{run_id}/items/{item_id}")]
+pub async fn update_item(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Json<UpdateItemRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let expected = if_match(&req)?;
+    let (run_id, item_id) = path.into_inner();
+    let b = body.into_inner();
+    let change = ItemChange {
+        status: b.status,
+        assignee: b.assignee,
+        note: b.note,
+        evidence_url: b.evidence_url,
+        reason: b.reason,
+    };
+    let actor = caller.actor();
+    let item = blocking(&state, move |s| {
+        s.update_item(&run_id, &item_id, expected, change, &actor)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().insert_header(etag(item.version)).json(item))
+}
+
+/// Every decision of a run, oldest first.
+#[utoipa::path(
+    tag = "decisions",
+    summary = "List a run's decisions",
+    params(("run_id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "Every decision, oldest first", body = Vec<Decision>),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/runs/{run_id}/decisions")]
+pub async fn list_decisions(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let list = blocking(&state, move |s| s.decisions(&id)).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// Records a decision at a decision point. `rollback` moves the run to `rolling_back` and
+/// `abort` to `aborted`, in the same transaction.
+#[utoipa::path(
+    tag = "decisions",
+    summary = "Record a decision (release manager)",
+    params(("run_id" = String, Path, description = "The run's id")),
+    request_body = CreateDecisionRequest,
+    responses(
+        (status = 201, description = "The recorded decision", body = Decision),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a release manager", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run is not at the point's stage, or the outcome is not open there", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown point or criterion, missing rationale", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/runs/{run_id}/decisions")]
+pub async fn create_decision(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<CreateDecisionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_steer()?;
+    let id = path.into_inner();
+    let req = body.into_inner();
+    let actor = caller.actor();
+    let decision = blocking(&state, move |s| s.record_decision(&id, req, &actor)).await?;
+    Ok(HttpResponse::Created().json(decision))
+}
+
+/// The run's event log in order, paged with `after`.
+#[utoipa::path(
+    tag = "events",
+    summary = "List a run's events in order",
+    params(("run_id" = String, Path, description = "The run's id"), EventsQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventPage),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/runs/{run_id}/events")]
+pub async fn list_events(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let after = query.after.unwrap_or(0).max(0);
+    let limit = limit(query.limit, 100, 1000)?;
+    let page = blocking(&state, move |s| s.events(&id, after, limit)).await?;
+    Ok(HttpResponse::Ok().json(page))
+}

@@ -1,0 +1,144 @@
+//! Templates: list, read (JSON or Markdown), create (JSON or Markdown).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use serde::Deserialize;
+use shipshape_domain::markdown;
+use shipshape_domain::template::{Template, TemplateDraft};
+use shipshape_domain::wire::{Problem, TemplateDetail, TemplateSummary};
+use utoipa::IntoParams;
+
+use super::blocking;
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::{ApiError, serde_error};
+
+/// Which version of a template.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionQuery {
+    /// The version to read; the latest when absent.
+    pub version: Option<i32>,
+}
+
+/// Every template at its latest version.
+#[utoipa::path(
+    tag = "templates",
+    summary = "List templates",
+    responses(
+        (status = 200, description = "Every template, by name", body = Vec<TemplateSummary>),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/templates")]
+pub async fn list_templates(
+    state: web::Data<AppState>,
+    _caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let list = blocking(&state, |s| s.list_templates()).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+fn wants_markdown(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().starts_with("text/markdown")))
+}
+
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// One template version, as JSON or (with `Accept: text/markdown`) as Markdown.
+#[utoipa::path(
+    tag = "templates",
+    summary = "Get a template, as JSON or Markdown",
+    params(("template_id" = String, Path, description = "The template's id"), VersionQuery),
+    responses(
+        (status = 200, description = "The template version", content(
+            (TemplateDetail = "application/json"),
+            (String = "text/markdown"),
+        )),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template or version", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/templates/{template_id}")]
+pub async fn get_template(
+    state: web::Data<AppState>,
+    _caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<VersionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let version = query.version;
+    let detail = blocking(&state, move |s| s.template(&id, version)).await?;
+    if wants_markdown(&req) {
+        let template = Template::try_from(detail.content).map_err(|e| ApiError::internal(&e))?;
+        return Ok(HttpResponse::Ok()
+            .content_type("text/markdown; charset=utf-8")
+            .body(markdown::render(&template)));
+    }
+    Ok(HttpResponse::Ok().json(detail))
+}
+
+/// Creates a template from JSON or from Markdown (`Content-Type: text/markdown`).
+#[utoipa::path(
+    tag = "templates",
+    summary = "Create a template from JSON or Markdown (admin)",
+    request_body(content(
+        (TemplateDraft = "application/json"),
+        (String = "text/markdown"),
+    ), description = "The template as JSON, or its Markdown form"),
+    responses(
+        (status = 201, description = "The new template", body = TemplateDetail),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither JSON nor Markdown", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a valid template", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/templates")]
+pub async fn create_template(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_admin()?;
+    let template = match content_type(&req).as_str() {
+        "application/json" => {
+            let draft: TemplateDraft =
+                serde_json::from_slice(&body).map_err(|e| serde_error(&e))?;
+            Template::try_from(draft).map_err(|e| ApiError::invalid(e.to_string()))?
+        }
+        "text/markdown" => {
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| ApiError::bad_request("bad_encoding", "Markdown must be UTF-8"))?;
+            markdown::parse(text).map_err(|e| ApiError::invalid(e.to_string()))?
+        }
+        _ => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the template as application/json or text/markdown",
+            ));
+        }
+    };
+    let by = caller.username.clone();
+    let detail = blocking(&state, move |s| s.create_template(&template, &by)).await?;
+    Ok(HttpResponse::Created().json(detail))
+}

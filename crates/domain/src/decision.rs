@@ -1,0 +1,239 @@
+//! Decisions: go / hold / rollback / abort at a declared decision point, with a rationale
+//! and each criterion's result. Decisions are append-only; a later one supersedes an
+//! earlier one at the same point, it never edits it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::item::check_free_text;
+use crate::run::{InvalidTransition, RunStatus};
+use crate::template::{DecisionPointSpec, DecisionStage};
+
+/// What was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Proceed.
+    Go,
+    /// Stop here until a later decision.
+    Hold,
+    /// Roll the deployment back (run → `rolling_back`).
+    Rollback,
+    /// Abandon the run before deploying (run → `aborted`).
+    Abort,
+}
+
+impl Outcome {
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Go => "go",
+            Outcome::Hold => "hold",
+            Outcome::Rollback => "rollback",
+            Outcome::Abort => "abort",
+        }
+    }
+
+    /// Parses the wire and database spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Outcome::Go,
+            Outcome::Hold,
+            Outcome::Rollback,
+            Outcome::Abort,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+
+    /// The outcomes open at a stage: nothing is deployed while preparing, so there is nothing
+    /// to roll back; once deploying, the way out is a rollback, not an abort.
+    pub fn allowed_at(stage: DecisionStage) -> &'static [Outcome] {
+        match stage {
+            DecisionStage::Preparing => &[Outcome::Go, Outcome::Hold, Outcome::Abort],
+            DecisionStage::Deploying | DecisionStage::Verifying => {
+                &[Outcome::Go, Outcome::Hold, Outcome::Rollback]
+            }
+        }
+    }
+}
+
+/// How a criterion was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CriterionResult {
+    /// The criterion holds.
+    Met,
+    /// The criterion does not hold.
+    NotMet,
+    /// Not assessed, or could not be.
+    Unknown,
+}
+
+/// One criterion's assessment as submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CriterionInput {
+    /// The criterion's text, exactly as the decision point declares it.
+    pub criterion: String,
+    /// How it was found.
+    pub result: CriterionResult,
+    /// What was observed, e.g. "p95 640 ms".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+}
+
+/// One criterion's assessment as recorded: every criterion of the point appears, those not
+/// submitted as `unknown`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CriterionAssessment {
+    /// The criterion's text.
+    pub criterion: String,
+    /// How it was found.
+    pub result: CriterionResult,
+    /// What was observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+}
+
+/// The longest rationale accepted.
+pub const MAX_RATIONALE_LEN: usize = 10_000;
+/// The longest observed value accepted.
+pub const MAX_OBSERVED_LEN: usize = 500;
+
+/// Why a decision is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionError {
+    /// A field has a value the rules do not accept.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The run is not at the point's stage, or the outcome is not open at that stage.
+    #[error("{0}")]
+    WrongStage(String),
+    /// The outcome would move the run where it cannot go.
+    #[error(transparent)]
+    Transition(#[from] InvalidTransition),
+}
+
+/// A checked decision, ready to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedDecision {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The rationale, trimmed.
+    pub rationale: String,
+    /// Every criterion of the point, in declared order.
+    pub criteria: Vec<CriterionAssessment>,
+    /// The run's status after the decision, when the outcome moves it.
+    pub moves_run_to: Option<RunStatus>,
+}
+
+/// Checks a decision at `point` for a run in `status`.
+pub fn check_decision(
+    status: RunStatus,
+    closed: bool,
+    point: &DecisionPointSpec,
+    outcome: Outcome,
+    rationale: &str,
+    criteria: Vec<CriterionInput>,
+) -> Result<CheckedDecision, DecisionError> {
+    let rationale = rationale.trim();
+    if rationale.is_empty() {
+        return Err(DecisionError::Invalid {
+            field: "rationale",
+            message: "a decision needs a rationale".into(),
+        });
+    }
+    check_free_text("rationale", rationale, MAX_RATIONALE_LEN).map_err(|e| {
+        DecisionError::Invalid {
+            field: "rationale",
+            message: e.to_string(),
+        }
+    })?;
+    let mut assessed: Vec<CriterionAssessment> = point
+        .criteria
+        .iter()
+        .map(|c| CriterionAssessment {
+            criterion: c.clone(),
+            result: CriterionResult::Unknown,
+            observed: None,
+        })
+        .collect();
+    let mut seen = vec![false; assessed.len()];
+    for input in criteria {
+        let Some(idx) = point.criteria.iter().position(|c| *c == input.criterion) else {
+            return Err(DecisionError::Invalid {
+                field: "criteria",
+                message: format!(
+                    "`{}` is not a criterion of `{}`; its criteria are: {}",
+                    input.criterion,
+                    point.key,
+                    point.criteria.join("; ")
+                ),
+            });
+        };
+        if std::mem::replace(&mut seen[idx], true) {
+            return Err(DecisionError::Invalid {
+                field: "criteria",
+                message: format!("`{}` is assessed twice", input.criterion),
+            });
+        }
+        let observed = input
+            .observed
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty());
+        if let Some(o) = &observed {
+            check_free_text("observed", o, MAX_OBSERVED_LEN).map_err(|e| {
+                DecisionError::Invalid {
+                    field: "criteria",
+                    message: e.to_string(),
+                }
+            })?;
+        }
+        assessed[idx] = CriterionAssessment {
+            criterion: input.criterion,
+            result: input.result,
+            observed,
+        };
+    }
+    if closed || status.decision_stage() != Some(point.stage) {
+        return Err(DecisionError::WrongStage(format!(
+            "`{}` is decided while the run is {}; this run is {}{}",
+            point.title,
+            point.stage.as_str(),
+            status.as_str(),
+            if closed { " and closed" } else { "" }
+        )));
+    }
+    if !Outcome::allowed_at(point.stage).contains(&outcome) {
+        return Err(DecisionError::WrongStage(format!(
+            "`{}` is not an outcome while {}; choose one of: {}",
+            outcome.as_str(),
+            point.stage.as_str(),
+            Outcome::allowed_at(point.stage)
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let moves_run_to = match outcome {
+        Outcome::Go | Outcome::Hold => None,
+        Outcome::Rollback => Some(status.roll_back()?),
+        Outcome::Abort => Some(status.abort()?),
+    };
+    Ok(CheckedDecision {
+        outcome,
+        rationale: rationale.to_owned(),
+        criteria: assessed,
+        moves_run_to,
+    })
+}

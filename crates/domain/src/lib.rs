@@ -1,0 +1,21 @@
+//! Shipshape's rulebook: templates and their Markdown form, the run status machine and its
+//! gates, item and decision rules, and the wire types the API and the web app share.
+//!
+//! Everything here is synchronous and free of IO (no database, no HTTP), so it can be tested
+//! exhaustively and compiled to `wasm32-unknown-unknown` for the web app. The store and API
+//! crates depend on this one; it depends on neither.
+
+pub mod decision;
+pub mod item;
+pub mod markdown;
+pub mod role;
+pub mod run;
+pub mod template;
+pub mod wire;
+
+pub use role::Role;
+
+/// The built-in EduLibra template in its annotated Markdown form. Stripped of its
+/// `<!-- shipshape … -->` annotations and the decision-points block it is the customer's
+/// checklist verbatim (a test checks this).
+pub const EDULIBRA_TEMPLATE_MD: &str = include_str!("../templates/edulibra-production.md");

@@ -1,0 +1,110 @@
+//! User roles and what each may do, as far as the rules of a run care.
+
+use serde::{Deserialize, Serialize};
+
+/// A user's role. Roles are not a hierarchy in general, but `admin` may do anything a
+/// `release_manager` may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages users, templates and settings; may do anything.
+    Admin,
+    /// Creates and steers runs, waives required items, records decisions.
+    ReleaseManager,
+    /// Works items.
+    Engineer,
+    /// Signs off approval items; works items.
+    Approver,
+    /// Reads only.
+    Viewer,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::ReleaseManager,
+        Role::Engineer,
+        Role::Approver,
+        Role::Viewer,
+    ];
+
+    /// The wire and Markdown spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::ReleaseManager => "release_manager",
+            Role::Engineer => "engineer",
+            Role::Approver => "approver",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// Parses the wire and Markdown spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// May create runs, transition them, waive required items and record decisions.
+    pub fn can_steer_runs(self) -> bool {
+        match self {
+            Role::Admin | Role::ReleaseManager => true,
+            Role::Engineer | Role::Approver | Role::Viewer => false,
+        }
+    }
+
+    /// May change items of a run.
+    pub fn can_work_items(self) -> bool {
+        match self {
+            Role::Admin | Role::ReleaseManager | Role::Engineer | Role::Approver => true,
+            Role::Viewer => false,
+        }
+    }
+
+    /// May mark an approval item done.
+    pub fn can_approve(self) -> bool {
+        match self {
+            Role::Admin | Role::ReleaseManager | Role::Approver => true,
+            Role::Engineer | Role::Viewer => false,
+        }
+    }
+
+    /// May create templates and manage users.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Role::Admin)
+    }
+}
+
+/// Why a user name or password is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CredentialError(pub &'static str);
+
+/// A user name: 1 to 64 characters of ASCII letters, digits, `.`, `_`, `-`, `@`.
+pub fn check_username(s: &str) -> Result<(), CredentialError> {
+    if s.is_empty() || s.len() > 64 {
+        return Err(CredentialError("username must be 1 to 64 characters"));
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+    {
+        return Err(CredentialError(
+            "username may hold only letters, digits, `.`, `_`, `-` and `@`",
+        ));
+    }
+    Ok(())
+}
+
+/// A password: 12 to 256 characters.
+pub fn check_password(s: &str) -> Result<(), CredentialError> {
+    let n = s.chars().count();
+    if !(12..=256).contains(&n) {
+        return Err(CredentialError("password must be 12 to 256 characters"));
+    }
+    if s.contains('\0') {
+        return Err(CredentialError("password must not contain NUL"));
+    }
+    Ok(())
+}

@@ -1,0 +1,665 @@
+//! The run status machine and its gates.
+//!
+//! ```text
+//! planned ─start→ preparing ─advance→ deploying ─advance→ verifying ─complete→ completed
+//!    │               │  (gate deploy +       │  (gate verify)      │  (gate complete +
+//!    │               │   decision "go")      │                     │   decision "go")
+//!    └────abort──────┴──────────→ aborted    └─ decision "rollback" ┴─→ rolling_back ─finish_rollback→ rolled_back
+//! completed | rolled_back | aborted ─close→ closed (gate close)
+//! ```
+//!
+//! Each action is one method on [`RunStatus`] with an exhaustive `match`; [`plan_transition`]
+//! adds the gates, which need the run's items and decisions ([`RunFacts`]). A refused gate
+//! reports *every* blocker, never only the first.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::Outcome;
+use crate::item::ItemStatus;
+use crate::template::{Applicability, DecisionStage, Gate};
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Created, not started.
+    Planned,
+    /// Preparation under way; the Go/No-Go decision is taken here.
+    Preparing,
+    /// The deployment is under way.
+    Deploying,
+    /// Deployed; verifying before completion.
+    Verifying,
+    /// Deployed and verified (outcome).
+    Completed,
+    /// A rollback was decided and is under way.
+    RollingBack,
+    /// The rollback is finished (outcome).
+    RolledBack,
+    /// Abandoned before deploying (outcome).
+    Aborted,
+}
+
+/// A request to move a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionAction {
+    /// `planned → preparing`.
+    Start,
+    /// `preparing → deploying` (gate deploy and a "go") or `deploying → verifying` (gate verify).
+    Advance,
+    /// `verifying → completed` (gate complete and a "go").
+    Complete,
+    /// `planned | preparing → aborted`.
+    Abort,
+    /// `rolling_back → rolled_back`.
+    FinishRollback,
+    /// Closes a finished run (gate close).
+    Close,
+}
+
+impl TransitionAction {
+    /// Every action.
+    pub const ALL: [TransitionAction; 6] = [
+        TransitionAction::Start,
+        TransitionAction::Advance,
+        TransitionAction::Complete,
+        TransitionAction::Abort,
+        TransitionAction::FinishRollback,
+        TransitionAction::Close,
+    ];
+
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionAction::Start => "start",
+            TransitionAction::Advance => "advance",
+            TransitionAction::Complete => "complete",
+            TransitionAction::Abort => "abort",
+            TransitionAction::FinishRollback => "finish_rollback",
+            TransitionAction::Close => "close",
+        }
+    }
+}
+
+/// Why a status change is not possible from where the run stands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {} a run that is {}", action.as_str(), from.as_str())]
+pub struct InvalidTransition {
+    /// Where the run stands.
+    pub from: RunStatus,
+    /// What was asked.
+    pub action: TransitionAction,
+}
+
+impl RunStatus {
+    /// Every status.
+    pub const ALL: [RunStatus; 8] = [
+        RunStatus::Planned,
+        RunStatus::Preparing,
+        RunStatus::Deploying,
+        RunStatus::Verifying,
+        RunStatus::Completed,
+        RunStatus::RollingBack,
+        RunStatus::RolledBack,
+        RunStatus::Aborted,
+    ];
+
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Planned => "planned",
+            RunStatus::Preparing => "preparing",
+            RunStatus::Deploying => "deploying",
+            RunStatus::Verifying => "verifying",
+            RunStatus::Completed => "completed",
+            RunStatus::RollingBack => "rolling_back",
+            RunStatus::RolledBack => "rolled_back",
+            RunStatus::Aborted => "aborted",
+        }
+    }
+
+    /// Parses the wire and database spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        RunStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Live runs hold their (product, environment): a second one cannot start.
+    pub fn is_live(self) -> bool {
+        match self {
+            RunStatus::Preparing
+            | RunStatus::Deploying
+            | RunStatus::Verifying
+            | RunStatus::RollingBack => true,
+            RunStatus::Planned
+            | RunStatus::Completed
+            | RunStatus::RolledBack
+            | RunStatus::Aborted => false,
+        }
+    }
+
+    /// An outcome: the run is over and may only be closed.
+    pub fn is_terminal(self) -> bool {
+        match self {
+            RunStatus::Completed | RunStatus::RolledBack | RunStatus::Aborted => true,
+            RunStatus::Planned
+            | RunStatus::Preparing
+            | RunStatus::Deploying
+            | RunStatus::Verifying
+            | RunStatus::RollingBack => false,
+        }
+    }
+
+    /// Whether the run has rolled back, which makes rollback-only items applicable.
+    pub fn has_rolled_back(self) -> bool {
+        match self {
+            RunStatus::RollingBack | RunStatus::RolledBack => true,
+            RunStatus::Planned
+            | RunStatus::Preparing
+            | RunStatus::Deploying
+            | RunStatus::Verifying
+            | RunStatus::Completed
+            | RunStatus::Aborted => false,
+        }
+    }
+
+    /// The decision stage a run in this status is at, if any.
+    pub fn decision_stage(self) -> Option<DecisionStage> {
+        match self {
+            RunStatus::Preparing => Some(DecisionStage::Preparing),
+            RunStatus::Deploying => Some(DecisionStage::Deploying),
+            RunStatus::Verifying => Some(DecisionStage::Verifying),
+            RunStatus::Planned
+            | RunStatus::Completed
+            | RunStatus::RollingBack
+            | RunStatus::RolledBack
+            | RunStatus::Aborted => None,
+        }
+    }
+
+    fn refuse(self, action: TransitionAction) -> Result<RunStatus, InvalidTransition> {
+        Err(InvalidTransition { from: self, action })
+    }
+
+    /// `planned → preparing`.
+    pub fn start(self) -> Result<RunStatus, InvalidTransition> {
+        match self {
+            RunStatus::Planned => Ok(RunStatus::Preparing),
+            RunStatus::Preparing => Ok(self),
+            RunStatus::Deploying
+            | RunStatus::Verifying
+            | RunStatus::Completed
+            | RunStatus::RollingBack
+            | RunStatus::RolledBack
+            | RunStatus::Aborted => self.refuse(TransitionAction::Start),
+        }
+    }
+
+    /// `preparing → deploying → verifying`. Not re-entrant: its target depends on the source.
+    pub fn advance(self) -> Result<RunStatus, InvalidTransition> {
+        match self {
+            RunStatus::Preparing => Ok(RunStatus::Deploying),
+            RunStatus::Deploying => Ok(RunStatus::Verifying),
+            RunStatus::Planned
+            | RunStatus::Verifying
+            | RunStatus::Completed
+            | RunStatus::RollingBack
+            | RunStatus::RolledBack
+            | RunStatus::Aborted => self.refuse(TransitionAction::Advance),
+        }
+    }
+
+    /// `verifying → completed`.
+    pub fn complete(self) -> Result<RunStatus, InvalidTransition> {
+        match self {
+            RunStatus::Verifying => Ok(RunStatus::Completed),
+            RunStatus::Completed => Ok(self),
+            RunStatus::Planned
+            | RunStatus::Preparing
+            | RunStatus::Deploying
+            | RunStatus::RollingBack
+            | RunStatus::RolledBack
+            | RunStatus::Aborted => self.refuse(TransitionAction::Complete),
+        }
+    }
+
+    /// `planned | preparing → aborted`. Once deploying, the way out is a rollback decision.
+    pub fn abort(self) -> Result<RunStatus, InvalidTransition> {
+        match self {
+            RunStatus::Planned | RunStatus::Preparing => Ok(RunStatus::Aborted),
+            RunStatus::Aborted => Ok(self),
+            RunStatus::Deploying
+            | RunStatus::Verifying
+            | RunStatus::Completed
+            | RunStatus::RollingBack
+            | RunStatus::RolledBack => self.refuse(TransitionAction::Abort),
+        }
+    }
+
+    /// `deploying | verifying → rolling_back`, only through a "rollback" decision.
+    pub fn roll_back(self) -> Result<RunStatus, InvalidTransition> {
+        match self {
+            RunStatus::Deploying | RunStatus::Verifying => Ok(RunStatus::RollingBack),
+            RunStatus::RollingBack => Ok(self),
+            RunStatus::Planned
+            | RunStatus::Preparing
+            | RunStatus::Completed
+            | RunStatus::RolledBack
+            | RunStatus::Aborted => Err(InvalidTransition {
+                from: self,
+                // A rollback is not an action of its own on the wire; it is reported as the
+                // advance it replaces.
+                action: TransitionAction::Advance,
+            }),
+        }
+    }
+
+    /// `rolling_back → rolled_back`.
+    pub fn finish_rollback(self) -> Result<RunStatus, InvalidTransition> {
+        match self {
+            RunStatus::RollingBack => Ok(RunStatus::RolledBack),
+            RunStatus::RolledBack => Ok(self),
+            RunStatus::Planned
+            | RunStatus::Preparing
+            | RunStatus::Deploying
+            | RunStatus::Verifying
+            | RunStatus::Completed
+            | RunStatus::Aborted => self.refuse(TransitionAction::FinishRollback),
+        }
+    }
+
+    /// Closing keeps the outcome; only finished runs can be closed.
+    pub fn close(self) -> Result<RunStatus, InvalidTransition> {
+        match self {
+            RunStatus::Completed | RunStatus::RolledBack | RunStatus::Aborted => Ok(self),
+            RunStatus::Planned
+            | RunStatus::Preparing
+            | RunStatus::Deploying
+            | RunStatus::Verifying
+            | RunStatus::RollingBack => self.refuse(TransitionAction::Close),
+        }
+    }
+
+    /// Applies one action to the status alone (no gates).
+    pub fn apply(self, action: TransitionAction) -> Result<RunStatus, InvalidTransition> {
+        match action {
+            TransitionAction::Start => self.start(),
+            TransitionAction::Advance => self.advance(),
+            TransitionAction::Complete => self.complete(),
+            TransitionAction::Abort => self.abort(),
+            TransitionAction::FinishRollback => self.finish_rollback(),
+            TransitionAction::Close => self.close(),
+        }
+    }
+}
+
+/// An item as the gates see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemFacts {
+    /// The item's id.
+    pub id: String,
+    /// Its reference in the checklist, e.g. `2.2.3`.
+    pub reference: String,
+    /// Its wording.
+    pub title: String,
+    /// The transition it gates.
+    pub gate: Gate,
+    /// When it applies.
+    pub applies: Applicability,
+    /// Whether the gate waits for it.
+    pub required: bool,
+    /// Its current status.
+    pub status: ItemStatus,
+}
+
+/// A decision point as the gates see it: its latest decision, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointFacts {
+    /// The point's key.
+    pub key: String,
+    /// Its title.
+    pub title: String,
+    /// The stage it is taken at.
+    pub stage: DecisionStage,
+    /// The outcome of its latest decision.
+    pub latest: Option<Outcome>,
+}
+
+/// What the rules need to know about a run to decide a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFacts {
+    /// The run's status.
+    pub status: RunStatus,
+    /// Whether it has been closed.
+    pub closed: bool,
+    /// Its items.
+    pub items: Vec<ItemFacts>,
+    /// Its decision points with their latest outcomes.
+    pub points: Vec<PointFacts>,
+    /// Another live run of the same product and environment, if there is one.
+    pub other_live_run: Option<String>,
+}
+
+/// One reason a gate is not met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Blocker {
+    /// A required, applicable item of the gate is neither done nor skipped.
+    Item {
+        /// The item's id.
+        item_id: String,
+        /// Its reference in the checklist, e.g. `1.2.3`.
+        reference: String,
+        /// Its wording.
+        title: String,
+        /// The gate it belongs to.
+        gate: Gate,
+        /// Its current status.
+        status: ItemStatus,
+    },
+    /// A decision point of the current stage lacks the outcome the transition needs.
+    Decision {
+        /// The point's key.
+        point_key: String,
+        /// The point's title.
+        title: String,
+        /// The outcome needed (`go`), or why the latest one stops the run (`hold`).
+        needed: Outcome,
+        /// The latest decision's outcome, if any.
+        latest: Option<Outcome>,
+    },
+}
+
+/// Why a transition was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    /// Not possible from where the run stands.
+    #[error(transparent)]
+    Invalid(#[from] InvalidTransition),
+    /// The run is already closed; nothing moves it any more.
+    #[error("the run is closed")]
+    Closed,
+    /// Gates not met; every blocker is listed.
+    #[error("{} blocker(s) stand in the way of {}", blockers.len(), action.as_str())]
+    Blocked {
+        /// What was asked.
+        action: TransitionAction,
+        /// Every blocker.
+        blockers: Vec<Blocker>,
+    },
+    /// Another run of the same product and environment is live.
+    #[error("run {0} of the same product and environment is live")]
+    LiveRunExists(String),
+}
+
+/// The effect of an allowed transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransitionPlan {
+    /// Status before.
+    pub from: RunStatus,
+    /// Status after.
+    pub to: RunStatus,
+    /// Whether the run becomes closed.
+    pub closes: bool,
+}
+
+impl TransitionPlan {
+    /// Whether anything changes (re-entering the current state changes nothing).
+    pub fn changes(&self) -> bool {
+        self.from != self.to || self.closes
+    }
+}
+
+/// Whether an item applies to a run in this status.
+pub fn item_applies(applies: Applicability, status: RunStatus) -> bool {
+    match applies {
+        Applicability::Always => true,
+        Applicability::AfterRollback => status.has_rolled_back(),
+    }
+}
+
+/// The gates an action must pass from a status. Moving forward checks every earlier gate
+/// too, so an item reopened after its gate passed still stops the run from completing.
+fn gates_for(action: TransitionAction, from: RunStatus) -> &'static [Gate] {
+    match (action, from) {
+        (TransitionAction::Advance, RunStatus::Preparing) => &[Gate::Deploy],
+        (TransitionAction::Advance, RunStatus::Deploying) => &[Gate::Deploy, Gate::Verify],
+        (TransitionAction::Complete, RunStatus::Verifying) => {
+            &[Gate::Deploy, Gate::Verify, Gate::Complete]
+        }
+        (TransitionAction::Close, _) => &[Gate::Close],
+        _ => &[],
+    }
+}
+
+/// Whether leaving this stage forward needs a "go" at each of its decision points (Go/No-Go
+/// and the post-deployment verification do; the deployment checkpoint does not, but a
+/// "hold" there stops the run).
+fn stage_needs_go(stage: DecisionStage) -> bool {
+    match stage {
+        DecisionStage::Preparing | DecisionStage::Verifying => true,
+        DecisionStage::Deploying => false,
+    }
+}
+
+/// Every blocker standing in the way of `action` for a run described by `facts`.
+pub fn blockers(facts: &RunFacts, action: TransitionAction) -> Vec<Blocker> {
+    let gates = gates_for(action, facts.status);
+    let mut out: Vec<Blocker> = facts
+        .items
+        .iter()
+        .filter(|i| {
+            gates.contains(&i.gate)
+                && i.required
+                && item_applies(i.applies, facts.status)
+                && !i.status.is_settled()
+        })
+        .map(|i| Blocker::Item {
+            item_id: i.id.clone(),
+            reference: i.reference.clone(),
+            title: i.title.clone(),
+            gate: i.gate,
+            status: i.status,
+        })
+        .collect();
+    let moves_forward = matches!(
+        (action, facts.status),
+        (
+            TransitionAction::Advance,
+            RunStatus::Preparing | RunStatus::Deploying
+        ) | (TransitionAction::Complete, RunStatus::Verifying)
+    );
+    if let (true, Some(stage)) = (moves_forward, facts.status.decision_stage()) {
+        for p in facts.points.iter().filter(|p| p.stage == stage) {
+            let ok = if stage_needs_go(stage) {
+                p.latest == Some(Outcome::Go)
+            } else {
+                p.latest != Some(Outcome::Hold)
+            };
+            if !ok {
+                out.push(Blocker::Decision {
+                    point_key: p.key.clone(),
+                    title: p.title.clone(),
+                    needed: Outcome::Go,
+                    latest: p.latest,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Decides a transition: the status machine, then the live-run rule, then every gate.
+pub fn plan_transition(
+    facts: &RunFacts,
+    action: TransitionAction,
+) -> Result<TransitionPlan, TransitionError> {
+    if facts.closed {
+        return match action {
+            TransitionAction::Close => Ok(TransitionPlan {
+                from: facts.status,
+                to: facts.status,
+                closes: false,
+            }),
+            TransitionAction::Start
+            | TransitionAction::Advance
+            | TransitionAction::Complete
+            | TransitionAction::Abort
+            | TransitionAction::FinishRollback => Err(TransitionError::Closed),
+        };
+    }
+    let to = facts.status.apply(action)?;
+    let plan = TransitionPlan {
+        from: facts.status,
+        to,
+        closes: action == TransitionAction::Close,
+    };
+    if !plan.changes() {
+        return Ok(plan);
+    }
+    if to.is_live()
+        && !facts.status.is_live()
+        && let Some(other) = &facts.other_live_run
+    {
+        return Err(TransitionError::LiveRunExists(other.clone()));
+    }
+    let blockers = blockers(facts, action);
+    if !blockers.is_empty() {
+        return Err(TransitionError::Blocked { action, blockers });
+    }
+    Ok(plan)
+}
+
+/// Whether an item of this gate may still change in a run of this status. Finished runs
+/// stay editable only for `close` items; closed runs not at all.
+pub fn item_editable(gate: Gate, status: RunStatus, closed: bool) -> bool {
+    if closed {
+        return false;
+    }
+    !status.is_terminal() || gate == Gate::Close
+}
+
+/// The transitions that lead on from where the run stands, each with whether it would
+/// succeed now and, if not, why — so a client can show what blocks the next step before
+/// anyone clicks.
+pub fn available_transitions(facts: &RunFacts) -> Vec<crate::wire::TransitionAvailability> {
+    if facts.closed {
+        return Vec::new();
+    }
+    TransitionAction::ALL
+        .into_iter()
+        .filter(|a| {
+            facts
+                .status
+                .apply(*a)
+                .is_ok_and(|to| to != facts.status || *a == TransitionAction::Close)
+        })
+        .map(|action| match plan_transition(facts, action) {
+            Ok(_) => crate::wire::TransitionAvailability {
+                action,
+                allowed: true,
+                reason: None,
+                blockers: Vec::new(),
+            },
+            Err(TransitionError::Blocked { blockers, .. }) => crate::wire::TransitionAvailability {
+                action,
+                allowed: false,
+                reason: Some(format!("{} blocker(s) stand in the way", blockers.len())),
+                blockers,
+            },
+            Err(e) => crate::wire::TransitionAvailability {
+                action,
+                allowed: false,
+                reason: Some(e.to_string()),
+                blockers: Vec::new(),
+            },
+        })
+        .collect()
+}
+
+/// Counts items for a progress bar: applicable ones by state, and those not applicable.
+pub fn progress<I>(items: I, status: RunStatus) -> crate::wire::Progress
+where
+    I: IntoIterator<Item = (ItemStatus, Applicability)>,
+{
+    let mut p = crate::wire::Progress::default();
+    for (item_status, applies) in items {
+        if !item_applies(applies, status) {
+            p.not_applicable += 1;
+            continue;
+        }
+        p.applicable += 1;
+        match item_status {
+            ItemStatus::Done => p.done += 1,
+            ItemStatus::Skipped => p.skipped += 1,
+            ItemStatus::Pending
+            | ItemStatus::InProgress
+            | ItemStatus::Blocked
+            | ItemStatus::Failed => p.open += 1,
+        }
+    }
+    p
+}
+
+/// A field the rules refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// The field.
+    pub field: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The longest product, release or environment name accepted.
+pub const MAX_LABEL_LEN: usize = 200;
+
+/// A product, release or environment name: one trimmed line of 1 to 200 characters.
+pub fn check_label(field: &'static str, s: &str) -> Result<String, FieldError> {
+    let t = s.trim();
+    let err = |message: &str| FieldError {
+        field,
+        message: message.into(),
+    };
+    if t.is_empty() {
+        return Err(err("must not be empty"));
+    }
+    if t.chars().count() > MAX_LABEL_LEN {
+        return Err(err("must be at most 200 characters"));
+    }
+    if t.chars().any(char::is_control) {
+        return Err(err("must be one line without control characters"));
+    }
+    Ok(t.to_owned())
+}
+
+/// The longest expected downtime accepted, in minutes (a week).
+pub const MAX_DOWNTIME_MINUTES: i32 = 7 * 24 * 60;
+
+/// A schedule: the window must not end before it starts; downtime is 0 to a week.
+pub fn check_schedule(
+    window_start: Option<chrono::DateTime<chrono::Utc>>,
+    window_end: Option<chrono::DateTime<chrono::Utc>>,
+    expected_downtime_minutes: Option<i32>,
+) -> Result<(), FieldError> {
+    if let (Some(s), Some(e)) = (window_start, window_end)
+        && e < s
+    {
+        return Err(FieldError {
+            field: "window_end",
+            message: "the window must not end before it starts".into(),
+        });
+    }
+    if let Some(m) = expected_downtime_minutes
+        && !(0..=MAX_DOWNTIME_MINUTES).contains(&m)
+    {
+        return Err(FieldError {
+            field: "expected_downtime_minutes",
+            message: format!("must be between 0 and {MAX_DOWNTIME_MINUTES}"),
+        });
+    }
+    Ok(())
+}

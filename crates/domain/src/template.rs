@@ -1,0 +1,498 @@
+//! Checklist templates: parts → sections → items, plus the decision points a run must pass.
+//!
+//! A [`Template`] can only be obtained through validation ([`Template::try_from`] a
+//! [`TemplateDraft`], or the Markdown importer in [`crate::markdown`]), so every template that
+//! exists is well formed: titles are single non-empty lines, keys are unique, every section
+//! has an item.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Role;
+
+/// The stage transition an item must be finished before.
+///
+/// Where an item is listed is not when it must be done: a contingency item can gate the
+/// start of the deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    /// Must be done before leaving `preparing` (the start of the deployment).
+    Deploy,
+    /// Must be done before leaving `deploying`.
+    Verify,
+    /// Must be done before the run is `completed`.
+    Complete,
+    /// Must be done before a finished run is closed.
+    Close,
+}
+
+impl Gate {
+    /// Every gate, in the order a run meets them.
+    pub const ALL: [Gate; 4] = [Gate::Deploy, Gate::Verify, Gate::Complete, Gate::Close];
+
+    /// The wire and Markdown spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gate::Deploy => "deploy",
+            Gate::Verify => "verify",
+            Gate::Complete => "complete",
+            Gate::Close => "close",
+        }
+    }
+
+    /// Parses the wire and Markdown spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Gate::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+/// When an item applies to a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Applicability {
+    /// Every run.
+    #[default]
+    Always,
+    /// Only a run that rolled back (e.g. the post-contingency review).
+    AfterRollback,
+}
+
+impl Applicability {
+    /// The wire and Markdown spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applicability::Always => "always",
+            Applicability::AfterRollback => "after_rollback",
+        }
+    }
+
+    /// Parses the wire and Markdown spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Applicability::Always, Applicability::AfterRollback]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// How an item gets done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ItemKind {
+    /// Someone does the work and marks it done.
+    #[default]
+    Manual,
+    /// Done only when someone entitled to approve says so.
+    Approval,
+}
+
+impl ItemKind {
+    /// The wire and Markdown spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Manual => "manual",
+            ItemKind::Approval => "approval",
+        }
+    }
+
+    /// Parses the wire and Markdown spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [ItemKind::Manual, ItemKind::Approval]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// The stage of a run at which a decision point is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionStage {
+    /// Before the deployment starts (Go/No-Go); a `go` here is needed to advance.
+    Preparing,
+    /// While the deployment is under way (checkpoint; may call a rollback).
+    Deploying,
+    /// After the deployment, before completion; a `go` here is needed to complete.
+    Verifying,
+}
+
+impl DecisionStage {
+    /// The wire and Markdown spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionStage::Preparing => "preparing",
+            DecisionStage::Deploying => "deploying",
+            DecisionStage::Verifying => "verifying",
+        }
+    }
+
+    /// Parses the wire and Markdown spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            DecisionStage::Preparing,
+            DecisionStage::Deploying,
+            DecisionStage::Verifying,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// One checklist item as the template declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ItemSpec {
+    /// The item's wording, one line.
+    pub title: String,
+    /// Optional longer guidance shown under the title (may span lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<String>,
+    /// The stage transition this item must be finished before.
+    pub gate: Gate,
+    /// Whether the item applies to every run or only after a rollback.
+    #[serde(default)]
+    pub applies: Applicability,
+    /// Whether the gate waits for this item (skipping a required item is a waiver).
+    #[serde(default = "default_true")]
+    pub required: bool,
+    /// How the item gets done.
+    #[serde(default)]
+    pub kind: ItemKind,
+    /// The role expected to do the item, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A numbered section of a part ("1. Release Preparation").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    /// The section heading, verbatim (numbering included).
+    pub title: String,
+    /// The section's items, in order.
+    pub items: Vec<ItemSpec>,
+}
+
+/// A part of the checklist ("Pre-Deployment Checklist").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    /// The part heading, verbatim.
+    pub title: String,
+    /// The part's sections, in order.
+    pub sections: Vec<Section>,
+}
+
+/// Free text of the document outside the checklist ("Overview", "Conclusion").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProseBlock {
+    /// The block's heading.
+    pub heading: String,
+    /// The block's text (Markdown, may span lines).
+    pub body: String,
+}
+
+/// A point in a run where someone records go / hold / rollback / abort.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DecisionPointSpec {
+    /// Stable key within the template (`[a-z0-9_-]+`), e.g. `go_no_go`.
+    pub key: String,
+    /// Human title, e.g. "Go/No-Go".
+    pub title: String,
+    /// The run stage at which the decision is taken.
+    pub stage: DecisionStage,
+    /// The criteria the decider assesses, e.g. "error rate below 1% for 10 minutes".
+    pub criteria: Vec<String>,
+}
+
+/// A template as submitted: unvalidated. Turn it into a [`Template`] with `try_from`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDraft {
+    /// The template's name as listed (e.g. "EduLibra production deployment").
+    pub name: String,
+    /// The document title (the Markdown `#` heading); defaults to the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Free-text blocks before the checklist.
+    #[serde(default)]
+    pub preamble: Vec<ProseBlock>,
+    /// The checklist's parts, in order.
+    pub parts: Vec<Part>,
+    /// The decision points of a run of this template.
+    #[serde(default)]
+    pub decision_points: Vec<DecisionPointSpec>,
+    /// Free-text blocks after the checklist.
+    #[serde(default)]
+    pub epilogue: Vec<ProseBlock>,
+}
+
+/// A validated checklist template. Obtain one with `Template::try_from(draft)` or
+/// [`crate::markdown::parse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "TemplateDraft", into = "TemplateDraft")]
+pub struct Template {
+    name: String,
+    title: String,
+    preamble: Vec<ProseBlock>,
+    parts: Vec<Part>,
+    decision_points: Vec<DecisionPointSpec>,
+    epilogue: Vec<ProseBlock>,
+}
+
+/// Why a template is not acceptable. `path` locates the offending field, e.g.
+/// `parts[1].sections[0].items[2].title`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct TemplateError {
+    /// Where the problem is.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl TemplateError {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Longest accepted single-line text (titles, criteria).
+pub const MAX_LINE_LEN: usize = 500;
+/// Longest accepted multi-line text (guidance, prose).
+pub const MAX_TEXT_LEN: usize = 20_000;
+
+/// A single line: trimmed, non-empty, no control characters, no Markdown comment markers.
+pub(crate) fn check_line(path: &str, s: &str) -> Result<(), TemplateError> {
+    if s.trim().is_empty() {
+        return Err(TemplateError::new(path, "must not be empty"));
+    }
+    if s.trim() != s {
+        return Err(TemplateError::new(
+            path,
+            "must not start or end with white space",
+        ));
+    }
+    if s.chars().count() > MAX_LINE_LEN {
+        return Err(TemplateError::new(
+            path,
+            format!("must be at most {MAX_LINE_LEN} characters"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(TemplateError::new(
+            path,
+            "must be one line without control characters",
+        ));
+    }
+    if s.contains("<!--") || s.contains("-->") {
+        return Err(TemplateError::new(path, "must not contain `<!--` or `-->`"));
+    }
+    Ok(())
+}
+
+/// Multi-line text: non-empty, trimmed, no NUL or other control characters but newlines, and
+/// no line that Markdown would read as a heading or a checklist item.
+pub(crate) fn check_text(path: &str, s: &str) -> Result<(), TemplateError> {
+    if s.trim().is_empty() {
+        return Err(TemplateError::new(path, "must not be empty"));
+    }
+    if s.trim() != s {
+        return Err(TemplateError::new(
+            path,
+            "must not start or end with white space",
+        ));
+    }
+    if s.chars().count() > MAX_TEXT_LEN {
+        return Err(TemplateError::new(
+            path,
+            format!("must be at most {MAX_TEXT_LEN} characters"),
+        ));
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(TemplateError::new(
+            path,
+            "must not contain control characters other than newlines",
+        ));
+    }
+    if s.contains("<!--") || s.contains("-->") {
+        return Err(TemplateError::new(path, "must not contain `<!--` or `-->`"));
+    }
+    for line in s.lines() {
+        let t = line.trim_start();
+        if t.starts_with('#') || t.starts_with("- [") {
+            return Err(TemplateError::new(
+                path,
+                "lines must not start with `#` or `- [` (they would read as headings or items)",
+            ));
+        }
+        if line.trim_end() != line {
+            return Err(TemplateError::new(
+                path,
+                "lines must not end with white space",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+impl TryFrom<TemplateDraft> for Template {
+    type Error = TemplateError;
+
+    fn try_from(d: TemplateDraft) -> Result<Self, TemplateError> {
+        check_line("name", &d.name)?;
+        let title = d.title.unwrap_or_else(|| d.name.clone());
+        check_line("title", &title)?;
+        for (blocks, what) in [(&d.preamble, "preamble"), (&d.epilogue, "epilogue")] {
+            for (i, b) in blocks.iter().enumerate() {
+                check_line(&format!("{what}[{i}].heading"), &b.heading)?;
+                check_text(&format!("{what}[{i}].body"), &b.body)?;
+            }
+        }
+        if d.parts.is_empty() {
+            return Err(TemplateError::new(
+                "parts",
+                "a template needs at least one part",
+            ));
+        }
+        for (pi, p) in d.parts.iter().enumerate() {
+            check_line(&format!("parts[{pi}].title"), &p.title)?;
+            if p.sections.is_empty() {
+                return Err(TemplateError::new(
+                    format!("parts[{pi}].sections"),
+                    "a part needs at least one section",
+                ));
+            }
+            for (si, s) in p.sections.iter().enumerate() {
+                let sp = format!("parts[{pi}].sections[{si}]");
+                check_line(&format!("{sp}.title"), &s.title)?;
+                if s.items.is_empty() {
+                    return Err(TemplateError::new(
+                        format!("{sp}.items"),
+                        "a section needs at least one item",
+                    ));
+                }
+                for (ii, it) in s.items.iter().enumerate() {
+                    let ip = format!("{sp}.items[{ii}]");
+                    check_line(&format!("{ip}.title"), &it.title)?;
+                    if let Some(g) = &it.guidance {
+                        check_text(&format!("{ip}.guidance"), g)?;
+                    }
+                }
+            }
+        }
+        let mut keys = std::collections::BTreeSet::new();
+        for (di, dp) in d.decision_points.iter().enumerate() {
+            let dpp = format!("decision_points[{di}]");
+            if !is_key(&dp.key) {
+                return Err(TemplateError::new(
+                    format!("{dpp}.key"),
+                    "must be 1 to 64 characters of a-z, 0-9, `_` or `-`",
+                ));
+            }
+            if !keys.insert(dp.key.as_str()) {
+                return Err(TemplateError::new(
+                    format!("{dpp}.key"),
+                    format!("duplicate decision point key `{}`", dp.key),
+                ));
+            }
+            check_line(&format!("{dpp}.title"), &dp.title)?;
+            for (ci, c) in dp.criteria.iter().enumerate() {
+                check_line(&format!("{dpp}.criteria[{ci}]"), c)?;
+            }
+        }
+        Ok(Template {
+            name: d.name,
+            title,
+            preamble: d.preamble,
+            parts: d.parts,
+            decision_points: d.decision_points,
+            epilogue: d.epilogue,
+        })
+    }
+}
+
+impl From<Template> for TemplateDraft {
+    fn from(t: Template) -> Self {
+        TemplateDraft {
+            name: t.name,
+            title: Some(t.title),
+            preamble: t.preamble,
+            parts: t.parts,
+            decision_points: t.decision_points,
+            epilogue: t.epilogue,
+        }
+    }
+}
+
+impl Template {
+    /// The name the template is listed under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The document title (Markdown `#` heading).
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+    /// Free-text blocks before the checklist.
+    pub fn preamble(&self) -> &[ProseBlock] {
+        &self.preamble
+    }
+    /// The parts, in order.
+    pub fn parts(&self) -> &[Part] {
+        &self.parts
+    }
+    /// The decision points.
+    pub fn decision_points(&self) -> &[DecisionPointSpec] {
+        &self.decision_points
+    }
+    /// Free-text blocks after the checklist.
+    pub fn epilogue(&self) -> &[ProseBlock] {
+        &self.epilogue
+    }
+    /// Finds a decision point by key.
+    pub fn decision_point(&self, key: &str) -> Option<&DecisionPointSpec> {
+        self.decision_points.iter().find(|d| d.key == key)
+    }
+
+    /// Every item with its position: (part index, section index, item index, item).
+    pub fn items(&self) -> impl Iterator<Item = (usize, usize, usize, &ItemSpec)> {
+        self.parts.iter().enumerate().flat_map(|(pi, p)| {
+            p.sections.iter().enumerate().flat_map(move |(si, s)| {
+                s.items
+                    .iter()
+                    .enumerate()
+                    .map(move |(ii, it)| (pi, si, ii, it))
+            })
+        })
+    }
+
+    /// The number of items.
+    pub fn item_count(&self) -> usize {
+        self.items().count()
+    }
+}

@@ -1,0 +1,533 @@
+//! Wire types: the JSON bodies of the REST API, shared by the server and the web app so both
+//! sides agree by construction. Serde-only; builds for wasm32. Request types reject unknown
+//! fields. Ids are opaque strings (UUIDs); times are RFC 3339 UTC.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::Role;
+use crate::decision::{CriterionAssessment, CriterionInput, Outcome};
+use crate::item::ItemStatus;
+use crate::run::{Blocker, RunStatus, TransitionAction};
+use crate::template::{Applicability, DecisionStage, Gate, ItemKind, TemplateDraft};
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// Credentials for `POST /auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+/// A bearer access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenResponse {
+    /// The token to send as `Authorization: Bearer <token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the token expires.
+    pub expires_in: u64,
+}
+
+/// A user account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    /// The user's id.
+    pub id: String,
+    /// The name used to sign in.
+    pub username: String,
+    /// The user's role.
+    pub role: Role,
+    /// Whether the user may sign in.
+    pub active: bool,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new user account (admin only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// The name used to sign in: 1–64 characters of letters, digits, `.`, `_`, `-`, `@`.
+    pub username: String,
+    /// The initial password, 12–256 characters.
+    pub password: String,
+    /// The role.
+    pub role: Role,
+}
+
+/// A template as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplateSummary {
+    /// The template's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its latest version (each edit makes a new immutable version).
+    pub version: i32,
+    /// Whether it ships with Shipshape.
+    pub builtin: bool,
+    /// The number of items in its latest version.
+    pub item_count: usize,
+    /// When the latest version was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One version of a template with its full content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplateDetail {
+    /// The template's id.
+    pub id: String,
+    /// This version's number.
+    pub version: i32,
+    /// Whether it ships with Shipshape.
+    pub builtin: bool,
+    /// When this version was created.
+    pub created_at: DateTime<Utc>,
+    /// The content: parts, sections, items, decision points.
+    pub content: TemplateDraft,
+}
+
+/// A new run of a template.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateRunRequest {
+    /// The template to run.
+    pub template_id: String,
+    /// The template version to pin; defaults to the latest.
+    #[serde(default)]
+    pub template_version: Option<i32>,
+    /// The product released, e.g. "EduLibra".
+    pub product: String,
+    /// The release's version, e.g. "4.2.0".
+    pub release_version: String,
+    /// The target environment, e.g. "production".
+    pub environment: String,
+    /// When the deployment window opens.
+    #[serde(default)]
+    pub window_start: Option<DateTime<Utc>>,
+    /// When the deployment window closes.
+    #[serde(default)]
+    pub window_end: Option<DateTime<Utc>>,
+    /// Expected user-facing downtime in minutes.
+    #[serde(default)]
+    pub expected_downtime_minutes: Option<i32>,
+}
+
+/// Changes to a run's schedule. Absent fields stay; `null` clears.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRunRequest {
+    /// The release's version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_version: Option<String>,
+    /// When the deployment window opens (`null` clears).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<DateTime<Utc>>))]
+    pub window_start: Option<Option<DateTime<Utc>>>,
+    /// When the deployment window closes (`null` clears).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<DateTime<Utc>>))]
+    pub window_end: Option<Option<DateTime<Utc>>>,
+    /// Expected downtime in minutes (`null` clears).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i32>))]
+    pub expected_downtime_minutes: Option<Option<i32>>,
+}
+
+/// Counts of a run's (or a part's) items.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Progress {
+    /// Items that apply to this run.
+    pub applicable: u32,
+    /// Applicable items done.
+    pub done: u32,
+    /// Applicable items skipped.
+    pub skipped: u32,
+    /// Applicable items neither done nor skipped.
+    pub open: u32,
+    /// Items that do not apply (rollback-only items of a run that did not roll back).
+    pub not_applicable: u32,
+}
+
+/// A run as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunSummary {
+    /// The run's id.
+    pub id: String,
+    /// The template run.
+    pub template_id: String,
+    /// The pinned template version.
+    pub template_version: i32,
+    /// The template's name.
+    pub template_name: String,
+    /// The product released.
+    pub product: String,
+    /// The release's version.
+    pub release_version: String,
+    /// The target environment.
+    pub environment: String,
+    /// Where the run stands.
+    pub status: RunStatus,
+    /// When the run was closed, if it was.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When the deployment window opens.
+    pub window_start: Option<DateTime<Utc>>,
+    /// When the deployment window closes.
+    pub window_end: Option<DateTime<Utc>>,
+    /// Expected user-facing downtime in minutes.
+    pub expected_downtime_minutes: Option<i32>,
+    /// Item counts.
+    pub progress: Progress,
+    /// Who created the run.
+    pub created_by: String,
+    /// When the run was created.
+    pub created_at: DateTime<Utc>,
+    /// When the run last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One page of runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunPage {
+    /// The runs, newest first.
+    pub items: Vec<RunSummary>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// An item of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunItem {
+    /// The item's id.
+    pub id: String,
+    /// Its place in the checklist: part.section.item, e.g. `2.2.3`.
+    pub reference: String,
+    /// Its wording, from the template.
+    pub title: String,
+    /// Guidance from the template.
+    pub guidance: Option<String>,
+    /// The transition it gates.
+    pub gate: Gate,
+    /// When it applies.
+    pub applies: Applicability,
+    /// Whether it applies to this run now.
+    pub applicable: bool,
+    /// Whether the gate waits for it.
+    pub required: bool,
+    /// How it gets done.
+    pub kind: ItemKind,
+    /// The role expected to do it.
+    pub role: Option<Role>,
+    /// Its state.
+    pub status: ItemStatus,
+    /// Who it is assigned to.
+    pub assignee: Option<String>,
+    /// A free-text note.
+    pub note: Option<String>,
+    /// A link to evidence (log, dashboard, ticket).
+    pub evidence_url: Option<String>,
+    /// Why it was skipped.
+    pub skip_reason: Option<String>,
+    /// Optimistic-concurrency version; the item's `ETag`.
+    pub version: i64,
+    /// Who changed it last.
+    pub updated_by: Option<String>,
+    /// When it changed last.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A section of a run's checklist.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunSection {
+    /// The section heading.
+    pub title: String,
+    /// Its items.
+    pub items: Vec<RunItem>,
+}
+
+/// A part of a run's checklist.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunPart {
+    /// The part heading.
+    pub title: String,
+    /// Item counts of this part.
+    pub progress: Progress,
+    /// Its sections.
+    pub sections: Vec<RunSection>,
+}
+
+/// A decision point of a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunDecisionPoint {
+    /// The point's key.
+    pub key: String,
+    /// Its title.
+    pub title: String,
+    /// The run stage at which it is decided.
+    pub stage: DecisionStage,
+    /// The criteria to assess.
+    pub criteria: Vec<String>,
+    /// The latest decision's outcome, if any.
+    pub latest_outcome: Option<Outcome>,
+}
+
+/// A recorded decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Decision {
+    /// The decision's id.
+    pub id: String,
+    /// The decision point.
+    pub point_key: String,
+    /// What was decided.
+    pub outcome: Outcome,
+    /// Why.
+    pub rationale: String,
+    /// Every criterion of the point with its result.
+    pub criteria: Vec<CriterionAssessment>,
+    /// Who decided.
+    pub decided_by: String,
+    /// When.
+    pub decided_at: DateTime<Utc>,
+    /// Whether a later decision at the same point supersedes it.
+    pub superseded: bool,
+}
+
+/// Whether a transition is possible now, and if not, what blocks it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TransitionAvailability {
+    /// The action.
+    pub action: TransitionAction,
+    /// Whether it would succeed now.
+    pub allowed: bool,
+    /// Why not, in words, when it is not allowed.
+    pub reason: Option<String>,
+    /// Every blocker, when gates stand in the way.
+    pub blockers: Vec<Blocker>,
+}
+
+/// A whole run: its checklist, decision points, decisions and progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Run {
+    /// The run's summary fields.
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    /// The run's version: the sequence number of its latest event; the run's `ETag`.
+    pub version: i64,
+    /// The checklist.
+    pub parts: Vec<RunPart>,
+    /// The decision points.
+    pub decision_points: Vec<RunDecisionPoint>,
+    /// Every decision, oldest first.
+    pub decisions: Vec<Decision>,
+    /// The transitions that lead on from the current status, with their blockers.
+    pub transitions: Vec<TransitionAvailability>,
+}
+
+/// A request to move a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    /// What to do.
+    pub action: TransitionAction,
+    /// Why (recorded in the event log).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Changes to an item. Absent fields stay; `null` clears assignee, note or evidence.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateItemRequest {
+    /// New status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ItemStatus>,
+    /// New assignee (`null` clears).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub assignee: Option<Option<String>>,
+    /// New note (`null` clears).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub note: Option<Option<String>>,
+    /// New evidence URL, absolute http(s) (`null` clears).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub evidence_url: Option<Option<String>>,
+    /// Why the item is skipped; required with status `skipped`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A decision to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateDecisionRequest {
+    /// The decision point's key, e.g. `go_no_go`.
+    pub point_key: String,
+    /// What is decided.
+    pub outcome: Outcome,
+    /// Why; required.
+    pub rationale: String,
+    /// Results of the point's criteria; those left out are recorded as `unknown`.
+    #[serde(default)]
+    pub criteria: Vec<CriterionInput>,
+}
+
+/// What kind of change an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    /// The run was created.
+    RunCreated,
+    /// The run's schedule changed.
+    RunUpdated,
+    /// The run changed status or was closed.
+    RunTransitioned,
+    /// An item changed.
+    ItemUpdated,
+    /// A decision was recorded.
+    DecisionRecorded,
+}
+
+impl EventType {
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::RunCreated => "run_created",
+            EventType::RunUpdated => "run_updated",
+            EventType::RunTransitioned => "run_transitioned",
+            EventType::ItemUpdated => "item_updated",
+            EventType::DecisionRecorded => "decision_recorded",
+        }
+    }
+
+    /// Parses the wire and database spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            EventType::RunCreated,
+            EventType::RunUpdated,
+            EventType::RunTransitioned,
+            EventType::ItemUpdated,
+            EventType::DecisionRecorded,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+    }
+}
+
+/// One entry of a run's append-only event log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    /// Position in the run's log, from 1, without gaps.
+    pub seq: i64,
+    /// The run.
+    pub run_id: String,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// Who did it (user name).
+    pub actor: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The details: what changed, from what to what.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub payload: serde_json::Value,
+}
+
+/// One page of events.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventPage {
+    /// Events in order.
+    pub items: Vec<Event>,
+    /// Pass as `after` to get the next page; absent when this page reaches the end.
+    pub next_after: Option<i64>,
+}
+
+/// An RFC 9457 problem: every error answer of the API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Problem {
+    /// A URI naming the problem type (`urn:shipshape:problem:<code>`).
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, for a person.
+    pub detail: String,
+    /// A stable machine-readable code, e.g. `gate_blocked`, `precondition_failed`.
+    pub code: String,
+    /// Every blocker, for a refused transition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blockers: Option<Vec<Blocker>>,
+}
+
+/// Process liveness or database readiness.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// `ok`, or what is wrong.
+    pub status: String,
+}

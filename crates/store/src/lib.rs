@@ -1,0 +1,206 @@
+//! Shipshape's persistence: one diesel codebase for SQLite (the embedded default) and
+//! PostgreSQL, chosen by the `DATABASE_URL` scheme.
+//!
+//! The store runs each change in one transaction with its event, asking the domain crate
+//! whether the change is allowed on the state it has just read. It depends on the domain
+//! crate only; the API crate depends on it. Its calls are blocking: call them off the async
+//! executor (`web::block`).
+
+pub mod db;
+mod runs;
+mod schema;
+mod templates;
+mod users;
+
+use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
+use diesel::Connection;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+pub use db::{AnyConnection, DbUrl};
+pub use runs::{Actor, ListRunsFilter, NewRun};
+pub use templates::EDULIBRA_TEMPLATE_ID;
+pub use users::{NewUser, UserRecord};
+
+use shipshape_domain::decision::DecisionError;
+use shipshape_domain::item::ItemError;
+use shipshape_domain::run::TransitionError;
+use shipshape_domain::template::TemplateError;
+
+/// What can go wrong in the store. Domain refusals are carried through unchanged so the API
+/// can map each to its answer; database details never reach a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The thing asked for does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique value is taken.
+    #[error("{0} is already taken")]
+    Duplicate(&'static str),
+    /// `If-Match` named a version that is no longer current.
+    #[error("the {what} has changed (current version {current})")]
+    PreconditionFailed {
+        /// `run` or `item`.
+        what: &'static str,
+        /// The current version, the one to send next time.
+        current: i64,
+    },
+    /// An input that only the store can judge (a cursor, a template version).
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The rules refuse a transition.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The rules refuse an item change.
+    #[error(transparent)]
+    Item(#[from] ItemError),
+    /// The rules refuse a decision.
+    #[error(transparent)]
+    Decision(#[from] DecisionError),
+    /// A run field is not valid.
+    #[error(transparent)]
+    Field(#[from] shipshape_domain::run::FieldError),
+    /// A template is not valid.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The configuration is wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The database cannot be reached.
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// Stored data does not parse (a bug or a hand-edited database).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other database failure.
+    #[error("database error")]
+    Database(#[source] DieselError),
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::NotFound => StoreError::NotFound("record"),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for StoreError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        StoreError::Connect(e.to_string())
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// The store: a reader pool and a writer pool (the same pool on PostgreSQL).
+#[derive(Clone)]
+pub struct Store {
+    url: DbUrl,
+    read: db::DbPool,
+    write: db::DbPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("url", &self.url).finish()
+    }
+}
+
+/// Result of store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+impl Store {
+    /// Connects to the database a URL names (creating a SQLite file's folder if needed).
+    pub fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
+        let url = DbUrl::parse(url)?;
+        let (read, write) = db::pools(&url, max_connections.max(1))?;
+        Ok(Store { url, read, write })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.url.backend()
+    }
+
+    /// Applies every pending migration.
+    pub fn migrate(&self) -> StoreResult<()> {
+        let mut conn = self.write.get()?;
+        db::run_migrations(&mut conn)
+    }
+
+    /// Checks that the database answers.
+    pub fn ping(&self) -> StoreResult<()> {
+        use diesel::RunQueryDsl;
+        let mut conn = self.read.get()?;
+        diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+        Ok(())
+    }
+
+    /// Runs a read.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.read.get()?;
+        f(&mut conn)
+    }
+
+    /// Runs a change in one transaction: all of it lands, or none.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.write.get()?;
+        let conn: &mut AnyConnection = &mut conn;
+        conn.transaction(f)
+    }
+
+    /// A setting, creating it with `make()` the first time (e.g. the token signing key).
+    pub fn setting_or_init(&self, key: &str, make: impl FnOnce() -> String) -> StoreResult<String> {
+        use diesel::prelude::*;
+        use schema::settings::dsl as s;
+        self.write(|conn| {
+            if let Some(v) = s::settings
+                .filter(s::key.eq(key))
+                .select(s::value)
+                .first::<String>(conn)
+                .optional()?
+            {
+                return Ok(v);
+            }
+            let value = make();
+            diesel::insert_into(s::settings)
+                .values((s::key.eq(key), s::value.eq(&value)))
+                .execute(conn)?;
+            Ok(value)
+        })
+    }
+}
+
+/// The current time, at the microsecond precision both backends keep.
+pub(crate) fn now() -> NaiveDateTime {
+    let t = Utc::now().naive_utc();
+    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+}
+
+pub(crate) fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    DateTime::from_naive_utc_and_offset(t, Utc)
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

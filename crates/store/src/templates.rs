@@ -1,0 +1,189 @@
+//! Templates and their immutable versions. A version's content is the validated template as
+//! JSON; runs pin (template, version).
+
+use diesel::prelude::*;
+use shipshape_domain::template::{Template, TemplateDraft};
+use shipshape_domain::wire::{TemplateDetail, TemplateSummary};
+
+use crate::schema::{template_versions as tv, templates as t};
+use crate::{AnyConnection, Store, StoreError, StoreResult, new_id, now, utc};
+
+/// The id of the built-in EduLibra template: fixed, so every database names it alike.
+pub const EDULIBRA_TEMPLATE_ID: &str = "5d0c3c1e-7f0b-4c52-9a57-3f6f0e2d1a01";
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = tv)]
+pub(crate) struct VersionRow {
+    pub template_id: String,
+    pub version: i32,
+    pub name: String,
+    pub content: String,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+impl VersionRow {
+    pub(crate) fn template(&self) -> StoreResult<Template> {
+        serde_json::from_str(&self.content).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "template {} v{}: {e}",
+                self.template_id, self.version
+            ))
+        })
+    }
+}
+
+fn content_json(template: &Template) -> StoreResult<String> {
+    serde_json::to_string(template).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn insert_version(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i32,
+    template: &Template,
+    created_by: &str,
+) -> StoreResult<()> {
+    diesel::insert_into(tv::table)
+        .values((
+            tv::template_id.eq(id),
+            tv::version.eq(version),
+            tv::name.eq(template.name()),
+            tv::content.eq(content_json(template)?),
+            tv::item_count.eq(i32::try_from(template.item_count()).unwrap_or(i32::MAX)),
+            tv::created_by.eq(created_by),
+            tv::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub(crate) fn load_version(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: Option<i32>,
+) -> StoreResult<(bool, VersionRow)> {
+    let (builtin, latest): (bool, i32) = t::table
+        .find(id)
+        .select((t::builtin, t::latest_version))
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("template"))?;
+    let v = version.unwrap_or(latest);
+    let row = tv::table
+        .find((id, v))
+        .select(VersionRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("template version"))?;
+    Ok((builtin, row))
+}
+
+impl Store {
+    /// Stores a new template as version 1.
+    pub fn create_template(&self, template: &Template, created_by: &str) -> StoreResult<TemplateDetail> {
+        let id = new_id();
+        self.write(|conn| {
+            diesel::insert_into(t::table)
+                .values((
+                    t::id.eq(&id),
+                    t::name.eq(template.name()),
+                    t::builtin.eq(false),
+                    t::latest_version.eq(1),
+                    t::created_at.eq(now()),
+                ))
+                .execute(conn)?;
+            insert_version(conn, &id, 1, template, created_by)?;
+            Ok(())
+        })?;
+        self.template(&id, None)
+    }
+
+    /// Makes sure the built-in template is present and current: created on a fresh database,
+    /// given a new version when the shipped content changed. Idempotent.
+    pub fn ensure_builtin_template(&self, id: &str, template: &Template) -> StoreResult<()> {
+        self.write(|conn| {
+            let latest: Option<i32> = t::table
+                .find(id)
+                .select(t::latest_version)
+                .first(conn)
+                .optional()?;
+            match latest {
+                None => {
+                    diesel::insert_into(t::table)
+                        .values((
+                            t::id.eq(id),
+                            t::name.eq(template.name()),
+                            t::builtin.eq(true),
+                            t::latest_version.eq(1),
+                            t::created_at.eq(now()),
+                        ))
+                        .execute(conn)?;
+                    insert_version(conn, id, 1, template, "system")
+                }
+                Some(v) => {
+                    let (_, row) = load_version(conn, id, Some(v))?;
+                    if row.template().ok().as_ref() == Some(template) {
+                        return Ok(());
+                    }
+                    insert_version(conn, id, v + 1, template, "system")?;
+                    diesel::update(t::table.find(id))
+                        .set((t::latest_version.eq(v + 1), t::name.eq(template.name())))
+                        .execute(conn)?;
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    /// Every template at its latest version, by name.
+    pub fn list_templates(&self) -> StoreResult<Vec<TemplateSummary>> {
+        self.read(|conn| {
+            let rows: Vec<(String, bool, i32, String, i32, chrono::NaiveDateTime)> = t::table
+                .inner_join(
+                    tv::table.on(tv::template_id
+                        .eq(t::id)
+                        .and(tv::version.eq(t::latest_version))),
+                )
+                .order((tv::name.asc(), t::id.asc()))
+                .select((
+                    t::id,
+                    t::builtin,
+                    tv::version,
+                    tv::name,
+                    tv::item_count,
+                    tv::created_at,
+                ))
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, builtin, version, name, count, at)| TemplateSummary {
+                    id,
+                    name,
+                    version,
+                    builtin,
+                    item_count: usize::try_from(count).unwrap_or(0),
+                    created_at: utc(at),
+                })
+                .collect())
+        })
+    }
+
+    /// One template version (the latest when `version` is `None`).
+    pub fn template(&self, id: &str, version: Option<i32>) -> StoreResult<TemplateDetail> {
+        self.read(|conn| {
+            let (builtin, row) = load_version(conn, id, version)?;
+            Ok(TemplateDetail {
+                id: row.template_id.clone(),
+                version: row.version,
+                builtin,
+                created_at: utc(row.created_at),
+                content: TemplateDraft::from(row.template()?),
+            })
+        })
+    }
+
+    /// One template version as the validated domain value.
+    pub fn template_value(&self, id: &str, version: Option<i32>) -> StoreResult<Template> {
+        self.read(|conn| load_version(conn, id, version)?.1.template())
+    }
+}

@@ -1,0 +1,125 @@
+//! Users: accounts with a role and an argon2id password hash (hashed by the caller).
+
+use diesel::prelude::*;
+use shipshape_domain::Role;
+use shipshape_domain::wire::User;
+
+use crate::schema::users;
+use crate::{Store, StoreError, StoreResult, is_unique_violation, new_id, now, utc};
+
+/// A user as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRecord {
+    /// Id.
+    pub id: String,
+    /// Sign-in name.
+    pub username: String,
+    /// PHC-format argon2id hash.
+    pub password_hash: String,
+    /// Role, as spelled on the wire.
+    pub role: String,
+    /// Whether the user may sign in.
+    pub active: bool,
+    /// Creation time.
+    pub created_at: chrono::NaiveDateTime,
+}
+
+impl UserRecord {
+    /// The user's role.
+    pub fn role(&self) -> StoreResult<Role> {
+        Role::parse(&self.role).ok_or_else(|| StoreError::Corrupt(format!("role {}", self.role)))
+    }
+
+    /// The wire form (no password data).
+    pub fn to_wire(&self) -> StoreResult<User> {
+        Ok(User {
+            id: self.id.clone(),
+            username: self.username.clone(),
+            role: self.role()?,
+            active: self.active,
+            created_at: utc(self.created_at),
+        })
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    /// Sign-in name (validated by the caller).
+    pub username: &'a str,
+    /// PHC-format argon2id hash.
+    pub password_hash: &'a str,
+    /// Role.
+    pub role: Role,
+}
+
+impl Store {
+    /// Creates a user; `Duplicate` if the name is taken.
+    pub fn create_user(&self, new: NewUser<'_>) -> StoreResult<UserRecord> {
+        let id = new_id();
+        self.write(|conn| {
+            diesel::insert_into(users::table)
+                .values((
+                    users::id.eq(&id),
+                    users::username.eq(new.username),
+                    users::password_hash.eq(new.password_hash),
+                    users::role.eq(new.role.as_str()),
+                    users::active.eq(true),
+                    users::created_at.eq(now()),
+                ))
+                .execute(conn)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Duplicate("username")
+                    } else {
+                        e.into()
+                    }
+                })?;
+            Ok(users::table
+                .find(&id)
+                .select(UserRecord::as_select())
+                .first(conn)?)
+        })
+    }
+
+    /// Finds a user by sign-in name.
+    pub fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        self.read(|conn| {
+            Ok(users::table
+                .filter(users::username.eq(username))
+                .select(UserRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+    }
+
+    /// Finds a user by id.
+    pub fn user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        self.read(|conn| {
+            Ok(users::table
+                .find(id)
+                .select(UserRecord::as_select())
+                .first(conn)
+                .optional()?)
+        })
+    }
+
+    /// Every user, by name.
+    pub fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.read(|conn| {
+            users::table
+                .order(users::username.asc())
+                .select(UserRecord::as_select())
+                .load(conn)?
+                .iter()
+                .map(UserRecord::to_wire)
+                .collect()
+        })
+    }
+
+    /// How many users exist.
+    pub fn count_users(&self) -> StoreResult<i64> {
+        self.read(|conn| Ok(users::table.count().get_result(conn)?))
+    }
+}

@@ -1,0 +1,12 @@
+DROP TABLE run_events;
+DROP TABLE decisions;
+DROP TABLE run_items;
+DROP INDEX runs_one_live;
+DROP INDEX runs_by_environment;
+DROP INDEX runs_by_status;
+DROP INDEX runs_by_created;
+DROP TABLE runs;
+DROP TABLE template_versions;
+DROP TABLE templates;
+DROP TABLE settings;
+DROP TABLE users;
