@@ -1,1 +1,398 @@
-//! placeholder
+//! Helpers for the black-box tests: [`TestApp::spawn`] starts the real server on port 0 with
+//! a fresh database of its own — a temporary SQLite file, or a new PostgreSQL database that
+//! is dropped afterwards — and typed helpers drive it over real HTTP with reqwest.
+//!
+//! PostgreSQL is found at `SHIPSHAPE_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`). A test that cannot reach it fails.
+
+#![expect(clippy::unwrap_used, reason = "test helpers fail loudly, with the cause")]
+
+use std::path::PathBuf;
+
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{Value, json};
+use shipshape_api::config::{Config, Secret};
+
+/// The admin password every test server starts with.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// The password of every user the helpers create.
+pub const USER_PASSWORD: &str = "user-password-for-tests";
+/// The built-in EduLibra template's id.
+pub const EDULIBRA: &str = shipshape_store::EDULIBRA_TEMPLATE_ID;
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A temporary SQLite file.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// The PostgreSQL server the tests use.
+pub fn postgres_server_url() -> String {
+    std::env::var("SHIPSHAPE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that lives as long as the test.
+#[derive(Debug)]
+pub enum TestDb {
+    /// A SQLite file in a temporary folder.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database on the test server.
+    Postgres(String),
+}
+
+impl TestDb {
+    /// Creates a fresh, empty database; returns it with its URL.
+    pub fn create(backend: Backend) -> (TestDb, String) {
+        let name = format!("shipshape_test_{}", uuid::Uuid::new_v4().simple());
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(name);
+                std::fs::create_dir_all(&dir).unwrap();
+                let url = format!("sqlite://{}", dir.join("shipshape.db").display());
+                (TestDb::Sqlite(dir), url)
+            }
+            Backend::Postgres => {
+                let url =
+                    shipshape_store::admin::create_postgres_database(&postgres_server_url(), &name)
+                        .unwrap_or_else(|e| {
+                            panic!("PostgreSQL must be reachable for the tests: {e}")
+                        });
+                (TestDb::Postgres(name), url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            TestDb::Postgres(name) => {
+                let _ = shipshape_store::admin::drop_postgres_database(&postgres_server_url(), name);
+            }
+        }
+    }
+}
+
+/// A running server with its own database.
+#[derive(Debug)]
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// An HTTP client.
+    pub client: Client,
+    /// A token of the `admin` user.
+    pub admin: String,
+    handle: actix_web::dev::ServerHandle,
+    // Dropped last: the database outlives the server.
+    _db: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Sends the stop command; the workers wind down on their own.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// A response read whole: status, headers we care about, and the body as JSON (or text).
+#[derive(Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The `Content-Type`.
+    pub content_type: String,
+    /// The `ETag`, if any.
+    pub etag: Option<String>,
+    /// The body as text.
+    pub text: String,
+    /// The body as JSON (`Null` when it is not JSON).
+    pub json: Value,
+}
+
+impl Answer {
+    async fn read(res: Response) -> Answer {
+        let status = res.status();
+        let header = |name: &str| {
+            res.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header("content-type").unwrap_or_default();
+        let etag = header("etag");
+        let text = res.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            content_type,
+            etag,
+            text,
+            json,
+        }
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Answer {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code.
+    #[track_caller]
+    pub fn expect_problem(self, status: u16, code: &str) -> Answer {
+        let a = self.expect(status);
+        assert_eq!(
+            a.content_type, "application/problem+json",
+            "problem content type; body: {}",
+            a.text
+        );
+        assert_eq!(a.json["code"], code, "problem code; body: {}", a.text);
+        assert_eq!(a.json["status"], status);
+        assert!(
+            a.json["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "a problem has a detail"
+        );
+        a
+    }
+}
+
+impl TestApp {
+    /// Starts a server on a fresh database of the backend.
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let (db, url) = TestDb::create(backend);
+        let mut config = Config::for_database(&url);
+        config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+        let (server, addr) = shipshape_api::server::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("server starts: {e}"));
+        let handle = server.handle();
+        tokio::spawn(server);
+        let base = format!("http://{addr}");
+        let client = Client::new();
+        let mut app = TestApp {
+            base,
+            client,
+            admin: String::new(),
+            handle,
+            _db: db,
+        };
+        app.admin = app.login("admin", ADMIN_PASSWORD).await;
+        app
+    }
+
+    /// The full URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request with an optional token, JSON body and extra headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Answer::read(req.send().await.unwrap()).await
+    }
+
+    /// GET with a token.
+    pub async fn get(&self, token: &str, path: &str) -> Answer {
+        self.send(Method::GET, path, Some(token), None, &[]).await
+    }
+
+    /// POST JSON with a token.
+    pub async fn post(&self, token: &str, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, Some(token), Some(&body), &[])
+            .await
+    }
+
+    /// PATCH JSON with a token and an optional `If-Match`.
+    pub async fn patch(&self, token: &str, path: &str, body: Value, if_match: Option<&str>) -> Answer {
+        let headers: Vec<(&str, &str)> = if_match.map(|v| ("if-match", v)).into_iter().collect();
+        self.send(Method::PATCH, path, Some(token), Some(&body), &headers)
+            .await
+    }
+
+    /// Signs in; returns the access token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let a = self
+            .send(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(&json!({"username": username, "password": password})),
+                &[],
+            )
+            .await
+            .expect(200);
+        a.json["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a user with a role (as admin) and signs in as them; returns the token.
+    pub async fn user(&self, username: &str, role: &str) -> String {
+        self.post(
+            &self.admin,
+            "/api/v1/users",
+            json!({"username": username, "password": USER_PASSWORD, "role": role}),
+        )
+        .await
+        .expect(201);
+        self.login(username, USER_PASSWORD).await
+    }
+
+    /// Creates an EduLibra run; returns the run.
+    pub async fn create_run(&self, token: &str, product: &str, environment: &str) -> Value {
+        self.post(
+            token,
+            "/api/v1/runs",
+            json!({
+                "template_id": EDULIBRA,
+                "product": product,
+                "release_version": "4.2.0",
+                "environment": environment,
+                "window_start": "2026-12-01T22:00:00Z",
+                "window_end": "2026-12-01T23:30:00Z",
+                "expected_downtime_minutes": 15
+            }),
+        )
+        .await
+        .expect(201)
+        .json
+    }
+
+    /// The whole run.
+    pub async fn run(&self, token: &str, run_id: &str) -> Value {
+        self.get(token, &format!("/api/v1/runs/{run_id}"))
+            .await
+            .expect(200)
+            .json
+    }
+
+    /// Asks for a transition.
+    pub async fn transition(&self, token: &str, run_id: &str, action: &str) -> Answer {
+        self.post(
+            token,
+            &format!("/api/v1/runs/{run_id}/transitions"),
+            json!({"action": action, "reason": format!("test: {action}")}),
+        )
+        .await
+    }
+
+    /// Records a decision with every criterion met.
+    pub async fn decide(&self, token: &str, run_id: &str, point: &str, outcome: &str) -> Answer {
+        let run = self.run(token, run_id).await;
+        let criteria: Vec<Value> = run["decision_points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["key"] == point)
+            .map(|p| {
+                p["criteria"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| json!({"criterion": c, "result": "met", "observed": "as expected"}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.post(
+            token,
+            &format!("/api/v1/runs/{run_id}/decisions"),
+            json!({
+                "point_key": point,
+                "outcome": outcome,
+                "rationale": format!("test decision: {outcome}"),
+                "criteria": criteria
+            }),
+        )
+        .await
+    }
+
+    /// Sets an item's status (as the token's user).
+    pub async fn set_item(&self, token: &str, run_id: &str, item_id: &str, status: &str) -> Answer {
+        self.patch(
+            token,
+            &format!("/api/v1/runs/{run_id}/items/{item_id}"),
+            json!({"status": status}),
+            None,
+        )
+        .await
+    }
+
+    /// Marks done every applicable item of a gate.
+    pub async fn finish_gate(&self, token: &str, run_id: &str, gate: &str) {
+        let run = self.run(token, run_id).await;
+        for item in items(&run) {
+            if item["gate"] == gate && item["applicable"] == true && item["status"] != "done" {
+                let id = item["id"].as_str().unwrap();
+                self.set_item(token, run_id, id, "done").await.expect(200);
+            }
+        }
+    }
+}
+
+/// Every item of a run, in checklist order.
+pub fn items(run: &Value) -> Vec<Value> {
+    let mut out = Vec::new();
+    for part in run["parts"].as_array().unwrap() {
+        for section in part["sections"].as_array().unwrap() {
+            out.extend(section["items"].as_array().unwrap().iter().cloned());
+        }
+    }
+    out
+}
+
+/// Defines each test twice: once on SQLite (`sqlite::name`), once on PostgreSQL
+/// (`postgres::name`). The body gets `app: TestApp`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let $app = $crate::TestApp::spawn($crate::Backend::Sqlite).await;
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let $app = $crate::TestApp::spawn($crate::Backend::Postgres).await;
+                    $body
+                }
+            )*
+        }
+    };
+}

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, middleware, web};
 use rand::Rng;
 use shipshape_domain::{EDULIBRA_TEMPLATE_MD, Role, markdown};
@@ -168,23 +168,12 @@ pub fn serve(config: Config) -> Result<(), StartError> {
     })
 }
 
-/// A server running in the background of the current async runtime (for tests and tools).
-#[derive(Debug)]
-pub struct Spawned {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    /// Stops it.
-    pub handle: ServerHandle,
-}
-
-/// Prepares and starts a server in the background of the current runtime.
-pub async fn spawn(config: Config) -> Result<Spawned, StartError> {
+/// Prepares a server for the current async runtime without running it: the caller spawns
+/// or awaits the returned future (tests and tools).
+pub async fn start(config: Config) -> Result<(Server, SocketAddr), StartError> {
     let prep_config = config.clone();
-    let state = actix_web::rt::task::spawn_blocking(move || prepare(&prep_config))
+    let state = web::block(move || prepare(&prep_config))
         .await
         .map_err(|e| StartError::Other(e.to_string()))??;
-    let (server, addr) = build(&config, state)?;
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    Ok(Spawned { addr, handle })
+    build(&config, state)
 }

@@ -6,6 +6,7 @@
 //! crate only; the API crate depends on it. Its calls are blocking: call them off the async
 //! executor (`web::block`).
 
+pub mod admin;
 pub mod db;
 mod runs;
 mod schema;
@@ -148,6 +149,13 @@ impl Store {
         let mut conn = self.read.get()?;
         diesel::sql_query("SELECT 1").execute(&mut *conn)?;
         Ok(())
+    }
+
+    /// A connection from the writer pool, for administration and tests.
+    pub fn connection(
+        &self,
+    ) -> StoreResult<diesel::r2d2::PooledConnection<db::Manager>> {
+        Ok(self.write.get()?)
     }
 
     /// Runs a read.

@@ -1,0 +1,553 @@
+//! The API over real HTTP, every test on SQLite and on PostgreSQL.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use shipshape_tests::{EDULIBRA, TestApp, items, on_both_backends};
+
+fn blockers_of(answer: &Value) -> Vec<Value> {
+    answer["blockers"].as_array().cloned().unwrap_or_default()
+}
+
+fn item_blocker_refs(answer: &Value) -> Vec<String> {
+    let mut refs: Vec<String> = blockers_of(answer)
+        .iter()
+        .filter(|b| b["kind"] == "item")
+        .map(|b| b["reference"].as_str().unwrap().to_owned())
+        .collect();
+    refs.sort();
+    refs
+}
+
+fn decision_blocker_keys(answer: &Value) -> Vec<String> {
+    blockers_of(answer)
+        .iter()
+        .filter(|b| b["kind"] == "decision")
+        .map(|b| b["point_key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn refs_with_gate(run: &Value, gate: &str, applicable_only: bool) -> Vec<String> {
+    let mut refs: Vec<String> = items(run)
+        .iter()
+        .filter(|i| i["gate"] == gate && (!applicable_only || i["applicable"] == true))
+        .map(|i| i["reference"].as_str().unwrap().to_owned())
+        .collect();
+    refs.sort();
+    refs
+}
+
+fn item_id_by_title(run: &Value, starts_with: &str) -> String {
+    items(run)
+        .iter()
+        .find(|i| i["title"].as_str().unwrap().starts_with(starts_with))
+        .unwrap_or_else(|| panic!("an item starting with {starts_with:?}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn events(app: &TestApp, run_id: &str) -> Vec<Value> {
+    app.get(&app.admin, &format!("/api/v1/runs/{run_id}/events?limit=1000"))
+        .await
+        .expect(200)
+        .json["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+on_both_backends! {
+    async fn a_fresh_database_has_the_edulibra_template_with_all_33_items(app) {
+        let list = app.get(&app.admin, "/api/v1/templates").await.expect(200).json;
+        let edulibra = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == EDULIBRA)
+            .expect("the built-in template is listed");
+        assert_eq!(edulibra["name"], "EduLibra production deployment");
+        assert_eq!(edulibra["item_count"], 33);
+        assert_eq!(edulibra["builtin"], true);
+
+        let detail = app.get(&app.admin, &format!("/api/v1/templates/{EDULIBRA}")).await.expect(200).json;
+        let parts = detail["content"]["parts"].as_array().unwrap();
+        assert_eq!(parts.len(), 4);
+        let sections: usize = parts.iter().map(|p| p["sections"].as_array().unwrap().len()).sum();
+        assert_eq!(sections, 13);
+        assert_eq!(detail["content"]["decision_points"].as_array().unwrap().len(), 3);
+    }
+
+    async fn a_template_exports_as_markdown_and_imports_back_unchanged(app) {
+        let md = app
+            .send(Method::GET, &format!("/api/v1/templates/{EDULIBRA}"), Some(&app.admin), None, &[("accept", "text/markdown")])
+            .await
+            .expect(200);
+        assert!(md.content_type.starts_with("text/markdown"), "{}", md.content_type);
+        assert!(md.text.contains("- [ ] Final testing and validation of the release candidate are complete."));
+
+        let res = app
+            .client
+            .post(app.url("/api/v1/templates"))
+            .bearer_auth(&app.admin)
+            .header("content-type", "text/markdown")
+            .body(md.text.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 201);
+        let created: Value = res.json().await.unwrap();
+        let original = app.get(&app.admin, &format!("/api/v1/templates/{EDULIBRA}")).await.expect(200).json;
+        assert_eq!(created["content"], original["content"], "import(export(t)) == t");
+        assert_eq!(created["builtin"], false);
+        assert_ne!(created["id"], original["id"]);
+    }
+
+    async fn a_template_is_created_from_json_and_invalid_ones_are_refused_with_422(app) {
+        let draft = json!({
+            "name": "Hotfix",
+            "parts": [{"title": "Checks", "sections": [{"title": "1. Before", "items": [
+                {"title": "Backup taken", "gate": "deploy"},
+                {"title": "Smoke test passed", "gate": "complete", "required": false}
+            ]}]}],
+            "decision_points": [{"key": "go", "title": "Go", "stage": "preparing", "criteria": ["Backup verified"]}]
+        });
+        let created = app.post(&app.admin, "/api/v1/templates", draft).await.expect(201).json;
+        assert_eq!(created["version"], 1);
+        assert_eq!(created["content"]["parts"][0]["sections"][0]["items"][1]["required"], false);
+
+        let empty_section = json!({"name": "Bad", "parts": [{"title": "P", "sections": [{"title": "S", "items": []}]}]});
+        app.post(&app.admin, "/api/v1/templates", empty_section).await.expect_problem(422, "invalid_input");
+        let bad_md = app
+            .client
+            .post(app.url("/api/v1/templates"))
+            .bearer_auth(&app.admin)
+            .header("content-type", "text/markdown")
+            .body("# T\n\n## P\n\n### S\n- [ ] x <!-- shipshape gate=never -->\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad_md.status().as_u16(), 422);
+    }
+
+    async fn an_edulibra_run_goes_from_planned_to_completed_and_closed(app) {
+        let rm = app.user("rita", "release_manager").await;
+        let run = app.create_run(&rm, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap().to_owned();
+        assert_eq!(run["status"], "planned");
+        assert_eq!(run["progress"]["applicable"], 31, "two rollback-only items do not apply");
+        assert_eq!(run["progress"]["not_applicable"], 2);
+
+        app.transition(&rm, &id, "start").await.expect(200);
+
+        // Every deploy-gated item and the Go/No-Go decision block the deployment.
+        let refused = app.transition(&rm, &id, "advance").await.expect_problem(409, "gate_blocked");
+        let run = app.run(&rm, &id).await;
+        assert_eq!(item_blocker_refs(&refused.json), refs_with_gate(&run, "deploy", true));
+        assert_eq!(item_blocker_refs(&refused.json).len(), 18);
+        assert_eq!(decision_blocker_keys(&refused.json), vec!["go_no_go"]);
+
+        app.finish_gate(&rm, &id, "deploy").await;
+        let refused = app.transition(&rm, &id, "advance").await.expect_problem(409, "gate_blocked");
+        assert!(item_blocker_refs(&refused.json).is_empty());
+        assert_eq!(decision_blocker_keys(&refused.json), vec!["go_no_go"]);
+
+        app.decide(&rm, &id, "go_no_go", "go").await.expect(201);
+        let run = app.transition(&rm, &id, "advance").await.expect(200).json;
+        assert_eq!(run["status"], "deploying");
+
+        let refused = app.transition(&rm, &id, "advance").await.expect_problem(409, "gate_blocked");
+        assert_eq!(item_blocker_refs(&refused.json), refs_with_gate(&run, "verify", true));
+        assert_eq!(item_blocker_refs(&refused.json).len(), 3);
+        app.finish_gate(&rm, &id, "verify").await;
+        let run = app.transition(&rm, &id, "advance").await.expect(200).json;
+        assert_eq!(run["status"], "verifying");
+
+        let refused = app.transition(&rm, &id, "complete").await.expect_problem(409, "gate_blocked");
+        assert_eq!(item_blocker_refs(&refused.json).len(), 5);
+        assert_eq!(decision_blocker_keys(&refused.json), vec!["post_deployment_verification"]);
+        app.finish_gate(&rm, &id, "complete").await;
+        app.decide(&rm, &id, "post_deployment_verification", "go").await.expect(201);
+        let run = app.transition(&rm, &id, "complete").await.expect(200).json;
+        assert_eq!(run["status"], "completed");
+
+        // Closing waits for the retrospective and user communication, not for the
+        // post-contingency review of a run that never rolled back.
+        let refused = app.transition(&rm, &id, "close").await.expect_problem(409, "gate_blocked");
+        assert_eq!(item_blocker_refs(&refused.json), refs_with_gate(&run, "close", true));
+        assert_eq!(item_blocker_refs(&refused.json).len(), 5);
+        app.finish_gate(&rm, &id, "close").await;
+        let run = app.transition(&rm, &id, "close").await.expect(200).json;
+        assert_eq!(run["status"], "completed");
+        assert!(run["closed_at"].is_string());
+        assert!(run["transitions"].as_array().unwrap().is_empty());
+
+        // The log holds every change, in order, numbered without gaps.
+        let log = events(&app, &id).await;
+        let seqs: Vec<i64> = log.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, (1..=log.len() as i64).collect::<Vec<_>>());
+        assert_eq!(log[0]["type"], "run_created");
+        let transitions: Vec<&str> = log
+            .iter()
+            .filter(|e| e["type"] == "run_transitioned")
+            .map(|e| e["payload"]["action"].as_str().unwrap())
+            .collect();
+        assert_eq!(transitions, ["start", "advance", "advance", "complete", "close"]);
+        assert_eq!(log.iter().filter(|e| e["type"] == "item_updated").count(), 31);
+        assert_eq!(log.iter().filter(|e| e["type"] == "decision_recorded").count(), 2);
+        assert_eq!(run["version"], json!(log.len()));
+    }
+
+    async fn a_rollback_decision_moves_the_run_to_rolling_back_then_rolled_back_and_closed(app) {
+        let rm = app.user("rita", "release_manager").await;
+        let id = app.create_run(&rm, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
+        app.transition(&rm, &id, "start").await.expect(200);
+        app.finish_gate(&rm, &id, "deploy").await;
+        app.decide(&rm, &id, "go_no_go", "go").await.expect(201);
+        app.transition(&rm, &id, "advance").await.expect(200);
+
+        // Rollback is not an outcome before deploying, abort not one after.
+        app.decide(&rm, &id, "deployment_checkpoint", "abort").await.expect_problem(409, "wrong_stage");
+        let decision = app.decide(&rm, &id, "deployment_checkpoint", "rollback").await.expect(201).json;
+        assert_eq!(decision["outcome"], "rollback");
+        assert_eq!(decision["criteria"].as_array().unwrap().len(), 3);
+
+        let run = app.run(&rm, &id).await;
+        assert_eq!(run["status"], "rolling_back");
+        assert_eq!(run["progress"]["not_applicable"], 0, "the post-contingency review now applies");
+        let log = events(&app, &id).await;
+        let last = log.last().unwrap();
+        assert_eq!(last["type"], "decision_recorded");
+        assert_eq!(last["payload"]["run_status"], json!({"from": "deploying", "to": "rolling_back"}));
+
+        app.transition(&rm, &id, "advance").await.expect_problem(409, "invalid_transition");
+        let run = app.transition(&rm, &id, "finish_rollback").await.expect(200).json;
+        assert_eq!(run["status"], "rolled_back");
+
+        let refused = app.transition(&rm, &id, "close").await.expect_problem(409, "gate_blocked");
+        assert_eq!(item_blocker_refs(&refused.json).len(), 7, "5 close items and the 2 post-contingency items");
+        assert_eq!(item_blocker_refs(&refused.json), refs_with_gate(&run, "close", false));
+
+        // A finished run stays editable only for close-gated items.
+        let deploy_item = items(&run).into_iter().find(|i| i["gate"] == "verify").unwrap();
+        app.set_item(&rm, &id, deploy_item["id"].as_str().unwrap(), "done").await.expect_problem(409, "item_locked");
+
+        app.finish_gate(&rm, &id, "close").await;
+        let run = app.transition(&rm, &id, "close").await.expect(200).json;
+        assert_eq!(run["status"], "rolled_back");
+        assert!(run["closed_at"].is_string());
+        app.transition(&rm, &id, "start").await.expect_problem(409, "run_closed");
+        let close_item = items(&run).into_iter().find(|i| i["gate"] == "close").unwrap();
+        app.set_item(&rm, &id, close_item["id"].as_str().unwrap(), "pending").await.expect_problem(409, "item_locked");
+    }
+
+    async fn a_hold_at_go_no_go_supersedes_an_earlier_go_and_blocks_the_deployment(app) {
+        let rm = app.user("rita", "release_manager").await;
+        let id = app.create_run(&rm, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
+        app.transition(&rm, &id, "start").await.expect(200);
+        app.finish_gate(&rm, &id, "deploy").await;
+        let first = app.decide(&rm, &id, "go_no_go", "go").await.expect(201).json;
+        app.decide(&rm, &id, "go_no_go", "hold").await.expect(201);
+
+        let refused = app.transition(&rm, &id, "advance").await.expect_problem(409, "gate_blocked");
+        assert_eq!(decision_blocker_keys(&refused.json), vec!["go_no_go"]);
+
+        let decisions = app.get(&rm, &format!("/api/v1/runs/{id}/decisions")).await.expect(200).json;
+        let decisions = decisions.as_array().unwrap();
+        assert_eq!(decisions.len(), 2);
+        assert_eq!(decisions[0]["id"], first["id"]);
+        assert_eq!(decisions[0]["outcome"], "go", "an earlier decision is never edited");
+        assert_eq!(decisions[0]["superseded"], true);
+        assert_eq!(decisions[1]["superseded"], false);
+    }
+
+    async fn an_abort_decision_at_go_no_go_aborts_the_run(app) {
+        let rm = app.user("rita", "release_manager").await;
+        let id = app.create_run(&rm, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
+        app.decide(&rm, &id, "go_no_go", "go").await.expect_problem(409, "wrong_stage");
+        app.transition(&rm, &id, "start").await.expect(200);
+        app.decide(&rm, &id, "go_no_go", "abort").await.expect(201);
+        assert_eq!(app.run(&rm, &id).await["status"], "aborted");
+    }
+
+    async fn a_second_live_run_of_the_same_product_and_environment_is_refused(app) {
+        let rm = app.user("rita", "release_manager").await;
+        let first = app.create_run(&rm, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
+        let second = app.create_run(&rm, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
+        let staging = app.create_run(&rm, "EduLibra", "staging").await["id"].as_str().unwrap().to_owned();
+        app.transition(&rm, &first, "start").await.expect(200);
+        app.transition(&rm, &second, "start").await.expect_problem(409, "live_run_exists");
+        app.transition(&rm, &staging, "start").await.expect(200);
+        app.transition(&rm, &first, "abort").await.expect(200);
+        app.transition(&rm, &second, "start").await.expect(200);
+    }
+
+    async fn a_stale_if_match_on_an_item_answers_412_and_changes_nothing(app) {
+        let eng = app.user("erin", "engineer").await;
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        let item = &items(&run)[0];
+        let path = format!("/api/v1/runs/{id}/items/{}", item["id"].as_str().unwrap());
+
+        let fetched = app.get(&eng, &path).await.expect(200);
+        let etag = fetched.etag.clone().expect("items carry an ETag");
+        assert_eq!(etag, "\"1\"");
+
+        let updated = app.patch(&eng, &path, json!({"status": "in_progress", "note": "on it"}), Some(&etag)).await.expect(200);
+        assert_eq!(updated.etag.as_deref(), Some("\"2\""));
+        assert_eq!(updated.json["updated_by"], "erin");
+
+        let stale = app.patch(&eng, &path, json!({"note": "overwrite"}), Some(&etag)).await.expect_problem(412, "precondition_failed");
+        assert_eq!(stale.etag.as_deref(), Some("\"2\""), "the 412 names the current version");
+        let now = app.get(&eng, &path).await.expect(200);
+        assert_eq!(now.json["note"], "on it");
+        assert_eq!(now.json["status"], "in_progress");
+        assert_eq!(now.json["version"], 2);
+    }
+
+    async fn a_stale_if_match_on_a_run_answers_412(app) {
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        let path = format!("/api/v1/runs/{id}");
+        let etag = app.get(&app.admin, &path).await.expect(200).etag.unwrap();
+        let updated = app.patch(&app.admin, &path, json!({"expected_downtime_minutes": 30}), Some(&etag)).await.expect(200);
+        assert_eq!(updated.json["expected_downtime_minutes"], 30);
+        assert_ne!(updated.etag.as_deref(), Some(etag.as_str()));
+        app.patch(&app.admin, &path, json!({"expected_downtime_minutes": 45}), Some(&etag)).await.expect_problem(412, "precondition_failed");
+        app.patch(&app.admin, &path, json!({"window_start": "2026-12-02T00:00:00Z"}), None).await.expect_problem(422, "invalid_input");
+        assert_eq!(app.run(&app.admin, id).await["expected_downtime_minutes"], 30);
+    }
+
+    async fn roles_are_enforced_on_runs_items_and_decisions(app) {
+        let viewer = app.user("vic", "viewer").await;
+        let eng = app.user("erin", "engineer").await;
+        let approver = app.user("alex", "approver").await;
+        let rm = app.user("rita", "release_manager").await;
+
+        let body = json!({"template_id": EDULIBRA, "product": "EduLibra", "release_version": "1", "environment": "production"});
+        app.post(&viewer, "/api/v1/runs", body.clone()).await.expect_problem(403, "forbidden");
+        app.post(&eng, "/api/v1/runs", body.clone()).await.expect_problem(403, "forbidden");
+        let run = app.post(&rm, "/api/v1/runs", body).await.expect(201).json;
+        let id = run["id"].as_str().unwrap();
+
+        // Everyone signed in reads; only steering roles move and decide.
+        app.get(&viewer, &format!("/api/v1/runs/{id}")).await.expect(200);
+        app.transition(&eng, id, "start").await.expect_problem(403, "forbidden");
+        app.transition(&rm, id, "start").await.expect(200);
+        app.decide(&eng, id, "go_no_go", "go").await.expect_problem(403, "forbidden");
+
+        let item = |prefix: &str| item_id_by_title(&run, prefix);
+        let plain = item("Final testing");
+        let approval = item("Data migration scripts");
+        app.set_item(&viewer, id, &plain, "done").await.expect_problem(403, "forbidden");
+        app.set_item(&eng, id, &plain, "done").await.expect(200);
+
+        // Skipping a required item is a waiver only a release manager may grant.
+        let skip = json!({"status": "skipped", "reason": "not needed this time"});
+        let path = format!("/api/v1/runs/{id}/items/{}", item("Release notes"));
+        app.patch(&eng, &path, skip.clone(), None).await.expect_problem(403, "forbidden");
+        app.patch(&eng, &path, json!({"status": "skipped"}), None).await.expect_problem(422, "invalid_input");
+        let waived = app.patch(&rm, &path, skip, None).await.expect(200).json;
+        assert_eq!(waived["skip_reason"], "not needed this time");
+        let log = events(&app, id).await;
+        assert_eq!(log.last().unwrap()["payload"]["waiver"], true);
+
+        // Approval items are marked done by approvers, not by the engineers doing the work.
+        app.set_item(&eng, id, &approval, "done").await.expect_problem(403, "forbidden");
+        app.set_item(&approver, id, &approval, "done").await.expect(200);
+
+        // Templates and users are for admins.
+        app.get(&rm, "/api/v1/users").await.expect_problem(403, "forbidden");
+        app.post(&rm, "/api/v1/users", json!({"username": "x", "password": "long-enough-password", "role": "admin"}))
+            .await
+            .expect_problem(403, "forbidden");
+        app.send(Method::POST, "/api/v1/templates", Some(&rm), None, &[("content-type", "text/markdown")])
+            .await
+            .expect_problem(403, "forbidden");
+    }
+
+    async fn requests_without_a_valid_token_answer_401(app) {
+        let no_token = app.send(Method::GET, "/api/v1/runs", None, None, &[]).await.expect_problem(401, "unauthorized");
+        assert!(no_token.json["detail"].as_str().unwrap().contains("Bearer"));
+        app.get("not-a-token", "/api/v1/me").await.expect_problem(401, "unauthorized");
+        let forged = format!("{}x", &app.admin[..app.admin.len() - 1]);
+        app.get(&forged, "/api/v1/me").await.expect_problem(401, "unauthorized");
+        app.send(Method::GET, "/api/v1/me", None, None, &[("authorization", "Basic YWRtaW46eA==")]).await.expect_problem(401, "unauthorized");
+
+        let wrong = app
+            .send(Method::POST, "/api/v1/auth/login", None, Some(&json!({"username": "admin", "password": "wrong-password"})), &[])
+            .await
+            .expect_problem(401, "unauthorized");
+        let unknown = app
+            .send(Method::POST, "/api/v1/auth/login", None, Some(&json!({"username": "nobody", "password": "wrong-password"})), &[])
+            .await
+            .expect_problem(401, "unauthorized");
+        assert_eq!(wrong.json["detail"], unknown.json["detail"], "a failed login does not reveal whether the account exists");
+
+        let me = app.get(&app.admin, "/api/v1/me").await.expect(200).json;
+        assert_eq!(me["username"], "admin");
+        assert_eq!(me["role"], "admin");
+        assert!(me.get("password_hash").is_none());
+    }
+
+    async fn every_error_class_is_a_problem_document_never_a_500(app) {
+        app.get(&app.admin, "/api/v1/no-such-thing").await.expect_problem(404, "not_found");
+        app.get(&app.admin, "/api/v1/runs/does-not-exist").await.expect_problem(404, "not_found");
+
+        let raw = |body: &'static str, ct: &'static str| {
+            app.client
+                .post(app.url("/api/v1/runs"))
+                .bearer_auth(&app.admin)
+                .header("content-type", ct)
+                .body(body)
+        };
+        let read = |res: reqwest::Response| async move {
+            let status = res.status().as_u16();
+            let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+            let body: Value = res.json().await.unwrap();
+            (status, ct, body["code"].as_str().unwrap().to_owned())
+        };
+        let (status, ct, code) = read(raw("{not json", "application/json").send().await.unwrap()).await;
+        assert_eq!((status, ct.as_str(), code.as_str()), (400, "application/problem+json", "malformed_json"));
+        let (status, _, code) = read(raw(r#"{"template_id":"x","product":"p","release_version":"1","environment":"e","colour":"red"}"#, "application/json").send().await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (400, "unknown_field"));
+        let (status, _, code) = read(raw(r#"{"template_id":"x"}"#, "text/plain").send().await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (415, "unsupported_media_type"));
+        let (status, _, code) = read(raw(r#"{"template_id":"x","product":7}"#, "application/json").send().await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (422, "invalid_input"));
+
+        let huge = format!(r#"{{"template_id":"{}","product":"p","release_version":"1","environment":"e"}}"#, "x".repeat(400 * 1024));
+        let res = app.client.post(app.url("/api/v1/runs")).bearer_auth(&app.admin).header("content-type", "application/json").body(huge).send().await.unwrap();
+        let (status, _, code) = read(res).await;
+        assert_eq!((status, code.as_str()), (413, "payload_too_large"));
+
+        // Values the rules refuse, including a NUL that PostgreSQL would choke on.
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        let path = format!("/api/v1/runs/{id}/items/{}", items(&run)[0]["id"].as_str().unwrap());
+        app.patch(&app.admin, &path, json!({"note": "bad \u{0000} byte"}), None).await.expect_problem(422, "invalid_input");
+        app.patch(&app.admin, &path, json!({"evidence_url": "javascript:alert(1)"}), None).await.expect_problem(422, "invalid_input");
+        app.patch(&app.admin, &path, json!({}), None).await.expect_problem(422, "invalid_input");
+        app.patch(&app.admin, &path, json!({"status": "finished"}), None).await.expect_problem(422, "invalid_input");
+        app.post(&app.admin, "/api/v1/runs", json!({"template_id": EDULIBRA, "product": "Edu\u{0000}", "release_version": "1", "environment": "e"}))
+            .await
+            .expect_problem(422, "invalid_input");
+        app.post(&app.admin, "/api/v1/runs", json!({"template_id": "nope", "product": "p", "release_version": "1", "environment": "e"}))
+            .await
+            .expect_problem(404, "not_found");
+        app.post(&app.admin, &format!("/api/v1/runs/{id}/transitions"), json!({"action": "fly"})).await.expect_problem(422, "invalid_input");
+        app.transition(&app.admin, id, "start").await.expect(200);
+        app.post(&app.admin, &format!("/api/v1/runs/{id}/decisions"), json!({"point_key": "go_no_go", "outcome": "go", "rationale": "  "}))
+            .await
+            .expect_problem(422, "invalid_input");
+        app.post(&app.admin, &format!("/api/v1/runs/{id}/decisions"), json!({"point_key": "nope", "outcome": "go", "rationale": "r"}))
+            .await
+            .expect_problem(422, "invalid_input");
+        app.post(
+            &app.admin,
+            &format!("/api/v1/runs/{id}/decisions"),
+            json!({"point_key": "go_no_go", "outcome": "go", "rationale": "r", "criteria": [{"criterion": "made up", "result": "met"}]}),
+        )
+        .await
+        .expect_problem(422, "invalid_input");
+        app.get(&app.admin, "/api/v1/runs?limit=0").await.expect_problem(422, "invalid_input");
+        app.get(&app.admin, "/api/v1/runs?cursor=garbage").await.expect_problem(422, "invalid_input");
+        app.get(&app.admin, "/api/v1/runs?status=bogus").await.expect_problem(400, "bad_query");
+    }
+
+    async fn runs_are_listed_newest_first_filtered_and_paged_by_cursor(app) {
+        for env in ["production", "staging", "production", "staging", "production"] {
+            app.create_run(&app.admin, "EduLibra", env).await;
+        }
+        let first = app.get(&app.admin, "/api/v1/runs?limit=2").await.expect(200).json;
+        assert_eq!(first["items"].as_array().unwrap().len(), 2);
+        let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+        let second = app.get(&app.admin, &format!("/api/v1/runs?limit=2&cursor={cursor}")).await.expect(200).json;
+        let cursor = second["next_cursor"].as_str().unwrap().to_owned();
+        let third = app.get(&app.admin, &format!("/api/v1/runs?limit=2&cursor={cursor}")).await.expect(200).json;
+        assert!(third["next_cursor"].is_null());
+        let ids: Vec<Value> = [&first, &second, &third]
+            .iter()
+            .flat_map(|p| p["items"].as_array().unwrap().iter().map(|r| r["id"].clone()))
+            .collect();
+        assert_eq!(ids.len(), 5);
+        let all = app.get(&app.admin, "/api/v1/runs").await.expect(200).json;
+        let all_ids: Vec<Value> = all["items"].as_array().unwrap().iter().map(|r| r["id"].clone()).collect();
+        assert_eq!(ids, all_ids, "pages join up without gaps or repeats");
+        let times: Vec<&str> = all["items"].as_array().unwrap().iter().map(|r| r["created_at"].as_str().unwrap()).collect();
+        assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+
+        let staging = app.get(&app.admin, "/api/v1/runs?environment=staging").await.expect(200).json;
+        assert_eq!(staging["items"].as_array().unwrap().len(), 2);
+        let id = staging["items"][0]["id"].as_str().unwrap();
+        app.transition(&app.admin, id, "start").await.expect(200);
+        let preparing = app.get(&app.admin, "/api/v1/runs?status=preparing").await.expect(200).json;
+        assert_eq!(preparing["items"].as_array().unwrap().len(), 1);
+        assert_eq!(preparing["items"][0]["id"], id);
+        assert_eq!(preparing["items"][0]["progress"]["open"], 31);
+    }
+
+    async fn events_are_paged_in_order_with_after(app) {
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        for item in items(&run).iter().take(4) {
+            app.set_item(&app.admin, id, item["id"].as_str().unwrap(), "in_progress").await.expect(200);
+        }
+        let page = app.get(&app.admin, &format!("/api/v1/runs/{id}/events?limit=2")).await.expect(200).json;
+        let seqs: Vec<i64> = page["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, [1, 2]);
+        assert_eq!(page["next_after"], 2);
+        let rest = app.get(&app.admin, &format!("/api/v1/runs/{id}/events?after=2")).await.expect(200).json;
+        let seqs: Vec<i64> = rest["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, [3, 4, 5]);
+        assert!(rest["next_after"].is_null());
+        let e = &rest["items"][0];
+        assert_eq!(e["type"], "item_updated");
+        assert_eq!(e["actor"], "admin");
+        assert_eq!(e["payload"]["changes"]["status"], json!({"from": "pending", "to": "in_progress"}));
+    }
+
+    async fn restating_an_item_unchanged_records_no_event(app) {
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        let item = items(&run)[0]["id"].as_str().unwrap().to_owned();
+        app.set_item(&app.admin, id, &item, "done").await.expect(200);
+        let again = app.set_item(&app.admin, id, &item, "done").await.expect(200);
+        assert_eq!(again.json["version"], 2);
+        assert_eq!(events(&app, id).await.len(), 2);
+    }
+
+    async fn concurrent_item_updates_are_all_kept_with_one_event_each(app) {
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap().to_owned();
+        let ids: Vec<String> = items(&run).iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
+        let app = std::sync::Arc::new(app);
+        let mut tasks = Vec::new();
+        for item in ids.iter().take(16).cloned() {
+            let app = app.clone();
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move {
+                app.set_item(&app.admin, &id, &item, "done").await.status.as_u16()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 200);
+        }
+        let run = app.run(&app.admin, &id).await;
+        assert_eq!(run["progress"]["done"], 16);
+        let log = events(&app, &id).await;
+        assert_eq!(log.len(), 17);
+        let seqs: Vec<i64> = log.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, (1..=17).collect::<Vec<_>>());
+    }
+
+    async fn ops_endpoints_and_the_openapi_document_are_served(app) {
+        let health = app.send(Method::GET, "/healthz", None, None, &[]).await.expect(200);
+        assert_eq!(health.json["status"], "ok");
+        app.send(Method::GET, "/readyz", None, None, &[]).await.expect(200);
+        let doc = app.send(Method::GET, "/api-docs/openapi.json", None, None, &[]).await.expect(200);
+        assert!(doc.json["openapi"].as_str().unwrap().starts_with("3.1"));
+        assert!(doc.json["paths"]["/api/v1/runs/{run_id}/transitions"].is_object());
+        let ui = app.send(Method::GET, "/docs/", None, None, &[]).await.expect(200);
+        assert!(ui.text.contains("swagger"), "Swagger UI is served");
+    }
+}
