@@ -342,7 +342,7 @@ pub struct RunFacts {
     pub other_live_run: Option<String>,
 }
 
-/// One reason a gate is not met.
+/// One reason a gate is not met; `kind` says which: an `item` or a `decision`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]

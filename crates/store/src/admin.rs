@@ -78,7 +78,7 @@ pub fn schema_dump(conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
                WHERE schemaname = 'public' AND tablename != '__diesel_schema_migrations' \
                UNION ALL \
                SELECT 'constraint ' || conname || ': ' || pg_get_constraintdef(oid) FROM pg_constraint \
-               WHERE connamespace = 'public'::regnamespace \
+               WHERE connamespace = 'public'::regnamespace AND conname NOT LIKE '__diesel%' \
              ) s ORDER BY line"
         }
     };

@@ -1,0 +1,401 @@
+//! The run status machine, gates, item and decision rules: a table of every (status, action)
+//! pair, and property tests over random sequences of actions on an EduLibra run.
+
+use proptest::prelude::*;
+use shipshape_domain::Role;
+use shipshape_domain::decision::{Outcome, check_decision};
+use shipshape_domain::item::{ItemChange, ItemContext, ItemError, ItemStatus, check_item_change};
+use shipshape_domain::run::{
+    Blocker, ItemFacts, PointFacts, RunFacts, RunStatus, TransitionAction, TransitionError,
+    available_transitions, item_applies, plan_transition,
+};
+use shipshape_domain::template::{Gate, ItemKind, Template};
+use shipshape_domain::{EDULIBRA_TEMPLATE_MD, markdown};
+
+use RunStatus::*;
+use TransitionAction::*;
+
+#[test]
+fn every_status_and_action_pair_has_the_expected_outcome() {
+    // (from, action, expected target or None for a refusal)
+    let table: &[(RunStatus, TransitionAction, Option<RunStatus>)] = &[
+        (Planned, Start, Some(Preparing)),
+        (Planned, Advance, None),
+        (Planned, Complete, None),
+        (Planned, Abort, Some(Aborted)),
+        (Planned, FinishRollback, None),
+        (Planned, Close, None),
+        (Preparing, Start, Some(Preparing)),
+        (Preparing, Advance, Some(Deploying)),
+        (Preparing, Complete, None),
+        (Preparing, Abort, Some(Aborted)),
+        (Preparing, FinishRollback, None),
+        (Preparing, Close, None),
+        (Deploying, Start, None),
+        (Deploying, Advance, Some(Verifying)),
+        (Deploying, Complete, None),
+        (Deploying, Abort, None),
+        (Deploying, FinishRollback, None),
+        (Deploying, Close, None),
+        (Verifying, Start, None),
+        (Verifying, Advance, None),
+        (Verifying, Complete, Some(Completed)),
+        (Verifying, Abort, None),
+        (Verifying, FinishRollback, None),
+        (Verifying, Close, None),
+        (Completed, Start, None),
+        (Completed, Advance, None),
+        (Completed, Complete, Some(Completed)),
+        (Completed, Abort, None),
+        (Completed, FinishRollback, None),
+        (Completed, Close, Some(Completed)),
+        (RollingBack, Start, None),
+        (RollingBack, Advance, None),
+        (RollingBack, Complete, None),
+        (RollingBack, Abort, None),
+        (RollingBack, FinishRollback, Some(RolledBack)),
+        (RollingBack, Close, None),
+        (RolledBack, Start, None),
+        (RolledBack, Advance, None),
+        (RolledBack, Complete, None),
+        (RolledBack, Abort, None),
+        (RolledBack, FinishRollback, Some(RolledBack)),
+        (RolledBack, Close, Some(RolledBack)),
+        (Aborted, Start, None),
+        (Aborted, Advance, None),
+        (Aborted, Complete, None),
+        (Aborted, Abort, Some(Aborted)),
+        (Aborted, FinishRollback, None),
+        (Aborted, Close, Some(Aborted)),
+    ];
+    assert_eq!(
+        table.len(),
+        RunStatus::ALL.len() * TransitionAction::ALL.len(),
+        "the table covers every pair"
+    );
+    for &(from, action, expected) in table {
+        let got = from.apply(action).ok();
+        assert_eq!(got, expected, "{} + {}", from.as_str(), action.as_str());
+    }
+}
+
+#[test]
+fn a_rollback_is_possible_only_while_deploying_or_verifying() {
+    for status in RunStatus::ALL {
+        let expected = match status {
+            Deploying | Verifying | RollingBack => Some(RollingBack),
+            Planned | Preparing | Completed | RolledBack | Aborted => None,
+        };
+        assert_eq!(status.roll_back().ok(), expected, "{}", status.as_str());
+    }
+}
+
+fn edulibra() -> Template {
+    markdown::parse(EDULIBRA_TEMPLATE_MD).expect("the built-in template parses")
+}
+
+fn fresh_facts(t: &Template) -> RunFacts {
+    RunFacts {
+        status: Planned,
+        closed: false,
+        items: t
+            .items()
+            .map(|(p, s, i, it)| ItemFacts {
+                id: format!("item-{p}-{s}-{i}"),
+                reference: format!("{}.{}.{}", p + 1, s + 1, i + 1),
+                title: it.title.clone(),
+                gate: it.gate,
+                applies: it.applies,
+                required: it.required,
+                status: ItemStatus::Pending,
+            })
+            .collect(),
+        points: t
+            .decision_points()
+            .iter()
+            .map(|p| PointFacts {
+                key: p.key.clone(),
+                title: p.title.clone(),
+                stage: p.stage,
+                latest: None,
+            })
+            .collect(),
+        other_live_run: None,
+    }
+}
+
+#[test]
+fn a_refused_advance_lists_every_deploy_item_and_the_go_no_go_decision() {
+    let t = edulibra();
+    let mut facts = fresh_facts(&t);
+    facts.status = Preparing;
+    let Err(TransitionError::Blocked { blockers, .. }) = plan_transition(&facts, Advance) else {
+        panic!("advance is blocked");
+    };
+    let items = blockers
+        .iter()
+        .filter(|b| matches!(b, Blocker::Item { .. }))
+        .count();
+    assert_eq!(items, 18);
+    assert!(blockers.iter().any(
+        |b| matches!(b, Blocker::Decision { point_key, .. } if point_key == "go_no_go")
+    ));
+}
+
+#[test]
+fn skipping_a_required_item_is_a_waiver_only_a_release_manager_may_grant() {
+    let ctx = ItemContext {
+        run_status: Preparing,
+        run_closed: false,
+        gate: Gate::Deploy,
+        required: true,
+        kind: ItemKind::Manual,
+        status: ItemStatus::Pending,
+    };
+    let skip = ItemChange {
+        status: Some(ItemStatus::Skipped),
+        reason: Some("covered by the staging rehearsal".into()),
+        ..ItemChange::default()
+    };
+    assert!(matches!(
+        check_item_change(ctx, Role::Engineer, skip.clone()),
+        Err(ItemError::Forbidden(_))
+    ));
+    let waived = check_item_change(ctx, Role::ReleaseManager, skip).expect("a waiver");
+    assert!(waived.waiver);
+    let no_reason = ItemChange {
+        status: Some(ItemStatus::Skipped),
+        ..ItemChange::default()
+    };
+    assert!(matches!(
+        check_item_change(ctx, Role::ReleaseManager, no_reason),
+        Err(ItemError::Invalid { field: "reason", .. })
+    ));
+    let optional = ItemContext {
+        required: false,
+        ..ctx
+    };
+    let skip_optional = ItemChange {
+        status: Some(ItemStatus::Skipped),
+        reason: Some("not this time".into()),
+        ..ItemChange::default()
+    };
+    let skipped = check_item_change(optional, Role::Engineer, skip_optional).expect("allowed");
+    assert!(!skipped.waiver);
+}
+
+#[test]
+fn a_decision_needs_a_rationale_and_the_run_at_its_stage() {
+    let t = edulibra();
+    let point = t.decision_point("go_no_go").expect("point");
+    assert!(check_decision(Preparing, false, point, Outcome::Go, "  ", vec![]).is_err());
+    assert!(check_decision(Deploying, false, point, Outcome::Go, "ready", vec![]).is_err());
+    let d = check_decision(Preparing, false, point, Outcome::Go, " ready ", vec![]).expect("ok");
+    assert_eq!(d.rationale, "ready");
+    assert_eq!(d.criteria.len(), point.criteria.len(), "every criterion is recorded");
+    assert!(d.moves_run_to.is_none());
+    let abort = check_decision(Preparing, false, point, Outcome::Abort, "no", vec![]).expect("ok");
+    assert_eq!(abort.moves_run_to, Some(Aborted));
+    assert!(check_decision(Preparing, false, point, Outcome::Rollback, "no", vec![]).is_err());
+}
+
+/// One step a user might take.
+#[derive(Debug, Clone)]
+enum Step {
+    Transition(TransitionAction),
+    Item(usize, ItemStatus),
+    Decide(usize, Outcome),
+    /// Marks done every item of a gate, one by one (makes the later stages reachable).
+    SettleGate(Gate),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    // Aborting ends most sequences at once, so it is drawn rarely.
+    let action = prop_oneof![
+        30 => Just(Start),
+        50 => Just(Advance),
+        30 => Just(Complete),
+        1 => Just(Abort),
+        20 => Just(FinishRollback),
+        30 => Just(Close),
+    ];
+    let status = prop_oneof![
+        6 => Just(ItemStatus::Done),
+        1 => prop::sample::select(ItemStatus::ALL.to_vec()),
+    ];
+    let outcome = prop_oneof![
+        60 => Just(Outcome::Go),
+        20 => Just(Outcome::Hold),
+        10 => Just(Outcome::Rollback),
+        1 => Just(Outcome::Abort),
+    ];
+    prop_oneof![
+        4 => action.prop_map(Step::Transition),
+        6 => (0..33usize, status).prop_map(|(i, s)| Step::Item(i, s)),
+        3 => (0..3usize, outcome).prop_map(|(p, o)| Step::Decide(p, o)),
+        2 => prop::sample::select(Gate::ALL.to_vec()).prop_map(Step::SettleGate),
+    ]
+}
+
+/// A run in memory, changed only through the domain's rules.
+struct Sim {
+    template: Template,
+    facts: RunFacts,
+    decisions: Vec<(String, Outcome)>,
+}
+
+impl Sim {
+    fn gates_settled(&self, gates: &[Gate]) -> bool {
+        self.facts.items.iter().all(|i| {
+            !gates.contains(&i.gate)
+                || !i.required
+                || !item_applies(i.applies, self.facts.status)
+                || i.status.is_settled()
+        })
+    }
+
+    /// Applies a step; returns how many changes it made.
+    fn apply(&mut self, step: &Step) -> usize {
+        match *step {
+            Step::SettleGate(gate) => {
+                let of_gate: Vec<usize> = (0..self.facts.items.len())
+                    .filter(|&i| self.facts.items[i].gate == gate)
+                    .collect();
+                of_gate
+                    .into_iter()
+                    .map(|i| self.apply(&Step::Item(i, ItemStatus::Done)))
+                    .sum()
+            }
+            Step::Transition(action) => match plan_transition(&self.facts, action) {
+                Ok(plan) if plan.changes() => {
+                    self.facts.status = plan.to;
+                    self.facts.closed |= plan.closes;
+                    1
+                }
+                Ok(_) | Err(_) => 0,
+            },
+            Step::Item(index, status) => {
+                let item = &self.facts.items[index];
+                let spec = self
+                    .template
+                    .items()
+                    .nth(index)
+                    .map(|(_, _, _, s)| s.clone())
+                    .expect("item");
+                let ctx = ItemContext {
+                    run_status: self.facts.status,
+                    run_closed: self.facts.closed,
+                    gate: item.gate,
+                    required: item.required,
+                    kind: spec.kind,
+                    status: item.status,
+                };
+                let change = ItemChange {
+                    status: Some(status),
+                    reason: (status == ItemStatus::Skipped).then(|| "not needed".to_owned()),
+                    ..ItemChange::default()
+                };
+                match check_item_change(ctx, Role::ReleaseManager, change) {
+                    Ok(c) if c.change.status.is_some_and(|s| s != item.status) => {
+                        self.facts.items[index].status = status;
+                        1
+                    }
+                    Ok(_) | Err(_) => 0,
+                }
+            }
+            Step::Decide(point, outcome) => {
+                let spec = self.template.decision_points()[point].clone();
+                match check_decision(
+                    self.facts.status,
+                    self.facts.closed,
+                    &spec,
+                    outcome,
+                    "because",
+                    vec![],
+                ) {
+                    Ok(d) => {
+                        self.decisions.push((spec.key.clone(), d.outcome));
+                        self.facts.points[point].latest = Some(d.outcome);
+                        if let Some(to) = d.moves_run_to {
+                            self.facts.status = to;
+                        }
+                        1
+                    }
+                    Err(_) => 0,
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn random_action_sequences_keep_the_run_invariants(steps in prop::collection::vec(step(), 1..250)) {
+        let template = edulibra();
+        let mut sim = Sim { facts: fresh_facts(&template), template, decisions: Vec::new() };
+        let mut changes = 0usize;
+        for step in &steps {
+            let before_status = sim.facts.status;
+            let before_closed = sim.facts.closed;
+            let before_decisions = sim.decisions.clone();
+            let changed = sim.apply(step);
+            changes += changed;
+            // A decision never changes after it is recorded: the log only grows.
+            prop_assert_eq!(&sim.decisions[..before_decisions.len()], &before_decisions[..]);
+            // A run never completes with a required gate item open.
+            if sim.facts.status == Completed && before_status != Completed {
+                prop_assert!(sim.gates_settled(&[Gate::Deploy, Gate::Verify, Gate::Complete]));
+                prop_assert_eq!(sim.facts.points[2].latest, Some(Outcome::Go));
+            }
+            if sim.facts.status == Deploying && before_status == Preparing {
+                prop_assert!(sim.gates_settled(&[Gate::Deploy]));
+                prop_assert_eq!(sim.facts.points[0].latest, Some(Outcome::Go));
+            }
+            // Nor closes with a required close item open.
+            if sim.facts.closed && !before_closed {
+                prop_assert!(sim.gates_settled(&[Gate::Close]));
+            }
+            // A closed run never moves again.
+            if before_closed {
+                prop_assert!(sim.facts.closed);
+                prop_assert_eq!(sim.facts.status, before_status);
+            }
+            // What the run offers is exactly what would succeed.
+            for offer in available_transitions(&sim.facts) {
+                prop_assert_eq!(offer.allowed, plan_transition(&sim.facts, offer.action).is_ok());
+            }
+        }
+        if std::env::var_os("SHIPSHAPE_SIM_STATS").is_some() {
+            eprintln!("reached {:?} closed={} after {changes} changes", sim.facts.status, sim.facts.closed);
+        }
+    }
+
+    #[test]
+    fn settling_every_listed_blocker_lets_the_transition_through(steps in prop::collection::vec(step(), 1..150)) {
+        let template = edulibra();
+        let mut sim = Sim { facts: fresh_facts(&template), template, decisions: Vec::new() };
+        for step in &steps {
+            sim.apply(step);
+        }
+        for action in TransitionAction::ALL {
+            if let Err(TransitionError::Blocked { blockers, .. }) = plan_transition(&sim.facts, action) {
+                let mut facts = sim.facts.clone();
+                for b in &blockers {
+                    match b {
+                        Blocker::Item { item_id, .. } => {
+                            let item = facts.items.iter_mut().find(|i| &i.id == item_id).expect("listed item exists");
+                            item.status = ItemStatus::Done;
+                        }
+                        Blocker::Decision { point_key, .. } => {
+                            let point = facts.points.iter_mut().find(|p| &p.key == point_key).expect("listed point exists");
+                            point.latest = Some(Outcome::Go);
+                        }
+                    }
+                }
+                prop_assert!(plan_transition(&facts, action).is_ok(), "the blockers of {} were not all listed", action.as_str());
+            }
+        }
+    }
+}
