@@ -5,7 +5,10 @@
 //! PostgreSQL is found at `SHIPSHAPE_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). A test that cannot reach it fails.
 
-#![expect(clippy::unwrap_used, reason = "test helpers fail loudly, with the cause")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly, with the cause"
+)]
 
 use std::path::PathBuf;
 
@@ -74,7 +77,8 @@ impl Drop for TestDb {
                 let _ = std::fs::remove_dir_all(dir);
             }
             TestDb::Postgres(name) => {
-                let _ = shipshape_store::admin::drop_postgres_database(&postgres_server_url(), name);
+                let _ =
+                    shipshape_store::admin::drop_postgres_database(&postgres_server_url(), name);
             }
         }
     }
@@ -232,7 +236,13 @@ impl TestApp {
     }
 
     /// PATCH JSON with a token and an optional `If-Match`.
-    pub async fn patch(&self, token: &str, path: &str, body: Value, if_match: Option<&str>) -> Answer {
+    pub async fn patch(
+        &self,
+        token: &str,
+        path: &str,
+        body: Value,
+        if_match: Option<&str>,
+    ) -> Answer {
         let headers: Vec<(&str, &str)> = if_match.map(|v| ("if-match", v)).into_iter().collect();
         self.send(Method::PATCH, path, Some(token), Some(&body), &headers)
             .await

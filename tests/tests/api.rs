@@ -1,5 +1,10 @@
 //! The API over real HTTP, every test on SQLite and on PostgreSQL.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly, naming what went wrong"
+)]
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use shipshape_tests::{EDULIBRA, TestApp, items, on_both_backends};
@@ -47,10 +52,13 @@ fn item_id_by_title(run: &Value, starts_with: &str) -> String {
 }
 
 async fn events(app: &TestApp, run_id: &str) -> Vec<Value> {
-    app.get(&app.admin, &format!("/api/v1/runs/{run_id}/events?limit=1000"))
-        .await
-        .expect(200)
-        .json["items"]
+    app.get(
+        &app.admin,
+        &format!("/api/v1/runs/{run_id}/events?limit=1000"),
+    )
+    .await
+    .expect(200)
+    .json["items"]
         .as_array()
         .unwrap()
         .clone()
@@ -522,7 +530,7 @@ on_both_backends! {
         let ids: Vec<String> = items(&run).iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
         let app = std::sync::Arc::new(app);
         let mut tasks = Vec::new();
-        for item in ids.iter().take(16).cloned() {
+        for item in ids.into_iter().take(16) {
             let app = app.clone();
             let id = id.clone();
             tasks.push(tokio::spawn(async move {

@@ -61,7 +61,12 @@ pub struct Config {
     #[arg(long, env = "SHIPSHAPE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
     /// Database: `sqlite://PATH` (default, created if missing) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/shipshape.db", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/shipshape.db",
+        hide_env_values = true
+    )]
     pub database_url: Secret,
     /// Secret that signs access tokens; when unset one is generated once and kept in the
     /// database, so tokens survive a restart.

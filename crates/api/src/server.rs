@@ -99,31 +99,31 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
                     .error_handler(|e, _| json_error(e).into()),
             )
             .app_data(web::PayloadConfig::default().limit(1024 * 1024))
-            .app_data(web::PathConfig::default().error_handler(|_, _| {
-                ApiError::not_found("no such resource").into()
-            }))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                ApiError::bad_request("bad_query", e.to_string()).into()
-            }))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|_, _| ApiError::not_found("no such resource").into()),
+            )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::bad_request("bad_query", e.to_string()).into()),
+            )
             .service(scope("/api/v1").configure(routes::api))
             .configure(routes::ops)
             .split_for_parts();
-        app.service(
-            SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", document.clone()),
-        )
-        .route(
-            "/docs",
-            web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header(("Location", "/docs/"))
-                    .finish()
-            }),
-        )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, ApiError>(ApiError::not_found("no such resource"))
-        }))
-        .wrap(middleware::Compress::default())
-        .wrap(middleware::from_fn(log_request))
+        app.service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", document.clone()))
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header(("Location", "/docs/"))
+                        .finish()
+                }),
+            )
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, ApiError>(ApiError::not_found("no such resource"))
+            }))
+            .wrap(middleware::Compress::default())
+            .wrap(middleware::from_fn(log_request))
     });
     let server = match config.workers {
         Some(n) => server.workers(n.max(1)),

@@ -2,6 +2,11 @@
 //! house rules: every operation has an operationId, a tag, a summary, error responses and a
 //! security requirement; every schema property has a description.
 
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers fail loudly, naming what went wrong"
+)]
+
 use serde_json::Value;
 
 fn committed() -> String {
@@ -36,15 +41,25 @@ fn every_operation_is_documented_with_id_tag_summary_errors_and_security() {
     assert!(ops.len() >= 19, "all operations are in the document");
     for (path, method, op) in ops {
         let name = format!("{method} {path}");
-        let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{name}: operationId"));
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: operationId"));
         assert!(
-            ["get_", "list_", "create_", "update_", "login", "healthz", "readyz"]
-                .iter()
-                .any(|p| id.starts_with(p)),
+            [
+                "get_", "list_", "create_", "update_", "login", "healthz", "readyz"
+            ]
+            .iter()
+            .any(|p| id.starts_with(p)),
             "{name}: operationId `{id}` is <verb>_<resource>"
         );
-        assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{name}: tag");
-        assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{name}: summary");
+        assert!(
+            op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+            "{name}: tag"
+        );
+        assert!(
+            op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{name}: summary"
+        );
         assert!(op["security"].is_array(), "{name}: security requirement");
         let responses = op["responses"].as_object().expect("responses");
         if path.starts_with("/api/v1") {
@@ -54,7 +69,10 @@ fn every_operation_is_documented_with_id_tag_summary_errors_and_security() {
             );
         }
         for (code, r) in responses {
-            assert!(r["description"].as_str().is_some_and(|d| !d.is_empty()), "{name} {code}: description");
+            assert!(
+                r["description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{name} {code}: description"
+            );
             if code.starts_with('4') || code.starts_with('5') {
                 assert!(
                     r["content"]["application/problem+json"].is_object(),
@@ -79,7 +97,9 @@ fn every_schema_property_has_a_description() {
                     let described = discriminator
                         || p["description"].is_string()
                         || p["allOf"].is_array()
-                        || p["oneOf"].as_array().is_some_and(|v| v.iter().any(|x| x["description"].is_string()));
+                        || p["oneOf"]
+                            .as_array()
+                            .is_some_and(|v| v.iter().any(|x| x["description"].is_string()));
                     if !described {
                         missing.push(format!("{name}.{prop}"));
                     }
@@ -92,5 +112,8 @@ fn every_schema_property_has_a_description() {
             }
         }
     }
-    assert!(missing.is_empty(), "properties without a description: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "properties without a description: {missing:?}"
+    );
 }

@@ -218,7 +218,8 @@ pub struct DecisionPointSpec {
     pub criteria: Vec<String>,
 }
 
-/// A template as submitted: unvalidated. Turn it into a [`Template`] with `try_from`.
+/// A checklist template's content: parts, sections, items and decision points.
+// The unvalidated form: `Template::try_from` checks it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]

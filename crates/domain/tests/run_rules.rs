@@ -1,6 +1,11 @@
 //! The run status machine, gates, item and decision rules: a table of every (status, action)
 //! pair, and property tests over random sequences of actions on an EduLibra run.
 
+#![expect(
+    clippy::expect_used,
+    reason = "test helpers fail loudly, naming what went wrong"
+)]
+
 use proptest::prelude::*;
 use shipshape_domain::Role;
 use shipshape_domain::decision::{Outcome, check_decision};
@@ -137,9 +142,11 @@ fn a_refused_advance_lists_every_deploy_item_and_the_go_no_go_decision() {
         .filter(|b| matches!(b, Blocker::Item { .. }))
         .count();
     assert_eq!(items, 18);
-    assert!(blockers.iter().any(
-        |b| matches!(b, Blocker::Decision { point_key, .. } if point_key == "go_no_go")
-    ));
+    assert!(
+        blockers
+            .iter()
+            .any(|b| matches!(b, Blocker::Decision { point_key, .. } if point_key == "go_no_go"))
+    );
 }
 
 #[test]
@@ -169,7 +176,10 @@ fn skipping_a_required_item_is_a_waiver_only_a_release_manager_may_grant() {
     };
     assert!(matches!(
         check_item_change(ctx, Role::ReleaseManager, no_reason),
-        Err(ItemError::Invalid { field: "reason", .. })
+        Err(ItemError::Invalid {
+            field: "reason",
+            ..
+        })
     ));
     let optional = ItemContext {
         required: false,
@@ -192,7 +202,11 @@ fn a_decision_needs_a_rationale_and_the_run_at_its_stage() {
     assert!(check_decision(Deploying, false, point, Outcome::Go, "ready", vec![]).is_err());
     let d = check_decision(Preparing, false, point, Outcome::Go, " ready ", vec![]).expect("ok");
     assert_eq!(d.rationale, "ready");
-    assert_eq!(d.criteria.len(), point.criteria.len(), "every criterion is recorded");
+    assert_eq!(
+        d.criteria.len(),
+        point.criteria.len(),
+        "every criterion is recorded"
+    );
     assert!(d.moves_run_to.is_none());
     let abort = check_decision(Preparing, false, point, Outcome::Abort, "no", vec![]).expect("ok");
     assert_eq!(abort.moves_run_to, Some(Aborted));

@@ -28,7 +28,9 @@ fn with_database(server_url: &str, name: &str) -> String {
 fn check_name(name: &str) -> StoreResult<()> {
     if name.is_empty()
         || name.len() > 63
-        || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
     {
         return Err(StoreError::Config(format!("bad database name `{name}`")));
     }

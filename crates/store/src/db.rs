@@ -19,8 +19,7 @@ use crate::StoreError;
 /// Embedded migrations for SQLite.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 /// Embedded migrations for PostgreSQL (same names as SQLite's).
-pub const POSTGRES_MIGRATIONS: EmbeddedMigrations =
-    embed_migrations!("../../migrations/postgres");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
 /// A connection to either backend. PostgreSQL comes first: diesel tries variants in order for
 /// some operations, and SQLite would accept any string as a path.

@@ -152,9 +152,7 @@ impl Store {
     }
 
     /// A connection from the writer pool, for administration and tests.
-    pub fn connection(
-        &self,
-    ) -> StoreResult<diesel::r2d2::PooledConnection<db::Manager>> {
+    pub fn connection(&self) -> StoreResult<diesel::r2d2::PooledConnection<db::Manager>> {
         Ok(self.write.get()?)
     }
 
@@ -202,7 +200,8 @@ impl Store {
 /// The current time, at the microsecond precision both backends keep.
 pub(crate) fn now() -> NaiveDateTime {
     let t = Utc::now().naive_utc();
-    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+    t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
 }
 
 pub(crate) fn utc(t: NaiveDateTime) -> DateTime<Utc> {

@@ -11,7 +11,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use shipshape_domain::Role;
-use shipshape_domain::decision::{CheckedDecision, CriterionAssessment, DecisionError, Outcome, check_decision};
+use shipshape_domain::decision::{
+    CheckedDecision, CriterionAssessment, DecisionError, Outcome, check_decision,
+};
 use shipshape_domain::item::{ItemChange, ItemContext, ItemStatus, check_item_change};
 use shipshape_domain::run::{
     ItemFacts, PointFacts, RunFacts, RunStatus, TransitionAction, TransitionError,
@@ -336,7 +338,10 @@ fn facts(
     Ok(RunFacts {
         status: run.status()?,
         closed: run.closed_at.is_some(),
-        items: items.iter().map(ItemRow::facts).collect::<StoreResult<_>>()?,
+        items: items
+            .iter()
+            .map(ItemRow::facts)
+            .collect::<StoreResult<_>>()?,
         points: template
             .decision_points()
             .iter()
@@ -574,7 +579,12 @@ impl Store {
             let counts: Vec<(String, String, String, i64)> = ri::table
                 .filter(ri::run_id.eq_any(&ids))
                 .group_by((ri::run_id, ri::status, ri::applies))
-                .select((ri::run_id, ri::status, ri::applies, diesel::dsl::count_star()))
+                .select((
+                    ri::run_id,
+                    ri::status,
+                    ri::applies,
+                    diesel::dsl::count_star(),
+                ))
                 .load(conn)?;
             let mut items = Vec::with_capacity(rows.len());
             for row in &rows {
@@ -582,7 +592,10 @@ impl Store {
                 for (_, s, a, n) in counts.iter().filter(|c| c.0 == row.id) {
                     let s = ItemStatus::parse(s).ok_or_else(|| corrupt("item status", s))?;
                     let a = Applicability::parse(a).ok_or_else(|| corrupt("applies", a))?;
-                    pairs.extend(std::iter::repeat_n((s, a), usize::try_from(*n).unwrap_or(0)));
+                    pairs.extend(std::iter::repeat_n(
+                        (s, a),
+                        usize::try_from(*n).unwrap_or(0),
+                    ));
                 }
                 items.push(row.summary(progress(pairs, row.status()?))?);
             }
@@ -627,13 +640,22 @@ impl Store {
             check_schedule(start.map(utc), end.map(utc), downtime)?;
             let mut changes = serde_json::Map::new();
             if release != run.release_version {
-                changes.insert("release_version".into(), json!({"from": run.release_version, "to": release}));
+                changes.insert(
+                    "release_version".into(),
+                    json!({"from": run.release_version, "to": release}),
+                );
             }
             if start != run.window_start {
-                changes.insert("window_start".into(), json!({"from": run.window_start.map(utc), "to": start.map(utc)}));
+                changes.insert(
+                    "window_start".into(),
+                    json!({"from": run.window_start.map(utc), "to": start.map(utc)}),
+                );
             }
             if end != run.window_end {
-                changes.insert("window_end".into(), json!({"from": run.window_end.map(utc), "to": end.map(utc)}));
+                changes.insert(
+                    "window_end".into(),
+                    json!({"from": run.window_end.map(utc), "to": end.map(utc)}),
+                );
             }
             if downtime != run.expected_downtime_minutes {
                 changes.insert(
@@ -684,13 +706,15 @@ impl Store {
                 .filter(r::product.eq(&run.product))
                 .filter(r::environment.eq(&run.environment))
                 .filter(r::id.ne(run_id))
-                .filter(r::status.eq_any(
-                    RunStatus::ALL
-                        .into_iter()
-                        .filter(|s| s.is_live())
-                        .map(RunStatus::as_str)
-                        .collect::<Vec<_>>(),
-                ))
+                .filter(
+                    r::status.eq_any(
+                        RunStatus::ALL
+                            .into_iter()
+                            .filter(|s| s.is_live())
+                            .map(RunStatus::as_str)
+                            .collect::<Vec<_>>(),
+                    ),
+                )
                 .select(r::id)
                 .first(conn)
                 .optional()?;
@@ -710,9 +734,7 @@ impl Store {
                     // A concurrent start of another run of the same product and environment
                     // got there first: the unique index is the last line of the live-run rule.
                     if is_unique_violation(&e) {
-                        StoreError::Transition(TransitionError::LiveRunExists(
-                            "another run".into(),
-                        ))
+                        StoreError::Transition(TransitionError::LiveRunExists("another run".into()))
                     } else {
                         e.into()
                     }
@@ -795,7 +817,11 @@ impl Store {
                     changes.insert(field.into(), json!({"from": from, "to": to}));
                 }
             };
-            diff("status", &Some(item.status.clone()), &Some(status.to_owned()));
+            diff(
+                "status",
+                &Some(item.status.clone()),
+                &Some(status.to_owned()),
+            );
             diff("assignee", &item.assignee, &assignee);
             diff("note", &item.note, &note);
             diff("evidence_url", &item.evidence_url, &evidence);
@@ -860,21 +886,22 @@ impl Store {
             let status = run.status()?;
             let (_, version) = load_version(conn, &run.template_id, Some(run.template_version))?;
             let template = version.template()?;
-            let point = template.decision_point(&req.point_key).ok_or_else(|| {
-                DecisionError::Invalid {
-                    field: "point_key",
-                    message: format!(
-                        "`{}` is not a decision point of this run; its points are: {}",
-                        req.point_key,
-                        template
-                            .decision_points()
-                            .iter()
-                            .map(|p| p.key.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                }
-            })?;
+            let point =
+                template
+                    .decision_point(&req.point_key)
+                    .ok_or_else(|| DecisionError::Invalid {
+                        field: "point_key",
+                        message: format!(
+                            "`{}` is not a decision point of this run; its points are: {}",
+                            req.point_key,
+                            template
+                                .decision_points()
+                                .iter()
+                                .map(|p| p.key.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })?;
             let CheckedDecision {
                 outcome,
                 rationale,
@@ -958,7 +985,10 @@ impl Store {
                 .limit(limit)
                 .select(EventRow::as_select())
                 .load(conn)?;
-            let items = rows.iter().map(EventRow::to_wire).collect::<StoreResult<Vec<_>>>()?;
+            let items = rows
+                .iter()
+                .map(EventRow::to_wire)
+                .collect::<StoreResult<Vec<_>>>()?;
             let next_after = match items.last() {
                 Some(last) if items.len() as i64 == limit => Some(last.seq),
                 _ => None,

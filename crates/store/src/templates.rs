@@ -80,7 +80,11 @@ pub(crate) fn load_version(
 
 impl Store {
     /// Stores a new template as version 1.
-    pub fn create_template(&self, template: &Template, created_by: &str) -> StoreResult<TemplateDetail> {
+    pub fn create_template(
+        &self,
+        template: &Template,
+        created_by: &str,
+    ) -> StoreResult<TemplateDetail> {
         let id = new_id();
         self.write(|conn| {
             diesel::insert_into(t::table)

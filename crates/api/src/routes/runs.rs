@@ -46,7 +46,9 @@ fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
     match value {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::invalid(format!("limit must be between 1 and {max}"))),
+        Some(_) => Err(ApiError::invalid(format!(
+            "limit must be between 1 and {max}"
+        ))),
     }
 }
 
@@ -117,8 +119,12 @@ pub async fn create_run(
         window_end: req.window_end,
         expected_downtime_minutes: req.expected_downtime_minutes,
     };
-    check_schedule(new.window_start, new.window_end, new.expected_downtime_minutes)
-        .map_err(field)?;
+    check_schedule(
+        new.window_start,
+        new.window_end,
+        new.expected_downtime_minutes,
+    )
+    .map_err(field)?;
     let actor = caller.actor();
     let run = blocking(&state, move |s| s.create_run(new, &actor)).await?;
     Ok(HttpResponse::Created()
@@ -148,7 +154,9 @@ pub async fn get_run(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let run = blocking(&state, move |s| s.run(&id)).await?;
-    Ok(HttpResponse::Ok().insert_header(etag(run.version)).json(run))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(run.version))
+        .json(run))
 }
 
 /// Changes a run's release version or schedule. Honours `If-Match`.
@@ -186,7 +194,9 @@ pub async fn update_run(
     let patch = body.into_inner();
     let actor = caller.actor();
     let run = blocking(&state, move |s| s.update_run(&id, expected, &patch, &actor)).await?;
-    Ok(HttpResponse::Ok().insert_header(etag(run.version)).json(run))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(run.version))
+        .json(run))
 }
 
 /// Moves a run: start, advance, complete, abort, finish_rollback or close. A gate that is
@@ -231,7 +241,9 @@ pub async fn create_transition(
         s.transition(&id, expected, action, reason.as_deref(), &actor)
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header(etag(run.version)).json(run))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(run.version))
+        .json(run))
 }
 
 /// One item of a run.
@@ -257,7 +269,9 @@ pub async fn get_item(
 ) -> Result<HttpResponse, ApiError> {
     let (run_id, item_id) = path.into_inner();
     let item = blocking(&state, move |s| s.item(&run_id, &item_id)).await?;
-    Ok(HttpResponse::Ok().insert_header(etag(item.version)).json(item))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(item.version))
+        .json(item))
 }
 
 /// Changes an item's status, assignee, note or evidence. Honours `If-Match`.
@@ -305,7 +319,9 @@ pub async fn update_item(
         s.update_item(&run_id, &item_id, expected, change, &actor)
     })
     .await?;
-    Ok(HttpResponse::Ok().insert_header(etag(item.version)).json(item))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(item.version))
+        .json(item))
 }
 
 /// Every decision of a run, oldest first.
