@@ -93,6 +93,9 @@ pub struct TestApp {
     pub client: Client,
     /// A token of the `admin` user.
     pub admin: String,
+    /// Tokens of an approver and a release manager who sign off approval items in
+    /// [`TestApp::finish_gate`] (distinct people, never the ones doing the work).
+    pub signers: (String, String),
     handle: actix_web::dev::ServerHandle,
     // Dropped last: the database outlives the server.
     _db: TestDb,
@@ -190,10 +193,15 @@ impl TestApp {
             base,
             client,
             admin: String::new(),
+            signers: (String::new(), String::new()),
             handle,
             _db: db,
         };
         app.admin = app.login("admin", ADMIN_PASSWORD).await;
+        app.signers = (
+            app.user("signing-approver", "approver").await,
+            app.user("signing-manager", "release_manager").await,
+        );
         app
     }
 
@@ -354,13 +362,45 @@ impl TestApp {
         .await
     }
 
-    /// Marks done every applicable item of a gate.
+    /// Adds a user to a run's team (as admin).
+    pub async fn add_member(&self, run_id: &str, username: &str) {
+        self.post(
+            &self.admin,
+            &format!("/api/v1/runs/{run_id}/members"),
+            json!({"username": username, "run_role": "engineer on duty"}),
+        )
+        .await
+        .expect(201);
+    }
+
+    /// Signs off an item.
+    pub async fn sign(&self, token: &str, run_id: &str, item_id: &str, verdict: &str) -> Answer {
+        self.post(
+            token,
+            &format!("/api/v1/runs/{run_id}/items/{item_id}/signoffs"),
+            json!({"verdict": verdict, "comment": format!("test: {verdict}")}),
+        )
+        .await
+    }
+
+    /// Marks done every applicable item of a gate; approval items get the sign-offs their
+    /// policy asks for from the signers.
     pub async fn finish_gate(&self, token: &str, run_id: &str, gate: &str) {
         let run = self.run(token, run_id).await;
         for item in items(&run) {
             if item["gate"] == gate && item["applicable"] == true && item["status"] != "done" {
                 let id = item["id"].as_str().unwrap();
-                self.set_item(token, run_id, id, "done").await.expect(200);
+                if item["kind"] == "approval" {
+                    for role in item["approval"]["missing"].as_array().unwrap() {
+                        let signer = match role.as_str().unwrap() {
+                            "release_manager" => &self.signers.1,
+                            _ => &self.signers.0,
+                        };
+                        self.sign(signer, run_id, id, "approve").await.expect(201);
+                    }
+                } else {
+                    self.set_item(token, run_id, id, "done").await.expect(200);
+                }
             }
         }
     }

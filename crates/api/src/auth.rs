@@ -15,6 +15,7 @@ use argon2::password_hash::{
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 use shipshape_domain::Role;
+use shipshape_domain::access::{Permission, Scope, authorize};
 use shipshape_store::Actor;
 
 use crate::AppState;
@@ -38,6 +39,8 @@ pub struct Claims {
     pub iat: u64,
     /// Expires at (seconds since the epoch).
     pub exp: u64,
+    /// The user's token generation when issued; logout and password changes move it on.
+    pub tgen: i32,
 }
 
 /// Signing and verification keys and the token lifetime.
@@ -80,8 +83,8 @@ impl TokenKeys {
         }
     }
 
-    /// Issues a token for a user.
-    pub fn issue(&self, user_id: &str) -> Result<String, ApiError> {
+    /// Issues a token for a user at their current token generation.
+    pub fn issue(&self, user_id: &str, generation: i32) -> Result<String, ApiError> {
         let now = epoch_secs();
         let claims = Claims {
             sub: user_id.to_owned(),
@@ -89,15 +92,16 @@ impl TokenKeys {
             aud: AUDIENCE.into(),
             iat: now,
             exp: now + self.ttl_secs,
+            tgen: generation,
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::internal(&e))
     }
 
-    /// Verifies a token and returns its subject.
-    pub fn verify(&self, token: &str) -> Result<String, ApiError> {
+    /// Verifies a token and returns its claims.
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims.sub)
+            .map(|data| data.claims)
             .map_err(|_| ApiError::unauthorized("the access token is invalid or expired"))
     }
 }
@@ -122,15 +126,32 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The signed-in user making a request.
+/// The prefix of API token secrets: it tells them apart from session tokens at a glance.
+pub const API_TOKEN_PREFIX: &str = "ss_";
+
+/// A new API token secret: the prefix and 32 random bytes, hex.
+pub fn new_api_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("{API_TOKEN_PREFIX}{}", hex::encode(bytes))
+}
+
+/// The stored hash of an API token secret.
+pub fn hash_api_secret(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+/// The signed-in user making a request, through a session or an API token.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The user's id.
     pub id: String,
     /// The user's name.
     pub username: String,
-    /// The user's role.
+    /// The user's role, as it is now.
     pub role: Role,
+    /// For an API token, its id and scopes; `None` for a session.
+    pub token: Option<(String, Vec<Scope>)>,
 }
 
 impl Caller {
@@ -143,23 +164,23 @@ impl Caller {
         }
     }
 
-    /// Refuses callers who may not steer runs.
-    pub fn require_steer(&self) -> Result<(), ApiError> {
-        if self.role.can_steer_runs() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                "only release managers and admins create, move and decide runs",
-            ))
-        }
+    /// Refuses callers whose role (and, for a token, whose scopes) lack the permission.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        authorize(
+            self.role,
+            self.token.as_ref().map(|(_, scopes)| scopes.as_slice()),
+            permission,
+        )
+        .map_err(|e| ApiError::forbidden(e.to_string()))
     }
 
-    /// Refuses callers who are not admins.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.role.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("only admins may do this"))
+    /// Refuses API tokens: managing sessions and tokens needs the person, not a tool.
+    pub fn require_session(&self) -> Result<(), ApiError> {
+        match self.token {
+            None => Ok(()),
+            Some(_) => Err(ApiError::forbidden(
+                "this needs a signed-in session; API tokens cannot do it",
+            )),
         }
     }
 }
@@ -184,6 +205,38 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     }
 }
 
+async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Caller, ApiError> {
+    let store = state.store.clone();
+    if token.starts_with(API_TOKEN_PREFIX) {
+        let hash = hash_api_secret(&token);
+        let found = web::block(move || store.use_token(&hash)).await??;
+        return match found {
+            Some((t, user)) if t.usable() && user.active => Ok(Caller {
+                role: user.role()?,
+                token: Some((t.id.clone(), t.scopes()?)),
+                id: user.id,
+                username: user.username,
+            }),
+            _ => Err(ApiError::unauthorized(
+                "the API token is unknown, revoked or expired, or its user is deactivated",
+            )),
+        };
+    }
+    let claims = state.keys.verify(&token)?;
+    let user = web::block(move || store.user(&claims.sub)).await??;
+    match user {
+        Some(u) if u.active && u.token_generation == claims.tgen => Ok(Caller {
+            role: u.role()?,
+            id: u.id,
+            username: u.username,
+            token: None,
+        }),
+        _ => Err(ApiError::unauthorized(
+            "the access token was revoked, or its user is deactivated; sign in again",
+        )),
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
@@ -193,19 +246,7 @@ impl FromRequest for Caller {
         let token = bearer(req);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::unauthorized("not configured"))?;
-            let user_id = state.keys.verify(&token?)?;
-            let store = state.store.clone();
-            let user = web::block(move || store.user(&user_id)).await??;
-            match user {
-                Some(u) if u.active => Ok(Caller {
-                    role: u.role()?,
-                    id: u.id,
-                    username: u.username,
-                }),
-                _ => Err(ApiError::unauthorized(
-                    "the access token's user no longer exists or is deactivated",
-                )),
-            }
+            authenticate(state, token?).await
         })
     }
 }

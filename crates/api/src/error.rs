@@ -19,6 +19,7 @@ pub struct ApiError {
     detail: String,
     blockers: Option<Vec<Blocker>>,
     etag: Option<String>,
+    retry_after: Option<u64>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -36,6 +37,22 @@ impl ApiError {
             detail: detail.into(),
             blockers: None,
             etag: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many_attempts(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!(
+                    "too many failed sign-ins; try again in {} seconds",
+                    retry_after_secs.max(1)
+                ),
+            )
         }
     }
 
@@ -108,6 +125,9 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
         if let Some(etag) = &self.etag {
             res.insert_header((header::ETAG, etag.clone()));
         }
@@ -141,6 +161,9 @@ impl From<ItemError> for ApiError {
             ItemError::Invalid { .. } => ApiError::invalid(detail),
             ItemError::Forbidden(_) => ApiError::forbidden(detail),
             ItemError::Locked(_) => ApiError::new(StatusCode::CONFLICT, "item_locked", detail),
+            ItemError::NeedsSignoff => {
+                ApiError::new(StatusCode::CONFLICT, "signoff_required", detail)
+            }
         }
     }
 }
@@ -185,6 +208,23 @@ impl From<StoreError> for ApiError {
             StoreError::Item(i) => i.into(),
             StoreError::Decision(d) => d.into(),
             StoreError::Template(t) => ApiError::invalid(t.to_string()),
+            StoreError::Signoff(e) => {
+                use shipshape_domain::approval::SignoffError as S;
+                let detail = e.to_string();
+                match e {
+                    S::Invalid(_) => ApiError::invalid(detail),
+                    S::Forbidden(_) => ApiError::forbidden(detail),
+                    S::Conflict(_) => {
+                        ApiError::new(StatusCode::CONFLICT, "signoff_refused", detail)
+                    }
+                }
+            }
+            StoreError::Force(e) => match e {
+                shipshape_domain::run::ForceError::ReasonRequired => {
+                    ApiError::invalid(e.to_string())
+                }
+                shipshape_domain::run::ForceError::Transition(t) => t.into(),
+            },
             StoreError::Field(f) => ApiError::invalid(f.to_string()),
             StoreError::Connect(_) => {
                 tracing::error!(error = %e, "database unavailable");

@@ -8,6 +8,7 @@ pub mod error;
 pub mod openapi;
 mod routes;
 pub mod server;
+pub mod throttle;
 
 use shipshape_store::Store;
 
@@ -18,4 +19,6 @@ pub struct AppState {
     pub store: Store,
     /// Token keys.
     pub keys: auth::TokenKeys,
+    /// Failed sign-in counts.
+    pub throttle: throttle::LoginThrottle,
 }

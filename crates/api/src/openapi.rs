@@ -26,6 +26,8 @@ version.",
     tags(
         (name = "auth", description = "Signing in"),
         (name = "users", description = "User accounts (admin)"),
+        (name = "tokens", description = "API tokens for tools: scoped, expiring, revocable"),
+        (name = "team", description = "A run's deployment team"),
         (name = "templates", description = "Checklist templates, as JSON or Markdown"),
         (name = "runs", description = "Runs of a template and their status machine"),
         (name = "items", description = "Checklist items of a run"),

@@ -74,6 +74,7 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
     Ok(AppState {
         store,
         keys: TokenKeys::new(secret.as_bytes(), config.token_ttl_secs),
+        throttle: Default::default(),
     })
 }
 

@@ -46,7 +46,8 @@ fn every_operation_is_documented_with_id_tag_summary_errors_and_security() {
             .unwrap_or_else(|| panic!("{name}: operationId"));
         assert!(
             [
-                "get_", "list_", "create_", "update_", "login", "healthz", "readyz"
+                "get_", "list_", "create_", "update_", "delete_", "login", "logout", "healthz",
+                "readyz",
             ]
             .iter()
             .any(|p| id.starts_with(p)),

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Role;
+use crate::access::Permission;
 use crate::run::{RunStatus, item_editable};
 use crate::template::{Gate, ItemKind};
 
@@ -90,6 +91,9 @@ pub enum ItemError {
     /// The run no longer accepts changes to this item.
     #[error("{0}")]
     Locked(&'static str),
+    /// Approval items are done only through sign-offs.
+    #[error("an approval item is done only through sign-offs: POST its signoffs")]
+    NeedsSignoff,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ItemError {
@@ -178,18 +182,36 @@ pub struct CheckedItemChange {
     pub waiver: bool,
 }
 
+impl CheckedItemChange {
+    /// Whether the change touches the work itself (status, note, evidence): for an approval
+    /// item, such a change invalidates its earlier sign-offs.
+    pub fn is_material(&self) -> bool {
+        self.change.status.is_some()
+            || self.change.note.is_some()
+            || self.change.evidence_url.is_some()
+    }
+}
+
 fn normalise(v: Option<Option<String>>) -> Option<Option<String>> {
     v.map(|inner| inner.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
 }
 
-/// Checks a change to an item made by someone with `role`.
+/// Checks a change to an item made by someone with `role`. `is_member` says whether they are
+/// on the run's team; `members` are the team's user names (an assignee must be one of them).
 pub fn check_item_change(
     ctx: ItemContext,
     role: Role,
+    is_member: bool,
+    members: &[String],
     change: ItemChange,
 ) -> Result<CheckedItemChange, ItemError> {
-    if !role.can_work_items() {
+    if !role.allows(Permission::WorkItems) {
         return Err(ItemError::Forbidden("viewers cannot change items"));
+    }
+    if !is_member && !role.allows(Permission::SteerRuns) {
+        return Err(ItemError::Forbidden(
+            "only the run's team members (and release managers) change its items",
+        ));
     }
     if ctx.run_closed {
         return Err(ItemError::Locked(
@@ -223,8 +245,11 @@ pub fn check_item_change(
     }
     if let Some(Some(a)) = &change.assignee {
         check_free_text("assignee", a, MAX_ASSIGNEE_LEN)?;
-        if a.contains('\n') {
-            return Err(invalid("assignee", "must be one line"));
+        if !members.iter().any(|m| m == a) {
+            return Err(invalid(
+                "assignee",
+                format!("`{a}` is not a member of this run's team; add them first"),
+            ));
         }
     }
     if let Some(Some(n)) = &change.note {
@@ -243,7 +268,7 @@ pub fn check_item_change(
                 return Err(invalid("reason", "skipping an item needs a reason"));
             };
             if ctx.required && ctx.status != ItemStatus::Skipped {
-                if !role.can_steer_runs() {
+                if !role.allows(Permission::SteerRuns) {
                     return Err(ItemError::Forbidden(
                         "skipping a required item is a waiver only a release manager may grant",
                     ));
@@ -274,11 +299,8 @@ pub fn check_item_change(
     if change.status == Some(ItemStatus::Done)
         && ctx.kind == ItemKind::Approval
         && ctx.status != ItemStatus::Done
-        && !role.can_approve()
     {
-        return Err(ItemError::Forbidden(
-            "an approval item is marked done only by an approver or a release manager",
-        ));
+        return Err(ItemError::NeedsSignoff);
     }
     // Re-stating the current status is not a change of status.
     if change.status == Some(ctx.status) && ctx.status != ItemStatus::Skipped {

@@ -5,6 +5,8 @@
 //! exhaustively and compiled to `wasm32-unknown-unknown` for the web app. The store and API
 //! crates depend on this one; it depends on neither.
 
+pub mod access;
+pub mod approval;
 pub mod decision;
 pub mod item;
 pub mod markdown;

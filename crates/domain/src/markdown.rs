@@ -45,7 +45,8 @@
 //! - An item's annotation may hold `gate=deploy|verify|complete|close` (default `complete`:
 //!   the stage transition the item must be finished before), `applies=always|after_rollback`
 //!   (default `always`), `kind=manual|approval` (default `manual`),
-//!   `role=admin|release_manager|engineer|approver|viewer` (default none) and the flag
+//!   `approvers=ROLE,ROLE,…` (approval items: one distinct signer per listed role; default
+//!   one `approver`), `role=admin|release_manager|engineer|approver|viewer` (default none) and the flag
 //!   `optional` (default: the item is required).
 //! - In the decision points block, each `### title <!-- shipshape key=… stage=… -->` is a
 //!   decision point (`key` and `stage=preparing|deploying|verifying` are required), and each
@@ -149,6 +150,10 @@ fn render_item(out: &mut String, item: &ItemSpec) {
     }
     if item.kind != ItemKind::default() {
         note.push_str(&format!(" kind={}", item.kind.as_str()));
+    }
+    if !item.approvers.is_empty() {
+        let roles: Vec<&str> = item.approvers.iter().map(|r| r.as_str()).collect();
+        note.push_str(&format!(" approvers={}", roles.join(",")));
     }
     if let Some(role) = item.role {
         note.push_str(&format!(" role={}", role.as_str()));
@@ -751,13 +756,20 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
     let kind = note
         .parsed("kind", ItemKind::parse, "manual or approval")?
         .unwrap_or_default();
+    let approvers = note
+        .parsed(
+            "approvers",
+            parse_roles,
+            "a comma-separated list of roles, e.g. release_manager,approver",
+        )?
+        .unwrap_or_default();
     let role = note.parsed(
         "role",
         Role::parse,
         "admin, release_manager, engineer, approver or viewer",
     )?;
     let optional = note.flag("optional")?;
-    note.finish("an item", "gate, applies, kind, role, optional")?;
+    note.finish("an item", "gate, applies, kind, approvers, role, optional")?;
     Ok(ItemSpec {
         title: title.to_owned(),
         guidance: None,
@@ -766,7 +778,13 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
         required: !optional,
         kind,
         role,
+        approvers,
     })
+}
+
+/// `release_manager,approver` → the roles, in order.
+fn parse_roles(s: &str) -> Option<Vec<Role>> {
+    s.split(',').map(Role::parse).collect()
 }
 
 /// How many of `lines` are an item's guidance: lines indented by two spaces, and blank lines

@@ -46,31 +46,7 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// May create runs, transition them, waive required items and record decisions.
-    pub fn can_steer_runs(self) -> bool {
-        match self {
-            Role::Admin | Role::ReleaseManager => true,
-            Role::Engineer | Role::Approver | Role::Viewer => false,
-        }
-    }
-
-    /// May change items of a run.
-    pub fn can_work_items(self) -> bool {
-        match self {
-            Role::Admin | Role::ReleaseManager | Role::Engineer | Role::Approver => true,
-            Role::Viewer => false,
-        }
-    }
-
-    /// May mark an approval item done.
-    pub fn can_approve(self) -> bool {
-        match self {
-            Role::Admin | Role::ReleaseManager | Role::Approver => true,
-            Role::Engineer | Role::Viewer => false,
-        }
-    }
-
-    /// May create templates and manage users.
+    /// Whether this is the admin role.
     pub fn is_admin(self) -> bool {
         matches!(self, Role::Admin)
     }

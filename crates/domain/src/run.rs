@@ -663,3 +663,52 @@ pub fn check_schedule(
     }
     Ok(())
 }
+
+/// The title of the close item a forced transition adds to the run.
+pub const OVERRIDE_REVIEW_TITLE: &str = "Review the emergency override";
+
+/// Break-glass: decides a transition a release manager forces past unmet gates. The status
+/// machine, the closed run and the live-run rule still hold; only blockers are overridden,
+/// and they are returned so the override can record exactly what it skipped (empty: the
+/// gates were met and this is an ordinary transition). A reason is required.
+pub fn plan_forced_transition(
+    facts: &RunFacts,
+    action: TransitionAction,
+    reason: Option<&str>,
+) -> Result<(TransitionPlan, Vec<Blocker>), ForceError> {
+    if reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(ForceError::ReasonRequired);
+    }
+    match plan_transition(facts, action) {
+        Ok(plan) => Ok((plan, Vec::new())),
+        Err(TransitionError::Blocked { blockers, .. }) => {
+            let to = facts.status.apply(action)?;
+            Ok((
+                TransitionPlan {
+                    from: facts.status,
+                    to,
+                    closes: action == TransitionAction::Close,
+                },
+                blockers,
+            ))
+        }
+        Err(other) => Err(ForceError::Transition(other)),
+    }
+}
+
+/// Why a forced transition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForceError {
+    /// Forcing needs a reason for the record.
+    #[error("forcing a transition needs a reason")]
+    ReasonRequired,
+    /// Not possible whatever the gates.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+}
+
+impl From<InvalidTransition> for ForceError {
+    fn from(e: InvalidTransition) -> Self {
+        ForceError::Transition(TransitionError::Invalid(e))
+    }
+}

@@ -164,7 +164,25 @@ pub struct ItemSpec {
     /// The role expected to do the item, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
+    /// For approval items, the sign-offs needed: one distinct person per listed role (e.g.
+    /// `[release_manager, approver]`). Empty means one `approver`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvers: Vec<Role>,
 }
+
+impl ItemSpec {
+    /// The sign-offs an approval item needs (empty for a manual item).
+    pub fn approval_policy(&self) -> Vec<Role> {
+        match self.kind {
+            ItemKind::Manual => Vec::new(),
+            ItemKind::Approval if self.approvers.is_empty() => vec![Role::Approver],
+            ItemKind::Approval => self.approvers.clone(),
+        }
+    }
+}
+
+/// The most sign-offs one approval item may ask for.
+pub const MAX_APPROVERS: usize = 5;
 
 fn default_true() -> bool {
     true
@@ -402,6 +420,31 @@ impl TryFrom<TemplateDraft> for Template {
                     check_line(&format!("{ip}.title"), &it.title)?;
                     if let Some(g) = &it.guidance {
                         check_text(&format!("{ip}.guidance"), g)?;
+                    }
+                    if !it.approvers.is_empty() && it.kind != ItemKind::Approval {
+                        return Err(TemplateError::new(
+                            format!("{ip}.approvers"),
+                            "only approval items take approvers",
+                        ));
+                    }
+                    if it.approvers.len() > MAX_APPROVERS {
+                        return Err(TemplateError::new(
+                            format!("{ip}.approvers"),
+                            format!("at most {MAX_APPROVERS} sign-offs per item"),
+                        ));
+                    }
+                    if let Some(r) = it
+                        .approvers
+                        .iter()
+                        .find(|r| !r.allows(crate::access::Permission::SignOff))
+                    {
+                        return Err(TemplateError::new(
+                            format!("{ip}.approvers"),
+                            format!(
+                                "a {} cannot sign off; use approver, release_manager or admin",
+                                r.as_str()
+                            ),
+                        ));
                     }
                 }
             }

@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::Role;
+use crate::access::Scope;
+use crate::approval::{ApprovalState, Verdict};
 use crate::decision::{CriterionAssessment, CriterionInput, Outcome};
 use crate::item::ItemStatus;
 use crate::run::{Blocker, RunStatus, TransitionAction};
@@ -70,6 +72,194 @@ pub struct CreateUserRequest {
     pub password: String,
     /// The role.
     pub role: Role,
+}
+
+/// Changes to a user (admin). Absent fields stay.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    /// The new role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// `false` deactivates the user: their sessions and API tokens stop working at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+/// A password change by the signed-in user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    pub current_password: String,
+    /// The new password, 12–256 characters.
+    pub new_password: String,
+}
+
+/// A new API token for a tool.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// What the token is for, e.g. "CI pipeline".
+    pub name: String,
+    /// What the token may do; it never exceeds what its owner's role may do.
+    pub scopes: Vec<Scope>,
+    /// Days until the token expires, 1–365.
+    pub expires_in_days: u32,
+}
+
+/// An API token as listed (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiToken {
+    /// The token's id.
+    pub id: String,
+    /// What the token is for.
+    pub name: String,
+    /// The first characters of the secret, to recognise it.
+    pub prefix: String,
+    /// What the token may do.
+    pub scopes: Vec<Scope>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it expires.
+    pub expires_at: DateTime<Utc>,
+    /// When it was last used.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A newly created API token with its secret — shown this once, stored only as a hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedToken {
+    /// The token.
+    pub token: ApiToken,
+    /// The secret to send as `Authorization: Bearer <secret>`. It cannot be shown again.
+    pub secret: String,
+}
+
+/// A member of a run's deployment team.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunMember {
+    /// The user's id.
+    pub user_id: String,
+    /// The user's name.
+    pub username: String,
+    /// The user's role.
+    pub role: Role,
+    /// Their responsibility in this run, e.g. "deployment lead", "DBA".
+    pub run_role: String,
+    /// Who added them.
+    pub added_by: String,
+    /// When.
+    pub added_at: DateTime<Utc>,
+}
+
+/// A user to add to a run's team.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    /// The user's name.
+    pub username: String,
+    /// Their responsibility in this run, e.g. "deployment lead".
+    pub run_role: String,
+}
+
+/// A sign-off on an approval item.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Signoff {
+    /// The sign-off's id.
+    pub id: String,
+    /// The item.
+    pub item_id: String,
+    /// Who signed.
+    pub user_id: String,
+    /// Their name.
+    pub username: String,
+    /// Their role when they signed.
+    pub role: Role,
+    /// Approve or reject.
+    pub verdict: Verdict,
+    /// What they said.
+    pub comment: Option<String>,
+    /// When.
+    pub signed_at: DateTime<Utc>,
+    /// When a material change to the item invalidated it, if it did.
+    pub invalidated_at: Option<DateTime<Utc>>,
+}
+
+/// A sign-off to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateSignoffRequest {
+    /// Approve or reject.
+    pub verdict: Verdict,
+    /// A comment; required with `reject` (what to rework).
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// An approval item's policy and where it stands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ItemApproval {
+    /// One distinct signer per listed role.
+    pub approvers: Vec<Role>,
+    /// Approved, rejected or pending.
+    pub state: ApprovalState,
+    /// The roles whose sign-off is still missing.
+    pub missing: Vec<Role>,
+    /// The valid (not invalidated) sign-offs.
+    pub signoffs: Vec<Signoff>,
+}
+
+/// An item waiting on the caller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingItem {
+    /// The run.
+    pub run_id: String,
+    /// The run's product, release and environment, e.g. "EduLibra 4.2.0 → production".
+    pub run_label: String,
+    /// The item.
+    pub item: RunItem,
+}
+
+/// A decision the caller may take now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingDecision {
+    /// The run.
+    pub run_id: String,
+    /// The run's product, release and environment.
+    pub run_label: String,
+    /// The decision point's key.
+    pub point_key: String,
+    /// Its title.
+    pub title: String,
+    /// The latest outcome there, if any.
+    pub latest_outcome: Option<Outcome>,
+}
+
+/// What waits on the caller across runs that are not finished.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Pending {
+    /// Open items assigned to the caller.
+    pub assigned: Vec<PendingItem>,
+    /// Approval items the caller's role can sign off and the caller has not.
+    pub approvals: Vec<PendingItem>,
+    /// Decision points of the runs' current stages that the caller may decide.
+    pub decisions: Vec<PendingDecision>,
 }
 
 /// A template as listed.
@@ -213,6 +403,9 @@ pub struct RunSummary {
     pub expected_downtime_minutes: Option<i32>,
     /// Item counts.
     pub progress: Progress,
+    /// Whether a release manager forced a transition past an unmet gate (break-glass); the
+    /// run cannot close until the override is reviewed.
+    pub overridden: bool,
     /// Who created the run.
     pub created_by: String,
     /// When the run was created.
@@ -271,6 +464,8 @@ pub struct RunItem {
     pub updated_by: Option<String>,
     /// When it changed last.
     pub updated_at: Option<DateTime<Utc>>,
+    /// For approval items: the policy, the state and the sign-offs.
+    pub approval: Option<ItemApproval>,
 }
 
 /// A section of a run's checklist.
@@ -364,6 +559,8 @@ pub struct Run {
     pub decisions: Vec<Decision>,
     /// The transitions that lead on from the current status, with their blockers.
     pub transitions: Vec<TransitionAvailability>,
+    /// The deployment team.
+    pub members: Vec<RunMember>,
 }
 
 /// A request to move a run.
@@ -373,9 +570,13 @@ pub struct Run {
 pub struct TransitionRequest {
     /// What to do.
     pub action: TransitionAction,
-    /// Why (recorded in the event log).
+    /// Why (recorded in the event log); required with `force`.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Break-glass: a release manager forces the transition past unmet gates. Recorded as an
+    /// override, flags the run, and adds a required close item to review the override.
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Changes to an item. Absent fields stay; `null` clears assignee, note or evidence.
@@ -446,6 +647,14 @@ pub enum EventType {
     ItemUpdated,
     /// A decision was recorded.
     DecisionRecorded,
+    /// A release manager forced a transition past unmet gates.
+    RunOverridden,
+    /// A member joined the run's team.
+    MemberAdded,
+    /// A member left the run's team.
+    MemberRemoved,
+    /// An approval item was signed off (approved or rejected).
+    SignoffRecorded,
 }
 
 impl EventType {
@@ -457,6 +666,10 @@ impl EventType {
             EventType::RunTransitioned => "run_transitioned",
             EventType::ItemUpdated => "item_updated",
             EventType::DecisionRecorded => "decision_recorded",
+            EventType::RunOverridden => "run_overridden",
+            EventType::MemberAdded => "member_added",
+            EventType::MemberRemoved => "member_removed",
+            EventType::SignoffRecorded => "signoff_recorded",
         }
     }
 
@@ -468,6 +681,10 @@ impl EventType {
             EventType::RunTransitioned,
             EventType::ItemUpdated,
             EventType::DecisionRecorded,
+            EventType::RunOverridden,
+            EventType::MemberAdded,
+            EventType::MemberRemoved,
+            EventType::SignoffRecorded,
         ]
         .into_iter()
         .find(|e| e.as_str() == s)

@@ -214,26 +214,25 @@ fn the_built_in_template_gates_follow_the_design_table() {
 #[test]
 fn the_built_in_template_asks_approvers_to_approve_the_migration_and_the_plan() {
     let t = built_in();
-    let approvals: Vec<(&str, Option<Role>)> = t
+    let approvals: Vec<(&str, Vec<Role>)> = t
         .items()
         .filter(|(_, _, _, i)| i.kind == ItemKind::Approval)
-        .map(|(_, _, _, i)| (i.title.as_str(), i.role))
+        .map(|(_, _, _, i)| (i.title.as_str(), i.approval_policy()))
         .collect();
     assert_eq!(
         approvals,
         [
             (
                 "Data migration scripts and procedures are reviewed and approved.",
-                Some(Role::Approver)
+                vec![Role::Approver]
             ),
             (
                 "Detailed deployment plan, including rollback procedures and contingency plans, \
                  is documented and approved.",
-                Some(Role::Approver)
+                vec![Role::ReleaseManager, Role::Approver]
             ),
         ]
     );
-    assert!(t.items().all(|(_, _, _, i)| i.required));
 }
 
 #[test]
@@ -556,9 +555,13 @@ fn item() -> impl Strategy<Value = ItemSpec> {
         any::<bool>(),
         prop::sample::select(vec![ItemKind::Manual, ItemKind::Approval]),
         prop::option::of(prop::sample::select(Role::ALL.to_vec())),
+        prop::collection::vec(
+            prop::sample::select(vec![Role::Approver, Role::ReleaseManager, Role::Admin]),
+            0..3,
+        ),
     )
         .prop_map(
-            |(title, guidance, gate, applies, required, kind, role)| ItemSpec {
+            |(title, guidance, gate, applies, required, kind, role, approvers)| ItemSpec {
                 title,
                 guidance,
                 gate,
@@ -566,6 +569,11 @@ fn item() -> impl Strategy<Value = ItemSpec> {
                 required,
                 kind,
                 role,
+                approvers: if kind == ItemKind::Approval {
+                    approvers
+                } else {
+                    Vec::new()
+                },
             },
         )
 }

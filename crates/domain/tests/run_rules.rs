@@ -8,6 +8,9 @@
 
 use proptest::prelude::*;
 use shipshape_domain::Role;
+use shipshape_domain::approval::{
+    SignoffContext, SignoffFacts, Verdict, check_signoff, missing_approvals,
+};
 use shipshape_domain::decision::{Outcome, check_decision};
 use shipshape_domain::item::{ItemChange, ItemContext, ItemError, ItemStatus, check_item_change};
 use shipshape_domain::run::{
@@ -165,17 +168,17 @@ fn skipping_a_required_item_is_a_waiver_only_a_release_manager_may_grant() {
         ..ItemChange::default()
     };
     assert!(matches!(
-        check_item_change(ctx, Role::Engineer, skip.clone()),
+        check_item_change(ctx, Role::Engineer, true, &[], skip.clone()),
         Err(ItemError::Forbidden(_))
     ));
-    let waived = check_item_change(ctx, Role::ReleaseManager, skip).expect("a waiver");
+    let waived = check_item_change(ctx, Role::ReleaseManager, true, &[], skip).expect("a waiver");
     assert!(waived.waiver);
     let no_reason = ItemChange {
         status: Some(ItemStatus::Skipped),
         ..ItemChange::default()
     };
     assert!(matches!(
-        check_item_change(ctx, Role::ReleaseManager, no_reason),
+        check_item_change(ctx, Role::ReleaseManager, true, &[], no_reason),
         Err(ItemError::Invalid {
             field: "reason",
             ..
@@ -190,7 +193,8 @@ fn skipping_a_required_item_is_a_waiver_only_a_release_manager_may_grant() {
         reason: Some("not this time".into()),
         ..ItemChange::default()
     };
-    let skipped = check_item_change(optional, Role::Engineer, skip_optional).expect("allowed");
+    let skipped =
+        check_item_change(optional, Role::Engineer, true, &[], skip_optional).expect("allowed");
     assert!(!skipped.waiver);
 }
 
@@ -256,6 +260,7 @@ struct Sim {
     template: Template,
     facts: RunFacts,
     decisions: Vec<(String, Outcome)>,
+    signoffs: Vec<Vec<SignoffFacts>>,
 }
 
 impl Sim {
@@ -289,7 +294,7 @@ impl Sim {
                 Ok(_) | Err(_) => 0,
             },
             Step::Item(index, status) => {
-                let item = &self.facts.items[index];
+                let item = self.facts.items[index].clone();
                 let spec = self
                     .template
                     .items()
@@ -309,10 +314,47 @@ impl Sim {
                     reason: (status == ItemStatus::Skipped).then(|| "not needed".to_owned()),
                     ..ItemChange::default()
                 };
-                match check_item_change(ctx, Role::ReleaseManager, change) {
+                match check_item_change(ctx, Role::ReleaseManager, true, &[], change) {
                     Ok(c) if c.change.status.is_some_and(|s| s != item.status) => {
+                        // Reworking an approval item drops its sign-offs.
+                        self.signoffs[index].clear();
                         self.facts.items[index].status = status;
                         1
+                    }
+                    // Approval items are done only through sign-offs: give the missing ones,
+                    // each by a distinct signer of the role asked for.
+                    Err(ItemError::NeedsSignoff) => {
+                        let policy = spec.approval_policy();
+                        let mut changes = 0;
+                        for (n, role) in missing_approvals(&policy, &self.signoffs[index])
+                            .into_iter()
+                            .enumerate()
+                        {
+                            let user = format!("signer-{n}-{}", role.as_str());
+                            let ctx = SignoffContext {
+                                run_status: self.facts.status,
+                                run_closed: self.facts.closed,
+                                gate: item.gate,
+                                status: self.facts.items[index].status,
+                                policy: &policy,
+                                signoffs: &self.signoffs[index],
+                                workers: &["release-manager"],
+                            };
+                            if let Ok(effect) =
+                                check_signoff(&ctx, &user, &user, role, Verdict::Approve, None)
+                            {
+                                self.signoffs[index].push(SignoffFacts {
+                                    user_id: user,
+                                    role,
+                                    verdict: Verdict::Approve,
+                                });
+                                if let Some(s) = effect.new_status {
+                                    self.facts.items[index].status = s;
+                                }
+                                changes += 1;
+                            }
+                        }
+                        changes
                     }
                     Ok(_) | Err(_) => 0,
                 }
@@ -348,7 +390,7 @@ proptest! {
     #[test]
     fn random_action_sequences_keep_the_run_invariants(steps in prop::collection::vec(step(), 1..250)) {
         let template = edulibra();
-        let mut sim = Sim { facts: fresh_facts(&template), template, decisions: Vec::new() };
+        let mut sim = Sim { facts: fresh_facts(&template), template, decisions: Vec::new(), signoffs: vec![Vec::new(); 33] };
         let mut changes = 0usize;
         for step in &steps {
             let before_status = sim.facts.status;
@@ -389,7 +431,7 @@ proptest! {
     #[test]
     fn settling_every_listed_blocker_lets_the_transition_through(steps in prop::collection::vec(step(), 1..150)) {
         let template = edulibra();
-        let mut sim = Sim { facts: fresh_facts(&template), template, decisions: Vec::new() };
+        let mut sim = Sim { facts: fresh_facts(&template), template, decisions: Vec::new(), signoffs: vec![Vec::new(); 33] };
         for step in &steps {
             sim.apply(step);
         }

@@ -11,6 +11,7 @@ pub mod db;
 mod runs;
 mod schema;
 mod templates;
+mod tokens;
 mod users;
 
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
@@ -20,6 +21,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 pub use db::{AnyConnection, DbUrl};
 pub use runs::{Actor, ListRunsFilter, NewRun};
 pub use templates::EDULIBRA_TEMPLATE_ID;
+pub use tokens::{NewToken, TokenRecord};
 pub use users::{NewUser, UserRecord};
 
 use shipshape_domain::decision::DecisionError;
@@ -65,6 +67,12 @@ pub enum StoreError {
     /// A run field is not valid.
     #[error(transparent)]
     Field(#[from] shipshape_domain::run::FieldError),
+    /// The rules refuse a sign-off.
+    #[error(transparent)]
+    Signoff(#[from] shipshape_domain::approval::SignoffError),
+    /// The rules refuse a forced transition.
+    #[error(transparent)]
+    Force(#[from] shipshape_domain::run::ForceError),
     /// A template is not valid.
     #[error(transparent)]
     Template(#[from] TemplateError),

@@ -3,7 +3,7 @@
 //! Every change reads the state it needs inside its transaction, asks the domain whether the
 //! change is allowed, writes it, and appends exactly one event to the run's log — all in the
 //! same transaction. Bumping `runs.last_seq` to number the event also serialises concurrent
-//! changes to one run. Reading a whole run is four queries whatever its size.
+//! changes to one run. Reading a whole run is a fixed handful of queries whatever its size.
 
 use std::collections::HashMap;
 
@@ -11,21 +11,31 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use serde_json::{Value, json};
 use shipshape_domain::Role;
+use shipshape_domain::access::Permission;
+use shipshape_domain::approval::{
+    SignoffContext, SignoffFacts, Verdict, approval_state, check_signoff, missing_approvals,
+    status_after_rework,
+};
 use shipshape_domain::decision::{
     CheckedDecision, CriterionAssessment, DecisionError, Outcome, check_decision,
 };
 use shipshape_domain::item::{ItemChange, ItemContext, ItemStatus, check_item_change};
 use shipshape_domain::run::{
-    ItemFacts, PointFacts, RunFacts, RunStatus, TransitionAction, TransitionError,
-    available_transitions, check_label, check_schedule, item_applies, plan_transition, progress,
+    ItemFacts, OVERRIDE_REVIEW_TITLE, PointFacts, RunFacts, RunStatus, TransitionAction,
+    TransitionError, available_transitions, check_label, check_schedule, item_applies,
+    item_editable, plan_forced_transition, plan_transition, progress,
 };
 use shipshape_domain::template::{Applicability, Gate, ItemKind, Template};
 use shipshape_domain::wire::{
-    CreateDecisionRequest, Decision, Event, EventPage, EventType, Progress, Run, RunDecisionPoint,
-    RunItem, RunPage, RunPart, RunSection, RunSummary, UpdateRunRequest,
+    CreateDecisionRequest, Decision, Event, EventPage, EventType, ItemApproval, Pending,
+    PendingDecision, PendingItem, Progress, Run, RunDecisionPoint, RunItem, RunMember, RunPage,
+    RunPart, RunSection, RunSummary, Signoff, UpdateRunRequest,
 };
 
-use crate::schema::{decisions as d, run_events as ev, run_items as ri, runs as r};
+use crate::schema::{
+    decisions as d, run_events as ev, run_items as ri, run_members as m, runs as r, signoffs as so,
+    users as u,
+};
 use crate::templates::load_version;
 use crate::{AnyConnection, Store, StoreError, StoreResult, is_unique_violation, new_id, now, utc};
 
@@ -95,12 +105,15 @@ struct RunRow {
     updated_at: NaiveDateTime,
     closed_at: Option<NaiveDateTime>,
     last_seq: i64,
+    overridden: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = ri)]
 struct ItemRow {
     id: String,
+    run_id: String,
+    position: i32,
     part_index: i32,
     section_index: i32,
     reference: String,
@@ -119,6 +132,51 @@ struct ItemRow {
     version: i64,
     updated_by: Option<String>,
     updated_at: Option<NaiveDateTime>,
+    approvers: Option<String>,
+    worked_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = so)]
+struct SignoffRow {
+    id: String,
+    item_id: String,
+    user_id: String,
+    username: String,
+    role: String,
+    verdict: String,
+    comment: Option<String>,
+    signed_at: NaiveDateTime,
+    invalidated_at: Option<NaiveDateTime>,
+}
+
+impl SignoffRow {
+    fn role(&self) -> StoreResult<Role> {
+        Role::parse(&self.role).ok_or_else(|| corrupt("role", &self.role))
+    }
+    fn verdict(&self) -> StoreResult<Verdict> {
+        Verdict::parse(&self.verdict).ok_or_else(|| corrupt("verdict", &self.verdict))
+    }
+    fn facts(&self) -> StoreResult<SignoffFacts> {
+        Ok(SignoffFacts {
+            user_id: self.user_id.clone(),
+            role: self.role()?,
+            verdict: self.verdict()?,
+        })
+    }
+    fn to_wire(&self) -> StoreResult<Signoff> {
+        Ok(Signoff {
+            id: self.id.clone(),
+            item_id: self.item_id.clone(),
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
+            role: self.role()?,
+            verdict: self.verdict()?,
+            comment: self.comment.clone(),
+            signed_at: utc(self.signed_at),
+            invalidated_at: self.invalidated_at.map(utc),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -170,6 +228,7 @@ impl RunRow {
             window_end: self.window_end.map(utc),
             expected_downtime_minutes: self.expected_downtime_minutes,
             progress,
+            overridden: self.overridden,
             created_by: self.created_by.clone(),
             created_at: utc(self.created_at),
             updated_at: utc(self.updated_at),
@@ -203,8 +262,47 @@ impl ItemRow {
         })
     }
 
-    fn to_wire(&self, run_status: RunStatus) -> StoreResult<RunItem> {
+    /// The approval policy (empty for a manual item).
+    fn policy(&self) -> StoreResult<Vec<Role>> {
+        match &self.approvers {
+            None => Ok(Vec::new()),
+            Some(list) => list
+                .split(',')
+                .map(|r| Role::parse(r).ok_or_else(|| corrupt("approver role", r)))
+                .collect(),
+        }
+    }
+
+    /// Who did the work: the assignee and whoever last changed it materially.
+    fn workers(&self) -> Vec<&str> {
+        self.assignee
+            .iter()
+            .chain(self.worked_by.iter())
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// `signoffs`: the valid sign-offs of this item.
+    fn to_wire(&self, run_status: RunStatus, signoffs: &[&SignoffRow]) -> StoreResult<RunItem> {
         let applies = self.applies()?;
+        let policy = self.policy()?;
+        let approval = if policy.is_empty() {
+            None
+        } else {
+            let facts = signoffs
+                .iter()
+                .map(|s| s.facts())
+                .collect::<StoreResult<Vec<_>>>()?;
+            Some(ItemApproval {
+                state: approval_state(&policy, &facts),
+                missing: missing_approvals(&policy, &facts),
+                approvers: policy,
+                signoffs: signoffs
+                    .iter()
+                    .map(|s| s.to_wire())
+                    .collect::<StoreResult<_>>()?,
+            })
+        };
         Ok(RunItem {
             id: self.id.clone(),
             reference: self.reference.clone(),
@@ -227,6 +325,7 @@ impl ItemRow {
             version: self.version,
             updated_by: self.updated_by.clone(),
             updated_at: self.updated_at.map(utc),
+            approval,
         })
     }
 }
@@ -282,6 +381,65 @@ fn load_items(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<ItemRow
         .order(ri::position.asc())
         .select(ItemRow::as_select())
         .load(conn)?)
+}
+
+/// The valid (not invalidated) sign-offs of a run, or of one item.
+fn load_signoffs(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    item_id: Option<&str>,
+) -> StoreResult<Vec<SignoffRow>> {
+    let mut q = so::table
+        .filter(so::run_id.eq(run_id))
+        .filter(so::invalidated_at.is_null())
+        .into_boxed();
+    if let Some(item) = item_id {
+        q = q.filter(so::item_id.eq(item.to_owned()));
+    }
+    Ok(q.order((so::signed_at.asc(), so::id.asc()))
+        .select(SignoffRow::as_select())
+        .load(conn)?)
+}
+
+fn load_members(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<RunMember>> {
+    let rows: Vec<(String, String, String, String, String, NaiveDateTime)> = m::table
+        .inner_join(u::table)
+        .filter(m::run_id.eq(run_id))
+        .order((m::added_at.asc(), u::username.asc()))
+        .select((
+            m::user_id,
+            u::username,
+            u::role,
+            m::run_role,
+            m::added_by,
+            m::added_at,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(user_id, username, role, run_role, added_by, added_at)| {
+            Ok(RunMember {
+                role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+                user_id,
+                username,
+                run_role,
+                added_by,
+                added_at: utc(added_at),
+            })
+        })
+        .collect()
+}
+
+fn item_signoffs<'a>(signoffs: &'a [SignoffRow], item_id: &str) -> Vec<&'a SignoffRow> {
+    signoffs.iter().filter(|s| s.item_id == item_id).collect()
+}
+
+fn load_item(conn: &mut AnyConnection, run_id: &str, item_id: &str) -> StoreResult<ItemRow> {
+    ri::table
+        .filter(ri::id.eq(item_id).and(ri::run_id.eq(run_id)))
+        .select(ItemRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("item"))
 }
 
 fn load_decisions(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<DecisionRow>> {
@@ -375,35 +533,85 @@ fn item_progress(items: &[&ItemRow], status: RunStatus) -> StoreResult<Progress>
     Ok(progress(pairs, status))
 }
 
+/// The rows of one run that make up its whole view.
+struct RunRows {
+    run: RunRow,
+    template: Template,
+    items: Vec<ItemRow>,
+    decisions: Vec<DecisionRow>,
+    signoffs: Vec<SignoffRow>,
+    members: Vec<RunMember>,
+}
+
+fn load_rows(conn: &mut AnyConnection, run_id: &str) -> StoreResult<RunRows> {
+    let run = load_run(conn, run_id)?;
+    let (_, version) = load_version(conn, &run.template_id, Some(run.template_version))?;
+    Ok(RunRows {
+        template: version.template()?,
+        items: load_items(conn, run_id)?,
+        decisions: load_decisions(conn, run_id)?,
+        signoffs: load_signoffs(conn, run_id, None)?,
+        members: load_members(conn, run_id)?,
+        run,
+    })
+}
+
+/// Where override review items are shown: after the template's own parts.
+const OVERRIDE_PART_TITLE: &str = "Emergency overrides";
+const OVERRIDE_SECTION_TITLE: &str = "Override reviews";
+
 /// Assembles the whole run from its rows.
-fn assemble(
-    run: &RunRow,
-    template: &Template,
-    items: &[ItemRow],
-    decisions: &[DecisionRow],
-) -> StoreResult<Run> {
+fn assemble(rows: RunRows) -> StoreResult<Run> {
+    let RunRows {
+        run,
+        template,
+        items,
+        decisions,
+        signoffs,
+        members,
+    } = rows;
+    let (run, template, items, decisions) = (&run, &template, &items[..], &decisions[..]);
     let status = run.status()?;
     let all: Vec<&ItemRow> = items.iter().collect();
     let summary = run.summary(item_progress(&all, status)?)?;
-    let mut parts = Vec::with_capacity(template.parts().len());
-    for (pi, part) in template.parts().iter().enumerate() {
+    let mut layout: Vec<(String, Vec<String>)> = template
+        .parts()
+        .iter()
+        .map(|p| {
+            (
+                p.title.clone(),
+                p.sections.iter().map(|s| s.title.clone()).collect(),
+            )
+        })
+        .collect();
+    if items
+        .iter()
+        .any(|i| usize::try_from(i.part_index).is_ok_and(|p| p >= template.parts().len()))
+    {
+        layout.push((
+            OVERRIDE_PART_TITLE.to_owned(),
+            vec![OVERRIDE_SECTION_TITLE.to_owned()],
+        ));
+    }
+    let mut parts = Vec::with_capacity(layout.len());
+    for (pi, (part_title, section_titles)) in layout.iter().enumerate() {
         let in_part: Vec<&ItemRow> = items
             .iter()
             .filter(|i| usize::try_from(i.part_index).ok() == Some(pi))
             .collect();
-        let mut sections = Vec::with_capacity(part.sections.len());
-        for (si, section) in part.sections.iter().enumerate() {
+        let mut sections = Vec::with_capacity(section_titles.len());
+        for (si, section_title) in section_titles.iter().enumerate() {
             sections.push(RunSection {
-                title: section.title.clone(),
+                title: section_title.clone(),
                 items: in_part
                     .iter()
                     .filter(|i| usize::try_from(i.section_index).ok() == Some(si))
-                    .map(|i| i.to_wire(status))
+                    .map(|i| i.to_wire(status, &item_signoffs(&signoffs, &i.id)))
                     .collect::<StoreResult<_>>()?,
             });
         }
         parts.push(RunPart {
-            title: part.title.clone(),
+            title: part_title.clone(),
             progress: item_progress(&in_part, status)?,
             sections,
         });
@@ -430,6 +638,7 @@ fn assemble(
         decision_points,
         decisions: wire_decisions,
         transitions,
+        members,
     })
 }
 
@@ -447,12 +656,46 @@ fn decisions_to_wire(decisions: &[DecisionRow]) -> StoreResult<Vec<Decision>> {
 }
 
 fn read_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Run> {
-    let run = load_run(conn, run_id)?;
-    let (_, version) = load_version(conn, &run.template_id, Some(run.template_version))?;
-    let template = version.template()?;
-    let items = load_items(conn, run_id)?;
-    let decisions = load_decisions(conn, run_id)?;
-    assemble(&run, &template, &items, &decisions)
+    assemble(load_rows(conn, run_id)?)
+}
+
+/// Adds the required close item that makes someone review a forced transition.
+fn add_override_review(
+    conn: &mut AnyConnection,
+    rows: &RunRows,
+    at: NaiveDateTime,
+) -> StoreResult<String> {
+    let part = rows.template.parts().len();
+    let existing = rows
+        .items
+        .iter()
+        .filter(|i| usize::try_from(i.part_index).is_ok_and(|p| p >= part))
+        .count();
+    let position = rows.items.iter().map(|i| i.position).max().unwrap_or(0) + 1;
+    let id = new_id();
+    diesel::insert_into(ri::table)
+        .values((
+            ri::id.eq(&id),
+            ri::run_id.eq(&rows.run.id),
+            ri::position.eq(position),
+            ri::part_index.eq(i32::try_from(part).unwrap_or(i32::MAX)),
+            ri::section_index.eq(0),
+            ri::reference.eq(format!("{}.1.{}", part + 1, existing + 1)),
+            ri::title.eq(OVERRIDE_REVIEW_TITLE),
+            ri::guidance.eq(Some(
+                "A release manager forced a transition past unmet gates. Review why, what was \
+                 skipped (see the override in the event log) and what follows from it.",
+            )),
+            ri::gate.eq(Gate::Close.as_str()),
+            ri::applies.eq(Applicability::Always.as_str()),
+            ri::required.eq(true),
+            ri::kind.eq(ItemKind::Manual.as_str()),
+            ri::status.eq(ItemStatus::Pending.as_str()),
+            ri::version.eq(1_i64),
+            ri::updated_at.eq(Some(at)),
+        ))
+        .execute(conn)?;
+    Ok(id)
 }
 
 fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
@@ -499,6 +742,7 @@ impl Store {
                     r::updated_at.eq(at),
                     r::closed_at.eq(None::<NaiveDateTime>),
                     r::last_seq.eq(0_i64),
+                    r::overridden.eq(false),
                 ))
                 .execute(conn)?;
             for (position, (pi, si, ii, item)) in template.items().enumerate() {
@@ -517,6 +761,16 @@ impl Store {
                         ri::required.eq(item.required),
                         ri::kind.eq(item.kind.as_str()),
                         ri::role.eq(item.role.map(Role::as_str)),
+                        ri::approvers.eq({
+                            let policy = item.approval_policy();
+                            (!policy.is_empty()).then(|| {
+                                policy
+                                    .iter()
+                                    .map(|r| r.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(",")
+                            })
+                        }),
                         ri::status.eq(ItemStatus::Pending.as_str()),
                         ri::version.eq(1_i64),
                     ))
@@ -686,48 +940,64 @@ impl Store {
         })
     }
 
-    /// Moves a run (start, advance, complete, abort, finish_rollback, close).
+    /// Moves a run (start, advance, complete, abort, finish_rollback, close). With `force`
+    /// (break-glass) unmet gates are overridden: the override is logged with every blocker it
+    /// skipped, the run is flagged, and a required close item to review it is added.
     pub fn transition(
         &self,
         run_id: &str,
         if_match: Option<i64>,
         action: TransitionAction,
         reason: Option<&str>,
+        force: bool,
         actor: &Actor,
     ) -> StoreResult<Run> {
         self.write(|conn| {
-            let run = load_run(conn, run_id)?;
+            let rows = load_rows(conn, run_id)?;
+            let run = &rows.run;
             check_if_match("run", if_match, run.last_seq)?;
-            let (_, version) = load_version(conn, &run.template_id, Some(run.template_version))?;
-            let template = version.template()?;
-            let items = load_items(conn, run_id)?;
-            let decisions = load_decisions(conn, run_id)?;
-            let other_live_run: Option<String> = r::table
-                .filter(r::product.eq(&run.product))
-                .filter(r::environment.eq(&run.environment))
-                .filter(r::id.ne(run_id))
-                .filter(
-                    r::status.eq_any(
-                        RunStatus::ALL
-                            .into_iter()
-                            .filter(|s| s.is_live())
-                            .map(RunStatus::as_str)
-                            .collect::<Vec<_>>(),
-                    ),
-                )
-                .select(r::id)
-                .first(conn)
-                .optional()?;
-            let facts = facts(&run, &template, &items, &decisions, other_live_run)?;
-            let plan = plan_transition(&facts, action)?;
+            // Only a start can collide with another live run; other actions skip the query.
+            let other_live_run: Option<String> = if action == TransitionAction::Start {
+                r::table
+                    .filter(r::product.eq(&run.product))
+                    .filter(r::environment.eq(&run.environment))
+                    .filter(r::id.ne(run_id))
+                    .filter(
+                        r::status.eq_any(
+                            RunStatus::ALL
+                                .into_iter()
+                                .filter(|s| s.is_live())
+                                .map(RunStatus::as_str)
+                                .collect::<Vec<_>>(),
+                        ),
+                    )
+                    .select(r::id)
+                    .first(conn)
+                    .optional()?
+            } else {
+                None
+            };
+            let facts = facts(
+                run,
+                &rows.template,
+                &rows.items,
+                &rows.decisions,
+                other_live_run,
+            )?;
+            let (plan, overridden) = if force {
+                plan_forced_transition(&facts, action, reason)?
+            } else {
+                (plan_transition(&facts, action)?, Vec::new())
+            };
             if !plan.changes() {
-                return assemble(&run, &template, &items, &decisions);
+                return assemble(rows);
             }
             let at = now();
             diesel::update(r::table.find(run_id))
                 .set((
                     r::status.eq(plan.to.as_str()),
                     r::closed_at.eq(if plan.closes { Some(at) } else { run.closed_at }),
+                    r::overridden.eq(run.overridden || !overridden.is_empty()),
                 ))
                 .execute(conn)
                 .map_err(|e| {
@@ -739,20 +1009,40 @@ impl Store {
                         e.into()
                     }
                 })?;
-            append_event(
-                conn,
-                run_id,
-                EventType::RunTransitioned,
-                &actor.username,
-                at,
-                &json!({
-                    "action": action,
-                    "from": plan.from,
-                    "to": plan.to,
-                    "closed": plan.closes,
-                    "reason": reason,
-                }),
-            )?;
+            if overridden.is_empty() {
+                append_event(
+                    conn,
+                    run_id,
+                    EventType::RunTransitioned,
+                    &actor.username,
+                    at,
+                    &json!({
+                        "action": action,
+                        "from": plan.from,
+                        "to": plan.to,
+                        "closed": plan.closes,
+                        "reason": reason,
+                    }),
+                )?;
+            } else {
+                let review_id = add_override_review(conn, &rows, at)?;
+                append_event(
+                    conn,
+                    run_id,
+                    EventType::RunOverridden,
+                    &actor.username,
+                    at,
+                    &json!({
+                        "action": action,
+                        "from": plan.from,
+                        "to": plan.to,
+                        "closed": plan.closes,
+                        "reason": reason,
+                        "overridden_blockers": overridden,
+                        "review_item_id": review_id,
+                    }),
+                )?;
+            }
             read_run(conn, run_id)
         })
     }
@@ -761,17 +1051,14 @@ impl Store {
     pub fn item(&self, run_id: &str, item_id: &str) -> StoreResult<RunItem> {
         self.read(|conn| {
             let run = load_run(conn, run_id)?;
-            let item = ri::table
-                .filter(ri::id.eq(item_id).and(ri::run_id.eq(run_id)))
-                .select(ItemRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or(StoreError::NotFound("item"))?;
-            item.to_wire(run.status()?)
+            let item = load_item(conn, run_id, item_id)?;
+            let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
+            item.to_wire(run.status()?, &signoffs.iter().collect::<Vec<_>>())
         })
     }
 
-    /// Changes an item (status, assignee, note, evidence).
+    /// Changes an item (status, assignee, note, evidence). For an approval item, a change to
+    /// the work invalidates its earlier sign-offs (the event says how many).
     pub fn update_item(
         &self,
         run_id: &str,
@@ -783,13 +1070,11 @@ impl Store {
         self.write(|conn| {
             let run = load_run(conn, run_id)?;
             let run_status = run.status()?;
-            let item = ri::table
-                .filter(ri::id.eq(item_id).and(ri::run_id.eq(run_id)))
-                .select(ItemRow::as_select())
-                .first(conn)
-                .optional()?
-                .ok_or(StoreError::NotFound("item"))?;
+            let item = load_item(conn, run_id, item_id)?;
             check_if_match("item", if_match, item.version)?;
+            let members = load_members(conn, run_id)?;
+            let names: Vec<String> = members.iter().map(|m| m.username.clone()).collect();
+            let is_member = members.iter().any(|m| m.user_id == actor.id);
             let ctx = ItemContext {
                 run_status,
                 run_closed: run.closed_at.is_some(),
@@ -798,9 +1083,14 @@ impl Store {
                 kind: item.kind()?,
                 status: item.status()?,
             };
-            let checked = check_item_change(ctx, actor.role, change)?;
+            let checked = check_item_change(ctx, actor.role, is_member, &names, change)?;
+            let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
+            let invalidates = checked.is_material() && !signoffs.is_empty();
             let c = &checked.change;
-            let status = c.status.map(ItemStatus::as_str).unwrap_or(&item.status);
+            let mut status = c.status.unwrap_or(ctx.status);
+            if invalidates && c.status.is_none() {
+                status = status_after_rework(status);
+            }
             let assignee = c.assignee.clone().unwrap_or_else(|| item.assignee.clone());
             let note = c.note.clone().unwrap_or_else(|| item.note.clone());
             let evidence = c
@@ -820,21 +1110,29 @@ impl Store {
             diff(
                 "status",
                 &Some(item.status.clone()),
-                &Some(status.to_owned()),
+                &Some(status.as_str().to_owned()),
             );
             diff("assignee", &item.assignee, &assignee);
             diff("note", &item.note, &note);
             diff("evidence_url", &item.evidence_url, &evidence);
             diff("skip_reason", &item.skip_reason, &skip_reason);
             if changes.is_empty() {
-                return item.to_wire(run_status);
+                return item.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>());
             }
             let at = now();
+            let material = ["status", "note", "evidence_url"]
+                .iter()
+                .any(|f| changes.contains_key(*f));
+            let worked_by = if material {
+                Some(actor.username.clone())
+            } else {
+                item.worked_by.clone()
+            };
             let updated = diesel::update(
                 ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version))),
             )
             .set((
-                ri::status.eq(status),
+                ri::status.eq(status.as_str()),
                 ri::assignee.eq(&assignee),
                 ri::note.eq(&note),
                 ri::evidence_url.eq(&evidence),
@@ -842,6 +1140,7 @@ impl Store {
                 ri::version.eq(item.version + 1),
                 ri::updated_by.eq(&actor.username),
                 ri::updated_at.eq(at),
+                ri::worked_by.eq(&worked_by),
             ))
             .execute(conn)?;
             if updated != 1 {
@@ -851,6 +1150,17 @@ impl Store {
                     current,
                 });
             }
+            let invalidated = if invalidates && material {
+                diesel::update(
+                    so::table
+                        .filter(so::item_id.eq(item_id))
+                        .filter(so::invalidated_at.is_null()),
+                )
+                .set(so::invalidated_at.eq(at))
+                .execute(conn)?
+            } else {
+                0
+            };
             append_event(
                 conn,
                 run_id,
@@ -863,14 +1173,354 @@ impl Store {
                     "title": item.title,
                     "version": item.version + 1,
                     "waiver": checked.waiver,
+                    "invalidated_signoffs": invalidated,
                     "changes": changes,
                 }),
             )?;
-            let fresh = ri::table
-                .find(item_id)
+            let fresh = load_item(conn, run_id, item_id)?;
+            let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
+            fresh.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>())
+        })
+    }
+
+    /// Records a sign-off on an approval item; enough approvals make it done, a rejection
+    /// blocks it.
+    pub fn record_signoff(
+        &self,
+        run_id: &str,
+        item_id: &str,
+        verdict: Verdict,
+        comment: Option<&str>,
+        actor: &Actor,
+    ) -> StoreResult<Signoff> {
+        self.write(|conn| {
+            let run = load_run(conn, run_id)?;
+            let run_status = run.status()?;
+            let item = load_item(conn, run_id, item_id)?;
+            let policy = item.policy()?;
+            let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
+            let facts = signoffs
+                .iter()
+                .map(SignoffRow::facts)
+                .collect::<StoreResult<Vec<_>>>()?;
+            let workers = item.workers();
+            let ctx = SignoffContext {
+                run_status,
+                run_closed: run.closed_at.is_some(),
+                gate: item.gate()?,
+                status: item.status()?,
+                policy: &policy,
+                signoffs: &facts,
+                workers: &workers,
+            };
+            let effect = check_signoff(
+                &ctx,
+                &actor.id,
+                &actor.username,
+                actor.role,
+                verdict,
+                comment,
+            )?;
+            let at = now();
+            let row = SignoffRow {
+                id: new_id(),
+                item_id: item_id.to_owned(),
+                user_id: actor.id.clone(),
+                username: actor.username.clone(),
+                role: actor.role.as_str().to_owned(),
+                verdict: verdict.as_str().to_owned(),
+                comment: effect.comment.clone(),
+                signed_at: at,
+                invalidated_at: None,
+            };
+            diesel::insert_into(so::table)
+                .values((
+                    so::id.eq(&row.id),
+                    so::run_id.eq(run_id),
+                    so::item_id.eq(&row.item_id),
+                    so::user_id.eq(&row.user_id),
+                    so::username.eq(&row.username),
+                    so::role.eq(&row.role),
+                    so::verdict.eq(&row.verdict),
+                    so::comment.eq(&row.comment),
+                    so::signed_at.eq(row.signed_at),
+                ))
+                .execute(conn)?;
+            if let Some(status) = effect.new_status {
+                diesel::update(ri::table.find(item_id))
+                    .set((
+                        ri::status.eq(status.as_str()),
+                        ri::version.eq(item.version + 1),
+                        ri::updated_by.eq(&actor.username),
+                        ri::updated_at.eq(at),
+                    ))
+                    .execute(conn)?;
+            }
+            append_event(
+                conn,
+                run_id,
+                EventType::SignoffRecorded,
+                &actor.username,
+                at,
+                &json!({
+                    "item_id": item.id,
+                    "reference": item.reference,
+                    "title": item.title,
+                    "signoff_id": row.id,
+                    "verdict": verdict,
+                    "comment": row.comment,
+                    "approval_state": effect.state,
+                    "status": effect.new_status.map(|to| json!({"from": item.status, "to": to})),
+                }),
+            )?;
+            row.to_wire()
+        })
+    }
+
+    /// Every sign-off of an item, valid and invalidated, oldest first.
+    pub fn signoffs(&self, run_id: &str, item_id: &str) -> StoreResult<Vec<Signoff>> {
+        self.read(|conn| {
+            load_item(conn, run_id, item_id)?;
+            so::table
+                .filter(so::run_id.eq(run_id).and(so::item_id.eq(item_id)))
+                .order((so::signed_at.asc(), so::id.asc()))
+                .select(SignoffRow::as_select())
+                .load(conn)?
+                .iter()
+                .map(SignoffRow::to_wire)
+                .collect()
+        })
+    }
+
+    /// The run's team.
+    pub fn members(&self, run_id: &str) -> StoreResult<Vec<RunMember>> {
+        self.read(|conn| {
+            load_run(conn, run_id)?;
+            load_members(conn, run_id)
+        })
+    }
+
+    /// Adds an active user to a run's team.
+    pub fn add_member(
+        &self,
+        run_id: &str,
+        username: &str,
+        run_role: &str,
+        actor: &Actor,
+    ) -> StoreResult<RunMember> {
+        self.write(|conn| {
+            let run = load_run(conn, run_id)?;
+            if run.closed_at.is_some() {
+                return Err(StoreError::Transition(TransitionError::Closed));
+            }
+            let (user_id, active): (String, bool) = u::table
+                .filter(u::username.eq(username))
+                .select((u::id, u::active))
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| StoreError::Invalid {
+                    field: "username",
+                    message: format!("there is no user `{username}`"),
+                })?;
+            if !active {
+                return Err(StoreError::Invalid {
+                    field: "username",
+                    message: format!("`{username}` is deactivated"),
+                });
+            }
+            let at = now();
+            diesel::insert_into(m::table)
+                .values((
+                    m::run_id.eq(run_id),
+                    m::user_id.eq(&user_id),
+                    m::run_role.eq(run_role),
+                    m::added_by.eq(&actor.username),
+                    m::added_at.eq(at),
+                ))
+                .execute(conn)
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Duplicate("member")
+                    } else {
+                        e.into()
+                    }
+                })?;
+            append_event(
+                conn,
+                run_id,
+                EventType::MemberAdded,
+                &actor.username,
+                at,
+                &json!({"user_id": user_id, "username": username, "run_role": run_role}),
+            )?;
+            load_members(conn, run_id)?
+                .into_iter()
+                .find(|m| m.user_id == user_id)
+                .ok_or(StoreError::NotFound("member"))
+        })
+    }
+
+    /// Removes a user from a run's team.
+    pub fn remove_member(&self, run_id: &str, user_id: &str, actor: &Actor) -> StoreResult<()> {
+        self.write(|conn| {
+            let run = load_run(conn, run_id)?;
+            if run.closed_at.is_some() {
+                return Err(StoreError::Transition(TransitionError::Closed));
+            }
+            let member = load_members(conn, run_id)?
+                .into_iter()
+                .find(|m| m.user_id == user_id)
+                .ok_or(StoreError::NotFound("member"))?;
+            diesel::delete(m::table.filter(m::run_id.eq(run_id).and(m::user_id.eq(user_id))))
+                .execute(conn)?;
+            append_event(
+                conn,
+                run_id,
+                EventType::MemberRemoved,
+                &actor.username,
+                now(),
+                &json!({"user_id": member.user_id, "username": member.username, "run_role": member.run_role}),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// What waits on a user across runs that are not closed: open items assigned to them,
+    /// approval items they could sign off, decisions they may take.
+    pub fn pending(&self, actor: &Actor) -> StoreResult<Pending> {
+        self.read(|conn| {
+            let runs: Vec<RunRow> = r::table
+                .filter(r::closed_at.is_null())
+                .order((r::created_at.desc(), r::id.desc()))
+                .select(RunRow::as_select())
+                .load(conn)?;
+            let run_ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+            let items: Vec<ItemRow> = ri::table
+                .filter(ri::run_id.eq_any(&run_ids))
+                .filter(
+                    ri::assignee
+                        .eq(&actor.username)
+                        .or(ri::approvers.is_not_null()),
+                )
+                .order((ri::run_id.asc(), ri::position.asc()))
                 .select(ItemRow::as_select())
-                .first(conn)?;
-            fresh.to_wire(run_status)
+                .load(conn)?;
+            let signoffs: Vec<SignoffRow> = so::table
+                .filter(so::run_id.eq_any(&run_ids))
+                .filter(so::invalidated_at.is_null())
+                .select(SignoffRow::as_select())
+                .load(conn)?;
+            let label = |run: &RunRow| {
+                format!(
+                    "{} {} → {}",
+                    run.product, run.release_version, run.environment
+                )
+            };
+            let mut pending = Pending {
+                assigned: Vec::new(),
+                approvals: Vec::new(),
+                decisions: Vec::new(),
+            };
+            for item in &items {
+                let Some(run) = runs.iter().find(|r| r.id == item.run_id) else {
+                    continue;
+                };
+                let status = run.status()?;
+                let own = item_signoffs(&signoffs, &item.id);
+                let wire = || item.to_wire(status, &own);
+                let item_status = item.status()?;
+                let editable = item_editable(item.gate()?, status, run.closed_at.is_some());
+                if !editable || !item_applies(item.applies()?, status) {
+                    continue;
+                }
+                if item.assignee.as_deref() == Some(actor.username.as_str())
+                    && !item_status.is_settled()
+                {
+                    pending.assigned.push(PendingItem {
+                        run_id: run.id.clone(),
+                        run_label: label(run),
+                        item: wire()?,
+                    });
+                }
+                let policy = item.policy()?;
+                if !policy.is_empty() && item_status != ItemStatus::Skipped {
+                    let facts = own
+                        .iter()
+                        .map(|s| s.facts())
+                        .collect::<StoreResult<Vec<_>>>()?;
+                    let workers = item.workers();
+                    let ctx = SignoffContext {
+                        run_status: status,
+                        run_closed: run.closed_at.is_some(),
+                        gate: item.gate()?,
+                        status: item_status,
+                        policy: &policy,
+                        signoffs: &facts,
+                        workers: &workers,
+                    };
+                    // Would an approval by this user be accepted now?
+                    if check_signoff(
+                        &ctx,
+                        &actor.id,
+                        &actor.username,
+                        actor.role,
+                        Verdict::Approve,
+                        None,
+                    )
+                    .is_ok()
+                    {
+                        pending.approvals.push(PendingItem {
+                            run_id: run.id.clone(),
+                            run_label: label(run),
+                            item: wire()?,
+                        });
+                    }
+                }
+            }
+            if actor.role.allows(Permission::Decide) {
+                let decisions: Vec<DecisionRow> = d::table
+                    .filter(d::run_id.eq_any(&run_ids))
+                    .order(d::seq.asc())
+                    .select(DecisionRow::as_select())
+                    .load(conn)?;
+                let mut templates: HashMap<(String, i32), Template> = HashMap::new();
+                for run in &runs {
+                    let Some(stage) = run.status()?.decision_stage() else {
+                        continue;
+                    };
+                    let key = (run.template_id.clone(), run.template_version);
+                    if !templates.contains_key(&key) {
+                        let (_, version) = load_version(conn, &key.0, Some(key.1))?;
+                        templates.insert(key.clone(), version.template()?);
+                    }
+                    let Some(template) = templates.get(&key) else {
+                        continue;
+                    };
+                    let of_run: Vec<DecisionRow> = decisions
+                        .iter()
+                        .filter(|d| d.run_id == run.id)
+                        .cloned()
+                        .collect();
+                    let latest = latest_outcomes(&of_run)?;
+                    for point in template
+                        .decision_points()
+                        .iter()
+                        .filter(|p| p.stage == stage)
+                    {
+                        let latest = latest.get(point.key.as_str()).copied();
+                        if latest != Some(Outcome::Go) {
+                            pending.decisions.push(PendingDecision {
+                                run_id: run.id.clone(),
+                                run_label: label(run),
+                                point_key: point.key.clone(),
+                                title: point.title.clone(),
+                                latest_outcome: latest,
+                            });
+                        }
+                    }
+                }
+            }
+            Ok(pending)
         })
     }
 

@@ -9,6 +9,7 @@ diesel::table! {
         role -> Text,
         active -> Bool,
         created_at -> Timestamp,
+        token_generation -> Integer,
     }
 }
 
@@ -59,6 +60,7 @@ diesel::table! {
         updated_at -> Timestamp,
         closed_at -> Nullable<Timestamp>,
         last_seq -> BigInt,
+        overridden -> Bool,
     }
 }
 
@@ -85,6 +87,8 @@ diesel::table! {
         version -> BigInt,
         updated_by -> Nullable<Text>,
         updated_at -> Nullable<Timestamp>,
+        approvers -> Nullable<Text>,
+        worked_by -> Nullable<Text>,
     }
 }
 
@@ -113,7 +117,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        name -> Text,
+        prefix -> Text,
+        secret_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    run_members (run_id, user_id) {
+        run_id -> Text,
+        user_id -> Text,
+        run_role -> Text,
+        added_by -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signoffs (id) {
+        id -> Text,
+        run_id -> Text,
+        item_id -> Text,
+        user_id -> Text,
+        username -> Text,
+        role -> Text,
+        verdict -> Text,
+        comment -> Nullable<Text>,
+        signed_at -> Timestamp,
+        invalidated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(run_members -> users (user_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    api_tokens,
+    run_members,
+    signoffs,
     users,
     settings,
     templates,

@@ -23,6 +23,9 @@ pub struct UserRecord {
     pub active: bool,
     /// Creation time.
     pub created_at: chrono::NaiveDateTime,
+    /// Access tokens carry the generation they were issued under; bumping it (logout,
+    /// password change) revokes them all.
+    pub token_generation: i32,
 }
 
 impl UserRecord {
@@ -121,5 +124,74 @@ impl Store {
     /// How many users exist.
     pub fn count_users(&self) -> StoreResult<i64> {
         self.read(|conn| Ok(users::table.count().get_result(conn)?))
+    }
+}
+
+impl Store {
+    /// Changes a user's role or active flag (admin). Refuses to leave no active admin.
+    pub fn update_user(
+        &self,
+        id: &str,
+        role: Option<Role>,
+        active: Option<bool>,
+    ) -> StoreResult<UserRecord> {
+        self.write(|conn| {
+            let user = users::table
+                .find(id)
+                .select(UserRecord::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or(StoreError::NotFound("user"))?;
+            let new_role = role.map(Role::as_str).unwrap_or(&user.role).to_owned();
+            let new_active = active.unwrap_or(user.active);
+            let stays_admin = new_active && new_role == Role::Admin.as_str();
+            if user.active && user.role == Role::Admin.as_str() && !stays_admin {
+                let other_admins: i64 = users::table
+                    .filter(users::role.eq(Role::Admin.as_str()))
+                    .filter(users::active.eq(true))
+                    .filter(users::id.ne(id))
+                    .count()
+                    .get_result(conn)?;
+                if other_admins == 0 {
+                    return Err(StoreError::Invalid {
+                        field: "role",
+                        message: "this is the last active admin; make another admin first".into(),
+                    });
+                }
+            }
+            diesel::update(users::table.find(id))
+                .set((users::role.eq(&new_role), users::active.eq(new_active)))
+                .execute(conn)?;
+            Ok(users::table
+                .find(id)
+                .select(UserRecord::as_select())
+                .first(conn)?)
+        })
+    }
+
+    /// Sets a user's password hash and revokes their access tokens.
+    pub fn set_password(&self, id: &str, password_hash: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            let n = diesel::update(users::table.find(id))
+                .set((
+                    users::password_hash.eq(password_hash),
+                    users::token_generation.eq(users::token_generation + 1),
+                ))
+                .execute(conn)?;
+            if n == 0 {
+                return Err(StoreError::NotFound("user"));
+            }
+            Ok(())
+        })
+    }
+
+    /// Revokes every access token a user holds (logout).
+    pub fn revoke_sessions(&self, id: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::update(users::table.find(id))
+                .set(users::token_generation.eq(users::token_generation + 1))
+                .execute(conn)?;
+            Ok(())
+        })
     }
 }

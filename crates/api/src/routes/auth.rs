@@ -1,12 +1,17 @@
 //! Signing in and who am I.
 
-use actix_web::{HttpResponse, get, post, web};
-use shipshape_domain::wire::{LoginRequest, Problem, TokenResponse, User};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use shipshape_domain::access::Permission;
+use shipshape_domain::role::check_password;
+use shipshape_domain::wire::{
+    ChangePasswordRequest, LoginRequest, Pending, Problem, TokenResponse, User,
+};
 
 use super::blocking;
 use crate::AppState;
 use crate::auth::{Caller, hash_password, verify_password};
 use crate::error::ApiError;
+use crate::throttle;
 
 /// Exchanges a user name and password for a bearer access token.
 #[utoipa::path(
@@ -18,18 +23,30 @@ use crate::error::ApiError;
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Wrong user name or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed sign-ins for this account or address; see Retry-After", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ),
     security(())
 )]
 #[post("/auth/login")]
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
-    let user = blocking(&state, move |s| s.user_by_name(&username)).await?;
+    // The peer address, not a forwarded header a client could forge.
+    let address = req.peer_addr().map(|a| a.ip().to_string());
+    let keys = throttle::keys(&username, address.as_deref());
+    if let Some(wait) = state.throttle.retry_after(&keys) {
+        return Err(ApiError::too_many_attempts(wait.as_secs() + 1));
+    }
+    let name = username.clone();
+    let user = blocking(&state, move |s| s.user_by_name(&name)).await?;
     let ok = web::block(move || match &user {
-        Some(u) if u.active => verify_password(&password, &u.password_hash).then(|| u.id.clone()),
+        Some(u) if u.active => {
+            verify_password(&password, &u.password_hash).then(|| (u.id.clone(), u.token_generation))
+        }
         // Spend the same time on unknown and inactive users, so the answer time does not tell
         // whether an account exists.
         _ => {
@@ -38,10 +55,12 @@ pub async fn login(
         }
     })
     .await?;
-    let Some(user_id) = ok else {
+    let Some((user_id, generation)) = ok else {
+        state.throttle.failure(&keys);
         return Err(ApiError::unauthorized("wrong user name or password"));
     };
-    let token = state.keys.issue(&user_id)?;
+    state.throttle.success(&username);
+    let token = state.keys.issue(&user_id, generation)?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token: token,
         token_type: "Bearer".into(),
@@ -65,4 +84,84 @@ pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRe
         .await?
         .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
     Ok(HttpResponse::Ok().json(user.to_wire()?))
+}
+
+/// Signs out: every access token of the caller issued so far stops working.
+#[utoipa::path(
+    tag = "auth",
+    summary = "Sign out everywhere (revokes the caller's access tokens)",
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/auth/logout")]
+pub async fn logout(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    blocking(&state, move |s| s.revoke_sessions(&caller.id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Changes the caller's password; their access tokens issued before stop working.
+#[utoipa::path(
+    tag = "auth",
+    summary = "Change the signed-in user's password",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; sign in again"),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Wrong current password, or the new one is not acceptable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/me/password")]
+pub async fn update_password(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let req = body.into_inner();
+    check_password(&req.new_password).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let id = caller.id.clone();
+    let user = blocking(&state, move |s| s.user(&id))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the user no longer exists"))?;
+    let hash = web::block(move || {
+        if verify_password(&req.current_password, &user.password_hash) {
+            hash_password(&req.new_password).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .await??
+    .ok_or_else(|| ApiError::invalid("current_password: that is not your current password"))?;
+    blocking(&state, move |s| s.set_password(&caller.id, &hash)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// What waits on the caller across runs that are not closed.
+#[utoipa::path(
+    tag = "auth",
+    summary = "Get what waits on the signed-in user",
+    responses(
+        (status = 200, description = "Assigned items, approvals to give, decisions to take", body = Pending),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["runs:read"]))
+)]
+#[get("/me/pending")]
+pub async fn get_pending(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
+    let actor = caller.actor();
+    let pending = blocking(&state, move |s| s.pending(&actor)).await?;
+    Ok(HttpResponse::Ok().json(pending))
 }

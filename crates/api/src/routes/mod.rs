@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod health;
 pub mod runs;
+pub mod team;
 pub mod templates;
+pub mod tokens;
 pub mod users;
 
 use actix_web::http::header;
@@ -17,9 +19,16 @@ use crate::error::ApiError;
 /// Registers every `/api/v1` handler.
 pub fn api(cfg: &mut ServiceConfig) {
     cfg.service(auth::login)
+        .service(auth::logout)
         .service(auth::get_me)
+        .service(auth::update_password)
+        .service(auth::get_pending)
         .service(users::list_users)
         .service(users::create_user)
+        .service(users::update_user)
+        .service(tokens::list_tokens)
+        .service(tokens::create_token)
+        .service(tokens::delete_token)
         .service(templates::list_templates)
         .service(templates::create_template)
         .service(templates::get_template)
@@ -30,6 +39,12 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(runs::create_transition)
         .service(runs::get_item)
         .service(runs::update_item)
+        .service(team::create_claim)
+        .service(team::list_signoffs)
+        .service(team::create_signoff)
+        .service(team::list_members)
+        .service(team::create_member)
+        .service(team::delete_member)
         .service(runs::list_decisions)
         .service(runs::create_decision)
         .service(runs::list_events);

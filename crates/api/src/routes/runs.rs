@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::Deserialize;
+use shipshape_domain::access::Permission;
 use shipshape_domain::item::ItemChange;
 use shipshape_domain::run::{RunStatus, check_label, check_schedule};
 use shipshape_domain::wire::{
@@ -61,16 +62,18 @@ fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
         (status = 200, description = "A page of runs", body = RunPage),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid cursor or limit", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:read"]))
 )]
 #[get("/runs")]
 pub async fn list_runs(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     query: web::Query<ListRunsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let q = query.into_inner();
     let filter = ListRunsFilter {
         status: q.status,
@@ -92,13 +95,13 @@ pub async fn list_runs(
         (status = 201, description = "The new run", body = Run, headers(("ETag" = String, description = "The run's version"))),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a release manager", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a release manager, or a token without the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such template or version", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:write"]))
 )]
 #[post("/runs")]
 pub async fn create_run(
@@ -106,7 +109,7 @@ pub async fn create_run(
     caller: Caller,
     body: web::Json<CreateRunRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_steer()?;
+    caller.require(Permission::SteerRuns)?;
     let req = body.into_inner();
     let field = |e: shipshape_domain::run::FieldError| ApiError::invalid(e.to_string());
     let new = NewRun {
@@ -142,16 +145,18 @@ pub async fn create_run(
     responses(
         (status = 200, description = "The run", body = Run, headers(("ETag" = String, description = "The run's version"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:read"]))
 )]
 #[get("/runs/{run_id}")]
 pub async fn get_run(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let id = path.into_inner();
     let run = blocking(&state, move |s| s.run(&id)).await?;
     Ok(HttpResponse::Ok()
@@ -172,13 +177,13 @@ pub async fn get_run(
         (status = 200, description = "The updated run", body = Run, headers(("ETag" = String, description = "The run's version"))),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a release manager", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a release manager, or a token without the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The run is closed", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The run changed since the given ETag", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:write"]))
 )]
 #[patch("/runs/{run_id}")]
 pub async fn update_run(
@@ -188,7 +193,7 @@ pub async fn update_run(
     path: web::Path<String>,
     body: web::Json<UpdateRunRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_steer()?;
+    caller.require(Permission::SteerRuns)?;
     let expected = if_match(&req)?;
     let id = path.into_inner();
     let patch = body.into_inner();
@@ -200,7 +205,8 @@ pub async fn update_run(
 }
 
 /// Moves a run: start, advance, complete, abort, finish_rollback or close. A gate that is
-/// not met answers 409 with every blocker.
+/// not met answers 409 with every blocker — unless a release manager forces it (`force`,
+/// with a reason): break-glass, recorded as an override.
 #[utoipa::path(
     tag = "runs",
     summary = "Move a run through its stages (release manager)",
@@ -213,13 +219,13 @@ pub async fn update_run(
         (status = 200, description = "The run after the transition", body = Run, headers(("ETag" = String, description = "The run's version"))),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a release manager", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a release manager, or a token without the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not possible from here, gates not met (with every blocker), run closed, or another live run", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The run changed since the given ETag", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown action", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:write"]))
 )]
 #[post("/runs/{run_id}/transitions")]
 pub async fn create_transition(
@@ -229,16 +235,20 @@ pub async fn create_transition(
     path: web::Path<String>,
     body: web::Json<TransitionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_steer()?;
+    caller.require(Permission::SteerRuns)?;
     let expected = if_match(&req)?;
     let id = path.into_inner();
-    let TransitionRequest { action, reason } = body.into_inner();
+    let TransitionRequest {
+        action,
+        reason,
+        force,
+    } = body.into_inner();
     if let Some(r) = &reason {
         shipshape_domain::item::check_free_text("reason", r, shipshape_domain::item::MAX_NOTE_LEN)?;
     }
     let actor = caller.actor();
     let run = blocking(&state, move |s| {
-        s.transition(&id, expected, action, reason.as_deref(), &actor)
+        s.transition(&id, expected, action, reason.as_deref(), force, &actor)
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -257,16 +267,18 @@ pub async fn create_transition(
     responses(
         (status = 200, description = "The item", body = RunItem, headers(("ETag" = String, description = "The item's version"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run or item", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:read"]))
 )]
 #[get("/runs/{run_id}/items/{item_id}")]
 pub async fn get_item(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let (run_id, item_id) = path.into_inner();
     let item = blocking(&state, move |s| s.item(&run_id, &item_id)).await?;
     Ok(HttpResponse::Ok()
@@ -288,13 +300,13 @@ pub async fn get_item(
         (status = 200, description = "The updated item", body = RunItem, headers(("ETag" = String, description = "The item's version"))),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Viewer, or a waiver or approval the role may not give", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Viewer, not on the run's team, a waiver the role may not grant, or a token without runs:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run or item", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run no longer accepts changes to this item", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run no longer accepts changes to this item, or an approval item set done without sign-offs", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The item changed since the given ETag", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:write"]))
 )]
 #[patch("/runs/{run_id}/items/{item_id}")]
 pub async fn update_item(
@@ -304,6 +316,7 @@ pub async fn update_item(
     path: web::Path<(String, String)>,
     body: web::Json<UpdateItemRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WorkItems)?;
     let expected = if_match(&req)?;
     let (run_id, item_id) = path.into_inner();
     let b = body.into_inner();
@@ -332,16 +345,18 @@ pub async fn update_item(
     responses(
         (status = 200, description = "Every decision, oldest first", body = Vec<Decision>),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:read"]))
 )]
 #[get("/runs/{run_id}/decisions")]
 pub async fn list_decisions(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let id = path.into_inner();
     let list = blocking(&state, move |s| s.decisions(&id)).await?;
     Ok(HttpResponse::Ok().json(list))
@@ -358,12 +373,12 @@ pub async fn list_decisions(
         (status = 201, description = "The recorded decision", body = Decision),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a release manager", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a release manager, or a token without the scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The run is not at the point's stage, or the outcome is not open there", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown point or criterion, missing rationale", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["decisions:write"]))
 )]
 #[post("/runs/{run_id}/decisions")]
 pub async fn create_decision(
@@ -372,7 +387,7 @@ pub async fn create_decision(
     path: web::Path<String>,
     body: web::Json<CreateDecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_steer()?;
+    caller.require(Permission::Decide)?;
     let id = path.into_inner();
     let req = body.into_inner();
     let actor = caller.actor();
@@ -392,15 +407,16 @@ pub async fn create_decision(
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:read"]))
 )]
 #[get("/runs/{run_id}/events")]
 pub async fn list_events(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let id = path.into_inner();
     let after = query.after.unwrap_or(0).max(0);
     let limit = limit(query.limit, 100, 1000)?;

@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use serde::Deserialize;
+use shipshape_domain::access::Permission;
 use shipshape_domain::markdown;
 use shipshape_domain::template::{Template, TemplateDraft};
 use shipshape_domain::wire::{Problem, TemplateDetail, TemplateSummary};
@@ -28,14 +29,16 @@ pub struct VersionQuery {
     responses(
         (status = 200, description = "Every template, by name", body = Vec<TemplateSummary>),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:read"]))
 )]
 #[get("/templates")]
 pub async fn list_templates(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let list = blocking(&state, |s| s.list_templates()).await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -68,18 +71,20 @@ fn content_type(req: &HttpRequest) -> String {
         )),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such template or version", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["runs:read"]))
 )]
 #[get("/templates/{template_id}")]
 pub async fn get_template(
     state: web::Data<AppState>,
-    _caller: Caller,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<VersionQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read)?;
     let id = path.into_inner();
     let version = query.version;
     let detail = blocking(&state, move |s| s.template(&id, version)).await?;
@@ -104,12 +109,12 @@ pub async fn get_template(
         (status = 201, description = "The new template", body = TemplateDetail),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin, or a token without templates:write", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Neither JSON nor Markdown", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not a valid template", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["templates:write"]))
 )]
 #[post("/templates")]
 pub async fn create_template(
@@ -118,7 +123,7 @@ pub async fn create_template(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require_admin()?;
+    caller.require(Permission::WriteTemplates)?;
     let template = match content_type(&req).as_str() {
         "application/json" => {
             let draft: TemplateDraft =

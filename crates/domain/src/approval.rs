@@ -1,0 +1,247 @@
+//! Approval items: done only through sign-offs.
+//!
+//! An item's policy lists one role per sign-off it needs (`[release_manager, approver]`: one
+//! release manager and one approver, distinct people). An admin may fill any slot. Nobody
+//! signs off their own work. One rejection blocks the item until it is reworked; a material
+//! change to the item (status, note, evidence) invalidates every earlier sign-off.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Role;
+use crate::item::{ItemStatus, MAX_NOTE_LEN, check_free_text};
+use crate::run::{RunStatus, item_editable};
+use crate::template::Gate;
+
+/// A sign-off's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The work is approved.
+    Approve,
+    /// The work is rejected and must be reworked.
+    Reject,
+}
+
+impl Verdict {
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Approve => "approve",
+            Verdict::Reject => "reject",
+        }
+    }
+
+    /// Parses the wire and database spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Verdict::Approve, Verdict::Reject]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// A valid (not invalidated) sign-off as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignoffFacts {
+    /// Who signed.
+    pub user_id: String,
+    /// Their role when they signed.
+    pub role: Role,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Where an approval item stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    /// Every sign-off the policy asks for is in.
+    Approved,
+    /// Someone rejected the work; it must be reworked.
+    Rejected,
+    /// Waiting for sign-offs.
+    Pending,
+}
+
+fn fills(signer: Role, slot: Role) -> bool {
+    signer == slot || signer == Role::Admin
+}
+
+/// The policy's roles still waiting for an approval. Each approval fills at most one slot:
+/// exact role matches first, then admins fill what is left.
+pub fn missing_approvals(policy: &[Role], signoffs: &[SignoffFacts]) -> Vec<Role> {
+    let mut missing: Vec<Role> = policy.to_vec();
+    let approvals = signoffs.iter().filter(|s| s.verdict == Verdict::Approve);
+    let (exact, admins): (Vec<_>, Vec<_>) = approvals.partition(|s| s.role != Role::Admin);
+    for s in exact.into_iter().chain(admins) {
+        if let Some(i) = missing.iter().position(|slot| fills(s.role, *slot)) {
+            missing.remove(i);
+        }
+    }
+    missing
+}
+
+/// Where an item with this policy and these sign-offs stands.
+pub fn approval_state(policy: &[Role], signoffs: &[SignoffFacts]) -> ApprovalState {
+    if signoffs.iter().any(|s| s.verdict == Verdict::Reject) {
+        ApprovalState::Rejected
+    } else if missing_approvals(policy, signoffs).is_empty() {
+        ApprovalState::Approved
+    } else {
+        ApprovalState::Pending
+    }
+}
+
+/// Why a sign-off is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignoffError {
+    /// A field is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// The signer may not sign this item.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The item's state does not take this sign-off now.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// What the rules need to know to judge a sign-off.
+#[derive(Debug, Clone)]
+pub struct SignoffContext<'a> {
+    /// The run's status.
+    pub run_status: RunStatus,
+    /// Whether the run is closed.
+    pub run_closed: bool,
+    /// The item's gate.
+    pub gate: Gate,
+    /// The item's status.
+    pub status: ItemStatus,
+    /// The item's policy (empty: not an approval item).
+    pub policy: &'a [Role],
+    /// The valid sign-offs so far.
+    pub signoffs: &'a [SignoffFacts],
+    /// Users who did the work (the assignee, whoever last changed it), by id or name.
+    pub workers: &'a [&'a str],
+}
+
+/// The effect of an accepted sign-off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignoffEffect {
+    /// The item's approval state afterwards.
+    pub state: ApprovalState,
+    /// The item's new status, when it changes (approved → `done`, rejected → `blocked`).
+    pub new_status: Option<ItemStatus>,
+    /// The comment, trimmed.
+    pub comment: Option<String>,
+}
+
+/// Judges a sign-off by a user (`user_id`, `username`, `role`).
+pub fn check_signoff(
+    ctx: &SignoffContext<'_>,
+    user_id: &str,
+    username: &str,
+    role: Role,
+    verdict: Verdict,
+    comment: Option<&str>,
+) -> Result<SignoffEffect, SignoffError> {
+    if ctx.policy.is_empty() {
+        return Err(SignoffError::Conflict(
+            "this is not an approval item; it needs no sign-off".into(),
+        ));
+    }
+    if !item_editable(ctx.gate, ctx.run_status, ctx.run_closed) {
+        return Err(SignoffError::Conflict(
+            "the run no longer accepts changes to this item".into(),
+        ));
+    }
+    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
+    if let Some(c) = comment {
+        check_free_text("comment", c, MAX_NOTE_LEN)
+            .map_err(|e| SignoffError::Invalid(e.to_string()))?;
+    }
+    if ctx.workers.iter().any(|w| *w == user_id || *w == username) {
+        return Err(SignoffError::Forbidden(
+            "you did the work on this item; someone else must sign it off".into(),
+        ));
+    }
+    if ctx.signoffs.iter().any(|s| s.user_id == user_id) {
+        return Err(SignoffError::Conflict(
+            "you have already signed this item off".into(),
+        ));
+    }
+    if !ctx.policy.iter().any(|slot| fills(role, *slot)) {
+        return Err(SignoffError::Forbidden(format!(
+            "this item needs sign-offs from: {}; a {} cannot give one",
+            ctx.policy
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            role.as_str()
+        )));
+    }
+    let state = approval_state(ctx.policy, ctx.signoffs);
+    match (verdict, state) {
+        (_, ApprovalState::Rejected) => {
+            return Err(SignoffError::Conflict(
+                "the item was rejected; it takes sign-offs again once it is reworked".into(),
+            ));
+        }
+        (_, ApprovalState::Approved) => {
+            return Err(SignoffError::Conflict(
+                "the item is already approved".into(),
+            ));
+        }
+        (Verdict::Reject, ApprovalState::Pending) if comment.is_none() => {
+            return Err(SignoffError::Invalid(
+                "a rejection needs a comment saying what to rework".into(),
+            ));
+        }
+        (Verdict::Approve, ApprovalState::Pending) => {
+            let missing = missing_approvals(ctx.policy, ctx.signoffs);
+            if !missing.iter().any(|slot| fills(role, *slot)) {
+                return Err(SignoffError::Conflict(format!(
+                    "no sign-off of a {} is still needed; waiting for: {}",
+                    role.as_str(),
+                    missing
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        (Verdict::Reject, ApprovalState::Pending) => {}
+    }
+    let mut after = ctx.signoffs.to_vec();
+    after.push(SignoffFacts {
+        user_id: user_id.to_owned(),
+        role,
+        verdict,
+    });
+    let state = approval_state(ctx.policy, &after);
+    let target = match state {
+        ApprovalState::Approved => Some(ItemStatus::Done),
+        ApprovalState::Rejected => Some(ItemStatus::Blocked),
+        ApprovalState::Pending => None,
+    };
+    Ok(SignoffEffect {
+        state,
+        new_status: target.filter(|t| *t != ctx.status),
+        comment: comment.map(str::to_owned),
+    })
+}
+
+/// The status an approval item takes after a material change invalidated its sign-offs:
+/// without sign-offs it cannot stay `done`, and a rejection's `blocked` is lifted by the
+/// rework.
+pub fn status_after_rework(status: ItemStatus) -> ItemStatus {
+    match status {
+        ItemStatus::Done | ItemStatus::Blocked => ItemStatus::InProgress,
+        ItemStatus::Pending | ItemStatus::InProgress | ItemStatus::Failed | ItemStatus::Skipped => {
+            status
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! API tokens for tools: the secret is shown once and only its SHA-256 hash is stored (the
+//! secret is long and random, so a fast hash is enough); tokens are listed without it,
+//! revoked, and remember when they were last used.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use shipshape_domain::access::Scope;
+use shipshape_domain::wire::ApiToken;
+
+use crate::schema::{api_tokens as t, users};
+use crate::users::UserRecord;
+use crate::{Store, StoreError, StoreResult, new_id, now, utc};
+
+/// How stale `last_used_at` may get before a use writes it again (keeps reads read-only).
+const LAST_USED_RESOLUTION_SECS: i64 = 60;
+
+/// A token as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = t)]
+pub struct TokenRecord {
+    /// Id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Name.
+    pub name: String,
+    /// First characters of the secret.
+    pub prefix: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    /// Created.
+    pub created_at: NaiveDateTime,
+    /// Expires.
+    pub expires_at: NaiveDateTime,
+    /// Last used.
+    pub last_used_at: Option<NaiveDateTime>,
+    /// Revoked.
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl TokenRecord {
+    /// The token's scopes.
+    pub fn scopes(&self) -> StoreResult<Vec<Scope>> {
+        self.scopes
+            .split_whitespace()
+            .map(|s| Scope::parse(s).ok_or_else(|| StoreError::Corrupt(format!("scope {s}"))))
+            .collect()
+    }
+
+    /// Whether the token may be used now.
+    pub fn usable(&self) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now()
+    }
+
+    /// The wire form (no secret).
+    pub fn to_wire(&self) -> StoreResult<ApiToken> {
+        Ok(ApiToken {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            scopes: self.scopes()?,
+            created_at: utc(self.created_at),
+            expires_at: utc(self.expires_at),
+            last_used_at: self.last_used_at.map(utc),
+            revoked_at: self.revoked_at.map(utc),
+        })
+    }
+}
+
+/// A token to store.
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    /// Owner.
+    pub user_id: &'a str,
+    /// Name.
+    pub name: &'a str,
+    /// First characters of the secret.
+    pub prefix: &'a str,
+    /// SHA-256 of the secret, hex.
+    pub secret_hash: &'a str,
+    /// Scopes.
+    pub scopes: &'a [Scope],
+    /// Expiry.
+    pub expires_at: NaiveDateTime,
+}
+
+impl Store {
+    /// Stores a new token.
+    pub fn create_token(&self, new: NewToken<'_>) -> StoreResult<ApiToken> {
+        let id = new_id();
+        let scopes: Vec<&str> = new.scopes.iter().map(|s| s.as_str()).collect();
+        self.write(|conn| {
+            diesel::insert_into(t::table)
+                .values((
+                    t::id.eq(&id),
+                    t::user_id.eq(new.user_id),
+                    t::name.eq(new.name),
+                    t::prefix.eq(new.prefix),
+                    t::secret_hash.eq(new.secret_hash),
+                    t::scopes.eq(scopes.join(" ")),
+                    t::created_at.eq(now()),
+                    t::expires_at.eq(new.expires_at),
+                ))
+                .execute(conn)?;
+            t::table
+                .find(&id)
+                .select(TokenRecord::as_select())
+                .first(conn)?
+                .to_wire()
+        })
+    }
+
+    /// A user's own tokens, newest first.
+    pub fn list_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
+        self.read(|conn| {
+            t::table
+                .filter(t::user_id.eq(user_id))
+                .order((t::created_at.desc(), t::id.desc()))
+                .select(TokenRecord::as_select())
+                .load(conn)?
+                .iter()
+                .map(TokenRecord::to_wire)
+                .collect()
+        })
+    }
+
+    /// Revokes one of a user's own tokens (another user's is "not found").
+    pub fn revoke_token(&self, user_id: &str, token_id: &str) -> StoreResult<ApiToken> {
+        self.write(|conn| {
+            let token = t::table
+                .filter(t::id.eq(token_id).and(t::user_id.eq(user_id)))
+                .select(TokenRecord::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or(StoreError::NotFound("token"))?;
+            if token.revoked_at.is_none() {
+                diesel::update(t::table.find(token_id))
+                    .set(t::revoked_at.eq(now()))
+                    .execute(conn)?;
+            }
+            t::table
+                .find(token_id)
+                .select(TokenRecord::as_select())
+                .first(conn)?
+                .to_wire()
+        })
+    }
+
+    /// Finds a token and its owner by the secret's hash, and records the use.
+    pub fn use_token(&self, secret_hash: &str) -> StoreResult<Option<(TokenRecord, UserRecord)>> {
+        let found = self.read(|conn| {
+            Ok(t::table
+                .inner_join(users::table.on(users::id.eq(t::user_id)))
+                .filter(t::secret_hash.eq(secret_hash))
+                .select((TokenRecord::as_select(), UserRecord::as_select()))
+                .first::<(TokenRecord, UserRecord)>(conn)
+                .optional()?)
+        })?;
+        if let Some((token, _)) = &found {
+            let at = now();
+            let stale = token
+                .last_used_at
+                .is_none_or(|t| (at - t).num_seconds() >= LAST_USED_RESOLUTION_SECS);
+            if stale && token.usable() {
+                self.write(|conn| {
+                    diesel::update(t::table.find(&token.id))
+                        .set(t::last_used_at.eq(at))
+                        .execute(conn)?;
+                    Ok(())
+                })?;
+            }
+        }
+        Ok(found)
+    }
+}

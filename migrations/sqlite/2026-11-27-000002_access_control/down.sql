@@ -1,0 +1,10 @@
+ALTER TABLE runs DROP COLUMN overridden;
+ALTER TABLE run_items DROP COLUMN worked_by;
+ALTER TABLE run_items DROP COLUMN approvers;
+DROP INDEX signoffs_by_run;
+DROP TABLE signoffs;
+DROP INDEX run_members_by_user;
+DROP TABLE run_members;
+DROP INDEX api_tokens_by_user;
+DROP TABLE api_tokens;
+ALTER TABLE users DROP COLUMN token_generation;
