@@ -10,12 +10,15 @@ from shipshape_client import AuthenticatedClient, Client
 from shipshape_client.api.auth import get_me, login
 from shipshape_client.api.decisions import create_decision, list_decisions
 from shipshape_client.api.events import list_events
-from shipshape_client.api.items import update_item
+from shipshape_client.api.items import create_signoff, update_item
+from shipshape_client.api.users import create_user
 from shipshape_client.api.runs import create_run, create_transition, get_run, list_runs
 from shipshape_client.api.templates import create_template, list_templates
 from shipshape_client.models import (
     CreateDecisionRequest,
     CreateRunRequest,
+    CreateSignoffRequest,
+    CreateUserRequest,
     CriterionInput,
     CriterionResult,
     ItemStatus,
@@ -24,11 +27,14 @@ from shipshape_client.models import (
     Problem,
     Run,
     RunItem,
+    Role,
     RunStatus,
+    Signoff,
     TemplateDraft,
     TransitionAction,
     TransitionRequest,
     UpdateItemRequest,
+    Verdict,
 )
 
 
@@ -51,6 +57,14 @@ def main(base_url: str, password: str) -> None:
     api = AuthenticatedClient(base_url=base_url, token=token.access_token, raise_on_unexpected_status=True)
     me = get_me.sync(client=api)
     check(me.username == "admin", "get_me names the signed-in user")
+
+    # Approval items are done through sign-offs by people other than those who did the work.
+    signers = {}
+    for name, role in (("signing-approver", Role.APPROVER), ("signing-manager", Role.RELEASE_MANAGER)):
+        secret = f"{name}-password"
+        create_user.sync(client=api, body=CreateUserRequest(username=name, password=secret, role=role))
+        t = login.sync(client=anonymous, body=LoginRequest(username=name, password=secret))
+        signers[role] = AuthenticatedClient(base_url=base_url, token=t.access_token, raise_on_unexpected_status=True)
 
     draft = TemplateDraft.from_dict(
         {
@@ -83,7 +97,16 @@ def main(base_url: str, password: str) -> None:
     def finish_gate(gate: str):
         current = get_run.sync(client=api, run_id=run.id)
         for item in items(current):
-            if item.gate.value == gate and item.applicable and item.status != ItemStatus.DONE:
+            if item.gate.value == gate and item.applicable and item.status != ItemStatus.DONE and item.approval:
+                for role in item.approval.missing:
+                    signoff = create_signoff.sync(
+                        client=signers[role],
+                        run_id=run.id,
+                        item_id=item.id,
+                        body=CreateSignoffRequest(verdict=Verdict.APPROVE, comment="reviewed"),
+                    )
+                    check(isinstance(signoff, Signoff), f"sign-off on {item.reference}")
+            elif item.gate.value == gate and item.applicable and item.status != ItemStatus.DONE:
                 done = update_item.sync(
                     client=api,
                     run_id=run.id,

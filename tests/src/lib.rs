@@ -20,6 +20,8 @@ use shipshape_api::config::{Config, Secret};
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 /// The password of every user the helpers create.
 pub const USER_PASSWORD: &str = "user-password-for-tests";
+/// The secret test servers sign access tokens with (so tests can forge some).
+pub const JWT_SECRET: &str = "jwt-secret-for-tests-only-0123456789abcdef";
 /// The built-in EduLibra template's id.
 pub const EDULIBRA: &str = shipshape_store::EDULIBRA_TEMPLATE_ID;
 
@@ -182,6 +184,7 @@ impl TestApp {
         let (db, url) = TestDb::create(backend);
         let mut config = Config::for_database(&url);
         config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+        config.jwt_secret = Some(Secret::new(JWT_SECRET));
         let (server, addr) = shipshape_api::server::start(config)
             .await
             .unwrap_or_else(|e| panic!("server starts: {e}"));
