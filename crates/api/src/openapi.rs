@@ -51,8 +51,14 @@ impl Modify for BearerScheme {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "An access token from `POST /api/v1/auth/login`, sent as \
-                         `Authorization: Bearer <token>`.",
+                        "A session token from `POST /api/v1/auth/login`, or an API token \
+                         (`ss_…`) from `POST /api/v1/tokens`, sent as `Authorization: Bearer \
+                         <token>`. Each operation lists the API token scope it needs: \
+                         `runs:read`, `runs:write`, `decisions:write`, `templates:write` or \
+                         `admin`; an empty list means any signed-in user (operations on \
+                         sessions and tokens refuse API tokens). Roles: `admin`, \
+                         `release_manager`, `approver`, `engineer`, `viewer` — a token never \
+                         has more power than its user's role.",
                     ))
                     .build(),
             ),
