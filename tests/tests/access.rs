@@ -457,6 +457,14 @@ on_both_backends! {
             .await;
         assert_eq!(login.status.as_u16(), 401);
 
+        // Reactivating the user revives neither the old session nor the old token.
+        app.patch(&app.admin, &format!("/api/v1/users/{id}"), json!({"active": true}), None).await.expect(200);
+        app.get(&rm, "/api/v1/runs").await.expect_problem(401, "unauthorized");
+        app.get(&tool, "/api/v1/runs").await.expect_problem(401, "unauthorized");
+        let again = app.login("rita", USER_PASSWORD).await;
+        let tokens = app.get(&again, "/api/v1/tokens").await.expect(200).json;
+        assert!(tokens[0]["revoked_at"].is_string(), "deactivation revoked the API token");
+
         // The last active admin cannot be demoted or deactivated.
         let admin_id = user_id(&app, &app.admin).await;
         app.patch(&app.admin, &format!("/api/v1/users/{admin_id}"), json!({"role": "viewer"}), None)
@@ -611,6 +619,7 @@ on_both_backends! {
         let path = format!("/api/v1/runs/{id}/items/{plan_id}");
         app.patch(&eng, &path, json!({"status": "in_progress", "evidence_url": "https://wiki.example/plan"}), None).await.expect(200);
         app.patch(&approver_who_worked, &path, json!({"note": "added the rollback steps"}), None).await.expect(200);
+        app.patch(&eng, &path, json!({"note": "added the rollback steps; fixed a typo"}), None).await.expect(200);
 
         let pending = app.get(&approver, "/api/v1/me/pending").await.expect(200).json;
         assert!(pending["approvals"].as_array().unwrap().iter().any(|p| p["item"]["id"] == plan_id));
@@ -632,6 +641,10 @@ on_both_backends! {
         assert_eq!(item["status"], "done");
         assert_eq!(item["approval"]["state"], "approved");
         assert_eq!(item["approval"]["signoffs"].as_array().unwrap().len(), 2);
+
+        // Re-sending the same evidence changes nothing and keeps the approval.
+        app.patch(&eng, &path, json!({"evidence_url": "https://wiki.example/plan"}), None).await.expect(200);
+        assert_eq!(app.get(&rm, &path).await.expect(200).json["status"], "done");
 
         // A material change to the approved work invalidates the sign-offs, and the log says so.
         app.patch(&eng, &path, json!({"evidence_url": "https://wiki.example/plan-v2"}), None).await.expect(200);
@@ -719,6 +732,9 @@ on_both_backends! {
         app.decide(&rm, id, "deployment_checkpoint", "rollback").await.expect(201);
         app.transition(&rm, id, "finish_rollback").await.expect(200);
         let refused = app.transition(&rm, id, "close").await.expect_problem(409, "gate_blocked");
+        force(&rm, json!({"action": "close", "force": true, "reason": "skip the review"}))
+            .await
+            .expect_problem(409, "invalid_transition");
         let review_id = review["id"].as_str().unwrap();
         assert!(refused.json["blockers"].as_array().unwrap().iter().any(|b| b["item_id"] == review_id));
         app.finish_gate(&rm, id, "close").await;

@@ -240,6 +240,11 @@ on_both_backends! {
         let deploy_item = items(&run).into_iter().find(|i| i["gate"] == "verify").unwrap();
         app.set_item(&rm, &id, deploy_item["id"].as_str().unwrap(), "done").await.expect_problem(409, "item_locked");
 
+        // Its schedule is history now.
+        app.patch(&rm, &format!("/api/v1/runs/{id}"), json!({"expected_downtime_minutes": 1}), None)
+            .await
+            .expect_problem(409, "run_locked");
+
         app.finish_gate(&rm, &id, "close").await;
         let run = app.transition(&rm, &id, "close").await.expect(200).json;
         assert_eq!(run["status"], "rolled_back");
@@ -364,6 +369,8 @@ on_both_backends! {
         assert_eq!(waived["skip_reason"], "not needed this time");
         let log = events(&app, id).await;
         assert_eq!(log.last().unwrap()["payload"]["waiver"], true);
+        // Nor may an engineer reword the waiver.
+        app.patch(&eng, &path, json!({"status": "skipped", "reason": "whatever"}), None).await.expect_problem(403, "forbidden");
 
         // Approval items are done through sign-offs, never by setting them done.
         let approval = item("Data migration scripts");
@@ -467,6 +474,16 @@ on_both_backends! {
         app.get(&app.admin, "/api/v1/runs?limit=0").await.expect_problem(422, "invalid_input");
         app.get(&app.admin, "/api/v1/runs?cursor=garbage").await.expect_problem(422, "invalid_input");
         app.get(&app.admin, "/api/v1/runs?status=bogus").await.expect_problem(400, "bad_query");
+
+        // NUL bytes in paths, queries and the login name never reach the database.
+        app.get(&app.admin, "/api/v1/runs/%00").await.expect_problem(404, "not_found");
+        app.get(&app.admin, &format!("/api/v1/runs/{id}/items/%00")).await.expect_problem(404, "not_found");
+        app.get(&app.admin, "/api/v1/runs?environment=%00").await.expect_problem(422, "invalid_input");
+        app.get(&app.admin, "/api/v1/runs?product=a%00b").await.expect_problem(422, "invalid_input");
+        app.get(&app.admin, "/api/v1/runs?cursor=1_%00").await.expect_problem(422, "invalid_input");
+        app.send(Method::POST, "/api/v1/auth/login", None, Some(&json!({"username": "ad\u{0000}min", "password": "x"})), &[])
+            .await
+            .expect_problem(401, "unauthorized");
     }
 
     async fn runs_are_listed_newest_first_filtered_and_paged_by_cursor(app) {
@@ -557,6 +574,31 @@ on_both_backends! {
         assert_eq!(log.len(), 17);
         let seqs: Vec<i64> = log.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
         assert_eq!(seqs, (1..=17).collect::<Vec<_>>());
+    }
+
+    async fn concurrent_transitions_of_one_run_move_it_exactly_once(app) {
+        let id = app.create_run(&app.admin, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
+        app.transition(&app.admin, &id, "start").await.expect(200);
+        app.finish_gate(&app.admin, &id, "deploy").await;
+        app.decide(&app.admin, &id, "go_no_go", "go").await.expect(201);
+        let app = std::sync::Arc::new(app);
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let app = app.clone();
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move { app.transition(&app.admin, &id, "advance").await.status.as_u16() }));
+        }
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        // One advance reaches deploying; every other one then meets the verify gate.
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
+        assert_eq!(app.run(&app.admin, &id).await["status"], "deploying");
+        let log = events(&app, &id).await;
+        let advances = log.iter().filter(|e| e["type"] == "run_transitioned" && e["payload"]["action"] == "advance").count();
+        assert_eq!(advances, 1);
     }
 
     async fn ops_endpoints_and_the_openapi_document_are_served(app) {

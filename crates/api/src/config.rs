@@ -82,6 +82,10 @@ pub struct Config {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "SHIPSHAPE_WORKERS")]
     pub workers: Option<usize>,
+    /// Reverse proxies (comma-separated IP addresses) whose `X-Forwarded-For` names the real
+    /// client; login throttling counts per client address. Without it, the peer address counts.
+    #[arg(long, env = "SHIPSHAPE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Database connections in the reader pool.
     #[arg(long, env = "SHIPSHAPE_DB_POOL_SIZE", default_value_t = 8)]
     pub db_pool_size: u32,
@@ -97,6 +101,7 @@ impl Config {
             admin_password: None,
             token_ttl_secs: 3600,
             workers: Some(2),
+            trusted_proxies: Vec::new(),
             db_pool_size: 4,
         }
     }

@@ -223,9 +223,15 @@ impl From<StoreError> for ApiError {
                 shipshape_domain::run::ForceError::ReasonRequired => {
                     ApiError::invalid(e.to_string())
                 }
+                shipshape_domain::run::ForceError::NotClose => {
+                    ApiError::new(StatusCode::CONFLICT, "invalid_transition", e.to_string())
+                }
                 shipshape_domain::run::ForceError::Transition(t) => t.into(),
             },
             StoreError::Field(f) => ApiError::invalid(f.to_string()),
+            StoreError::RunLocked(l) => {
+                ApiError::new(StatusCode::CONFLICT, "run_locked", l.to_string())
+            }
             StoreError::Connect(_) => {
                 tracing::error!(error = %e, "database unavailable");
                 ApiError::new(

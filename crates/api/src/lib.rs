@@ -21,4 +21,8 @@ pub struct AppState {
     pub keys: auth::TokenKeys,
     /// Failed sign-in counts.
     pub throttle: throttle::LoginThrottle,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Bounds concurrent password hashing (each takes ~19 MiB and a core for a while).
+    pub hashing: tokio::sync::Semaphore,
 }

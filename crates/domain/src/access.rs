@@ -171,3 +171,11 @@ pub fn authorize(
         Some(_) | None => Ok(()),
     }
 }
+
+/// Whether a user of `role` may put `scope` on an API token: only if the role holds some
+/// permission the scope carries (a token never has more power than its user).
+pub fn role_can_use_scope(role: Role, scope: Scope) -> bool {
+    Permission::ALL
+        .iter()
+        .any(|p| p.scope() == scope && role.allows(*p))
+}

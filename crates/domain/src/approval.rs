@@ -245,3 +245,30 @@ pub fn status_after_rework(status: ItemStatus) -> ItemStatus {
         }
     }
 }
+
+/// The parts of an item that are the work itself: a change to any of them is material and
+/// invalidates the item's sign-offs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Work<'a> {
+    /// The status.
+    pub status: ItemStatus,
+    /// The note.
+    pub note: Option<&'a str>,
+    /// The evidence link.
+    pub evidence_url: Option<&'a str>,
+}
+
+/// Whether going from `before` to `after` changes the work (re-sending the same values does
+/// not).
+pub fn is_material_change(before: Work<'_>, after: Work<'_>) -> bool {
+    before != after
+}
+
+/// Adds `username` to the comma-separated list of people who worked on an item.
+pub fn add_worker(workers: Option<&str>, username: &str) -> String {
+    match workers {
+        Some(list) if list.split(',').any(|w| w == username) => list.to_owned(),
+        Some(list) if !list.is_empty() => format!("{list},{username}"),
+        _ => username.to_owned(),
+    }
+}

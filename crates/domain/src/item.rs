@@ -182,16 +182,6 @@ pub struct CheckedItemChange {
     pub waiver: bool,
 }
 
-impl CheckedItemChange {
-    /// Whether the change touches the work itself (status, note, evidence): for an approval
-    /// item, such a change invalidates its earlier sign-offs.
-    pub fn is_material(&self) -> bool {
-        self.change.status.is_some()
-            || self.change.note.is_some()
-            || self.change.evidence_url.is_some()
-    }
-}
-
 fn normalise(v: Option<Option<String>>) -> Option<Option<String>> {
     v.map(|inner| inner.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
 }
@@ -267,13 +257,14 @@ pub fn check_item_change(
             let Some(reason) = change.reason.clone() else {
                 return Err(invalid("reason", "skipping an item needs a reason"));
             };
-            if ctx.required && ctx.status != ItemStatus::Skipped {
+            // A waiver, and rewording an existing waiver's reason, are a release manager's.
+            if ctx.required {
                 if !role.allows(Permission::SteerRuns) {
                     return Err(ItemError::Forbidden(
                         "skipping a required item is a waiver only a release manager may grant",
                     ));
                 }
-                waiver = true;
+                waiver = ctx.status != ItemStatus::Skipped;
             }
             Some(Some(reason))
         }

@@ -84,3 +84,18 @@ pub fn check_password(s: &str) -> Result<(), CredentialError> {
     }
     Ok(())
 }
+
+/// Whether changing a user from (`role`, `active`) to (`new_role`, `new_active`) would leave
+/// no active admin, given how many *other* active admins there are. Such a change is refused:
+/// nobody could manage users any more.
+pub fn leaves_no_admin(
+    role: Role,
+    active: bool,
+    new_role: Role,
+    new_active: bool,
+    other_active_admins: i64,
+) -> bool {
+    let is_admin_now = active && role == Role::Admin;
+    let stays_admin = new_active && new_role == Role::Admin;
+    is_admin_now && !stays_admin && other_active_admins == 0
+}

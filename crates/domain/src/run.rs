@@ -366,7 +366,7 @@ pub enum Blocker {
         point_key: String,
         /// The point's title.
         title: String,
-        /// The outcome needed (`go`), or why the latest one stops the run (`hold`).
+        /// The outcome needed to move on (always `go`).
         needed: Outcome,
         /// The latest decision's outcome, if any.
         latest: Option<Outcome>,
@@ -679,6 +679,10 @@ pub fn plan_forced_transition(
     if reason.is_none_or(|r| r.trim().is_empty()) {
         return Err(ForceError::ReasonRequired);
     }
+    // Closing is where overrides get reviewed; forcing it would skip that very review.
+    if action == TransitionAction::Close {
+        return Err(ForceError::NotClose);
+    }
     match plan_transition(facts, action) {
         Ok(plan) => Ok((plan, Vec::new())),
         Err(TransitionError::Blocked { blockers, .. }) => {
@@ -702,6 +706,10 @@ pub enum ForceError {
     /// Forcing needs a reason for the record.
     #[error("forcing a transition needs a reason")]
     ReasonRequired,
+    /// A run is never closed by force: its close items, override reviews among them, must be
+    /// done.
+    #[error("a run cannot be closed by force; finish or waive its close items")]
+    NotClose,
     /// Not possible whatever the gates.
     #[error(transparent)]
     Transition(#[from] TransitionError),
@@ -711,4 +719,23 @@ impl From<InvalidTransition> for ForceError {
     fn from(e: InvalidTransition) -> Self {
         ForceError::Transition(TransitionError::Invalid(e))
     }
+}
+
+/// Why a run's own fields (schedule, release version, team) no longer change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RunLocked(pub &'static str);
+
+/// Whether a run's schedule, release version and team may still change: not once it has an
+/// outcome (only its close items stay open then).
+pub fn check_run_editable(status: RunStatus, closed: bool) -> Result<(), RunLocked> {
+    if closed {
+        return Err(RunLocked("the run is closed"));
+    }
+    if status.is_terminal() {
+        return Err(RunLocked(
+            "the run is finished; only its close items can still change",
+        ));
+    }
+    Ok(())
 }

@@ -101,10 +101,12 @@ pub fn establish(url: &DbUrl) -> Result<AnyConnection, StoreError> {
             }
             let mut c = SqliteConnection::establish(path)
                 .map_err(|e| StoreError::Connect(e.to_string()))?;
+            // synchronous = FULL: an acknowledged commit survives a power loss too (NORMAL
+            // in WAL mode may lose the last commits), at the cost of an fsync per commit.
             c.batch_execute(
                 "PRAGMA busy_timeout = 5000;
                  PRAGMA journal_mode = WAL;
-                 PRAGMA synchronous = NORMAL;
+                 PRAGMA synchronous = FULL;
                  PRAGMA foreign_keys = ON;",
             )?;
             Ok(AnyConnection::Sqlite(c))

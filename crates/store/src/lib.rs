@@ -10,6 +10,7 @@ pub mod admin;
 pub mod db;
 mod runs;
 mod schema;
+mod seed;
 mod templates;
 mod tokens;
 mod users;
@@ -20,6 +21,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use db::{AnyConnection, DbUrl};
 pub use runs::{Actor, ListRunsFilter, NewRun};
+pub use seed::SEED_ENVIRONMENTS;
 pub use templates::EDULIBRA_TEMPLATE_ID;
 pub use tokens::{NewToken, TokenRecord};
 pub use users::{NewUser, UserRecord};
@@ -64,6 +66,9 @@ pub enum StoreError {
     /// The rules refuse a decision.
     #[error(transparent)]
     Decision(#[from] DecisionError),
+    /// The run's own fields no longer change.
+    #[error(transparent)]
+    RunLocked(#[from] shipshape_domain::run::RunLocked),
     /// A run field is not valid.
     #[error(transparent)]
     Field(#[from] shipshape_domain::run::FieldError),
@@ -164,8 +169,25 @@ impl Store {
         Ok(self.write.get()?)
     }
 
-    /// Runs a read.
+    /// Runs a read of several statements in one consistent snapshot (on PostgreSQL a
+    /// read-only REPEATABLE READ transaction; on SQLite a read transaction).
     pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        use diesel::connection::SimpleConnection;
+        let mut conn = self.read.get()?;
+        let conn: &mut AnyConnection = &mut conn;
+        conn.transaction(|conn| {
+            if let AnyConnection::Postgresql(_) = conn {
+                conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+            }
+            f(conn)
+        })
+    }
+
+    /// Runs a single-statement read (no transaction needed).
+    pub(crate) fn query<T>(
         &self,
         f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
@@ -184,25 +206,40 @@ impl Store {
     }
 
     /// A setting, creating it with `make()` the first time (e.g. the token signing key).
+    /// Several instances starting at once agree on one value.
     pub fn setting_or_init(&self, key: &str, make: impl FnOnce() -> String) -> StoreResult<String> {
         use diesel::prelude::*;
         use schema::settings::dsl as s;
+        let value = make();
         self.write(|conn| {
-            if let Some(v) = s::settings
+            diesel::sql_query(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind::<diesel::sql_types::Text, _>(key)
+            .bind::<diesel::sql_types::Text, _>(&value)
+            .execute(conn)?;
+            Ok(s::settings
                 .filter(s::key.eq(key))
                 .select(s::value)
-                .first::<String>(conn)
-                .optional()?
-            {
-                return Ok(v);
-            }
-            let value = make();
-            diesel::insert_into(s::settings)
-                .values((s::key.eq(key), s::value.eq(&value)))
-                .execute(conn)?;
-            Ok(value)
+                .first::<String>(conn)?)
         })
     }
+}
+
+/// Serialises changes that must see each other although they touch different rows (e.g.
+/// "never leave no active admin"), by locking one row of `settings` named after them.
+pub(crate) fn lock_named(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {
+    use diesel::RunQueryDsl;
+    let key = format!("lock:{name}");
+    diesel::sql_query(
+        "INSERT INTO settings (key, value) VALUES ($1, '') ON CONFLICT (key) DO NOTHING",
+    )
+    .bind::<diesel::sql_types::Text, _>(&key)
+    .execute(conn)?;
+    diesel::sql_query("UPDATE settings SET value = value WHERE key = $1")
+        .bind::<diesel::sql_types::Text, _>(&key)
+        .execute(conn)?;
+    Ok(())
 }
 
 /// The current time, at the microsecond precision both backends keep.

@@ -1,9 +1,10 @@
 //! Runs, their items, decisions and event log.
 //!
-//! Every change reads the state it needs inside its transaction, asks the domain whether the
-//! change is allowed, writes it, and appends exactly one event to the run's log — all in the
-//! same transaction. Bumping `runs.last_seq` to number the event also serialises concurrent
-//! changes to one run. Reading a whole run is a fixed handful of queries whatever its size.
+//! Every change first takes the run's row lock, then reads the state it needs inside its
+//! transaction, asks the domain whether the change is allowed, writes it, and appends exactly
+//! one event to the run's log — all in the same transaction. The lock serialises changes to
+//! one run on PostgreSQL, where writers are concurrent; reads of a whole run see one
+//! consistent snapshot. Reading a whole run is a fixed handful of queries whatever its size.
 
 use std::collections::HashMap;
 
@@ -13,8 +14,8 @@ use serde_json::{Value, json};
 use shipshape_domain::Role;
 use shipshape_domain::access::Permission;
 use shipshape_domain::approval::{
-    SignoffContext, SignoffFacts, Verdict, approval_state, check_signoff, missing_approvals,
-    status_after_rework,
+    SignoffContext, SignoffFacts, Verdict, Work, add_worker, approval_state, check_signoff,
+    is_material_change, missing_approvals, status_after_rework,
 };
 use shipshape_domain::decision::{
     CheckedDecision, CriterionAssessment, DecisionError, Outcome, check_decision,
@@ -22,8 +23,8 @@ use shipshape_domain::decision::{
 use shipshape_domain::item::{ItemChange, ItemContext, ItemStatus, check_item_change};
 use shipshape_domain::run::{
     ItemFacts, OVERRIDE_REVIEW_TITLE, PointFacts, RunFacts, RunStatus, TransitionAction,
-    TransitionError, available_transitions, check_label, check_schedule, item_applies,
-    item_editable, plan_forced_transition, plan_transition, progress,
+    TransitionError, available_transitions, check_label, check_run_editable, check_schedule,
+    item_applies, item_editable, plan_forced_transition, plan_transition, progress,
 };
 use shipshape_domain::template::{Applicability, Gate, ItemKind, Template};
 use shipshape_domain::wire::{
@@ -273,12 +274,12 @@ impl ItemRow {
         }
     }
 
-    /// Who did the work: the assignee and whoever last changed it materially.
+    /// Who did the work: the assignee and everyone who changed it materially.
     fn workers(&self) -> Vec<&str> {
         self.assignee
             .iter()
-            .chain(self.worked_by.iter())
             .map(String::as_str)
+            .chain(self.worked_by.iter().flat_map(|w| w.split(',')))
             .collect()
     }
 
@@ -373,6 +374,19 @@ fn load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<RunRow> {
         .first(conn)
         .optional()?
         .ok_or(StoreError::NotFound("run"))
+}
+
+/// Takes the run's row lock before anything of the run is read, so that every change to a
+/// run judges the state the previous change left (on PostgreSQL, where writers run
+/// concurrently; SQLite has one writer anyway). Fails with `NotFound` for an unknown run.
+fn lock_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
+    let locked = diesel::update(r::table.find(run_id))
+        .set(r::last_seq.eq(r::last_seq))
+        .execute(conn)?;
+    if locked == 0 {
+        return Err(StoreError::NotFound("run"));
+    }
+    Ok(())
 }
 
 fn load_items(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<ItemRow>> {
@@ -710,7 +724,7 @@ fn decode_cursor(cursor: &str) -> StoreResult<(NaiveDateTime, String)> {
     let (micros, id) = cursor.split_once('_').ok_or_else(bad)?;
     let micros: i64 = micros.parse().map_err(|_| bad())?;
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
-    if id.is_empty() || id.len() > 64 {
+    if uuid::Uuid::parse_str(id).is_err() {
         return Err(bad());
     }
     Ok((at.naive_utc(), id.to_owned()))
@@ -870,11 +884,10 @@ impl Store {
         actor: &Actor,
     ) -> StoreResult<Run> {
         self.write(|conn| {
+            lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
             check_if_match("run", if_match, run.last_seq)?;
-            if run.closed_at.is_some() {
-                return Err(StoreError::Transition(TransitionError::Closed));
-            }
+            check_run_editable(run.status()?, run.closed_at.is_some())?;
             let start = match patch.window_start {
                 Some(v) => naive(v),
                 None => run.window_start,
@@ -953,6 +966,7 @@ impl Store {
         actor: &Actor,
     ) -> StoreResult<Run> {
         self.write(|conn| {
+            lock_run(conn, run_id)?;
             let rows = load_rows(conn, run_id)?;
             let run = &rows.run;
             check_if_match("run", if_match, run.last_seq)?;
@@ -1068,6 +1082,7 @@ impl Store {
         actor: &Actor,
     ) -> StoreResult<RunItem> {
         self.write(|conn| {
+            lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
             let run_status = run.status()?;
             let item = load_item(conn, run_id, item_id)?;
@@ -1085,18 +1100,32 @@ impl Store {
             };
             let checked = check_item_change(ctx, actor.role, is_member, &names, change)?;
             let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
-            let invalidates = checked.is_material() && !signoffs.is_empty();
             let c = &checked.change;
-            let mut status = c.status.unwrap_or(ctx.status);
-            if invalidates && c.status.is_none() {
-                status = status_after_rework(status);
-            }
             let assignee = c.assignee.clone().unwrap_or_else(|| item.assignee.clone());
             let note = c.note.clone().unwrap_or_else(|| item.note.clone());
             let evidence = c
                 .evidence_url
                 .clone()
                 .unwrap_or_else(|| item.evidence_url.clone());
+            let patched_status = c.status.unwrap_or(ctx.status);
+            let material = is_material_change(
+                Work {
+                    status: ctx.status,
+                    note: item.note.as_deref(),
+                    evidence_url: item.evidence_url.as_deref(),
+                },
+                Work {
+                    status: patched_status,
+                    note: note.as_deref(),
+                    evidence_url: evidence.as_deref(),
+                },
+            );
+            let invalidates = material && !signoffs.is_empty();
+            let status = if invalidates && c.status.is_none() {
+                status_after_rework(ctx.status)
+            } else {
+                patched_status
+            };
             let skip_reason = checked
                 .skip_reason
                 .clone()
@@ -1120,11 +1149,8 @@ impl Store {
                 return item.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>());
             }
             let at = now();
-            let material = ["status", "note", "evidence_url"]
-                .iter()
-                .any(|f| changes.contains_key(*f));
             let worked_by = if material {
-                Some(actor.username.clone())
+                Some(add_worker(item.worked_by.as_deref(), &actor.username))
             } else {
                 item.worked_by.clone()
             };
@@ -1150,7 +1176,7 @@ impl Store {
                     current,
                 });
             }
-            let invalidated = if invalidates && material {
+            let invalidated = if invalidates {
                 diesel::update(
                     so::table
                         .filter(so::item_id.eq(item_id))
@@ -1194,6 +1220,7 @@ impl Store {
         actor: &Actor,
     ) -> StoreResult<Signoff> {
         self.write(|conn| {
+            lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
             let run_status = run.status()?;
             let item = load_item(conn, run_id, item_id)?;
@@ -1309,10 +1336,9 @@ impl Store {
         actor: &Actor,
     ) -> StoreResult<RunMember> {
         self.write(|conn| {
+            lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
-            if run.closed_at.is_some() {
-                return Err(StoreError::Transition(TransitionError::Closed));
-            }
+            check_run_editable(run.status()?, run.closed_at.is_some())?;
             let (user_id, active): (String, bool) = u::table
                 .filter(u::username.eq(username))
                 .select((u::id, u::active))
@@ -1363,10 +1389,9 @@ impl Store {
     /// Removes a user from a run's team.
     pub fn remove_member(&self, run_id: &str, user_id: &str, actor: &Actor) -> StoreResult<()> {
         self.write(|conn| {
+            lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
-            if run.closed_at.is_some() {
-                return Err(StoreError::Transition(TransitionError::Closed));
-            }
+            check_run_editable(run.status()?, run.closed_at.is_some())?;
             let member = load_members(conn, run_id)?
                 .into_iter()
                 .find(|m| m.user_id == user_id)
@@ -1394,9 +1419,9 @@ impl Store {
                 .order((r::created_at.desc(), r::id.desc()))
                 .select(RunRow::as_select())
                 .load(conn)?;
-            let run_ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
             let items: Vec<ItemRow> = ri::table
-                .filter(ri::run_id.eq_any(&run_ids))
+                .inner_join(r::table.on(r::id.eq(ri::run_id)))
+                .filter(r::closed_at.is_null())
                 .filter(
                     ri::assignee
                         .eq(&actor.username)
@@ -1406,7 +1431,8 @@ impl Store {
                 .select(ItemRow::as_select())
                 .load(conn)?;
             let signoffs: Vec<SignoffRow> = so::table
-                .filter(so::run_id.eq_any(&run_ids))
+                .inner_join(r::table.on(r::id.eq(so::run_id)))
+                .filter(r::closed_at.is_null())
                 .filter(so::invalidated_at.is_null())
                 .select(SignoffRow::as_select())
                 .load(conn)?;
@@ -1479,7 +1505,8 @@ impl Store {
             }
             if actor.role.allows(Permission::Decide) {
                 let decisions: Vec<DecisionRow> = d::table
-                    .filter(d::run_id.eq_any(&run_ids))
+                    .inner_join(r::table.on(r::id.eq(d::run_id)))
+                    .filter(r::closed_at.is_null())
                     .order(d::seq.asc())
                     .select(DecisionRow::as_select())
                     .load(conn)?;
@@ -1532,6 +1559,7 @@ impl Store {
         actor: &Actor,
     ) -> StoreResult<Decision> {
         self.write(|conn| {
+            lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
             let status = run.status()?;
             let (_, version) = load_version(conn, &run.template_id, Some(run.template_version))?;

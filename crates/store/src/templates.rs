@@ -6,7 +6,7 @@ use shipshape_domain::template::{Template, TemplateDraft};
 use shipshape_domain::wire::{TemplateDetail, TemplateSummary};
 
 use crate::schema::{template_versions as tv, templates as t};
-use crate::{AnyConnection, Store, StoreError, StoreResult, new_id, now, utc};
+use crate::{AnyConnection, Store, StoreError, StoreResult, is_unique_violation, new_id, now, utc};
 
 /// The id of the built-in EduLibra template: fixed, so every database names it alike.
 pub const EDULIBRA_TEMPLATE_ID: &str = "5d0c3c1e-7f0b-4c52-9a57-3f6f0e2d1a01";
@@ -105,7 +105,7 @@ impl Store {
     /// Makes sure the built-in template is present and current: created on a fresh database,
     /// given a new version when the shipped content changed. Idempotent.
     pub fn ensure_builtin_template(&self, id: &str, template: &Template) -> StoreResult<()> {
-        self.write(|conn| {
+        let result = self.write(|conn| {
             let latest: Option<i32> = t::table
                 .find(id)
                 .select(t::latest_version)
@@ -136,7 +136,12 @@ impl Store {
                     Ok(())
                 }
             }
-        })
+        });
+        match result {
+            // Another instance starting on the same database stored it first.
+            Err(StoreError::Database(e)) if is_unique_violation(&e) => Ok(()),
+            other => other,
+        }
     }
 
     /// Every template at its latest version, by name.

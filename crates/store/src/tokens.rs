@@ -112,7 +112,7 @@ impl Store {
 
     /// A user's own tokens, newest first.
     pub fn list_tokens(&self, user_id: &str) -> StoreResult<Vec<ApiToken>> {
-        self.read(|conn| {
+        self.query(|conn| {
             t::table
                 .filter(t::user_id.eq(user_id))
                 .order((t::created_at.desc(), t::id.desc()))
@@ -148,7 +148,7 @@ impl Store {
 
     /// Finds a token and its owner by the secret's hash, and records the use.
     pub fn use_token(&self, secret_hash: &str) -> StoreResult<Option<(TokenRecord, UserRecord)>> {
-        let found = self.read(|conn| {
+        let found = self.query(|conn| {
             Ok(t::table
                 .inner_join(users::table.on(users::id.eq(t::user_id)))
                 .filter(t::secret_hash.eq(secret_hash))

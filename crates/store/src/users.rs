@@ -2,10 +2,11 @@
 
 use diesel::prelude::*;
 use shipshape_domain::Role;
+use shipshape_domain::role::leaves_no_admin;
 use shipshape_domain::wire::User;
 
-use crate::schema::users;
-use crate::{Store, StoreError, StoreResult, is_unique_violation, new_id, now, utc};
+use crate::schema::{api_tokens, users};
+use crate::{Store, StoreError, StoreResult, is_unique_violation, lock_named, new_id, now, utc};
 
 /// A user as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -88,7 +89,7 @@ impl Store {
 
     /// Finds a user by sign-in name.
     pub fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        self.read(|conn| {
+        self.query(|conn| {
             Ok(users::table
                 .filter(users::username.eq(username))
                 .select(UserRecord::as_select())
@@ -99,7 +100,7 @@ impl Store {
 
     /// Finds a user by id.
     pub fn user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
-        self.read(|conn| {
+        self.query(|conn| {
             Ok(users::table
                 .find(id)
                 .select(UserRecord::as_select())
@@ -110,7 +111,7 @@ impl Store {
 
     /// Every user, by name.
     pub fn list_users(&self) -> StoreResult<Vec<User>> {
-        self.read(|conn| {
+        self.query(|conn| {
             users::table
                 .order(users::username.asc())
                 .select(UserRecord::as_select())
@@ -123,12 +124,14 @@ impl Store {
 
     /// How many users exist.
     pub fn count_users(&self) -> StoreResult<i64> {
-        self.read(|conn| Ok(users::table.count().get_result(conn)?))
+        self.query(|conn| Ok(users::table.count().get_result(conn)?))
     }
 }
 
 impl Store {
     /// Changes a user's role or active flag (admin). Refuses to leave no active admin.
+    /// Deactivating a user ends their sessions and revokes their API tokens, so reactivating
+    /// them later revives neither.
     pub fn update_user(
         &self,
         id: &str,
@@ -136,32 +139,46 @@ impl Store {
         active: Option<bool>,
     ) -> StoreResult<UserRecord> {
         self.write(|conn| {
+            // Two admins demoting each other at once must not both pass the check below.
+            lock_named(conn, "users")?;
             let user = users::table
                 .find(id)
                 .select(UserRecord::as_select())
                 .first(conn)
                 .optional()?
                 .ok_or(StoreError::NotFound("user"))?;
-            let new_role = role.map(Role::as_str).unwrap_or(&user.role).to_owned();
+            let current = user.role()?;
+            let new_role = role.unwrap_or(current);
             let new_active = active.unwrap_or(user.active);
-            let stays_admin = new_active && new_role == Role::Admin.as_str();
-            if user.active && user.role == Role::Admin.as_str() && !stays_admin {
-                let other_admins: i64 = users::table
-                    .filter(users::role.eq(Role::Admin.as_str()))
-                    .filter(users::active.eq(true))
-                    .filter(users::id.ne(id))
-                    .count()
-                    .get_result(conn)?;
-                if other_admins == 0 {
-                    return Err(StoreError::Invalid {
-                        field: "role",
-                        message: "this is the last active admin; make another admin first".into(),
-                    });
-                }
+            let other_admins: i64 = users::table
+                .filter(users::role.eq(Role::Admin.as_str()))
+                .filter(users::active.eq(true))
+                .filter(users::id.ne(id))
+                .count()
+                .get_result(conn)?;
+            if leaves_no_admin(current, user.active, new_role, new_active, other_admins) {
+                return Err(StoreError::Invalid {
+                    field: "role",
+                    message: "this is the last active admin; make another admin first".into(),
+                });
             }
+            let deactivated = user.active && !new_active;
             diesel::update(users::table.find(id))
-                .set((users::role.eq(&new_role), users::active.eq(new_active)))
+                .set((
+                    users::role.eq(new_role.as_str()),
+                    users::active.eq(new_active),
+                    users::token_generation.eq(users::token_generation + i32::from(deactivated)),
+                ))
                 .execute(conn)?;
+            if deactivated {
+                diesel::update(
+                    api_tokens::table
+                        .filter(api_tokens::user_id.eq(id))
+                        .filter(api_tokens::revoked_at.is_null()),
+                )
+                .set(api_tokens::revoked_at.eq(now()))
+                .execute(conn)?;
+            }
             Ok(users::table
                 .find(id)
                 .select(UserRecord::as_select())

@@ -1,6 +1,7 @@
 ALTER TABLE runs DROP COLUMN overridden;
 ALTER TABLE run_items DROP COLUMN worked_by;
 ALTER TABLE run_items DROP COLUMN approvers;
+DROP INDEX signoffs_one_per_signer;
 DROP INDEX signoffs_by_run;
 DROP TABLE signoffs;
 DROP INDEX run_members_by_user;

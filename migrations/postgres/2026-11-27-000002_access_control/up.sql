@@ -42,9 +42,11 @@ CREATE TABLE signoffs (
 );
 
 CREATE INDEX signoffs_by_run ON signoffs (run_id, item_id);
+-- One valid sign-off per person and item.
+CREATE UNIQUE INDEX signoffs_one_per_signer ON signoffs (item_id, user_id) WHERE invalidated_at IS NULL;
 
--- Approval policy copied from the template (comma-separated roles), and who last did the
--- work on the item (they may not sign it off).
+-- Approval policy copied from the template (comma-separated roles), and everyone who changed
+-- the work on the item (comma-separated user names; they may not sign it off).
 ALTER TABLE run_items ADD COLUMN approvers TEXT;
 ALTER TABLE run_items ADD COLUMN worked_by TEXT;
 

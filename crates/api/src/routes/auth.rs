@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use shipshape_domain::access::Permission;
-use shipshape_domain::role::check_password;
+use shipshape_domain::role::{check_password, check_username};
 use shipshape_domain::wire::{
     ChangePasswordRequest, LoginRequest, Pending, Problem, TokenResponse, User,
 };
@@ -35,14 +35,54 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
-    // The peer address, not a forwarded header a client could forge.
-    let address = req.peer_addr().map(|a| a.ip().to_string());
+    // The peer address; a forwarded header only when the peer is a trusted proxy.
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let address = throttle::client_address(
+        req.peer_addr().map(|a| a.ip()),
+        forwarded,
+        &state.trusted_proxies,
+    )
+    .map(|a| a.to_string());
     let keys = throttle::keys(&username, address.as_deref());
-    if let Some(wait) = state.throttle.retry_after(&keys) {
+    if let Err(wait) = state.throttle.admit(&keys) {
         return Err(ApiError::too_many_attempts(wait.as_secs() + 1));
     }
-    let name = username.clone();
-    let user = blocking(&state, move |s| s.user_by_name(&name)).await?;
+    let outcome = check_credentials(&state, &username, password).await;
+    match &outcome {
+        Ok(_) => state.throttle.success(&keys),
+        Err(_) => state.throttle.failure(&keys),
+    }
+    let (user_id, generation) = outcome?;
+    let token = state.keys.issue(&user_id, generation)?;
+    Ok(HttpResponse::Ok().json(TokenResponse {
+        access_token: token,
+        token_type: "Bearer".into(),
+        expires_in: state.keys.ttl_secs,
+    }))
+}
+
+/// The user's id and token generation if the credentials are right; 401 otherwise.
+async fn check_credentials(
+    state: &web::Data<AppState>,
+    username: &str,
+    password: String,
+) -> Result<(String, i32), ApiError> {
+    // Password hashing is deliberately expensive: only a few run at once.
+    let _permit = state
+        .hashing
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    // A name that cannot exist is looked up nowhere (and cannot carry a NUL to the database).
+    let name = username.to_owned();
+    let user = if check_username(username).is_ok() {
+        blocking(state, move |s| s.user_by_name(&name)).await?
+    } else {
+        None
+    };
     let ok = web::block(move || match &user {
         Some(u) if u.active => {
             verify_password(&password, &u.password_hash).then(|| (u.id.clone(), u.token_generation))
@@ -55,17 +95,7 @@ pub async fn login(
         }
     })
     .await?;
-    let Some((user_id, generation)) = ok else {
-        state.throttle.failure(&keys);
-        return Err(ApiError::unauthorized("wrong user name or password"));
-    };
-    state.throttle.success(&username);
-    let token = state.keys.issue(&user_id, generation)?;
-    Ok(HttpResponse::Ok().json(TokenResponse {
-        access_token: token,
-        token_type: "Bearer".into(),
-        expires_in: state.keys.ttl_secs,
-    }))
+    ok.ok_or_else(|| ApiError::unauthorized("wrong user name or password"))
 }
 
 /// The signed-in user.

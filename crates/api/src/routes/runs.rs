@@ -11,6 +11,7 @@ use shipshape_domain::wire::{
 };
 use shipshape_store::{ListRunsFilter, NewRun};
 use utoipa::IntoParams;
+use uuid::Uuid;
 
 use super::{blocking, etag, if_match};
 use crate::AppState;
@@ -75,10 +76,15 @@ pub async fn list_runs(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let q = query.into_inner();
+    let label = |field, v: Option<String>| {
+        v.map(|v| check_label(field, &v))
+            .transpose()
+            .map_err(|e| ApiError::invalid(e.to_string()))
+    };
     let filter = ListRunsFilter {
         status: q.status,
-        environment: q.environment,
-        product: q.product,
+        environment: label("environment", q.environment)?,
+        product: label("product", q.product)?,
         cursor: q.cursor,
         limit: limit(q.limit, 50, 200)?,
     };
@@ -116,7 +122,9 @@ pub async fn create_run(
         product: check_label("product", &req.product).map_err(field)?,
         release_version: check_label("release_version", &req.release_version).map_err(field)?,
         environment: check_label("environment", &req.environment).map_err(field)?,
-        template_id: req.template_id,
+        template_id: Uuid::parse_str(&req.template_id)
+            .map_err(|_| ApiError::not_found("template not found"))?
+            .to_string(),
         template_version: req.template_version,
         window_start: req.window_start,
         window_end: req.window_end,
@@ -141,7 +149,7 @@ pub async fn create_run(
 #[utoipa::path(
     tag = "runs",
     summary = "Get a whole run",
-    params(("run_id" = String, Path, description = "The run's id")),
+    params(("run_id" = Uuid, Path, description = "The run's id")),
     responses(
         (status = 200, description = "The run", body = Run, headers(("ETag" = String, description = "The run's version"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -154,10 +162,10 @@ pub async fn create_run(
 pub async fn get_run(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let run = blocking(&state, move |s| s.run(&id)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(run.version))
@@ -169,7 +177,7 @@ pub async fn get_run(
     tag = "runs",
     summary = "Update a run's schedule (release manager)",
     params(
-        ("run_id" = String, Path, description = "The run's id"),
+        ("run_id" = Uuid, Path, description = "The run's id"),
         ("If-Match" = Option<String>, Header, description = "The run's ETag; 412 if it changed since"),
     ),
     request_body = UpdateRunRequest,
@@ -190,12 +198,12 @@ pub async fn update_run(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
     body: web::Json<UpdateRunRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::SteerRuns)?;
     let expected = if_match(&req)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let patch = body.into_inner();
     let actor = caller.actor();
     let run = blocking(&state, move |s| s.update_run(&id, expected, &patch, &actor)).await?;
@@ -211,7 +219,7 @@ pub async fn update_run(
     tag = "runs",
     summary = "Move a run through its stages (release manager)",
     params(
-        ("run_id" = String, Path, description = "The run's id"),
+        ("run_id" = Uuid, Path, description = "The run's id"),
         ("If-Match" = Option<String>, Header, description = "The run's ETag; 412 if it changed since"),
     ),
     request_body = TransitionRequest,
@@ -232,12 +240,12 @@ pub async fn create_transition(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
     body: web::Json<TransitionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::SteerRuns)?;
     let expected = if_match(&req)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let TransitionRequest {
         action,
         reason,
@@ -261,8 +269,8 @@ pub async fn create_transition(
     tag = "items",
     summary = "Get an item of a run",
     params(
-        ("run_id" = String, Path, description = "The run's id"),
-        ("item_id" = String, Path, description = "The item's id"),
+        ("run_id" = Uuid, Path, description = "The run's id"),
+        ("item_id" = Uuid, Path, description = "The item's id"),
     ),
     responses(
         (status = 200, description = "The item", body = RunItem, headers(("ETag" = String, description = "The item's version"))),
@@ -276,10 +284,11 @@ pub async fn create_transition(
 pub async fn get_item(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (run_id, item_id) = path.into_inner();
+    let (run_id, item_id) = (run_id.to_string(), item_id.to_string());
     let item = blocking(&state, move |s| s.item(&run_id, &item_id)).await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(item.version))
@@ -291,8 +300,8 @@ pub async fn get_item(
     tag = "items",
     summary = "Update an item of a run",
     params(
-        ("run_id" = String, Path, description = "The run's id"),
-        ("item_id" = String, Path, description = "The item's id"),
+        ("run_id" = Uuid, Path, description = "The run's id"),
+        ("item_id" = Uuid, Path, description = "The item's id"),
         ("If-Match" = Option<String>, Header, description = "The item's ETag; 412 if it changed since"),
     ),
     request_body = UpdateItemRequest,
@@ -313,12 +322,13 @@ pub async fn update_item(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
+    path: web::Path<(Uuid, Uuid)>,
     body: web::Json<UpdateItemRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WorkItems)?;
     let expected = if_match(&req)?;
     let (run_id, item_id) = path.into_inner();
+    let (run_id, item_id) = (run_id.to_string(), item_id.to_string());
     let b = body.into_inner();
     let change = ItemChange {
         status: b.status,
@@ -341,7 +351,7 @@ pub async fn update_item(
 #[utoipa::path(
     tag = "decisions",
     summary = "List a run's decisions",
-    params(("run_id" = String, Path, description = "The run's id")),
+    params(("run_id" = Uuid, Path, description = "The run's id")),
     responses(
         (status = 200, description = "Every decision, oldest first", body = Vec<Decision>),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -354,10 +364,10 @@ pub async fn update_item(
 pub async fn list_decisions(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let list = blocking(&state, move |s| s.decisions(&id)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -367,7 +377,7 @@ pub async fn list_decisions(
 #[utoipa::path(
     tag = "decisions",
     summary = "Record a decision (release manager)",
-    params(("run_id" = String, Path, description = "The run's id")),
+    params(("run_id" = Uuid, Path, description = "The run's id")),
     request_body = CreateDecisionRequest,
     responses(
         (status = 201, description = "The recorded decision", body = Decision),
@@ -384,11 +394,11 @@ pub async fn list_decisions(
 pub async fn create_decision(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
     body: web::Json<CreateDecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Decide)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let req = body.into_inner();
     let actor = caller.actor();
     let decision = blocking(&state, move |s| s.record_decision(&id, req, &actor)).await?;
@@ -399,7 +409,7 @@ pub async fn create_decision(
 #[utoipa::path(
     tag = "events",
     summary = "List a run's events in order",
-    params(("run_id" = String, Path, description = "The run's id"), EventsQuery),
+    params(("run_id" = Uuid, Path, description = "The run's id"), EventsQuery),
     responses(
         (status = 200, description = "A page of events", body = EventPage),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
@@ -413,11 +423,11 @@ pub async fn create_decision(
 pub async fn list_events(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let after = query.after.unwrap_or(0).max(0);
     let limit = limit(query.limit, 100, 1000)?;
     let page = blocking(&state, move |s| s.events(&id, after, limit)).await?;

@@ -3,10 +3,12 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use shipshape_domain::access::Permission;
 use shipshape_domain::item::ItemChange;
+use shipshape_domain::role::check_username;
 use shipshape_domain::run::check_label;
 use shipshape_domain::wire::{
     AddMemberRequest, CreateSignoffRequest, Problem, RunItem, RunMember, Signoff,
 };
+use uuid::Uuid;
 
 use super::{blocking, etag};
 use crate::AppState;
@@ -17,7 +19,7 @@ use crate::error::ApiError;
 #[utoipa::path(
     tag = "team",
     summary = "List a run's team members",
-    params(("run_id" = String, Path, description = "The run's id")),
+    params(("run_id" = Uuid, Path, description = "The run's id")),
     responses(
         (status = 200, description = "The members", body = Vec<RunMember>),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -30,10 +32,10 @@ use crate::error::ApiError;
 pub async fn list_members(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let members = blocking(&state, move |s| s.members(&id)).await?;
     Ok(HttpResponse::Ok().json(members))
 }
@@ -42,7 +44,7 @@ pub async fn list_members(
 #[utoipa::path(
     tag = "team",
     summary = "Add a member to a run's team (release manager)",
-    params(("run_id" = String, Path, description = "The run's id")),
+    params(("run_id" = Uuid, Path, description = "The run's id")),
     request_body = AddMemberRequest,
     responses(
         (status = 201, description = "The new member", body = RunMember),
@@ -59,14 +61,15 @@ pub async fn list_members(
 pub async fn create_member(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
     body: web::Json<AddMemberRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::SteerRuns)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let req = body.into_inner();
     let run_role =
         check_label("run_role", &req.run_role).map_err(|e| ApiError::invalid(e.to_string()))?;
+    check_username(req.username.trim()).map_err(|e| ApiError::invalid(format!("username: {e}")))?;
     let actor = caller.actor();
     let member = blocking(&state, move |s| {
         s.add_member(&id, req.username.trim(), &run_role, &actor)
@@ -80,8 +83,8 @@ pub async fn create_member(
     tag = "team",
     summary = "Remove a member from a run's team (release manager)",
     params(
-        ("run_id" = String, Path, description = "The run's id"),
-        ("user_id" = String, Path, description = "The member's user id"),
+        ("run_id" = Uuid, Path, description = "The run's id"),
+        ("user_id" = Uuid, Path, description = "The member's user id"),
     ),
     responses(
         (status = 204, description = "Removed"),
@@ -96,10 +99,11 @@ pub async fn create_member(
 pub async fn delete_member(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::SteerRuns)?;
     let (run_id, user_id) = path.into_inner();
+    let (run_id, user_id) = (run_id.to_string(), user_id.to_string());
     let actor = caller.actor();
     blocking(&state, move |s| s.remove_member(&run_id, &user_id, &actor)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -110,8 +114,8 @@ pub async fn delete_member(
     tag = "items",
     summary = "Claim an item (assign it to yourself)",
     params(
-        ("run_id" = String, Path, description = "The run's id"),
-        ("item_id" = String, Path, description = "The item's id"),
+        ("run_id" = Uuid, Path, description = "The run's id"),
+        ("item_id" = Uuid, Path, description = "The item's id"),
     ),
     responses(
         (status = 200, description = "The item, assigned to you", body = RunItem, headers(("ETag" = String, description = "The item's version"))),
@@ -127,10 +131,11 @@ pub async fn delete_member(
 pub async fn create_claim(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WorkItems)?;
     let (run_id, item_id) = path.into_inner();
+    let (run_id, item_id) = (run_id.to_string(), item_id.to_string());
     let change = ItemChange {
         assignee: Some(Some(caller.username.clone())),
         ..ItemChange::default()
@@ -150,8 +155,8 @@ pub async fn create_claim(
     tag = "items",
     summary = "List an item's sign-offs",
     params(
-        ("run_id" = String, Path, description = "The run's id"),
-        ("item_id" = String, Path, description = "The item's id"),
+        ("run_id" = Uuid, Path, description = "The run's id"),
+        ("item_id" = Uuid, Path, description = "The item's id"),
     ),
     responses(
         (status = 200, description = "The sign-offs, oldest first", body = Vec<Signoff>),
@@ -165,10 +170,11 @@ pub async fn create_claim(
 pub async fn list_signoffs(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (run_id, item_id) = path.into_inner();
+    let (run_id, item_id) = (run_id.to_string(), item_id.to_string());
     let list = blocking(&state, move |s| s.signoffs(&run_id, &item_id)).await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -180,8 +186,8 @@ pub async fn list_signoffs(
     tag = "items",
     summary = "Sign off an approval item",
     params(
-        ("run_id" = String, Path, description = "The run's id"),
-        ("item_id" = String, Path, description = "The item's id"),
+        ("run_id" = Uuid, Path, description = "The run's id"),
+        ("item_id" = Uuid, Path, description = "The item's id"),
     ),
     request_body = CreateSignoffRequest,
     responses(
@@ -199,11 +205,12 @@ pub async fn list_signoffs(
 pub async fn create_signoff(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<(String, String)>,
+    path: web::Path<(Uuid, Uuid)>,
     body: web::Json<CreateSignoffRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::SignOff)?;
     let (run_id, item_id) = path.into_inner();
+    let (run_id, item_id) = (run_id.to_string(), item_id.to_string());
     let req = body.into_inner();
     let actor = caller.actor();
     let signoff = blocking(&state, move |s| {

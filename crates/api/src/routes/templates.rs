@@ -8,6 +8,7 @@ use shipshape_domain::markdown;
 use shipshape_domain::template::{Template, TemplateDraft};
 use shipshape_domain::wire::{Problem, TemplateDetail, TemplateSummary};
 use utoipa::IntoParams;
+use uuid::Uuid;
 
 use super::blocking;
 use crate::AppState;
@@ -63,7 +64,7 @@ fn content_type(req: &HttpRequest) -> String {
 #[utoipa::path(
     tag = "templates",
     summary = "Get a template, as JSON or Markdown",
-    params(("template_id" = String, Path, description = "The template's id"), VersionQuery),
+    params(("template_id" = Uuid, Path, description = "The template's id"), VersionQuery),
     responses(
         (status = 200, description = "The template version", content(
             (TemplateDetail = "application/json"),
@@ -81,11 +82,11 @@ pub async fn get_template(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
     query: web::Query<VersionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let version = query.version;
     let detail = blocking(&state, move |s| s.template(&id, version)).await?;
     if wants_markdown(&req) {

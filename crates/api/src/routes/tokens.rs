@@ -3,10 +3,11 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{Duration, Utc};
-use shipshape_domain::access::{Permission, Scope};
+use shipshape_domain::access::{Scope, role_can_use_scope};
 use shipshape_domain::run::check_label;
 use shipshape_domain::wire::{ApiToken, CreateTokenRequest, CreatedToken, Problem};
 use shipshape_store::NewToken;
+use uuid::Uuid;
 
 use super::blocking;
 use crate::AppState;
@@ -70,10 +71,7 @@ pub async fn create_token(
     }
     // A token never has more power than its user: refuse scopes the role cannot use at all.
     for scope in &req.scopes {
-        let usable = Permission::ALL
-            .iter()
-            .any(|p| p.scope() == *scope && caller.role.allows(*p));
-        if !usable {
+        if !role_can_use_scope(caller.role, *scope) {
             return Err(ApiError::forbidden(format!(
                 "a {} cannot use the `{}` scope",
                 caller.role.as_str(),
@@ -106,7 +104,7 @@ pub async fn create_token(
 #[utoipa::path(
     tag = "tokens",
     summary = "Revoke one of your API tokens",
-    params(("token_id" = String, Path, description = "The token's id")),
+    params(("token_id" = Uuid, Path, description = "The token's id")),
     responses(
         (status = 200, description = "The revoked token", body = ApiToken),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
@@ -119,10 +117,10 @@ pub async fn create_token(
 pub async fn delete_token(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
-    let token_id = path.into_inner();
+    let token_id = path.into_inner().to_string();
     let token = blocking(&state, move |s| s.revoke_token(&caller.id, &token_id)).await?;
     Ok(HttpResponse::Ok().json(token))
 }

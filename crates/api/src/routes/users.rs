@@ -5,6 +5,7 @@ use shipshape_domain::access::Permission;
 use shipshape_domain::role::{check_password, check_username};
 use shipshape_domain::wire::{CreateUserRequest, Problem, UpdateUserRequest, User};
 use shipshape_store::NewUser;
+use uuid::Uuid;
 
 use super::blocking;
 use crate::AppState;
@@ -75,7 +76,7 @@ pub async fn create_user(
 #[utoipa::path(
     tag = "users",
     summary = "Update a user's role or active flag (admin)",
-    params(("user_id" = String, Path, description = "The user's id")),
+    params(("user_id" = Uuid, Path, description = "The user's id")),
     request_body = UpdateUserRequest,
     responses(
         (status = 200, description = "The updated user", body = User),
@@ -91,11 +92,11 @@ pub async fn create_user(
 pub async fn update_user(
     state: web::Data<AppState>,
     caller: Caller,
-    path: web::Path<String>,
+    path: web::Path<Uuid>,
     body: web::Json<UpdateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageUsers)?;
-    let id = path.into_inner();
+    let id = path.into_inner().to_string();
     let req = body.into_inner();
     if req.role.is_none() && req.active.is_none() {
         return Err(ApiError::invalid("nothing to change: give role or active"));
