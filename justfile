@@ -29,5 +29,18 @@ lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
     cargo check --locked --target wasm32-unknown-unknown -p shipshape-domain
 
-# What CI runs: lints, then every test
-ci: lint test
+target := env_var_or_default("CARGO_TARGET_DIR", "target")
+
+# Measure the hot paths against this machine's floors on SQLite and PostgreSQL (release build; needs wrk); writes bench/results/
+bench:
+    cargo build --release --locked -p shipshape-api --bin shipshape
+    cargo bench --locked -p shipshape-domain --bench domain
+    cargo run --release --locked -p shipshape-bench -- --server {{target}}/release/shipshape
+
+# A quick run of every benchmark step, to keep the harness working (CI)
+bench-smoke:
+    cargo build --locked -p shipshape-api --bin shipshape
+    cargo run --locked -p shipshape-bench -- --smoke --server {{target}}/debug/shipshape
+
+# What CI runs: lints, the benchmark smoke run, then every test
+ci: lint bench-smoke test

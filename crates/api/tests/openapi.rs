@@ -63,6 +63,15 @@ fn every_operation_is_documented_with_id_tag_summary_errors_and_security() {
         );
         assert!(op["security"].is_array(), "{name}: security requirement");
         let responses = op["responses"].as_object().expect("responses");
+        let scoped = op["security"][0]["bearer"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty());
+        if scoped {
+            assert!(
+                responses.contains_key("403"),
+                "{name}: documents 403 for a missing role or scope"
+            );
+        }
         if path.starts_with("/api/v1") {
             assert!(
                 responses.keys().any(|k| k.starts_with('4')),

@@ -58,6 +58,9 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/postgres"
     )]
     postgres: String,
+    /// The larger run count of the list measurement (default 10,000; 100 with --smoke).
+    #[arg(long)]
+    scale_runs: Option<usize>,
     /// Where results go.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
@@ -102,7 +105,7 @@ struct Settings {
 
 fn main() {
     let args = Args::parse();
-    let settings = if args.smoke {
+    let mut settings = if args.smoke {
         Settings {
             warmup: Duration::from_secs(1),
             measure: Duration::from_secs(1),
@@ -115,6 +118,9 @@ fn main() {
             scale: [100, 10_000],
         }
     };
+    if let Some(n) = args.scale_runs {
+        settings.scale[1] = n.max(settings.scale[0]);
+    }
     if !args.server.exists() {
         eprintln!(
             "no server binary at {}; build it first (just bench does)",

@@ -126,6 +126,7 @@ pub struct Store {
     url: DbUrl,
     read: db::DbPool,
     write: db::DbPool,
+    templates: std::sync::Arc<templates::TemplateCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -142,7 +143,12 @@ impl Store {
     pub fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
         let url = DbUrl::parse(url)?;
         let (read, write) = db::pools(&url, max_connections.max(1))?;
-        Ok(Store { url, read, write })
+        Ok(Store {
+            url,
+            read,
+            write,
+            templates: Default::default(),
+        })
     }
 
     /// `sqlite` or `postgres`.

@@ -7,6 +7,7 @@
 //! consistent snapshot. Reading a whole run is a fixed handful of queries whatever its size.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -37,7 +38,7 @@ use crate::schema::{
     decisions as d, run_events as ev, run_items as ri, run_members as m, runs as r, signoffs as so,
     users as u,
 };
-use crate::templates::load_version;
+use crate::templates::{TemplateCache, load_version};
 use crate::{AnyConnection, Store, StoreError, StoreResult, is_unique_violation, new_id, now, utc};
 
 /// Who is making a change.
@@ -397,22 +398,27 @@ fn load_items(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<ItemRow
         .load(conn)?)
 }
 
-/// The valid (not invalidated) sign-offs of a run, or of one item.
+/// The valid (not invalidated) sign-offs of a run, or of one item. (Two fixed queries rather
+/// than one boxed one: diesel caches the prepared statements of fixed queries only.)
 fn load_signoffs(
     conn: &mut AnyConnection,
     run_id: &str,
     item_id: Option<&str>,
 ) -> StoreResult<Vec<SignoffRow>> {
-    let mut q = so::table
-        .filter(so::run_id.eq(run_id))
-        .filter(so::invalidated_at.is_null())
-        .into_boxed();
-    if let Some(item) = item_id {
-        q = q.filter(so::item_id.eq(item.to_owned()));
-    }
-    Ok(q.order((so::signed_at.asc(), so::id.asc()))
-        .select(SignoffRow::as_select())
-        .load(conn)?)
+    let valid = so::run_id.eq(run_id).and(so::invalidated_at.is_null());
+    let order = (so::signed_at.asc(), so::id.asc());
+    Ok(match item_id {
+        Some(item) => so::table
+            .filter(valid.and(so::item_id.eq(item)))
+            .order(order)
+            .select(SignoffRow::as_select())
+            .load(conn)?,
+        None => so::table
+            .filter(valid)
+            .order(order)
+            .select(SignoffRow::as_select())
+            .load(conn)?,
+    })
 }
 
 fn load_members(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<RunMember>> {
@@ -550,18 +556,21 @@ fn item_progress(items: &[&ItemRow], status: RunStatus) -> StoreResult<Progress>
 /// The rows of one run that make up its whole view.
 struct RunRows {
     run: RunRow,
-    template: Template,
+    template: Arc<Template>,
     items: Vec<ItemRow>,
     decisions: Vec<DecisionRow>,
     signoffs: Vec<SignoffRow>,
     members: Vec<RunMember>,
 }
 
-fn load_rows(conn: &mut AnyConnection, run_id: &str) -> StoreResult<RunRows> {
+fn load_rows(
+    conn: &mut AnyConnection,
+    templates: &TemplateCache,
+    run_id: &str,
+) -> StoreResult<RunRows> {
     let run = load_run(conn, run_id)?;
-    let (_, version) = load_version(conn, &run.template_id, Some(run.template_version))?;
     Ok(RunRows {
-        template: version.template()?,
+        template: templates.get(conn, &run.template_id, run.template_version)?,
         items: load_items(conn, run_id)?,
         decisions: load_decisions(conn, run_id)?,
         signoffs: load_signoffs(conn, run_id, None)?,
@@ -669,8 +678,8 @@ fn decisions_to_wire(decisions: &[DecisionRow]) -> StoreResult<Vec<Decision>> {
         .collect()
 }
 
-fn read_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Run> {
-    assemble(load_rows(conn, run_id)?)
+fn read_run(conn: &mut AnyConnection, templates: &TemplateCache, run_id: &str) -> StoreResult<Run> {
+    assemble(load_rows(conn, templates, run_id)?)
 }
 
 /// Adds the required close item that makes someone review a forced transition.
@@ -804,13 +813,13 @@ impl Store {
                     "environment": new.environment,
                 }),
             )?;
-            read_run(conn, &run_id)
+            read_run(conn, &self.templates, &run_id)
         })
     }
 
     /// The whole run.
     pub fn run(&self, run_id: &str) -> StoreResult<Run> {
-        self.read(|conn| read_run(conn, run_id))
+        self.read(|conn| read_run(conn, &self.templates, run_id))
     }
 
     /// A page of runs, newest first.
@@ -931,7 +940,7 @@ impl Store {
                 );
             }
             if changes.is_empty() {
-                return read_run(conn, run_id);
+                return read_run(conn, &self.templates, run_id);
             }
             diesel::update(r::table.find(run_id))
                 .set((
@@ -949,7 +958,7 @@ impl Store {
                 now(),
                 &json!({ "changes": changes }),
             )?;
-            read_run(conn, run_id)
+            read_run(conn, &self.templates, run_id)
         })
     }
 
@@ -967,7 +976,7 @@ impl Store {
     ) -> StoreResult<Run> {
         self.write(|conn| {
             lock_run(conn, run_id)?;
-            let rows = load_rows(conn, run_id)?;
+            let rows = load_rows(conn, &self.templates, run_id)?;
             let run = &rows.run;
             check_if_match("run", if_match, run.last_seq)?;
             // Only a start can collide with another live run; other actions skip the query.
@@ -1057,7 +1066,7 @@ impl Store {
                     }),
                 )?;
             }
-            read_run(conn, run_id)
+            read_run(conn, &self.templates, run_id)
         })
     }
 
@@ -1510,19 +1519,13 @@ impl Store {
                     .order(d::seq.asc())
                     .select(DecisionRow::as_select())
                     .load(conn)?;
-                let mut templates: HashMap<(String, i32), Template> = HashMap::new();
                 for run in &runs {
                     let Some(stage) = run.status()?.decision_stage() else {
                         continue;
                     };
-                    let key = (run.template_id.clone(), run.template_version);
-                    if !templates.contains_key(&key) {
-                        let (_, version) = load_version(conn, &key.0, Some(key.1))?;
-                        templates.insert(key.clone(), version.template()?);
-                    }
-                    let Some(template) = templates.get(&key) else {
-                        continue;
-                    };
+                    let template =
+                        self.templates
+                            .get(conn, &run.template_id, run.template_version)?;
                     let of_run: Vec<DecisionRow> = decisions
                         .iter()
                         .filter(|d| d.run_id == run.id)
@@ -1562,8 +1565,9 @@ impl Store {
             lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
             let status = run.status()?;
-            let (_, version) = load_version(conn, &run.template_id, Some(run.template_version))?;
-            let template = version.template()?;
+            let template = self
+                .templates
+                .get(conn, &run.template_id, run.template_version)?;
             let point =
                 template
                     .decision_point(&req.point_key)

@@ -112,6 +112,18 @@ impl Store {
             })?;
             done += batch;
         }
+        // Fresh statistics, as autovacuum would gather them on a table that grew gradually;
+        // without them PostgreSQL plans for the empty tables it last analysed.
+        self.write(|conn| {
+            use diesel::connection::SimpleConnection;
+            match conn {
+                AnyConnection::Postgresql(_) => {
+                    conn.batch_execute("ANALYZE runs, run_items, run_events")?
+                }
+                AnyConnection::Sqlite(_) => conn.batch_execute("ANALYZE")?,
+            }
+            Ok(())
+        })?;
         Ok(done)
     }
 }

@@ -1,6 +1,9 @@
 //! Templates and their immutable versions. A version's content is the validated template as
 //! JSON; runs pin (template, version).
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use diesel::prelude::*;
 use shipshape_domain::template::{Template, TemplateDraft};
 use shipshape_domain::wire::{TemplateDetail, TemplateSummary};
@@ -29,6 +32,39 @@ impl VersionRow {
                 self.template_id, self.version
             ))
         })
+    }
+}
+
+/// Parsed template versions by (template, version). Versions never change once written, so
+/// an entry never goes stale; it saves a query, a JSON parse and a validation on every run
+/// read and write.
+#[derive(Debug, Default)]
+pub(crate) struct TemplateCache(RwLock<HashMap<(String, i32), Arc<Template>>>);
+
+impl TemplateCache {
+    /// The template version, from memory or from the database.
+    pub(crate) fn get(
+        &self,
+        conn: &mut AnyConnection,
+        id: &str,
+        version: i32,
+    ) -> StoreResult<Arc<Template>> {
+        let key = (id.to_owned(), version);
+        if let Some(t) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(t.clone());
+        }
+        let row = tv::table
+            .find((id, version))
+            .select(VersionRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(StoreError::NotFound("template version"))?;
+        let template = Arc::new(row.template()?);
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, template.clone());
+        Ok(template)
     }
 }
 

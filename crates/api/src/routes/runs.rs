@@ -414,6 +414,7 @@ pub async fn create_decision(
         (status = 200, description = "A page of events", body = EventPage),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid limit", body = Problem, content_type = "application/problem+json"),
     ),

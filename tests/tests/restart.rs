@@ -1,0 +1,91 @@
+//! What survives a restart: a generated token signing key is kept in the database, so access
+//! tokens stay valid; the admin is created once; the built-in template is not duplicated.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly, naming what went wrong"
+)]
+
+use serde_json::{Value, json};
+use shipshape_api::config::{Config, Secret};
+use shipshape_tests::{Backend, TestDb};
+
+async fn serve(url: &str, admin_password: &str) -> (String, actix_web::dev::ServerHandle) {
+    let mut config = Config::for_database(url);
+    config.admin_password = Some(Secret::new(admin_password));
+    let (server, addr) = shipshape_api::server::start(config).await.unwrap();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{addr}"), handle)
+}
+
+async fn restart_keeps_tokens_and_seeds_once(backend: Backend) {
+    let (_db, url) = TestDb::create(backend);
+    let client = reqwest::Client::new();
+    let (first, handle) = serve(&url, "first-admin-password").await;
+    let login: Value = client
+        .post(format!("{first}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "first-admin-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    handle.stop(true).await;
+
+    // A second start with another admin password changes nothing that exists.
+    let (second, handle) = serve(&url, "another-admin-password").await;
+    let me = client
+        .get(format!("{second}/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        me.status().as_u16(),
+        200,
+        "the token signed before the restart is still valid"
+    );
+    let templates: Value = client
+        .get(format!("{second}/api/v1/templates"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        templates.as_array().unwrap().len(),
+        1,
+        "the built-in template exists once"
+    );
+    assert_eq!(
+        templates[0]["version"], 1,
+        "an unchanged built-in template gets no new version"
+    );
+    let relogin = client
+        .post(format!("{second}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "first-admin-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        relogin.status().as_u16(),
+        200,
+        "the first admin password still holds"
+    );
+    handle.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_restart_keeps_tokens_and_seeds_once() {
+    restart_keeps_tokens_and_seeds_once(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart_keeps_tokens_and_seeds_once() {
+    restart_keeps_tokens_and_seeds_once(Backend::Postgres).await;
+}
