@@ -117,6 +117,7 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("list_decisions", Roles(ALL, "runs:read")),
         ("create_decision", Roles(STEER, "decisions:write")),
         ("list_events", Roles(ALL, "runs:read")),
+        ("get_event_stream", Roles(ALL, "runs:read")),
     ]
 }
 
@@ -276,6 +277,7 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
             Some(json!({"point_key": "go_no_go", "outcome": "hold", "rationale": "matrix"})),
         ),
         "list_events" => (get, format!("/api/v1/runs/{run}/events"), None),
+        "get_event_stream" => (get, format!("/api/v1/runs/{run}/events/stream"), None),
         other => panic!("the matrix has no request for `{other}`"),
     }
 }
@@ -377,6 +379,22 @@ on_both_backends! {
             };
             for (op, access) in &ops {
                 let (method, path, body) = request(op, &fixture, &name);
+                if *op == "get_event_stream" {
+                    // The stream never ends: judge it by its status, then hang up.
+                    let mut req = app.client.get(app.url(&path));
+                    if let Some(t) = identity.token() {
+                        req = req.bearer_auth(t);
+                    }
+                    let status = req.send().await.unwrap().status().as_u16();
+                    let ok = match identity.expected(*access) {
+                        None => status == 200,
+                        Some(code) => status == code,
+                    };
+                    if !ok {
+                        failures.push(format!("{name} {op}: got {status}, expected {:?}", identity.expected(*access)));
+                    }
+                    continue;
+                }
                 let answer: Answer = app.send(method, &path, identity.token(), body.as_ref(), &[]).await;
                 let status = answer.status.as_u16();
                 let ok = match identity.expected(*access) {

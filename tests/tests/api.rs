@@ -51,6 +51,19 @@ fn item_id_by_title(run: &Value, starts_with: &str) -> String {
         .to_owned()
 }
 
+/// Reads a streamed response until `needle` has arrived (at most 5 s).
+async fn read_until(stream: &mut reqwest::Response, seen: &mut String, needle: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("`{needle}` arrives in time; got {seen}"));
+        seen.push_str(&String::from_utf8_lossy(
+            &chunk.unwrap().expect("the stream stays open"),
+        ));
+    }
+}
+
 async fn events(app: &TestApp, run_id: &str) -> Vec<Value> {
     app.get(
         &app.admin,
@@ -599,6 +612,49 @@ on_both_backends! {
         let log = events(&app, &id).await;
         let advances = log.iter().filter(|e| e["type"] == "run_transitioned" && e["payload"]["action"] == "advance").count();
         assert_eq!(advances, 1);
+    }
+
+    async fn the_event_stream_delivers_changes_live_and_resumes_without_gaps_or_duplicates(app) {
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap().to_owned();
+        let item = items(&run)[0]["id"].as_str().unwrap().to_owned();
+        let path = format!("/api/v1/runs/{id}/events/stream");
+
+        let mut stream = app.client.get(app.url(&path)).bearer_auth(&app.admin).send().await.unwrap();
+        assert_eq!(stream.status().as_u16(), 200);
+        assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        let mut seen = String::new();
+        read_until(&mut stream, &mut seen, "id: 1\n").await;
+        // A change made by someone else arrives without asking.
+        app.set_item(&app.admin, &id, &item, "in_progress").await.expect(200);
+        read_until(&mut stream, &mut seen, "id: 2\n").await;
+        assert!(seen.contains("event: run_created\n"));
+        assert!(seen.contains("event: item_updated\n"));
+        let data = seen.lines().filter(|l| l.starts_with("data: ")).nth(1).unwrap();
+        let event: Value = serde_json::from_str(&data["data: ".len()..]).unwrap();
+        assert_eq!(event["seq"], 2);
+        assert_eq!(event["payload"]["changes"]["status"]["to"], "in_progress");
+        drop(stream);
+
+        // Reconnecting with Last-Event-ID resumes right after it.
+        app.set_item(&app.admin, &id, &item, "done").await.expect(200);
+        let mut resumed = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&app.admin)
+            .header("last-event-id", "2")
+            .send()
+            .await
+            .unwrap();
+        let mut text = String::new();
+        read_until(&mut resumed, &mut text, "id: 3\n").await;
+        assert!(!text.contains("id: 1\n") && !text.contains("id: 2\n"), "no duplicates: {text}");
+
+        app.send(Method::GET, "/api/v1/runs/00000000-0000-0000-0000-000000000000/events/stream", Some(&app.admin), None, &[])
+            .await
+            .expect_problem(404, "not_found");
+        let bad = app.client.get(app.url(&path)).bearer_auth(&app.admin).header("last-event-id", "x").send().await.unwrap();
+        assert_eq!(bad.status().as_u16(), 400);
     }
 
     async fn ops_endpoints_and_the_openapi_document_are_served(app) {

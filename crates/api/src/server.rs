@@ -134,7 +134,8 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
         Some(n) => server.workers(n.max(1)),
         None => server,
     };
-    let server = server.bind(&config.bind)?;
+    // Event streams never end on their own: do not wait long for them at shutdown.
+    let server = server.shutdown_timeout(10).bind(&config.bind)?;
     let addr = server
         .addrs()
         .first()

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod health;
 pub mod runs;
+pub mod stream;
 pub mod team;
 pub mod templates;
 pub mod tokens;
@@ -47,7 +48,8 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(team::delete_member)
         .service(runs::list_decisions)
         .service(runs::create_decision)
-        .service(runs::list_events);
+        .service(runs::list_events)
+        .service(stream::get_event_stream);
 }
 
 /// Registers the ops endpoints outside `/api/v1`.
