@@ -58,9 +58,10 @@ async fn read_until(stream: &mut reqwest::Response, seen: &mut String, needle: &
         let chunk = tokio::time::timeout_at(deadline, stream.chunk())
             .await
             .unwrap_or_else(|_| panic!("`{needle}` arrives in time; got {seen}"));
-        seen.push_str(&String::from_utf8_lossy(
-            &chunk.unwrap().expect("the stream stays open"),
-        ));
+        let Some(bytes) = chunk.unwrap() else {
+            panic!("the stream ended before `{needle}`; got {seen}");
+        };
+        seen.push_str(&String::from_utf8_lossy(&bytes));
     }
 }
 
