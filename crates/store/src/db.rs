@@ -169,12 +169,3 @@ pub fn run_migrations(conn: &mut AnyConnection) -> Result<(), StoreError> {
     };
     result.map_err(|e| StoreError::Migration(e.to_string()))
 }
-
-/// Reverts the most recent migration (used by the migration tests and `shipshape migrate`).
-pub fn revert_last_migration(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    let result = match conn {
-        AnyConnection::Postgresql(c) => c.revert_last_migration(POSTGRES_MIGRATIONS).map(|_| ()),
-        AnyConnection::Sqlite(c) => c.revert_last_migration(SQLITE_MIGRATIONS).map(|_| ()),
-    };
-    result.map_err(|e| StoreError::Migration(e.to_string()))
-}

@@ -226,9 +226,4 @@ impl Store {
             })
         })
     }
-
-    /// One template version as the validated domain value.
-    pub fn template_value(&self, id: &str, version: Option<i32>) -> StoreResult<Template> {
-        self.read(|conn| load_version(conn, id, version)?.1.template())
-    }
 }
