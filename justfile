@@ -16,7 +16,7 @@ test:
     trap 'rm -f "$log"' EXIT
     status=0
     cargo test --workspace --all-targets --locked 2>&1 | tee "$log" || status=$?
-    awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\nall tests: %d passed, %d failed\n", passed, failed }' "$log"
+    awk '/^test result:/ { passed += $4; failed += $6 } END { printf "\ntests: %d passed, %d failed\n", passed, failed }' "$log"
     exit "$status"
 
 # Rewrite openapi/openapi.json from the code
