@@ -68,13 +68,46 @@ impl Modify for BearerScheme {
 
 /// The whole document, collected from the same registrations the server uses.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, api) = App::new()
+    let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
         .service(scope("/api/v1").configure(routes::api))
         .configure(routes::ops)
         .split_for_parts();
+    document_body_errors(&mut api);
     api
+}
+
+/// Every operation that takes a body can answer 413 (too large) and 415 (wrong content
+/// type): the body extractors say so for all of them, so the document says it once, here.
+fn document_body_errors(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for item in api.paths.paths.values_mut() {
+        let operations = [item.post.as_mut(), item.put.as_mut(), item.patch.as_mut()];
+        for op in operations.into_iter().flatten() {
+            if op.request_body.is_none() {
+                continue;
+            }
+            let responses = &mut op.responses.responses;
+            responses
+                .entry("413".into())
+                .or_insert_with(|| problem("The body is too large").into());
+            responses
+                .entry("415".into())
+                .or_insert_with(|| problem("The body is not of a supported content type").into());
+        }
+    }
 }
 
 /// The document as pretty JSON, exactly as committed.

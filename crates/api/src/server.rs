@@ -94,6 +94,7 @@ pub fn migrate(config: &Config) -> Result<(), StartError> {
 pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), StartError> {
     let state = web::Data::new(state);
     let document = openapi::document();
+    let routes = KnownRoutes::from_document(&document);
     let server = HttpServer::new(move || {
         let (app, _) = App::new()
             .into_utoipa_app()
@@ -124,9 +125,8 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
                         .finish()
                 }),
             )
-            .default_service(web::to(|| async {
-                Err::<HttpResponse, ApiError>(ApiError::not_found("no such resource"))
-            }))
+            .app_data(web::Data::new(routes.clone()))
+            .default_service(web::to(unmatched))
             .wrap(middleware::Compress::default())
             .wrap(middleware::from_fn(log_request))
     });
@@ -142,6 +142,79 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
         .copied()
         .ok_or_else(|| StartError::Other("bound to no address".into()))?;
     Ok((server.run(), addr))
+}
+
+/// The paths of the API and the methods each takes, from the OpenAPI document, so that a
+/// request no route matched gets 405 with `Allow` when its path exists, 404 otherwise.
+#[derive(Debug, Clone)]
+struct KnownRoutes(std::sync::Arc<Vec<(Vec<String>, Vec<&'static str>)>>);
+
+impl KnownRoutes {
+    fn from_document(doc: &utoipa::openapi::OpenApi) -> Self {
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, present)| present.then_some(m))
+                .collect();
+                (segments, methods)
+            })
+            .collect();
+        KnownRoutes(std::sync::Arc::new(routes))
+    }
+
+    fn methods_for(&self, path: &str) -> Option<Vec<&'static str>> {
+        let wanted: Vec<&str> = path.split('/').collect();
+        let mut methods: Vec<&'static str> = self
+            .0
+            .iter()
+            .filter(|(segments, _)| {
+                segments.len() == wanted.len()
+                    && segments
+                        .iter()
+                        .zip(&wanted)
+                        .all(|(s, w)| s == w || (s.starts_with('{') && !w.is_empty()))
+            })
+            .flat_map(|(_, m)| m.iter().copied())
+            .collect();
+        methods.sort_unstable();
+        methods.dedup();
+        (!methods.is_empty()).then_some(methods)
+    }
+}
+
+async fn unmatched(req: actix_web::HttpRequest, routes: web::Data<KnownRoutes>) -> HttpResponse {
+    use actix_web::ResponseError;
+    match routes.methods_for(req.path()) {
+        Some(methods) => {
+            let mut res = ApiError::new(
+                actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!(
+                    "{} is not allowed here; use {}",
+                    req.method(),
+                    methods.join(", ")
+                ),
+            )
+            .error_response();
+            if let Ok(allow) = actix_web::http::header::HeaderValue::from_str(&methods.join(", ")) {
+                res.headers_mut()
+                    .insert(actix_web::http::header::ALLOW, allow);
+            }
+            res
+        }
+        None => ApiError::not_found("no such resource").error_response(),
+    }
 }
 
 async fn log_request(

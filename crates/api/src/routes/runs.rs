@@ -25,12 +25,15 @@ pub struct ListRunsQuery {
     /// Only runs in this status.
     pub status: Option<RunStatus>,
     /// Only runs in this environment.
+    #[param(min_length = 1, max_length = 200)]
     pub environment: Option<String>,
     /// Only runs of this product.
+    #[param(min_length = 1, max_length = 200)]
     pub product: Option<String>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -41,6 +44,7 @@ pub struct EventsQuery {
     /// Only events with a sequence number above this (default 0: from the start).
     pub after: Option<i64>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
