@@ -602,6 +602,16 @@ on_both_backends! {
         let pending = app.get(&eng, "/api/v1/me/pending").await.expect(200).json;
         assert!(pending["assigned"].as_array().unwrap().is_empty(), "done items no longer wait");
 
+        // Release managers find the decisions of the runs' current stages waiting on them.
+        app.transition(&app.admin, id, "start").await.expect(200);
+        let rm = app.user("rita", "release_manager").await;
+        let pending = app.get(&rm, "/api/v1/me/pending").await.expect(200).json;
+        let decisions: Vec<&str> = pending["decisions"].as_array().unwrap().iter().map(|d| d["point_key"].as_str().unwrap()).collect();
+        assert_eq!(decisions, ["go_no_go"]);
+        assert!(app.get(&eng, "/api/v1/me/pending").await.expect(200).json["decisions"].as_array().unwrap().is_empty(), "engineers do not decide");
+        app.decide(&rm, id, "go_no_go", "go").await.expect(201);
+        assert!(app.get(&rm, "/api/v1/me/pending").await.expect(200).json["decisions"].as_array().unwrap().is_empty());
+
         // The run shows its team; removing a member is logged.
         let run = app.run(&eng, id).await;
         assert_eq!(run["members"].as_array().unwrap().len(), 1);
