@@ -531,6 +531,29 @@ on_both_backends! {
         app.post(&eng, "/api/v1/tokens", json!({"name": "x", "scopes": ["runs:fly"], "expires_in_days": 1})).await.expect_problem(422, "invalid_input");
     }
 
+    async fn an_open_event_stream_ends_when_its_session_is_revoked(app) {
+        let viewer = app.user("vic", "viewer").await;
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        let mut stream = app
+            .client
+            .get(app.url(&format!("/api/v1/runs/{id}/events/stream")))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status().as_u16(), 200);
+        app.send(Method::POST, "/api/v1/auth/logout", Some(&viewer), None, &[]).await.expect(204);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let chunk = tokio::time::timeout_at(deadline, stream.chunk()).await.expect("the stream ends soon after the logout");
+            match chunk {
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+
     async fn a_token_loses_power_when_its_user_does(app) {
         let rm = app.user("rita", "release_manager").await;
         let tool = api_token(&app, &rm, &["runs:read", "runs:write"]).await["secret"].as_str().unwrap().to_owned();
@@ -714,6 +737,12 @@ on_both_backends! {
         app.sign(&approver, id, &migration, "approve").await.expect(201);
         assert_eq!(app.get(&eng, &path).await.expect(200).json["status"], "done");
         app.sign(&second, id, &migration, "approve").await.expect_problem(409, "signoff_refused");
+        // A waived approval item takes no sign-offs (they would undo the waiver).
+        let plan = item_by_title(&run, "Detailed deployment plan")["id"].as_str().unwrap().to_owned();
+        app.patch(&app.admin, &format!("/api/v1/runs/{id}/items/{plan}"), json!({"status": "skipped", "reason": "plan reviewed offline"}), None)
+            .await
+            .expect(200);
+        app.sign(&approver, id, &plan, "reject").await.expect_problem(409, "signoff_refused");
         // Manual items take no sign-offs.
         let manual = item_by_title(&run, "Final testing")["id"].as_str().unwrap().to_owned();
         app.sign(&approver, id, &manual, "approve").await.expect_problem(409, "signoff_refused");

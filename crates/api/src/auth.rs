@@ -185,7 +185,8 @@ impl Caller {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
+/// The bearer token of a request.
+pub(crate) fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -205,7 +206,11 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     }
 }
 
-async fn authenticate(state: web::Data<AppState>, token: String) -> Result<Caller, ApiError> {
+/// Who a bearer token (session or API token) belongs to, checked against the database now.
+pub(crate) async fn authenticate(
+    state: web::Data<AppState>,
+    token: String,
+) -> Result<Caller, ApiError> {
     let store = state.store.clone();
     if token.starts_with(API_TOKEN_PREFIX) {
         let hash = hash_api_secret(&token);

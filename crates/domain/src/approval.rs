@@ -151,6 +151,11 @@ pub fn check_signoff(
             "this is not an approval item; it needs no sign-off".into(),
         ));
     }
+    if ctx.status == ItemStatus::Skipped {
+        return Err(SignoffError::Conflict(
+            "the item was skipped; it takes sign-offs again once it is reopened".into(),
+        ));
+    }
     if !item_editable(ctx.gate, ctx.run_status, ctx.run_closed) {
         return Err(SignoffError::Conflict(
             "the run no longer accepts changes to this item".into(),

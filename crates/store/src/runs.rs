@@ -27,7 +27,7 @@ use shipshape_domain::run::{
     TransitionError, available_transitions, check_label, check_run_editable, check_schedule,
     item_applies, item_editable, plan_forced_transition, plan_transition, progress,
 };
-use shipshape_domain::template::{Applicability, Gate, ItemKind, Template};
+use shipshape_domain::template::{Applicability, Gate, ItemKind, ItemSpec, Template};
 use shipshape_domain::wire::{
     CreateDecisionRequest, Decision, Event, EventPage, EventType, ItemApproval, Pending,
     PendingDecision, PendingItem, Progress, Run, RunDecisionPoint, RunItem, RunMember, RunPage,
@@ -682,6 +682,18 @@ fn read_run(conn: &mut AnyConnection, templates: &TemplateCache, run_id: &str) -
     assemble(load_rows(conn, templates, run_id)?)
 }
 
+/// An approval policy as stored: comma-separated roles, `None` for a manual item.
+pub(crate) fn approvers_column(item: &ItemSpec) -> Option<String> {
+    let policy = item.approval_policy();
+    (!policy.is_empty()).then(|| {
+        policy
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
 /// Adds the required close item that makes someone review a forced transition.
 fn add_override_review(
     conn: &mut AnyConnection,
@@ -784,16 +796,7 @@ impl Store {
                         ri::required.eq(item.required),
                         ri::kind.eq(item.kind.as_str()),
                         ri::role.eq(item.role.map(Role::as_str)),
-                        ri::approvers.eq({
-                            let policy = item.approval_policy();
-                            (!policy.is_empty()).then(|| {
-                                policy
-                                    .iter()
-                                    .map(|r| r.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(",")
-                            })
-                        }),
+                        ri::approvers.eq(approvers_column(item)),
                         ri::status.eq(ItemStatus::Pending.as_str()),
                         ri::version.eq(1_i64),
                     ))

@@ -6,6 +6,7 @@ use shipshape_domain::Role;
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::RunStatus;
 
+use crate::runs::approvers_column;
 use crate::schema::{run_events as ev, run_items as ri, runs as r};
 use crate::templates::load_version;
 use crate::{AnyConnection, Store, StoreResult, new_id, now};
@@ -80,6 +81,8 @@ impl Store {
                             ri::required.eq(spec.required),
                             ri::kind.eq(spec.kind.as_str()),
                             ri::role.eq(spec.role.map(Role::as_str)),
+                            ri::guidance.eq(spec.guidance.clone()),
+                            ri::approvers.eq(approvers_column(spec)),
                             ri::status.eq(item_status.as_str()),
                             ri::version.eq(1_i64),
                         ));

@@ -47,15 +47,17 @@ pub async fn login(
     )
     .map(|a| a.to_string());
     let keys = throttle::keys(&username, address.as_deref());
-    if let Err(wait) = state.throttle.admit(&keys) {
-        return Err(ApiError::too_many_attempts(wait.as_secs() + 1));
-    }
-    let outcome = check_credentials(&state, &username, password).await;
-    match &outcome {
-        Ok(_) => state.throttle.success(&keys),
-        Err(_) => state.throttle.failure(&keys),
-    }
-    let (user_id, generation) = outcome?;
+    let attempt = state
+        .throttle
+        .admit(keys)
+        .map_err(|wait| ApiError::too_many_attempts(wait.as_secs() + 1))?;
+    // Only wrong credentials count as a failure; an error that kept us from judging them (the
+    // database was down) merely releases the attempt when `attempt` is dropped.
+    let Some((user_id, generation)) = check_credentials(&state, &username, password).await? else {
+        attempt.failed();
+        return Err(ApiError::unauthorized("wrong user name or password"));
+    };
+    attempt.succeeded();
     let token = state.keys.issue(&user_id, generation)?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token: token,
@@ -64,12 +66,13 @@ pub async fn login(
     }))
 }
 
-/// The user's id and token generation if the credentials are right; 401 otherwise.
+/// The user's id and token generation if the credentials are right, `None` if they are
+/// wrong.
 async fn check_credentials(
     state: &web::Data<AppState>,
     username: &str,
     password: String,
-) -> Result<(String, i32), ApiError> {
+) -> Result<Option<(String, i32)>, ApiError> {
     // Password hashing is deliberately expensive: only a few run at once.
     let _permit = state
         .hashing
@@ -95,7 +98,7 @@ async fn check_credentials(
         }
     })
     .await?;
-    ok.ok_or_else(|| ApiError::unauthorized("wrong user name or password"))
+    Ok(ok)
 }
 
 /// The signed-in user.

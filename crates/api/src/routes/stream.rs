@@ -1,7 +1,8 @@
 //! The live event stream of a run, as Server-Sent Events: each event of the run's log, in
 //! order, with `id` = its sequence number. A client that reconnects with `Last-Event-ID`
 //! resumes after that event, so it sees neither gaps nor duplicates. The stream follows the
-//! log in the database (polling it briefly), so it works the same with several instances.
+//! log in the database (polling it briefly), so it works the same with several instances, and
+//! re-checks its caller every few seconds, so a logout or revocation ends it.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 use super::blocking;
 use crate::AppState;
-use crate::auth::Caller;
+use crate::auth::{Caller, authenticate, bearer};
 use crate::error::ApiError;
 
 /// How often an idle stream looks for new events.
@@ -26,6 +27,9 @@ const POLL: Duration = Duration::from_millis(250);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Events read per query.
 const BATCH: i64 = 500;
+/// How often an open stream checks that its caller may still read (logout, deactivation,
+/// revocation and expiry end it).
+const REAUTHENTICATE: Duration = Duration::from_secs(5);
 
 /// Where the stream starts.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -38,6 +42,8 @@ pub struct StreamQuery {
 
 struct Follow {
     state: web::Data<AppState>,
+    token: String,
+    authenticated_at: Instant,
     run_id: String,
     after: i64,
     queue: VecDeque<Event>,
@@ -71,6 +77,11 @@ async fn next(mut f: Follow) -> Option<(Result<Bytes, actix_web::Error>, Follow)
             return Some((Ok(Bytes::from_static(b": keep-alive\n\n")), f));
         }
         actix_web::rt::time::sleep(POLL).await;
+        if f.authenticated_at.elapsed() >= REAUTHENTICATE {
+            let caller = authenticate(f.state.clone(), f.token.clone()).await.ok()?;
+            caller.require(Permission::Read).ok()?;
+            f.authenticated_at = Instant::now();
+        }
         let (run_id, after) = (f.run_id.clone(), f.after);
         // A store error ends the stream; the client reconnects with Last-Event-ID.
         let page = blocking(&f.state, move |s| s.events(&run_id, after, BATCH))
@@ -134,6 +145,8 @@ pub async fn get_event_stream(
     let first = blocking(&state, move |s| s.events(&id, after, BATCH)).await?;
     let follow = Follow {
         state,
+        token: bearer(&req)?,
+        authenticated_at: Instant::now(),
         run_id,
         after,
         queue: first.items.into(),
