@@ -9,45 +9,19 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::{
-    ItemFacts, PointFacts, RunFacts, RunStatus, TransitionAction, available_transitions, blockers,
+    RunFacts, RunStatus, TransitionAction, available_transitions, blockers,
 };
 use shipshape_domain::{EDULIBRA_TEMPLATE_MD, markdown};
 
 fn edulibra_run(status: RunStatus) -> RunFacts {
     let t = markdown::parse(EDULIBRA_TEMPLATE_MD).expect("the built-in template parses");
-    RunFacts {
-        status,
-        closed: false,
-        items: t
-            .items()
-            .enumerate()
-            .map(|(n, (p, s, i, it))| ItemFacts {
-                id: format!("item-{n}"),
-                reference: format!("{}.{}.{}", p + 1, s + 1, i + 1),
-                title: it.title.clone(),
-                gate: it.gate,
-                applies: it.applies,
-                required: it.required,
-                // Half done, so the gates have work to do.
-                status: if n % 2 == 0 {
-                    ItemStatus::Done
-                } else {
-                    ItemStatus::Pending
-                },
-            })
-            .collect(),
-        points: t
-            .decision_points()
-            .iter()
-            .map(|p| PointFacts {
-                key: p.key.clone(),
-                title: p.title.clone(),
-                stage: p.stage,
-                latest: None,
-            })
-            .collect(),
-        other_live_run: None,
+    let mut facts = RunFacts::planned(&t);
+    facts.status = status;
+    // Half done, so the gates have work to do.
+    for item in facts.items.iter_mut().step_by(2) {
+        item.status = ItemStatus::Done;
     }
+    facts
 }
 
 fn gates(c: &mut Criterion) {

@@ -342,6 +342,43 @@ pub struct RunFacts {
     pub other_live_run: Option<String>,
 }
 
+impl RunFacts {
+    /// The facts of a new run of `template`: planned, every item pending, no decisions. Item
+    /// ids are their references (`1.1.1`), as nothing is stored yet.
+    pub fn planned(template: &crate::template::Template) -> RunFacts {
+        RunFacts {
+            status: RunStatus::Planned,
+            closed: false,
+            items: template
+                .items()
+                .map(|(p, s, i, it)| {
+                    let reference = format!("{}.{}.{}", p + 1, s + 1, i + 1);
+                    ItemFacts {
+                        id: reference.clone(),
+                        reference,
+                        title: it.title.clone(),
+                        gate: it.gate,
+                        applies: it.applies,
+                        required: it.required,
+                        status: ItemStatus::Pending,
+                    }
+                })
+                .collect(),
+            points: template
+                .decision_points()
+                .iter()
+                .map(|p| PointFacts {
+                    key: p.key.clone(),
+                    title: p.title.clone(),
+                    stage: p.stage,
+                    latest: None,
+                })
+                .collect(),
+            other_live_run: None,
+        }
+    }
+}
+
 /// One reason a gate is not met; `kind` says which: an `item` or a `decision`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -14,8 +14,8 @@ use shipshape_domain::approval::{
 use shipshape_domain::decision::{Outcome, check_decision};
 use shipshape_domain::item::{ItemChange, ItemContext, ItemError, ItemStatus, check_item_change};
 use shipshape_domain::run::{
-    Blocker, ItemFacts, PointFacts, RunFacts, RunStatus, TransitionAction, TransitionError,
-    available_transitions, item_applies, plan_transition,
+    Blocker, RunFacts, RunStatus, TransitionAction, TransitionError, available_transitions,
+    item_applies, plan_transition,
 };
 use shipshape_domain::template::{Gate, ItemKind, Template};
 use shipshape_domain::{EDULIBRA_TEMPLATE_MD, markdown};
@@ -103,33 +103,7 @@ fn edulibra() -> Template {
 }
 
 fn fresh_facts(t: &Template) -> RunFacts {
-    RunFacts {
-        status: Planned,
-        closed: false,
-        items: t
-            .items()
-            .map(|(p, s, i, it)| ItemFacts {
-                id: format!("item-{p}-{s}-{i}"),
-                reference: format!("{}.{}.{}", p + 1, s + 1, i + 1),
-                title: it.title.clone(),
-                gate: it.gate,
-                applies: it.applies,
-                required: it.required,
-                status: ItemStatus::Pending,
-            })
-            .collect(),
-        points: t
-            .decision_points()
-            .iter()
-            .map(|p| PointFacts {
-                key: p.key.clone(),
-                title: p.title.clone(),
-                stage: p.stage,
-                latest: None,
-            })
-            .collect(),
-        other_live_run: None,
-    }
+    RunFacts::planned(t)
 }
 
 #[test]
