@@ -86,6 +86,9 @@ pub struct Config {
     /// client; login throttling counts per client address. Without it, the peer address counts.
     #[arg(long, env = "SHIPSHAPE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The built web app (a folder with `index.html`), served at `/`.
+    #[arg(long, env = "SHIPSHAPE_WEB_DIR", default_value = "frontend/dist")]
+    pub web_dir: std::path::PathBuf,
     /// Database connections in the reader pool.
     #[arg(long, env = "SHIPSHAPE_DB_POOL_SIZE", default_value_t = 8)]
     pub db_pool_size: u32,
@@ -102,6 +105,7 @@ impl Config {
             token_ttl_secs: 3600,
             workers: Some(2),
             trusted_proxies: Vec::new(),
+            web_dir: "frontend/dist".into(),
             db_pool_size: 4,
         }
     }

@@ -9,6 +9,7 @@ pub mod openapi;
 mod routes;
 pub mod server;
 pub mod throttle;
+pub mod web;
 
 use shipshape_store::Store;
 

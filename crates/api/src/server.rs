@@ -95,6 +95,7 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
     let state = web::Data::new(state);
     let document = openapi::document();
     let routes = KnownRoutes::from_document(&document);
+    let web_root = crate::web::WebRoot::new(&config.web_dir);
     let server = HttpServer::new(move || {
         let (app, _) = App::new()
             .into_utoipa_app()
@@ -126,6 +127,7 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
                 }),
             )
             .app_data(web::Data::new(routes.clone()))
+            .app_data(web::Data::new(web_root.clone()))
             .default_service(web::to(unmatched))
             .wrap(middleware::Compress::default())
             .wrap(middleware::from_fn(log_request))
@@ -193,8 +195,18 @@ impl KnownRoutes {
     }
 }
 
-async fn unmatched(req: actix_web::HttpRequest, routes: web::Data<KnownRoutes>) -> HttpResponse {
+async fn unmatched(
+    req: actix_web::HttpRequest,
+    routes: web::Data<KnownRoutes>,
+    web_root: web::Data<crate::web::WebRoot>,
+) -> HttpResponse {
     use actix_web::ResponseError;
+    if req.method() == actix_web::http::Method::GET
+        && !crate::web::is_api_path(req.path())
+        && let Some(res) = crate::web::serve(&web_root, &req)
+    {
+        return res;
+    }
     match routes.methods_for(req.path()) {
         Some(methods) => {
             let mut res = ApiError::new(

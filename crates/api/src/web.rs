@@ -1,0 +1,132 @@
+//! Serving the web app's static files: `index.html` for every client-side route (and never
+//! cached, so a new release is picked up at once), hashed assets (`app-3f9c2a.wasm`) cached
+//! for a year. Paths under `/api`, `/api-docs` and `/docs` are never the web app's.
+
+use std::path::{Path, PathBuf};
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+
+/// Where the built web app lives, if it does.
+#[derive(Debug, Clone)]
+pub struct WebRoot(Option<PathBuf>);
+
+impl WebRoot {
+    /// The folder, when it holds an `index.html`.
+    pub fn new(dir: &Path) -> Self {
+        WebRoot(dir.join("index.html").is_file().then(|| dir.to_path_buf()))
+    }
+}
+
+/// Whether a path belongs to the API or its documentation rather than the web app.
+pub fn is_api_path(path: &str) -> bool {
+    ["/api/", "/api-docs/", "/docs"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/api"
+        || path == "/healthz"
+        || path == "/readyz"
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "txt" => "text/plain; charset=utf-8",
+        "woff2" => "font/woff2",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A file name that carries a content hash (`name-<hex>.ext` or `name.<hex>.ext`, at least
+/// eight hex digits): its content never changes, so it may be cached for good.
+fn is_hashed(name: &str) -> bool {
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    stem.rsplit(['-', '.'])
+        .next()
+        .is_some_and(|h| h.len() >= 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The file a request names inside the root: plain segments only, no hidden files, no `..`,
+/// nothing encoded.
+fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut file = root.to_path_buf();
+    for segment in path.trim_start_matches('/').split('/') {
+        if segment.is_empty() || segment.starts_with('.') || segment.contains(['%', '\\', ':']) {
+            return None;
+        }
+        file.push(segment);
+    }
+    file.is_file().then_some(file)
+}
+
+/// Answers a GET for the web app, or `None` when there is no web app to answer with.
+pub fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
+    let dir = root.0.as_ref()?;
+    let (file, hashed) = match file_for(dir, req.path()) {
+        Some(f) => {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let hashed = is_hashed(name);
+            (f, hashed)
+        }
+        // Client-side routes (`/runs/…`) are the app's: it reads the path itself.
+        None => (dir.join("index.html"), false),
+    };
+    let body = std::fs::read(&file).ok()?;
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let cache = if hashed {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    Some(
+        HttpResponse::Ok()
+            .content_type(content_type(name))
+            .insert_header((header::CACHE_CONTROL, cache))
+            .body(body),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_asset_names_are_recognised() {
+        assert!(is_hashed("shipshape-frontend-3f9c2a7b1d.wasm"));
+        assert!(is_hashed("app.0123abcd.js"));
+        assert!(!is_hashed("index.html"));
+        assert!(!is_hashed("favicon.ico"));
+        assert!(!is_hashed("app-v2.js"));
+    }
+
+    #[test]
+    fn requests_cannot_leave_the_web_root() {
+        let root = std::env::temp_dir();
+        for path in [
+            "/../etc/passwd",
+            "/a/../../b",
+            "/.env",
+            "/%2e%2e/x",
+            "/a\\b",
+            "/c:/x",
+        ] {
+            assert!(file_for(&root, path).is_none(), "{path}");
+        }
+    }
+
+    #[test]
+    fn api_paths_are_never_the_web_apps() {
+        assert!(is_api_path("/api/v1/runs"));
+        assert!(is_api_path("/docs/"));
+        assert!(is_api_path("/healthz"));
+        assert!(!is_api_path("/runs/123"));
+        assert!(!is_api_path("/"));
+    }
+}
