@@ -303,6 +303,11 @@ on_both_backends! {
         let second = app.create_run(&rm, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
         let staging = app.create_run(&rm, "EduLibra", "staging").await["id"].as_str().unwrap().to_owned();
         app.transition(&rm, &first, "start").await.expect(200);
+        // The run says so before anyone clicks.
+        let view = app.run(&rm, &second).await;
+        let start = view["transitions"].as_array().unwrap().iter().find(|t| t["action"] == "start").unwrap().clone();
+        assert_eq!(start["allowed"], false);
+        assert!(start["reason"].as_str().unwrap().contains("live"), "{start}");
         app.transition(&rm, &second, "start").await.expect_problem(409, "live_run_exists");
         app.transition(&rm, &staging, "start").await.expect(200);
         app.transition(&rm, &first, "abort").await.expect(200);

@@ -561,6 +561,29 @@ struct RunRows {
     decisions: Vec<DecisionRow>,
     signoffs: Vec<SignoffRow>,
     members: Vec<RunMember>,
+    /// For a planned run (the only kind a start applies to): a live run of the same product
+    /// and environment, which would refuse the start.
+    other_live_run: Option<String>,
+}
+
+/// Another live run of the run's product and environment, if any.
+fn find_other_live_run(conn: &mut AnyConnection, run: &RunRow) -> StoreResult<Option<String>> {
+    Ok(r::table
+        .filter(r::product.eq(&run.product))
+        .filter(r::environment.eq(&run.environment))
+        .filter(r::id.ne(&run.id))
+        .filter(
+            r::status.eq_any(
+                RunStatus::ALL
+                    .into_iter()
+                    .filter(|s| s.is_live())
+                    .map(RunStatus::as_str)
+                    .collect::<Vec<_>>(),
+            ),
+        )
+        .select(r::id)
+        .first(conn)
+        .optional()?)
 }
 
 fn load_rows(
@@ -569,7 +592,13 @@ fn load_rows(
     run_id: &str,
 ) -> StoreResult<RunRows> {
     let run = load_run(conn, run_id)?;
+    let other_live_run = if run.status()? == RunStatus::Planned {
+        find_other_live_run(conn, &run)?
+    } else {
+        None
+    };
     Ok(RunRows {
+        other_live_run,
         template: templates.get(conn, &run.template_id, run.template_version)?,
         items: load_items(conn, run_id)?,
         decisions: load_decisions(conn, run_id)?,
@@ -592,6 +621,7 @@ fn assemble(rows: RunRows) -> StoreResult<Run> {
         decisions,
         signoffs,
         members,
+        other_live_run,
     } = rows;
     let (run, template, items, decisions) = (&run, &template, &items[..], &decisions[..]);
     let status = run.status()?;
@@ -652,8 +682,8 @@ fn assemble(rows: RunRows) -> StoreResult<Run> {
         })
         .collect();
     let wire_decisions = decisions_to_wire(decisions)?;
-    // The live-run rule is checked when a start is attempted; the view does not query for it.
-    let transitions = available_transitions(&facts(run, template, items, decisions, None)?);
+    let transitions =
+        available_transitions(&facts(run, template, items, decisions, other_live_run)?);
     Ok(Run {
         summary,
         version: run.last_seq,
@@ -983,26 +1013,7 @@ impl Store {
             let run = &rows.run;
             check_if_match("run", if_match, run.last_seq)?;
             // Only a start can collide with another live run; other actions skip the query.
-            let other_live_run: Option<String> = if action == TransitionAction::Start {
-                r::table
-                    .filter(r::product.eq(&run.product))
-                    .filter(r::environment.eq(&run.environment))
-                    .filter(r::id.ne(run_id))
-                    .filter(
-                        r::status.eq_any(
-                            RunStatus::ALL
-                                .into_iter()
-                                .filter(|s| s.is_live())
-                                .map(RunStatus::as_str)
-                                .collect::<Vec<_>>(),
-                        ),
-                    )
-                    .select(r::id)
-                    .first(conn)
-                    .optional()?
-            } else {
-                None
-            };
+            let other_live_run = rows.other_live_run.clone();
             let facts = facts(
                 run,
                 &rows.template,
