@@ -1,5 +1,6 @@
 //! Start-up and serving: connect and migrate the store, make sure the built-in template and
-//! the first admin exist, then serve the API, its OpenAPI document and Swagger UI.
+//! the first admin exist, then serve the API, its OpenAPI document, Swagger UI and the web
+//! app's files.
 
 use std::net::SocketAddr;
 
@@ -51,6 +52,8 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
             Some(p) => (p.expose().to_owned(), false),
             None => (random_string(20), true),
         };
+        shipshape_domain::role::check_password(&password)
+            .map_err(|e| StartError::Other(format!("SHIPSHAPE_ADMIN_PASSWORD: {e}")))?;
         let hash = hash_password(&password).map_err(|e| StartError::Other(e.to_string()))?;
         match store.create_user(NewUser {
             username: "admin",
