@@ -101,6 +101,7 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("list_templates", Roles(ALL, "runs:read")),
         ("get_template", Roles(ALL, "runs:read")),
         ("create_template", Roles(ADMIN, "templates:write")),
+        ("create_template_version", Roles(ADMIN, "templates:write")),
         ("list_runs", Roles(ALL, "runs:read")),
         ("get_run", Roles(ALL, "runs:read")),
         ("create_run", Roles(STEER, "runs:write")),
@@ -215,6 +216,13 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
         "create_template" => (
             post,
             "/api/v1/templates".into(),
+            Some(
+                json!({"name": "Matrix", "parts": [{"title": "P", "sections": [{"title": "S", "items": [{"title": "I", "gate": "deploy"}]}]}]}),
+            ),
+        ),
+        "create_template_version" => (
+            post,
+            format!("/api/v1/templates/{EDULIBRA}/versions"),
             Some(
                 json!({"name": "Matrix", "parts": [{"title": "P", "sections": [{"title": "S", "items": [{"title": "I", "gate": "deploy"}]}]}]}),
             ),

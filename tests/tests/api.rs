@@ -151,6 +151,61 @@ on_both_backends! {
         assert_eq!(bad_md.status().as_u16(), 422);
     }
 
+    async fn editing_a_template_adds_a_version_and_runs_keep_the_one_they_pinned(app) {
+        let draft = json!({"name": "Hotfix", "parts": [{"title": "Checks", "sections": [{"title": "1. Before", "items": [
+            {"title": "Backup taken", "gate": "deploy"}
+        ]}]}]});
+        let created = app.post(&app.admin, "/api/v1/templates", draft).await.expect(201).json;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let run_body = json!({"template_id": id, "product": "Hotfix", "release_version": "1", "environment": "prod"});
+        let old_run = app.post(&app.admin, "/api/v1/runs", run_body.clone()).await.expect(201).json;
+        assert_eq!(old_run["template_version"], 1);
+
+        let path = format!("/api/v1/templates/{id}");
+        let fetched = app.send(Method::GET, &path, Some(&app.admin), None, &[("accept", "text/markdown")]).await.expect(200);
+        assert_eq!(fetched.etag.as_deref(), Some("\"1\""));
+        let edited = fetched.text.replace(
+            "- [ ] Backup taken <!-- shipshape gate=deploy -->",
+            "- [ ] Backup taken <!-- shipshape gate=deploy -->\n- [ ] Smoke test passed <!-- shipshape gate=complete -->",
+        );
+        let post_version = |if_match: &'static str| {
+            app.client
+                .post(app.url(&format!("{path}/versions")))
+                .bearer_auth(&app.admin)
+                .header("content-type", "text/markdown")
+                .header("if-match", if_match)
+                .body(edited.clone())
+                .send()
+        };
+        let v2 = post_version("\"1\"").await.unwrap();
+        assert_eq!(v2.status().as_u16(), 201);
+        let v2: Value = v2.json().await.unwrap();
+        assert_eq!(v2["version"], 2);
+        assert_eq!(v2["content"]["parts"][0]["sections"][0]["items"].as_array().unwrap().len(), 2);
+        let stale = post_version("\"1\"").await.unwrap();
+        assert_eq!(stale.status().as_u16(), 412, "a second edit from the same version is refused");
+
+        let v1 = app.get(&app.admin, &format!("{path}?version=1")).await.expect(200).json;
+        assert_eq!(v1["content"]["parts"][0]["sections"][0]["items"].as_array().unwrap().len(), 1);
+        let listed = app.get(&app.admin, "/api/v1/templates").await.expect(200).json;
+        let listed = listed.as_array().unwrap().iter().find(|t| t["id"] == id.as_str()).unwrap().clone();
+        assert_eq!((listed["version"].clone(), listed["item_count"].clone()), (json!(2), json!(2)));
+
+        // The run made before the edit keeps its version; a new run takes the latest.
+        let old_id = old_run["id"].as_str().unwrap();
+        let old_again = app.run(&app.admin, old_id).await;
+        assert_eq!(old_again["template_version"], 1);
+        assert_eq!(items(&old_again).len(), 1);
+        let fresh = app.post(&app.admin, "/api/v1/runs", run_body).await.expect(201).json;
+        assert_eq!(fresh["template_version"], 2);
+        assert_eq!(items(&fresh).len(), 2);
+
+        // The built-in template is Shipshape's own.
+        app.post(&app.admin, &format!("/api/v1/templates/{EDULIBRA}/versions"), json!({"name": "Mine", "parts": [{"title": "P", "sections": [{"title": "S", "items": [{"title": "I", "gate": "deploy"}]}]}]}))
+            .await
+            .expect_problem(422, "invalid_input");
+    }
+
     async fn an_edulibra_run_goes_from_planned_to_completed_and_closed(app) {
         let rm = app.user("rita", "release_manager").await;
         let run = app.create_run(&rm, "EduLibra", "production").await;

@@ -138,6 +138,52 @@ impl Store {
         self.template(&id, None)
     }
 
+    /// Stores an edit of a template as its next version; runs keep the version they pinned.
+    /// The built-in template is Shipshape's own and is not edited (import a copy instead).
+    /// `expected_version`, when given, must be the latest version (else `PreconditionFailed`).
+    pub fn add_template_version(
+        &self,
+        id: &str,
+        template: &Template,
+        expected_version: Option<i64>,
+        created_by: &str,
+    ) -> StoreResult<TemplateDetail> {
+        self.write(|conn| {
+            crate::lock_named(conn, &format!("template:{id}"))?;
+            let (builtin, latest): (bool, i32) = t::table
+                .find(id)
+                .select((t::builtin, t::latest_version))
+                .first(conn)
+                .optional()?
+                .ok_or(StoreError::NotFound("template"))?;
+            if builtin {
+                return Err(StoreError::Invalid {
+                    field: "template_id",
+                    message: "the built-in template is maintained by Shipshape; import a copy \
+                              (export it as Markdown, then create a template) to change it"
+                        .into(),
+                });
+            }
+            if let Some(v) = expected_version
+                && v != i64::from(latest)
+            {
+                return Err(StoreError::PreconditionFailed {
+                    what: "template",
+                    current: i64::from(latest),
+                });
+            }
+            insert_version(conn, id, latest + 1, template, created_by)?;
+            diesel::update(t::table.find(id))
+                .set((
+                    t::latest_version.eq(latest + 1),
+                    t::name.eq(template.name()),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })?;
+        self.template(id, None)
+    }
+
     /// Makes sure the built-in template is present and current: created on a fresh database,
     /// given a new version when the shipped content changed. Idempotent.
     pub fn ensure_builtin_template(&self, id: &str, template: &Template) -> StoreResult<()> {

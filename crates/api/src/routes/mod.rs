@@ -33,6 +33,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(templates::list_templates)
         .service(templates::create_template)
         .service(templates::get_template)
+        .service(templates::create_template_version)
         .service(runs::list_runs)
         .service(runs::create_run)
         .service(runs::get_run)

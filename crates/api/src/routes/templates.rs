@@ -10,7 +10,7 @@ use shipshape_domain::wire::{Problem, TemplateDetail, TemplateSummary};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::blocking;
+use super::{blocking, etag, if_match};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, serde_error};
@@ -92,10 +92,33 @@ pub async fn get_template(
     if wants_markdown(&req) {
         let template = Template::try_from(detail.content).map_err(|e| ApiError::internal(&e))?;
         return Ok(HttpResponse::Ok()
+            .insert_header(etag(i64::from(detail.version)))
             .content_type("text/markdown; charset=utf-8")
             .body(markdown::render(&template)));
     }
-    Ok(HttpResponse::Ok().json(detail))
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(i64::from(detail.version)))
+        .json(detail))
+}
+
+/// Reads a template from a JSON or Markdown body.
+fn template_from_body(req: &HttpRequest, body: &[u8]) -> Result<Template, ApiError> {
+    match content_type(req).as_str() {
+        "application/json" => {
+            let draft: TemplateDraft = serde_json::from_slice(body).map_err(|e| serde_error(&e))?;
+            Template::try_from(draft).map_err(|e| ApiError::invalid(e.to_string()))
+        }
+        "text/markdown" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| ApiError::bad_request("bad_encoding", "Markdown must be UTF-8"))?;
+            markdown::parse(text).map_err(|e| ApiError::invalid(e.to_string()))
+        }
+        _ => Err(ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the template as application/json or text/markdown",
+        )),
+    }
 }
 
 /// Creates a template from JSON or from Markdown (`Content-Type: text/markdown`).
@@ -125,26 +148,53 @@ pub async fn create_template(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WriteTemplates)?;
-    let template = match content_type(&req).as_str() {
-        "application/json" => {
-            let draft: TemplateDraft =
-                serde_json::from_slice(&body).map_err(|e| serde_error(&e))?;
-            Template::try_from(draft).map_err(|e| ApiError::invalid(e.to_string()))?
-        }
-        "text/markdown" => {
-            let text = std::str::from_utf8(&body)
-                .map_err(|_| ApiError::bad_request("bad_encoding", "Markdown must be UTF-8"))?;
-            markdown::parse(text).map_err(|e| ApiError::invalid(e.to_string()))?
-        }
-        _ => {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the template as application/json or text/markdown",
-            ));
-        }
-    };
+    let template = template_from_body(&req, &body)?;
     let by = caller.username.clone();
     let detail = blocking(&state, move |s| s.create_template(&template, &by)).await?;
+    Ok(HttpResponse::Created().json(detail))
+}
+
+/// Stores an edit of a template as its next version (JSON or Markdown, as on create). Runs
+/// keep the version they pinned; new runs take the latest. Honours `If-Match` with the
+/// latest version number.
+#[utoipa::path(
+    tag = "templates",
+    summary = "Edit a template: store its next version (admin)",
+    params(
+        ("template_id" = Uuid, Path, description = "The template's id"),
+        ("If-Match" = Option<String>, Header, description = "The latest version, e.g. \"2\"; 412 if another edit came first"),
+    ),
+    request_body(content(
+        (TemplateDraft = "application/json"),
+        (String = "text/markdown"),
+    ), description = "The template as JSON, or its Markdown form"),
+    responses(
+        (status = 201, description = "The new version", body = TemplateDetail),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin, or a token without templates:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such template", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Another edit came first", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not a valid template, or the built-in template", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["templates:write"]))
+)]
+#[post("/templates/{template_id}/versions")]
+pub async fn create_template_version(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::WriteTemplates)?;
+    let id = path.into_inner().to_string();
+    let expected = if_match(&req)?;
+    let template = template_from_body(&req, &body)?;
+    let by = caller.username.clone();
+    let detail = blocking(&state, move |s| {
+        s.add_template_version(&id, &template, expected, &by)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(detail))
 }
