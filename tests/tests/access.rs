@@ -562,6 +562,23 @@ on_both_backends! {
         }
     }
 
+    async fn a_user_holds_a_bounded_number_of_event_streams(app) {
+        let viewer = app.user("vic", "viewer").await;
+        let id = app.create_run(&app.admin, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
+        let path = app.url(&format!("/api/v1/runs/{id}/events/stream"));
+        let mut open = Vec::new();
+        for _ in 0..16 {
+            let res = app.client.get(&path).bearer_auth(&viewer).send().await.unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+            open.push(res);
+        }
+        let refused = app.client.get(&path).bearer_auth(&viewer).send().await.unwrap();
+        assert_eq!(refused.status().as_u16(), 429);
+        // Others are not affected.
+        let other = app.client.get(&path).bearer_auth(&app.admin).send().await.unwrap();
+        assert_eq!(other.status().as_u16(), 200);
+    }
+
     async fn a_token_loses_power_when_its_user_does(app) {
         let rm = app.user("rita", "release_manager").await;
         let tool = api_token(&app, &rm, &["runs:read", "runs:write"]).await["secret"].as_str().unwrap().to_owned();

@@ -24,6 +24,8 @@ pub struct AppState {
     pub throttle: throttle::LoginThrottle,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Open event streams per user.
+    pub streams: std::sync::Mutex<std::collections::HashMap<String, usize>>,
     /// Bounds concurrent password hashing (each takes ~19 MiB and a core for a while).
     pub hashing: tokio::sync::Semaphore,
 }

@@ -79,6 +79,7 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         keys: TokenKeys::new(secret.as_bytes(), config.token_ttl_secs),
         throttle: Default::default(),
         trusted_proxies: config.trusted_proxies.clone(),
+        streams: Default::default(),
         hashing: tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
         ),

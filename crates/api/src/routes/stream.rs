@@ -27,6 +27,42 @@ const POLL: Duration = Duration::from_millis(250);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Events read per query.
 const BATCH: i64 = 500;
+/// Open streams one user may hold at once (each polls the database).
+pub const MAX_STREAMS_PER_USER: usize = 16;
+
+/// One open stream of a user; dropping it (the client went away) frees the place.
+struct StreamSlot {
+    state: web::Data<AppState>,
+    user_id: String,
+}
+
+impl StreamSlot {
+    fn take(state: &web::Data<AppState>, user_id: &str) -> Option<StreamSlot> {
+        let mut open = state.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(user_id.to_owned()).or_insert(0);
+        if *n >= MAX_STREAMS_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(StreamSlot {
+            state: state.clone(),
+            user_id: user_id.to_owned(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.state.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.user_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.user_id);
+            }
+        }
+    }
+}
+
 /// How often an open stream checks that its caller may still read (logout, deactivation,
 /// revocation and expiry end it).
 const REAUTHENTICATE: Duration = Duration::from_secs(5);
@@ -41,6 +77,7 @@ pub struct StreamQuery {
 }
 
 struct Follow {
+    _slot: StreamSlot,
     state: web::Data<AppState>,
     token: String,
     authenticated_at: Instant,
@@ -126,6 +163,7 @@ fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The user has too many streams open", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["runs:read"]))
 )]
@@ -143,7 +181,15 @@ pub async fn get_event_stream(
     // The first page is read before answering, so an unknown run is a plain 404.
     let id = run_id.clone();
     let first = blocking(&state, move |s| s.events(&id, after, BATCH)).await?;
+    let slot = StreamSlot::take(&state, &caller.id).ok_or_else(|| {
+        ApiError::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            format!("at most {MAX_STREAMS_PER_USER} open event streams per user; close one first"),
+        )
+    })?;
     let follow = Follow {
+        _slot: slot,
         state,
         token: bearer(&req)?,
         authenticated_at: Instant::now(),
