@@ -21,7 +21,8 @@ test:
 
 # Rewrite openapi/openapi.json from the code
 openapi:
-    cargo run --quiet -p shipshape-api --bin shipshape -- openapi > openapi/openapi.json
+    cargo run --quiet --locked -p shipshape-api --bin shipshape -- openapi > openapi/openapi.json.tmp
+    mv openapi/openapi.json.tmp openapi/openapi.json
 
 # Formatting, lints and the wasm32 build of the domain crate (the web app's wire types)
 lint:

@@ -54,5 +54,6 @@ drive "sqlite://$work/client-check.db"
 echo "client check on PostgreSQL"
 pg_db="shipshape_client_check_$$"
 psql "$pg_server" -qc "CREATE DATABASE $pg_db" >/dev/null
-drive "${pg_server%/*}/$pg_db"
+pg_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$pg_server" "$pg_db")
+drive "$pg_url"
 echo "client check passed"

@@ -49,7 +49,6 @@ impl Modify for BearerScheme {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
                     .description(Some(
                         "A session token from `POST /api/v1/auth/login`, or an API token \
                          (`ss_…`) from `POST /api/v1/tokens`, sent as `Authorization: Bearer \

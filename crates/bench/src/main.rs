@@ -131,11 +131,15 @@ fn main() {
     let machine = machine();
     eprintln!("{machine}");
     let mut results = Vec::new();
+    let mut failed = Vec::new();
     for backend in &args.backends {
         eprintln!("== {backend}");
         match run_backend(&args, &settings, backend) {
             Ok(r) => results.push(r),
-            Err(e) => eprintln!("{backend}: skipped: {e}"),
+            Err(e) => {
+                eprintln!("{backend}: could not be measured: {e}");
+                failed.push(backend.clone());
+            }
         }
     }
     let table = markdown(&machine, &settings, &results);
@@ -154,6 +158,11 @@ fn main() {
         {
             eprintln!("could not write results: {e}");
         }
+    }
+    // A slow number never fails the run; a step that could not run at all does.
+    if !failed.is_empty() {
+        eprintln!("not measured: {}", failed.join(", "));
+        std::process::exit(1);
     }
 }
 
@@ -345,6 +354,8 @@ fn parse_ms(v: &str) -> f64 {
         (n, 0.001)
     } else if let Some(n) = v.strip_suffix("ms") {
         (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 60_000.0)
     } else if let Some(n) = v.strip_suffix('s') {
         (n, 1000.0)
     } else {
@@ -369,7 +380,13 @@ fn parse_wrk(out: &str) -> Load {
                     .unwrap_or(0);
             }
             (Some(n), Some("requests")) => load.requests = n.parse().unwrap_or(0),
-            _ if line.starts_with("Socket errors") => load.errors += 1,
+            _ if line.starts_with("Socket errors") => {
+                // "Socket errors: connect 0, read 2, write 0, timeout 5"
+                load.errors += line
+                    .split(',')
+                    .filter_map(|part| part.split_whitespace().last()?.parse::<u64>().ok())
+                    .sum::<u64>();
+            }
             _ => {}
         }
     }

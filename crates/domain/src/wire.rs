@@ -420,7 +420,7 @@ pub struct RunSummary {
 pub struct RunPage {
     /// The runs, newest first.
     pub items: Vec<RunSummary>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -717,7 +717,8 @@ pub struct Event {
 pub struct EventPage {
     /// Events in order.
     pub items: Vec<Event>,
-    /// Pass as `after` to get the next page; absent when this page reaches the end.
+    /// Pass as `after` to get the next page; `null` when this page reached the end of the log
+    /// (a full page may be followed by an empty one).
     pub next_after: Option<i64>,
 }
 

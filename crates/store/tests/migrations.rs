@@ -89,17 +89,35 @@ fn both_backends_have_the_same_migration_names() {
     );
 }
 
+/// Removes what a test created, even when the test fails.
+enum Cleanup {
+    Folder(std::path::PathBuf),
+    Database(String),
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Folder(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Database(name) => {
+                let _ = drop_postgres_database(&postgres_server_url(), name);
+            }
+        }
+    }
+}
+
 #[test]
 fn every_sqlite_migration_reverts_and_reapplies_cleanly() {
     let dir = std::env::temp_dir().join(format!("shipshape-migrations-{}", uuid::Uuid::new_v4()));
+    let _cleanup = Cleanup::Folder(dir.clone());
     let url = DbUrl::Sqlite(dir.join("m.db").display().to_string());
     let mut conn = establish(&url).expect("connect");
     let count = SQLITE_MIGRATIONS
         .migrations()
         .map(|m: Vec<Box<dyn Migration<Sqlite>>>| m.len());
     round_trip_every_migration(&mut conn, count.expect("migrations"));
-    drop(conn);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
@@ -107,11 +125,12 @@ fn every_postgres_migration_reverts_and_reapplies_cleanly() {
     let name = format!("shipshape_migrations_{}", uuid::Uuid::new_v4().simple());
     let url =
         create_postgres_database(&postgres_server_url(), &name).expect("PostgreSQL is reachable");
+    let _cleanup = Cleanup::Database(name);
     let mut conn = establish(&DbUrl::Postgres(url)).expect("connect");
     let count = POSTGRES_MIGRATIONS
         .migrations()
         .map(|m: Vec<Box<dyn Migration<Pg>>>| m.len());
     round_trip_every_migration(&mut conn, count.expect("migrations"));
+    // The connection closes before the cleanup drops the database.
     drop(conn);
-    drop_postgres_database(&postgres_server_url(), &name).expect("drop");
 }

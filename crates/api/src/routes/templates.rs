@@ -69,7 +69,7 @@ fn content_type(req: &HttpRequest) -> String {
         (status = 200, description = "The template version", content(
             (TemplateDetail = "application/json"),
             (String = "text/markdown"),
-        )),
+        ), headers(("ETag" = String, description = "The version number, for If-Match on the next edit"))),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
@@ -169,7 +169,7 @@ pub async fn create_template(
         (String = "text/markdown"),
     ), description = "The template as JSON, or its Markdown form"),
     responses(
-        (status = 201, description = "The new version", body = TemplateDetail),
+        (status = 201, description = "The new version", body = TemplateDetail, headers(("ETag" = String, description = "The new version number"))),
         (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin, or a token without templates:write", body = Problem, content_type = "application/problem+json"),
