@@ -342,6 +342,26 @@ pub struct RunFacts {
     pub other_live_run: Option<String>,
 }
 
+impl PointFacts {
+    /// The decision points of a template, each with the latest outcome `latest` gives for its
+    /// key.
+    pub fn of_template(
+        template: &crate::template::Template,
+        latest: impl Fn(&str) -> Option<Outcome>,
+    ) -> Vec<PointFacts> {
+        template
+            .decision_points()
+            .iter()
+            .map(|p| PointFacts {
+                key: p.key.clone(),
+                title: p.title.clone(),
+                stage: p.stage,
+                latest: latest(&p.key),
+            })
+            .collect()
+    }
+}
+
 impl RunFacts {
     /// The facts of a new run of `template`: planned, every item pending, no decisions. Item
     /// ids are their references (`1.1.1`), as nothing is stored yet.
@@ -364,16 +384,7 @@ impl RunFacts {
                     }
                 })
                 .collect(),
-            points: template
-                .decision_points()
-                .iter()
-                .map(|p| PointFacts {
-                    key: p.key.clone(),
-                    title: p.title.clone(),
-                    stage: p.stage,
-                    latest: None,
-                })
-                .collect(),
+            points: PointFacts::of_template(template, |_| None),
             other_live_run: None,
         }
     }

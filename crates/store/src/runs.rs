@@ -520,16 +520,7 @@ fn facts(
             .iter()
             .map(ItemRow::facts)
             .collect::<StoreResult<_>>()?,
-        points: template
-            .decision_points()
-            .iter()
-            .map(|p| PointFacts {
-                key: p.key.clone(),
-                title: p.title.clone(),
-                stage: p.stage,
-                latest: latest.get(p.key.as_str()).copied(),
-            })
-            .collect(),
+        points: PointFacts::of_template(template, |key| latest.get(key).copied()),
         other_live_run,
     })
 }

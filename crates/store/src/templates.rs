@@ -53,13 +53,7 @@ impl TemplateCache {
         if let Some(t) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(t.clone());
         }
-        let row = tv::table
-            .find((id, version))
-            .select(VersionRow::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or(StoreError::NotFound("template version"))?;
-        let template = Arc::new(row.template()?);
+        let template = Arc::new(version_row(conn, id, version)?.template()?);
         self.0
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -104,14 +98,16 @@ pub(crate) fn load_version(
         .first(conn)
         .optional()?
         .ok_or(StoreError::NotFound("template"))?;
-    let v = version.unwrap_or(latest);
-    let row = tv::table
-        .find((id, v))
+    Ok((builtin, version_row(conn, id, version.unwrap_or(latest))?))
+}
+
+fn version_row(conn: &mut AnyConnection, id: &str, version: i32) -> StoreResult<VersionRow> {
+    tv::table
+        .find((id, version))
         .select(VersionRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or(StoreError::NotFound("template version"))?;
-    Ok((builtin, row))
+        .ok_or(StoreError::NotFound("template version"))
 }
 
 impl Store {
