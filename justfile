@@ -3,12 +3,21 @@
 _default:
     @just --list
 
-# Build and start Shipshape on SQLite (./data/shipshape.db) at http://127.0.0.1:8080
-run:
-    cargo run --release -p shipshape-api --bin shipshape -- serve
+# Build the web app and start Shipshape on SQLite (./data/shipshape.db) at http://127.0.0.1:8080
+run: web
+    cargo run --release --locked -p shipshape-api --bin shipshape -- serve
 
-# Run every test: domain, store, API and black-box suites, and a generated OpenAPI client driving a run — on SQLite and PostgreSQL
-test:
+# Build the web app into frontend/dist (offline: cargo, wasm-bindgen as a library, binaryen's wasm-opt from npm when npm is there)
+web:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if command -v npm >/dev/null 2>&1 && [ ! -x frontend/node_modules/.bin/wasm-opt ]; then
+        npm ci --prefix frontend --no-audit --no-fund --loglevel=error || echo "npm ci failed: building without wasm-opt"
+    fi
+    cargo run --release --locked -p shipshape-webbuild
+
+# Run every test: domain, store, API, black-box and browser suites (headless Chromium), and a generated OpenAPI client driving a run — on SQLite and PostgreSQL
+test: web
     #!/usr/bin/env bash
     set -euo pipefail
     bash scripts/client-check.sh
@@ -24,11 +33,11 @@ openapi:
     cargo run --quiet --locked -p shipshape-api --bin shipshape -- openapi > openapi/openapi.json.tmp
     mv openapi/openapi.json.tmp openapi/openapi.json
 
-# Formatting, lints and the wasm32 build of the domain crate (the web app's wire types)
+# Formatting, lints, and the wasm32 builds of the domain crate (the wire types) and the web app
 lint:
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
-    cargo check --locked --target wasm32-unknown-unknown -p shipshape-domain
+    cargo clippy --locked --target wasm32-unknown-unknown -p shipshape-domain -p shipshape-web -- -D warnings
 
 target := env_var_or_default("CARGO_TARGET_DIR", "target")
 

@@ -10,6 +10,8 @@
     reason = "test helpers fail loudly, with the cause"
 )]
 
+pub mod browser;
+
 use std::path::PathBuf;
 
 use reqwest::{Client, Method, Response, StatusCode};
@@ -181,8 +183,14 @@ impl Answer {
 impl TestApp {
     /// Starts a server on a fresh database of the backend.
     pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts a server on a fresh database of the backend, with changes to its configuration.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
         let (db, url) = TestDb::create(backend);
         let mut config = Config::for_database(&url);
+        configure(&mut config);
         config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
         config.jwt_secret = Some(Secret::new(JWT_SECRET));
         let (server, addr) = shipshape_api::server::start(config)

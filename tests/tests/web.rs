@@ -69,6 +69,30 @@ async fn web_app_files_are_served_with_the_right_caching(backend: Backend) {
         "assets are compressed"
     );
 
+    // An asset the build gzipped ahead is sent as that file, to clients that take gzip only.
+    let wasm: Vec<u8> = (0..4096u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+    std::fs::write(dir.join("app-89abcdef.wasm"), &wasm).unwrap();
+    let pre = b"\x1f\x8b pre-compressed by the build";
+    std::fs::write(dir.join("app-89abcdef.wasm.gz"), pre).unwrap();
+    let gz = client
+        .get(format!("{base}/app-89abcdef.wasm"))
+        .header("accept-encoding", "gzip, deflate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["content-type"], "application/wasm");
+    assert_eq!(gz.headers()["vary"], "Accept-Encoding");
+    assert_eq!(gz.bytes().await.unwrap().as_ref(), pre.as_slice());
+    let plain = client
+        .get(format!("{base}/app-89abcdef.wasm"))
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.bytes().await.unwrap().as_ref(), wasm.as_slice());
+
     // API paths stay the API's; nothing outside the folder is reachable.
     let api = client
         .get(format!("{base}/api/v1/nothing-here"))

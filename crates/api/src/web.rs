@@ -53,6 +53,24 @@ fn is_hashed(name: &str) -> bool {
         .is_some_and(|h| h.len() >= 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Whether the request's `Accept-Encoding` takes gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
 /// The file a request names inside the root: plain segments only, no hidden files, no `..`,
 /// nothing encoded.
 fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
@@ -78,19 +96,29 @@ pub fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
         // Client-side routes (`/runs/…`) are the app's: it reads the path itself.
         None => (dir.join("index.html"), false),
     };
-    let body = std::fs::read(&file).ok()?;
     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let cache = if hashed {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
     };
-    Some(
-        HttpResponse::Ok()
-            .content_type(content_type(name))
-            .insert_header((header::CACHE_CONTROL, cache))
-            .body(body),
-    )
+    let mut res = HttpResponse::Ok();
+    res.content_type(content_type(name))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::VARY, "Accept-Encoding"));
+    // The build gzips each asset at the best level beside it (`app-….wasm.gz`); a client
+    // that accepts gzip gets that file as is (the compression middleware leaves a response
+    // that already has a `Content-Encoding` alone).
+    let gzipped = file.with_file_name(format!("{name}.gz"));
+    if accepts_gzip(req)
+        && gzipped.is_file()
+        && let Ok(body) = std::fs::read(&gzipped)
+    {
+        res.insert_header((header::CONTENT_ENCODING, "gzip"));
+        return Some(res.body(body));
+    }
+    let body = std::fs::read(&file).ok()?;
+    Some(res.body(body))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ where
 }
 
 /// Credentials for `POST /auth/login`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
@@ -34,7 +34,7 @@ pub struct LoginRequest {
 }
 
 /// A bearer access token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenResponse {
     /// The token to send as `Authorization: Bearer <token>`.
@@ -46,7 +46,7 @@ pub struct TokenResponse {
 }
 
 /// A user account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// The user's id.
@@ -62,7 +62,7 @@ pub struct User {
 }
 
 /// A new user account (admin only).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
@@ -75,7 +75,7 @@ pub struct CreateUserRequest {
 }
 
 /// Changes to a user (admin). Absent fields stay.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
@@ -88,7 +88,7 @@ pub struct UpdateUserRequest {
 }
 
 /// A password change by the signed-in user.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
@@ -99,7 +99,7 @@ pub struct ChangePasswordRequest {
 }
 
 /// A new API token for a tool.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
@@ -112,7 +112,7 @@ pub struct CreateTokenRequest {
 }
 
 /// An API token as listed (never its secret).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiToken {
     /// The token's id.
@@ -134,7 +134,7 @@ pub struct ApiToken {
 }
 
 /// A newly created API token with its secret — shown this once, stored only as a hash.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     /// The token.
@@ -144,7 +144,7 @@ pub struct CreatedToken {
 }
 
 /// A member of a run's deployment team.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunMember {
     /// The user's id.
@@ -162,7 +162,7 @@ pub struct RunMember {
 }
 
 /// A user to add to a run's team.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AddMemberRequest {
@@ -173,7 +173,7 @@ pub struct AddMemberRequest {
 }
 
 /// A sign-off on an approval item.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Signoff {
     /// The sign-off's id.
@@ -197,7 +197,7 @@ pub struct Signoff {
 }
 
 /// A sign-off to record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSignoffRequest {
@@ -209,7 +209,7 @@ pub struct CreateSignoffRequest {
 }
 
 /// An approval item's policy and where it stands.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemApproval {
     /// One distinct signer per listed role.
@@ -223,7 +223,7 @@ pub struct ItemApproval {
 }
 
 /// An item waiting on the caller.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingItem {
     /// The run.
@@ -235,7 +235,7 @@ pub struct PendingItem {
 }
 
 /// A decision the caller may take now.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingDecision {
     /// The run.
@@ -251,7 +251,7 @@ pub struct PendingDecision {
 }
 
 /// What waits on the caller across runs that are not finished.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pending {
     /// Open items assigned to the caller.
@@ -263,7 +263,7 @@ pub struct Pending {
 }
 
 /// A template as listed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateSummary {
     /// The template's id.
@@ -281,7 +281,7 @@ pub struct TemplateSummary {
 }
 
 /// One version of a template with its full content.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateDetail {
     /// The template's id.
@@ -297,7 +297,7 @@ pub struct TemplateDetail {
 }
 
 /// A new run of a template.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateRunRequest {
@@ -324,7 +324,7 @@ pub struct CreateRunRequest {
 }
 
 /// Changes to a run's schedule. Absent fields stay; `null` clears.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateRunRequest {
@@ -374,7 +374,7 @@ pub struct Progress {
 }
 
 /// A run as listed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     /// The run's id.
@@ -412,10 +412,13 @@ pub struct RunSummary {
     pub created_at: DateTime<Utc>,
     /// When the run last changed.
     pub updated_at: DateTime<Utc>,
+    /// The run's version: the sequence number of its latest event; the run's `ETag`. Follow
+    /// the run's changes from here with the event stream's `after`.
+    pub version: i64,
 }
 
 /// One page of runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunPage {
     /// The runs, newest first.
@@ -425,7 +428,7 @@ pub struct RunPage {
 }
 
 /// An item of a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunItem {
     /// The item's id.
@@ -469,7 +472,7 @@ pub struct RunItem {
 }
 
 /// A section of a run's checklist.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSection {
     /// The section heading.
@@ -479,7 +482,7 @@ pub struct RunSection {
 }
 
 /// A part of a run's checklist.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunPart {
     /// The part heading.
@@ -491,7 +494,7 @@ pub struct RunPart {
 }
 
 /// A decision point of a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunDecisionPoint {
     /// The point's key.
@@ -507,7 +510,7 @@ pub struct RunDecisionPoint {
 }
 
 /// A recorded decision.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Decision {
     /// The decision's id.
@@ -529,7 +532,7 @@ pub struct Decision {
 }
 
 /// Whether a transition is possible now, and if not, what blocks it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransitionAvailability {
     /// The action.
@@ -543,14 +546,12 @@ pub struct TransitionAvailability {
 }
 
 /// A whole run: its checklist, decision points, decisions and progress.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Run {
-    /// The run's summary fields.
+    /// The run's summary fields, its version included.
     #[serde(flatten)]
     pub summary: RunSummary,
-    /// The run's version: the sequence number of its latest event; the run's `ETag`.
-    pub version: i64,
     /// The checklist.
     pub parts: Vec<RunPart>,
     /// The decision points.
@@ -564,7 +565,7 @@ pub struct Run {
 }
 
 /// A request to move a run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TransitionRequest {
@@ -580,7 +581,7 @@ pub struct TransitionRequest {
 }
 
 /// Changes to an item. Absent fields stay; `null` clears assignee, note or evidence.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateItemRequest {
@@ -617,7 +618,7 @@ pub struct UpdateItemRequest {
 }
 
 /// A decision to record.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateDecisionRequest {
@@ -692,7 +693,7 @@ impl EventType {
 }
 
 /// One entry of a run's append-only event log.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Position in the run's log, from 1, without gaps.
@@ -712,7 +713,7 @@ pub struct Event {
 }
 
 /// One page of events.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventPage {
     /// Events in order.
@@ -723,7 +724,7 @@ pub struct EventPage {
 }
 
 /// An RFC 9457 problem: every error answer of the API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     /// A URI naming the problem type (`urn:shipshape:problem:<code>`).
@@ -743,7 +744,7 @@ pub struct Problem {
 }
 
 /// Process liveness or database readiness.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok`, or what is wrong.

@@ -234,6 +234,7 @@ impl RunRow {
             created_by: self.created_by.clone(),
             created_at: utc(self.created_at),
             updated_at: utc(self.updated_at),
+            version: self.last_seq,
         })
     }
 }
@@ -677,7 +678,6 @@ fn assemble(rows: RunRows) -> StoreResult<Run> {
         available_transitions(&facts(run, template, items, decisions, other_live_run)?);
     Ok(Run {
         summary,
-        version: run.last_seq,
         parts,
         decision_points,
         decisions: wire_decisions,

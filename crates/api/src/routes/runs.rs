@@ -143,7 +143,7 @@ pub async fn create_run(
     let actor = caller.actor();
     let run = blocking(&state, move |s| s.create_run(new, &actor)).await?;
     Ok(HttpResponse::Created()
-        .insert_header(etag(run.version))
+        .insert_header(etag(run.summary.version))
         .insert_header(("Location", format!("/api/v1/runs/{}", run.summary.id)))
         .json(run))
 }
@@ -172,7 +172,7 @@ pub async fn get_run(
     let id = path.into_inner().to_string();
     let run = blocking(&state, move |s| s.run(&id)).await?;
     Ok(HttpResponse::Ok()
-        .insert_header(etag(run.version))
+        .insert_header(etag(run.summary.version))
         .json(run))
 }
 
@@ -212,7 +212,7 @@ pub async fn update_run(
     let actor = caller.actor();
     let run = blocking(&state, move |s| s.update_run(&id, expected, &patch, &actor)).await?;
     Ok(HttpResponse::Ok()
-        .insert_header(etag(run.version))
+        .insert_header(etag(run.summary.version))
         .json(run))
 }
 
@@ -264,7 +264,7 @@ pub async fn create_transition(
     })
     .await?;
     Ok(HttpResponse::Ok()
-        .insert_header(etag(run.version))
+        .insert_header(etag(run.summary.version))
         .json(run))
 }
 

@@ -1,0 +1,250 @@
+//! `shipshape-webbuild`: builds the web app without downloading anything.
+//!
+//! 1. `cargo build` of the `frontend` crate for `wasm32-unknown-unknown` (profile
+//!    `wasm-release`, size-optimised; `--dev` for a quick debug build);
+//! 2. the wasm-bindgen library (the exact version in `Cargo.lock`) writes the JS glue;
+//! 3. `wasm-opt -Oz` when a binaryen of version 116 or newer is at hand (`WASM_OPT`, or
+//!    `frontend/node_modules/.bin/wasm-opt` from `npm ci --prefix frontend`) — Debian's
+//!    binaryen 108 breaks the module, so it is never picked up from `PATH`;
+//! 4. content-hashed file names, so the server may cache them for good, each also gzipped
+//!    (`.gz`, served as is to browsers that accept gzip), and an `index.html` that names
+//!    them, written to `frontend/dist` (replaced as a whole).
+//!
+//! It prints the first-load transfer size (gzip) of what a browser downloads.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use sha2::{Digest, Sha256};
+
+const CRATE: &str = "shipshape-web";
+const WASM_NAME: &str = "shipshape_web";
+
+type BoxError = Box<dyn std::error::Error>;
+
+struct Options {
+    dev: bool,
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shipshape-webbuild: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    // crates/webbuild → the workspace.
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn parse_args(root: &Path) -> Result<Options, BoxError> {
+    let mut options = Options {
+        dev: false,
+        out: root.join("frontend/dist"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--dev" => options.dev = true,
+            "--out" => options.out = args.next().ok_or("--out needs a folder")?.into(),
+            "-h" | "--help" => {
+                println!("usage: shipshape-webbuild [--dev] [--out DIR]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?}").into()),
+        }
+    }
+    Ok(options)
+}
+
+fn run() -> Result<(), BoxError> {
+    let root = workspace_root();
+    let options = parse_args(&root)?;
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|d| if d.is_absolute() { d } else { root.join(d) })
+        .unwrap_or_else(|| root.join("target"));
+    let profile = if options.dev { "dev" } else { "wasm-release" };
+
+    // 1. The wasm32 build (adding the target to the toolchain when rustup can).
+    ensure_wasm_target();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args(["build", "--locked", "--target", "wasm32-unknown-unknown"])
+        .args(["--package", CRATE, "--lib", "--profile", profile])
+        .status()?;
+    if !status.success() {
+        return Err("the wasm32 build of the web app failed".into());
+    }
+    let profile_dir = if options.dev { "debug" } else { profile };
+    let wasm = target_dir
+        .join("wasm32-unknown-unknown")
+        .join(profile_dir)
+        .join(format!("{WASM_NAME}.wasm"));
+
+    // 2. wasm-bindgen.
+    let staging = target_dir.join("webbuild");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    std::fs::create_dir_all(&staging)?;
+    let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
+    bindgen
+        .input_path(&wasm)
+        .web(true)?
+        .typescript(false)
+        .omit_default_module_path(false)
+        .debug(options.dev)
+        .generate(&staging)?;
+    let glue = staging.join(format!("{WASM_NAME}.js"));
+    let module = staging.join(format!("{WASM_NAME}_bg.wasm"));
+
+    // 3. wasm-opt, when a good one is at hand.
+    if !options.dev {
+        match wasm_opt(&root) {
+            Some(tool) => {
+                let optimised = staging.join("opt.wasm");
+                let status = Command::new(&tool)
+                    .arg(&module)
+                    .args(["-Oz", "-o"])
+                    .arg(&optimised)
+                    .status()?;
+                if !status.success() {
+                    return Err(format!("{} failed", tool.display()).into());
+                }
+                std::fs::rename(&optimised, &module)?;
+            }
+            None => {
+                eprintln!(
+                    "shipshape-webbuild: no wasm-opt (run `npm ci --prefix frontend`); the module is larger"
+                );
+                let bytes = std::fs::read(&module)?;
+                std::fs::write(&module, strip_names(&bytes)?)?;
+            }
+        }
+    }
+
+    // 4. Hashed names and index.html, written next to the output and swapped in whole.
+    let next = options.out.with_extension("next");
+    if next.exists() {
+        std::fs::remove_dir_all(&next)?;
+    }
+    std::fs::create_dir_all(&next)?;
+    let js_name = hashed_copy(&glue, "shipshape", "js", &next)?;
+    let wasm_name = hashed_copy(&module, "shipshape", "wasm", &next)?;
+    let css_name = hashed_copy(&root.join("frontend/style.css"), "shipshape", "css", &next)?;
+    let template = std::fs::read_to_string(root.join("frontend/index.html"))?;
+    let index = template
+        .replace("{{JS}}", &format!("/{js_name}"))
+        .replace("{{WASM}}", &format!("/{wasm_name}"))
+        .replace("{{CSS}}", &format!("/{css_name}"));
+    std::fs::write(next.join("index.html"), &index)?;
+    if options.out.exists() {
+        std::fs::remove_dir_all(&options.out)?;
+    }
+    std::fs::rename(&next, &options.out)?;
+
+    // Each file also gzipped at the best level, served as is to browsers that accept gzip
+    // (compressing a megabyte of wasm per request would cost the server, and on the fly it
+    // is done at a fast, weaker level).
+    let mut total = 0;
+    for name in ["index.html", &js_name, &wasm_name, &css_name] {
+        let bytes = std::fs::read(options.out.join(name))?;
+        let gz = gzip(&bytes)?;
+        total += gz.len();
+        println!("{:>9} B  {:>8} B gzip  {name}", bytes.len(), gz.len());
+        if name != "index.html" {
+            std::fs::write(options.out.join(format!("{name}.gz")), &gz)?;
+        }
+    }
+    println!(
+        "first load (index.html + js + wasm + css, gzip): {:.1} KB → {}",
+        total as f64 / 1024.0,
+        options.out.display()
+    );
+    Ok(())
+}
+
+fn ensure_wasm_target() {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    if let Ok(out) = installed
+        && out.status.success()
+        && !String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.trim() == "wasm32-unknown-unknown")
+    {
+        eprintln!("shipshape-webbuild: adding the wasm32-unknown-unknown target");
+        let _ = Command::new("rustup")
+            .args(["target", "add", "wasm32-unknown-unknown"])
+            .status();
+    }
+}
+
+/// The wasm-opt to use: `WASM_OPT`, else the one `npm ci --prefix frontend` installs.
+fn wasm_opt(root: &Path) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("WASM_OPT") {
+        return Some(path.into());
+    }
+    let local = root.join("frontend/node_modules/.bin/wasm-opt");
+    local.is_file().then_some(local)
+}
+
+/// Drops the `name` custom section (function names, for debuggers only): wasm-opt does so
+/// itself, so this is for builds without it.
+fn strip_names(wasm: &[u8]) -> Result<Vec<u8>, BoxError> {
+    fn leb(bytes: &[u8], mut at: usize) -> Result<(usize, usize), BoxError> {
+        let (mut value, mut shift) = (0usize, 0);
+        loop {
+            let byte = *bytes.get(at).ok_or("truncated wasm module")?;
+            at += 1;
+            value |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                return Ok((value, at));
+            }
+        }
+    }
+    let header = wasm.get(..8).ok_or("not a wasm module")?;
+    let mut out = header.to_vec();
+    let mut at = 8;
+    while at < wasm.len() {
+        let start = at;
+        let id = wasm[at];
+        let (size, body) = leb(wasm, at + 1)?;
+        let end = body + size;
+        let section = wasm.get(start..end).ok_or("truncated wasm module")?;
+        let is_names = id == 0 && {
+            let (len, name) = leb(wasm, body)?;
+            wasm.get(name..name + len) == Some(b"name".as_slice())
+        };
+        if !is_names {
+            out.extend_from_slice(section);
+        }
+        at = end;
+    }
+    Ok(out)
+}
+
+/// Copies `file` to `dir/<stem>-<hash>.<ext>` and returns the new name.
+fn hashed_copy(file: &Path, stem: &str, ext: &str, dir: &Path) -> Result<String, BoxError> {
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let hash = hex::encode(Sha256::digest(&bytes));
+    let name = format!("{stem}-{}.{ext}", &hash[..16]);
+    std::fs::write(dir.join(&name), &bytes)?;
+    Ok(name)
+}
+
+fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(bytes)?;
+    gz.finish()
+}

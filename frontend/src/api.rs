@@ -1,0 +1,363 @@
+//! The web app's one typed HTTP client. Every call goes through [`send`]: it adds the
+//! session's bearer token, sends `If-Match` where an edit names the version it was based on,
+//! and decodes a non-2xx answer into the API's problem type, so pages show the server's own
+//! words. A 401 on a signed-in call ends the session (the sign-in page then brings the user
+//! back where they were).
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shipshape_domain::wire::{
+    ApiToken, ChangePasswordRequest, CreateDecisionRequest, CreateRunRequest, CreateSignoffRequest,
+    CreateTokenRequest, CreateUserRequest, CreatedToken, Decision, Pending, Problem, Run, RunItem,
+    RunPage, Signoff, TemplateDetail, TemplateSummary, TokenResponse, TransitionRequest,
+    UpdateItemRequest, UpdateUserRequest, User,
+};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::format::problem_message;
+use crate::session;
+
+/// The API's base path.
+pub const BASE: &str = "/api/v1";
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status; 0 when the server could not be reached.
+    pub status: u16,
+    /// The problem detail the server sent, if it sent one.
+    pub problem: Option<Box<Problem>>,
+}
+
+impl ApiError {
+    fn network() -> Self {
+        ApiError {
+            status: 0,
+            problem: None,
+        }
+    }
+
+    /// The failure in words a person understands.
+    pub fn message(&self) -> String {
+        problem_message(self.status, self.problem.as_deref())
+    }
+
+    /// The problem's machine code, if any.
+    pub fn code(&self) -> Option<&str> {
+        self.problem.as_ref().map(|p| p.code.as_str())
+    }
+
+    /// A problem found before anything was sent (a field that cannot be read).
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        ApiError {
+            status: 422,
+            problem: Some(Box::new(Problem {
+                problem_type: "about:blank".into(),
+                title: "Invalid input".into(),
+                status: 422,
+                detail: detail.into(),
+                code: "invalid_input".into(),
+                blockers: None,
+            })),
+        }
+    }
+
+    /// Whether someone else changed the thing since it was loaded (412).
+    pub fn is_conflict(&self) -> bool {
+        self.status == 412
+    }
+}
+
+/// What a call returns.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+enum Body {
+    Json(String),
+    Markdown(String),
+}
+
+fn json_body<B: Serialize>(body: &B) -> ApiResult<Option<Body>> {
+    serde_json::to_string(body)
+        .map(|s| Some(Body::Json(s)))
+        .map_err(|_| ApiError::network())
+}
+
+async fn send(
+    method: &str,
+    path: &str,
+    body: Option<Body>,
+    if_match: Option<i64>,
+    accept: &str,
+) -> ApiResult<web_sys::Response> {
+    let window = web_sys::window().ok_or_else(ApiError::network)?;
+    let headers = web_sys::Headers::new().map_err(|_| ApiError::network())?;
+    let _ = headers.set("Accept", accept);
+    let token = session::token();
+    if let Some(token) = &token {
+        let _ = headers.set("Authorization", &format!("Bearer {token}"));
+    }
+    if let Some(version) = if_match {
+        let _ = headers.set("If-Match", &format!("\"{version}\""));
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    match &body {
+        Some(Body::Json(text)) => {
+            let _ = headers.set("Content-Type", "application/json");
+            init.set_body(&JsValue::from_str(text));
+        }
+        Some(Body::Markdown(text)) => {
+            let _ = headers.set("Content-Type", "text/markdown; charset=utf-8");
+            init.set_body(&JsValue::from_str(text));
+        }
+        None => {}
+    }
+    init.set_headers(&headers);
+    let url = format!("{BASE}{path}");
+    let request =
+        web_sys::Request::new_with_str_and_init(&url, &init).map_err(|_| ApiError::network())?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|_| ApiError::network())?
+        .dyn_into()
+        .map_err(|_| ApiError::network())?;
+    if response.ok() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let problem = text(&response)
+        .await
+        .ok()
+        .and_then(|t| serde_json::from_str::<Problem>(&t).ok())
+        .map(Box::new);
+    if status == 401 && token.is_some() {
+        session::expired();
+    }
+    Err(ApiError { status, problem })
+}
+
+async fn text(response: &web_sys::Response) -> ApiResult<String> {
+    let promise = response.text().map_err(|_| ApiError::network())?;
+    JsFuture::from(promise)
+        .await
+        .ok()
+        .and_then(|v| v.as_string())
+        .ok_or_else(ApiError::network)
+}
+
+async fn decode<T: DeserializeOwned>(response: web_sys::Response) -> ApiResult<T> {
+    let body = text(&response).await?;
+    serde_json::from_str(&body).map_err(|_| ApiError {
+        status: response.status(),
+        problem: Some(Box::new(Problem {
+            problem_type: "about:blank".into(),
+            title: "Unexpected answer".into(),
+            status: response.status(),
+            detail: "The server's answer could not be read; reload the page.".into(),
+            code: "unreadable_response".into(),
+            blockers: None,
+        })),
+    })
+}
+
+async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {
+    decode(send("GET", path, None, None, "application/json").await?).await
+}
+
+async fn post<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> ApiResult<T> {
+    decode(send("POST", path, json_body(body)?, None, "application/json").await?).await
+}
+
+async fn patch<B: Serialize, T: DeserializeOwned>(
+    path: &str,
+    body: &B,
+    version: i64,
+) -> ApiResult<T> {
+    decode(
+        send(
+            "PATCH",
+            path,
+            json_body(body)?,
+            Some(version),
+            "application/json",
+        )
+        .await?,
+    )
+    .await
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    String::from(js_sys::encode_uri_component(value))
+}
+
+// --- Sessions ---------------------------------------------------------------------------
+
+/// Signs in.
+pub async fn login(username: &str, password: &str) -> ApiResult<TokenResponse> {
+    let body = shipshape_domain::wire::LoginRequest {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    };
+    post("/auth/login", &body).await
+}
+
+/// Ends the session on the server (its token stops working everywhere).
+pub async fn logout() -> ApiResult<()> {
+    send("POST", "/auth/logout", None, None, "application/json").await?;
+    Ok(())
+}
+
+/// The signed-in user.
+pub async fn me() -> ApiResult<User> {
+    get("/me").await
+}
+
+/// What waits on the signed-in user.
+pub async fn pending() -> ApiResult<Pending> {
+    get("/me/pending").await
+}
+
+/// Changes the signed-in user's password.
+pub async fn change_password(body: &ChangePasswordRequest) -> ApiResult<()> {
+    send(
+        "POST",
+        "/me/password",
+        json_body(body)?,
+        None,
+        "application/json",
+    )
+    .await?;
+    Ok(())
+}
+
+// --- Runs -------------------------------------------------------------------------------
+
+/// One page of runs, newest first; `query` is a ready query string (`status=planned&…`).
+pub async fn list_runs(query: &str) -> ApiResult<RunPage> {
+    get(&format!("/runs?{query}")).await
+}
+
+/// Opens a run.
+pub async fn create_run(body: &CreateRunRequest) -> ApiResult<Run> {
+    post("/runs", body).await
+}
+
+/// The whole run.
+pub async fn get_run(run_id: &str) -> ApiResult<Run> {
+    get(&format!("/runs/{run_id}")).await
+}
+
+/// Moves a run.
+pub async fn transition(run_id: &str, body: &TransitionRequest) -> ApiResult<Run> {
+    post(&format!("/runs/{run_id}/transitions"), body).await
+}
+
+/// One item, fresh.
+pub async fn get_item(run_id: &str, item_id: &str) -> ApiResult<RunItem> {
+    get(&format!("/runs/{run_id}/items/{item_id}")).await
+}
+
+/// Changes an item that was at `version` when the change was made.
+pub async fn update_item(
+    run_id: &str,
+    item_id: &str,
+    body: &UpdateItemRequest,
+    version: i64,
+) -> ApiResult<RunItem> {
+    patch(&format!("/runs/{run_id}/items/{item_id}"), body, version).await
+}
+
+/// Assigns an item to the signed-in user.
+pub async fn claim(run_id: &str, item_id: &str) -> ApiResult<RunItem> {
+    let path = format!("/runs/{run_id}/items/{item_id}/claim");
+    decode(send("POST", &path, None, None, "application/json").await?).await
+}
+
+/// Signs off an approval item.
+pub async fn sign_off(
+    run_id: &str,
+    item_id: &str,
+    body: &CreateSignoffRequest,
+) -> ApiResult<Signoff> {
+    post(&format!("/runs/{run_id}/items/{item_id}/signoffs"), body).await
+}
+
+/// Records a decision.
+pub async fn decide(run_id: &str, body: &CreateDecisionRequest) -> ApiResult<Decision> {
+    post(&format!("/runs/{run_id}/decisions"), body).await
+}
+
+/// Adds someone to the run's team.
+pub async fn add_member(
+    run_id: &str,
+    body: &shipshape_domain::wire::AddMemberRequest,
+) -> ApiResult<shipshape_domain::wire::RunMember> {
+    post(&format!("/runs/{run_id}/members"), body).await
+}
+
+// --- Templates --------------------------------------------------------------------------
+
+/// Every template.
+pub async fn list_templates() -> ApiResult<Vec<TemplateSummary>> {
+    get("/templates").await
+}
+
+/// A template's latest version.
+pub async fn get_template(template_id: &str) -> ApiResult<TemplateDetail> {
+    get(&format!("/templates/{template_id}")).await
+}
+
+/// A template's latest version as Markdown.
+pub async fn get_template_markdown(template_id: &str) -> ApiResult<String> {
+    let path = format!("/templates/{template_id}");
+    text(&send("GET", &path, None, None, "text/markdown").await?).await
+}
+
+/// Imports a template from Markdown.
+pub async fn import_template(markdown: &str) -> ApiResult<TemplateDetail> {
+    let body = Some(Body::Markdown(markdown.to_owned()));
+    decode(send("POST", "/templates", body, None, "application/json").await?).await
+}
+
+// --- Users and tokens -------------------------------------------------------------------
+
+/// Every user (admin).
+pub async fn list_users() -> ApiResult<Vec<User>> {
+    get("/users").await
+}
+
+/// Creates a user (admin).
+pub async fn create_user(body: &CreateUserRequest) -> ApiResult<User> {
+    post("/users", body).await
+}
+
+/// Changes a user's role or deactivates them (admin).
+pub async fn update_user(user_id: &str, body: &UpdateUserRequest) -> ApiResult<User> {
+    let path = format!("/users/{user_id}");
+    decode(send("PATCH", &path, json_body(body)?, None, "application/json").await?).await
+}
+
+/// The signed-in user's API tokens.
+pub async fn list_tokens() -> ApiResult<Vec<ApiToken>> {
+    get("/tokens").await
+}
+
+/// Creates an API token; its secret is in the answer, once.
+pub async fn create_token(body: &CreateTokenRequest) -> ApiResult<CreatedToken> {
+    post("/tokens", body).await
+}
+
+/// Revokes an API token.
+pub async fn revoke_token(token_id: &str) -> ApiResult<()> {
+    send(
+        "DELETE",
+        &format!("/tokens/{token_id}"),
+        None,
+        None,
+        "application/json",
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,463 @@
+//! Words for what the API returns: labels for statuses (always text with a symbol, never
+//! colour alone), actions and outcomes, a sentence per event for the timeline, times, and a
+//! person-readable message for every error. Pure functions, tested on the host.
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+use shipshape_domain::approval::ApprovalState;
+use shipshape_domain::decision::{CriterionResult, Outcome};
+use shipshape_domain::item::ItemStatus;
+use shipshape_domain::run::{Blocker, RunStatus, TransitionAction};
+use shipshape_domain::wire::{Event, EventType, Problem, UpdateItemRequest};
+
+/// An item status with its symbol, e.g. "✓ Done".
+pub fn item_status(status: ItemStatus) -> &'static str {
+    match status {
+        ItemStatus::Pending => "○ Pending",
+        ItemStatus::InProgress => "◐ In progress",
+        ItemStatus::Blocked => "■ Blocked",
+        ItemStatus::Done => "✓ Done",
+        ItemStatus::Failed => "✗ Failed",
+        ItemStatus::Skipped => "↷ Skipped",
+    }
+}
+
+/// A run status in words, e.g. "Rolling back".
+pub fn run_status(status: RunStatus) -> &'static str {
+    match status {
+        RunStatus::Planned => "Planned",
+        RunStatus::Preparing => "Preparing",
+        RunStatus::Deploying => "Deploying",
+        RunStatus::Verifying => "Verifying",
+        RunStatus::Completed => "Completed",
+        RunStatus::RollingBack => "Rolling back",
+        RunStatus::RolledBack => "Rolled back",
+        RunStatus::Aborted => "Aborted",
+    }
+}
+
+/// A transition's button label, from where the run stands.
+pub fn action(action: TransitionAction, from: RunStatus) -> &'static str {
+    match (action, from) {
+        (TransitionAction::Start, _) => "Start preparing",
+        (TransitionAction::Advance, RunStatus::Deploying) => "Advance to verifying",
+        (TransitionAction::Advance, _) => "Advance to deploying",
+        (TransitionAction::Complete, _) => "Complete the run",
+        (TransitionAction::Abort, _) => "Abort the run",
+        (TransitionAction::FinishRollback, _) => "Finish the rollback",
+        (TransitionAction::Close, _) => "Close the run",
+    }
+}
+
+/// A decision outcome in words.
+pub fn outcome(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Go => "Go",
+        Outcome::Hold => "Hold",
+        Outcome::Rollback => "Roll back",
+        Outcome::Abort => "Abort",
+    }
+}
+
+/// A criterion's result with its symbol.
+pub fn criterion_result(result: CriterionResult) -> &'static str {
+    match result {
+        CriterionResult::Met => "✓ Met",
+        CriterionResult::NotMet => "✗ Not met",
+        CriterionResult::Unknown => "? Unknown",
+    }
+}
+
+/// An approval's state with its symbol.
+pub fn approval_state(state: &ApprovalState) -> &'static str {
+    match state {
+        ApprovalState::Approved => "✓ Approved",
+        ApprovalState::Rejected => "✗ Rejected",
+        ApprovalState::Pending => "○ Awaiting sign-off",
+    }
+}
+
+/// A role in words.
+pub fn role(role: shipshape_domain::Role) -> &'static str {
+    use shipshape_domain::Role;
+    match role {
+        Role::Admin => "admin",
+        Role::ReleaseManager => "release manager",
+        Role::Engineer => "engineer",
+        Role::Approver => "approver",
+        Role::Viewer => "viewer",
+    }
+}
+
+/// One blocker in words, e.g. "1.2.3 Test migration scripts — pending".
+pub fn blocker(blocker: &Blocker) -> String {
+    match blocker {
+        Blocker::Item {
+            reference,
+            title,
+            status,
+            ..
+        } => format!("{reference} {title} — {}", item_status(*status)),
+        Blocker::Decision {
+            title,
+            needed,
+            latest,
+            ..
+        } => match latest {
+            Some(latest) => format!(
+                "Decision “{title}” is {}; it needs {}",
+                outcome(*latest),
+                outcome(*needed)
+            ),
+            None => format!("Decision “{title}” needs {}", outcome(*needed)),
+        },
+    }
+}
+
+fn shown(value: &Option<String>) -> String {
+    match value {
+        Some(v) => format!("“{v}”"),
+        None => "nothing".into(),
+    }
+}
+
+/// An item change in words, e.g. "status → ✓ Done; note → “restarted”".
+pub fn item_change(change: &UpdateItemRequest) -> String {
+    let mut parts = Vec::new();
+    if let Some(status) = change.status {
+        parts.push(format!("status → {}", item_status(status)));
+    }
+    if let Some(assignee) = &change.assignee {
+        parts.push(format!("assignee → {}", shown(assignee)));
+    }
+    if let Some(note) = &change.note {
+        parts.push(format!("note → {}", shown(note)));
+    }
+    if let Some(url) = &change.evidence_url {
+        parts.push(format!("evidence → {}", shown(url)));
+    }
+    if let Some(reason) = &change.reason {
+        parts.push(format!("reason “{reason}”"));
+    }
+    parts.join("; ")
+}
+
+/// A time as "2026-11-27 14:05 UTC".
+// Written by hand rather than with chrono's `format`: its format-string machinery would
+// add tens of kilobytes to the web app for two fixed layouts.
+pub fn time(at: DateTime<Utc>) -> String {
+    format!("{} UTC", input_layout(at).replace('T', " "))
+}
+
+fn input_layout(at: DateTime<Utc>) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+/// Reads a `datetime-local` input's value ("2026-11-27T14:05"), taken as UTC; an empty value
+/// is `Ok(None)`.
+pub fn parse_utc_input(value: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || format!("“{value}” is not a date and time");
+    let (date, clock) = value.split_once('T').ok_or_else(invalid)?;
+    let numbers =
+        |s: &str, sep: char| -> Option<Vec<u32>> { s.split(sep).map(|n| n.parse().ok()).collect() };
+    let d = numbers(date, '-')
+        .filter(|d| d.len() == 3)
+        .ok_or_else(invalid)?;
+    let c = numbers(clock, ':')
+        .filter(|c| c.len() == 2 || c.len() == 3)
+        .ok_or_else(invalid)?;
+    let year = i32::try_from(d[0]).map_err(|_| invalid())?;
+    NaiveDate::from_ymd_opt(year, d[1], d[2])
+        .and_then(|day| day.and_hms_opt(c[0], c[1], c.get(2).copied().unwrap_or(0)))
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(invalid)
+}
+
+/// A `datetime-local` input's value for a time.
+pub fn utc_input(at: Option<DateTime<Utc>>) -> String {
+    at.map(input_layout).unwrap_or_default()
+}
+
+/// Where to go after signing in: only a path of this app (never another site).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/login") => {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+/// A failed call in words a person understands. `status` 0 means the server was not reached.
+pub fn problem_message(status: u16, problem: Option<&Problem>) -> String {
+    match (status, problem) {
+        (0, _) => "Shipshape cannot be reached. Check your connection and try again.".into(),
+        (401, Some(p)) if p.code == "invalid_credentials" => {
+            "That user name and password do not match.".into()
+        }
+        (401, _) => "Your session has ended. Sign in again to continue.".into(),
+        (403, Some(p)) => format!("You are not allowed to do that: {}", p.detail),
+        (403, None) => "You are not allowed to do that.".into(),
+        (412, _) => "Someone else changed this since you loaded it.".into(),
+        (429, Some(p)) => format!("Too many attempts. {}", p.detail),
+        (_, Some(p)) if !p.detail.is_empty() => p.detail.clone(),
+        (_, Some(p)) => p.title.clone(),
+        (500..=599, None) => {
+            "Shipshape ran into a problem on its side. Try again in a moment.".into()
+        }
+        (status, None) => format!("The request failed (HTTP {status})."),
+    }
+}
+
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "nothing".into(),
+        serde_json::Value::String(s) => s.replace('_', " "),
+        other => other.to_string(),
+    }
+}
+
+/// The changes of an event payload, as "status: pending → done; note: … → …".
+fn changes(payload: &serde_json::Value) -> String {
+    payload
+        .get("changes")
+        .and_then(|c| c.as_object())
+        .map(|changes| {
+            changes
+                .iter()
+                .map(|(field, change)| {
+                    let field = field.replace('_', " ");
+                    format!(
+                        "{field} {} → {}",
+                        text(change.get("from").unwrap_or(&serde_json::Value::Null)),
+                        text(change.get("to").unwrap_or(&serde_json::Value::Null))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
+}
+
+fn field<'a>(payload: &'a serde_json::Value, key: &str) -> &'a str {
+    payload.get(key).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+/// One event of the log as a sentence for the timeline.
+pub fn event(event: &Event) -> String {
+    let p = &event.payload;
+    let who = &event.actor;
+    match event.event_type {
+        EventType::RunCreated => format!(
+            "{who} created the run ({} {} → {})",
+            field(p, "product"),
+            field(p, "release_version"),
+            field(p, "environment")
+        ),
+        EventType::RunUpdated => format!("{who} changed the schedule: {}", changes(p)),
+        EventType::RunTransitioned => {
+            let reason = field(p, "reason");
+            let mut s = format!(
+                "{who}: {} → {}",
+                text(p.get("from").unwrap_or(&serde_json::Value::Null)),
+                text(p.get("to").unwrap_or(&serde_json::Value::Null))
+            );
+            if p.get("closed").and_then(|c| c.as_bool()) == Some(true) {
+                s.push_str(" (closed)");
+            }
+            if !reason.is_empty() {
+                s.push_str(&format!(" — “{reason}”"));
+            }
+            s
+        }
+        EventType::RunOverridden => format!(
+            "{who} forced “{}” past {} blocker(s) (break-glass) — “{}”",
+            field(p, "action").replace('_', " "),
+            p.get("overridden_blockers")
+                .and_then(|b| b.as_array())
+                .map_or(0, Vec::len),
+            field(p, "reason")
+        ),
+        EventType::ItemUpdated => {
+            let mut s = format!(
+                "{who} updated {} {}: {}",
+                field(p, "reference"),
+                field(p, "title"),
+                changes(p)
+            );
+            if let Some(n) = p.get("invalidated_signoffs").and_then(|n| n.as_u64())
+                && n > 0
+            {
+                s.push_str(&format!(" ({n} sign-off(s) invalidated)"));
+            }
+            s
+        }
+        EventType::SignoffRecorded => {
+            let verdict = if field(p, "verdict") == "reject" {
+                "rejected"
+            } else {
+                "approved"
+            };
+            format!(
+                "{who} {verdict} {} {}",
+                field(p, "reference"),
+                field(p, "title")
+            )
+        }
+        EventType::DecisionRecorded => format!(
+            "{who} decided {} at {}: “{}”",
+            Outcome::parse(field(p, "outcome")).map_or("?", outcome),
+            field(p, "point_key").replace('_', " "),
+            field(p, "rationale")
+        ),
+        EventType::MemberAdded => format!(
+            "{who} added {} to the team ({})",
+            field(p, "username"),
+            field(p, "run_role")
+        ),
+        EventType::MemberRemoved => {
+            format!("{who} removed {} from the team", field(p, "username"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn problem(status: u16, code: &str, detail: &str) -> Problem {
+        Problem {
+            problem_type: format!("urn:shipshape:problem:{code}"),
+            title: "t".into(),
+            status,
+            detail: detail.into(),
+            code: code.into(),
+            blockers: None,
+        }
+    }
+
+    fn event_of(event_type: EventType, payload: serde_json::Value) -> Event {
+        Event {
+            seq: 1,
+            run_id: "r".into(),
+            event_type,
+            actor: "alice".into(),
+            at: DateTime::UNIX_EPOCH,
+            payload,
+        }
+    }
+
+    #[test]
+    fn every_item_status_reads_as_words_with_a_symbol() {
+        let labels: Vec<_> = ItemStatus::ALL.iter().map(|s| item_status(*s)).collect();
+        for label in &labels {
+            let (symbol, words) = label.split_once(' ').unwrap();
+            assert!(!symbol.is_empty() && words.chars().all(|c| c.is_alphabetic() || c == ' '));
+        }
+        let mut unique = labels.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            labels.len(),
+            "labels must tell statuses apart"
+        );
+    }
+
+    #[test]
+    fn errors_read_as_sentences_from_the_problem_detail() {
+        let gate = problem(409, "gate_blocked", "3 items block advance");
+        assert_eq!(problem_message(409, Some(&gate)), "3 items block advance");
+        assert!(problem_message(0, None).contains("cannot be reached"));
+        assert!(problem_message(412, None).contains("Someone else changed"));
+        assert!(problem_message(401, None).contains("Sign in again"));
+        let wrong = problem(401, "invalid_credentials", "invalid credentials");
+        assert!(problem_message(401, Some(&wrong)).contains("do not match"));
+        assert_eq!(
+            problem_message(502, None),
+            "Shipshape ran into a problem on its side. Try again in a moment."
+        );
+        assert_eq!(problem_message(418, None), "The request failed (HTTP 418).");
+    }
+
+    #[test]
+    fn sign_in_only_returns_to_paths_of_this_app() {
+        assert_eq!(safe_next(Some("/runs/abc?x=1")), "/runs/abc?x=1");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/login?next=/")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn window_inputs_are_read_as_utc() {
+        let t = parse_utc_input("2026-11-27T14:05").unwrap().unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-27T14:05:00+00:00");
+        assert_eq!(utc_input(Some(t)), "2026-11-27T14:05");
+        assert_eq!(parse_utc_input("  ").unwrap(), None);
+        assert!(parse_utc_input("tomorrow").is_err());
+        assert!(parse_utc_input("2026-02-30T10:00").is_err());
+        assert_eq!(time(t), "2026-11-27 14:05 UTC");
+    }
+
+    #[test]
+    fn events_read_as_sentences() {
+        let item = event_of(
+            EventType::ItemUpdated,
+            json!({"reference": "1.1.1", "title": "Code freeze", "changes": {"status": {"from": "pending", "to": "in_progress"}}, "invalidated_signoffs": 2}),
+        );
+        assert_eq!(
+            event(&item),
+            "alice updated 1.1.1 Code freeze: status pending → in progress (2 sign-off(s) invalidated)"
+        );
+        let decision = event_of(
+            EventType::DecisionRecorded,
+            json!({"point_key": "deployment_checkpoint", "outcome": "rollback", "rationale": "errors"}),
+        );
+        assert_eq!(
+            event(&decision),
+            "alice decided Roll back at deployment checkpoint: “errors”"
+        );
+        let moved = event_of(
+            EventType::RunTransitioned,
+            json!({"action": "close", "from": "completed", "to": "completed", "closed": true, "reason": null}),
+        );
+        assert_eq!(event(&moved), "alice: completed → completed (closed)");
+    }
+
+    #[test]
+    fn an_item_change_reads_as_what_it_sets() {
+        let change = UpdateItemRequest {
+            status: Some(ItemStatus::Done),
+            note: Some(Some("restarted".into())),
+            evidence_url: Some(None),
+            ..UpdateItemRequest::default()
+        };
+        assert_eq!(
+            item_change(&change),
+            "status → ✓ Done; note → “restarted”; evidence → nothing"
+        );
+    }
+
+    #[test]
+    fn blockers_name_the_item_and_what_it_waits_for() {
+        let b = Blocker::Decision {
+            point_key: "go_no_go".into(),
+            title: "Go/No-Go".into(),
+            needed: Outcome::Go,
+            latest: Some(Outcome::Hold),
+        };
+        assert_eq!(blocker(&b), "Decision “Go/No-Go” is Hold; it needs Go");
+    }
+}

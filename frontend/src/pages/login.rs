@@ -1,0 +1,76 @@
+//! Sign in. After an expired session it says so, and it returns you to the page you were on.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use crate::api::{self, ApiError};
+use crate::components::ErrorNote;
+use crate::format::safe_next;
+use crate::session::{self, Auth, use_session};
+
+/// The sign-in page.
+#[component]
+pub fn Login() -> impl IntoView {
+    let session = use_session();
+    let query = use_query_map();
+    let navigate = use_navigate();
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let busy = RwSignal::new(false);
+    let next = move || safe_next(query.read_untracked().get("next").as_deref());
+
+    // Already signed in (e.g. the back button): go on.
+    Effect::new({
+        let navigate = navigate.clone();
+        move |_| {
+            if matches!(session.auth.get(), Auth::SignedIn(_)) {
+                navigate(&next(), Default::default());
+            }
+        }
+    });
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let (name, pass) = (username.get_untracked(), password.get_untracked());
+        leptos::task::spawn_local(async move {
+            let result = async {
+                let token = api::login(&name, &pass).await?;
+                session::set_token(&token.access_token);
+                api::me().await
+            }
+            .await;
+            busy.set(false);
+            match result {
+                Ok(user) => session.signed_in(user),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+
+    view! {
+        <section class="narrow">
+            <h1>"Sign in to Shipshape"</h1>
+            <Show when=move || matches!(session.auth.get(), Auth::SignedOut { expired: true })>
+                <p class="notice" role="status">"Your session has ended. Sign in again to continue where you were."</p>
+            </Show>
+            <form on:submit=submit class="stack" aria-label="Sign in">
+                <label>"User name"
+                    <input name="username" autocomplete="username" required bind:value=username/>
+                </label>
+                <label>"Password"
+                    <input name="password" type="password" autocomplete="current-password" required bind:value=password/>
+                </label>
+                <ErrorNote error=error/>
+                <button type="submit" disabled=move || busy.get()>
+                    {move || if busy.get() { "Signing in…" } else { "Sign in" }}
+                </button>
+            </form>
+        </section>
+    }
+}

@@ -1,0 +1,117 @@
+//! Users (admin): the list, new users, role changes, deactivation.
+
+use leptos::prelude::*;
+use shipshape_domain::Role;
+use shipshape_domain::wire::{CreateUserRequest, UpdateUserRequest, User};
+
+use crate::api::{self, ApiError};
+use crate::components::ErrorNote;
+use crate::format;
+
+fn role_options() -> impl IntoView {
+    Role::ALL
+        .iter()
+        .map(|r| view! { <option value=r.as_str()>{format::role(*r)}</option> })
+        .collect_view()
+}
+
+/// The user administration page.
+#[component]
+pub fn Users() -> impl IntoView {
+    let users = RwSignal::new(None::<Vec<User>>);
+    let error = RwSignal::new(None::<ApiError>);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            match api::list_users().await {
+                Ok(list) => users.set(Some(list)),
+                Err(e) => error.set(Some(e)),
+            }
+        })
+    };
+    reload();
+
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let role = RwSignal::new(Role::Engineer.as_str().to_owned());
+    let create_error = RwSignal::new(None::<ApiError>);
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let request = CreateUserRequest {
+            username: username.get_untracked().trim().to_owned(),
+            password: password.get_untracked(),
+            role: Role::parse(&role.get_untracked()).unwrap_or(Role::Viewer),
+        };
+        create_error.set(None);
+        leptos::task::spawn_local(async move {
+            match api::create_user(&request).await {
+                Ok(_) => {
+                    username.set(String::new());
+                    password.set(String::new());
+                    reload();
+                }
+                Err(e) => create_error.set(Some(e)),
+            }
+        });
+    };
+    let change = move |user_id: String, request: UpdateUserRequest| {
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            if let Err(e) = api::update_user(&user_id, &request).await {
+                error.set(Some(e));
+            }
+            reload();
+        });
+    };
+
+    view! {
+        <h1>"Users"</h1>
+        <ErrorNote error=error/>
+        {move || users.get().map(|list| view! {
+            <table class="list">
+                <thead><tr><th scope="col">"User"</th><th scope="col">"Role"</th><th scope="col">"Status"</th><th scope="col">"Action"</th></tr></thead>
+                <tbody>
+                    {list.into_iter().map(|u| {
+                        let (id, id2) = (u.id.clone(), u.id.clone());
+                        let name = u.username.clone();
+                        let active = u.active;
+                        view! {
+                            <tr data-user=u.username.clone()>
+                                <td>{u.username.clone()}</td>
+                                <td>
+                                    <select aria-label=format!("Role of {name}") prop:value=u.role.as_str()
+                                        on:change=move |ev| {
+                                            if let Some(r) = Role::parse(&event_target_value(&ev)) {
+                                                change(id.clone(), UpdateUserRequest { role: Some(r), active: None });
+                                            }
+                                        }>
+                                        {role_options()}
+                                    </select>
+                                </td>
+                                <td>{if active { "✓ Active" } else { "✗ Deactivated" }}</td>
+                                <td>
+                                    <button type="button" on:click=move |_| change(id2.clone(), UpdateUserRequest { role: None, active: Some(!active) })>
+                                        {if active { format!("Deactivate {}", u.username) } else { format!("Reactivate {}", u.username) }}
+                                    </button>
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        })}
+        <section class="panel narrow" aria-labelledby="new-user-h">
+            <h2 id="new-user-h">"New user"</h2>
+            <form class="stack" on:submit=create aria-label="New user">
+                <label>"User name"<input name="new_username" required autocomplete="off" bind:value=username/></label>
+                <label>"Initial password (at least 12 characters)"<input name="new_password" type="password" required minlength="12" autocomplete="new-password" bind:value=password/></label>
+                <label>"Role"
+                    <select name="new_role" prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
+                        {role_options()}
+                    </select>
+                </label>
+                <ErrorNote error=create_error/>
+                <button type="submit" class="primary">"Create user"</button>
+            </form>
+        </section>
+    }
+}

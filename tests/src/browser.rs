@@ -1,0 +1,289 @@
+//! Helpers for the browser tests: a headless Chromium driven through WebDriver (Debian's
+//! `chromium` and `chromedriver`; `CHROMIUM` and `CHROMEDRIVER` override the paths) against
+//! the real server serving the built web app (`frontend/dist`, built by `just web`).
+//!
+//! Every browser gets its own chromedriver, in its own process group, killed with the
+//! browser when the [`Browser`] is dropped — also when a test fails. Browser tests take turns
+//! ([`take_turn`]), so a 2-core machine is not swamped and waits stay meaningful.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use thirtyfour::prelude::*;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::{Backend, TestApp};
+
+/// How long a browser test waits for the page to show something.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+static TURN: Semaphore = Semaphore::const_new(1);
+
+/// Waits until no other browser test runs; the turn lasts as long as the returned permit.
+pub async fn take_turn() -> SemaphorePermit<'static> {
+    TURN.acquire()
+        .await
+        .unwrap_or_else(|e| panic!("browser test turn: {e}"))
+}
+
+/// The built web app.
+pub fn web_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../frontend/dist")
+}
+
+impl TestApp {
+    /// Starts a server that serves the built web app.
+    pub async fn spawn_web(backend: Backend) -> TestApp {
+        let dir = web_dir();
+        assert!(
+            dir.join("index.html").is_file(),
+            "the web app is not built at {}: run `just web` (the README's test command does)",
+            dir.display()
+        );
+        TestApp::spawn_with(backend, |config| config.web_dir = dir).await
+    }
+}
+
+/// One headless Chromium.
+#[derive(Debug)]
+pub struct Browser {
+    /// The WebDriver session.
+    pub driver: WebDriver,
+    base: String,
+    chromedriver: Child,
+    profile: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("a free port: {e}"))
+}
+
+impl Browser {
+    /// Opens a browser for the app at `base` (`http://127.0.0.1:PORT`).
+    pub async fn open(base: &str) -> Browser {
+        let port = free_port();
+        let chromedriver_bin =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromedriver = {
+            use std::os::unix::process::CommandExt;
+            Command::new(&chromedriver_bin)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("{chromedriver_bin} (Debian's chromium-driver package): {e}")
+                })
+        };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "chromedriver did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let profile = std::env::temp_dir().join(format!(
+            "shipshape-browser-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut caps = DesiredCapabilities::chrome();
+        caps.set_binary(&chromium)
+            .unwrap_or_else(|e| panic!("chromium binary: {e}"));
+        for arg in [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1000",
+            &format!("--user-data-dir={}", profile.display()),
+        ] {
+            caps.add_arg(arg)
+                .unwrap_or_else(|e| panic!("chromium argument: {e}"));
+        }
+        let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps)
+            .await
+            .unwrap_or_else(|e| panic!("a Chromium session ({chromium}): {e}"));
+        Browser {
+            driver,
+            base: base.to_owned(),
+            chromedriver,
+            profile,
+        }
+    }
+
+    /// Loads a path of the app.
+    pub async fn goto(&self, path: &str) {
+        self.driver
+            .goto(format!("{}{path}", self.base))
+            .await
+            .unwrap_or_else(|e| panic!("open {path}: {e}"));
+    }
+
+    /// Runs JavaScript in the page and returns its result.
+    pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
+        self.driver
+            .execute(script, args)
+            .await
+            .unwrap_or_else(|e| panic!("script {script}: {e}"))
+            .json()
+            .clone()
+    }
+
+    /// The text of the first element matching `css` (a field's value), if there is one.
+    pub async fn text(&self, css: &str) -> Option<String> {
+        let v = self
+            .js(
+                "const e = document.querySelector(arguments[0]); \
+                 return !e ? null : (e.tagName === 'TEXTAREA' || e.tagName === 'INPUT') ? e.value : e.innerText;",
+                vec![json!(css)],
+            )
+            .await;
+        v.as_str().map(str::to_owned)
+    }
+
+    /// What the page shows (its path and text), for failure messages.
+    pub async fn page_text(&self) -> String {
+        let text = self
+            .js(
+                "return location.pathname + ' :: ' + (document.body ? document.body.innerText : '');",
+                vec![],
+            )
+            .await;
+        text.as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(3000)
+            .collect()
+    }
+
+    /// Waits until the first element matching `css` contains `needle`; returns its text.
+    pub async fn wait_text(&self, css: &str, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.text(css).await;
+            if let Some(t) = &text
+                && t.contains(needle)
+            {
+                return t.clone();
+            }
+            if started.elapsed() > PATIENCE {
+                let page = self.page_text().await;
+                panic!(
+                    "waited for {css:?} to show {needle:?}; it shows {text:?}; the page: {page}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until an element matches `css`; returns it.
+    pub async fn find(&self, css: &str) -> WebElement {
+        let started = Instant::now();
+        loop {
+            if let Ok(el) = self.driver.find(By::Css(css)).await {
+                return el;
+            }
+            if started.elapsed() > PATIENCE {
+                let page = self.page_text().await;
+                panic!("waited for {css:?} to appear; the page: {page}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) {
+        let el = self.find(css).await;
+        // Out of view elements cannot be clicked; bring it in first.
+        let _ = self
+            .driver
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'});",
+                vec![el.to_json().unwrap_or(Value::Null)],
+            )
+            .await;
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Types into the field matching `css`, replacing what it held.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let el = self.find(css).await;
+        el.clear()
+            .await
+            .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+        el.send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// Sets a field's value as a picker would (date and time inputs take typing by segments,
+    /// which depends on the browser's locale), firing its input and change events.
+    pub async fn set_value(&self, css: &str, value: &str) {
+        self.find(css).await;
+        self.js(
+            "const e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+             e.dispatchEvent(new Event('input', {bubbles: true})); \
+             e.dispatchEvent(new Event('change', {bubbles: true}));",
+            vec![json!(css), json!(value)],
+        )
+        .await;
+    }
+
+    /// Chooses the option with `value` in the select matching `css` (as a user would: the
+    /// select's change event fires).
+    pub async fn choose(&self, css: &str, value: &str) {
+        self.click(&format!("{css} option[value=\"{value}\"]"))
+            .await;
+    }
+
+    /// Signs in on the sign-in page the browser is on (or is being sent to) and waits for the
+    /// app to show the user.
+    pub async fn sign_in(&self, username: &str, password: &str) {
+        self.fill("input[name=username]", username).await;
+        self.fill("input[name=password]", password).await;
+        self.click("form[aria-label='Sign in'] button[type=submit]")
+            .await;
+        self.wait_text("[data-testid=whoami]", username).await;
+    }
+
+    /// The page's path (and query).
+    pub async fn path(&self) -> String {
+        self.js("return location.pathname + location.search;", vec![])
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Ends the session.
+    pub async fn quit(self) {
+        let _ = self.driver.clone().quit().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // chromedriver and the Chromium it started share a process group.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.chromedriver.id())])
+            .status();
+        let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}

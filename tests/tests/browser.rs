@@ -1,0 +1,505 @@
+//! The web app in a real browser: headless Chromium driving the built SPA against the real
+//! server, on SQLite and PostgreSQL. A release team signs in, opens an EduLibra run, works
+//! its items, is refused by a gate and sees the blockers, signs off an approval and records a
+//! rollback decision; a change made in a second browser or through the API appears in the
+//! first without a reload; an edit over someone else's change is shown as a conflict and can
+//! be re-applied; an expired session returns to sign-in and back; templates import with a
+//! preview and export; API tokens are created and revoked.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly, naming what went wrong"
+)]
+
+use serde_json::{Value, json};
+use shipshape_tests::browser::Browser;
+use shipshape_tests::{ADMIN_PASSWORD, Backend, TestApp, USER_PASSWORD, items};
+
+/// The reference of the item with this title prefix.
+fn reference(run: &Value, title_prefix: &str) -> String {
+    items(run)
+        .into_iter()
+        .find(|i| i["title"].as_str().unwrap().starts_with(title_prefix))
+        .map(|i| i["reference"].as_str().unwrap().to_owned())
+        .unwrap()
+}
+
+fn item(run: &Value, reference: &str) -> Value {
+    items(run)
+        .into_iter()
+        .find(|i| i["reference"] == reference)
+        .unwrap()
+}
+
+/// A started EduLibra run to production, and its id.
+async fn started_run(app: &TestApp) -> (Value, String) {
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    app.transition(&app.admin, &run_id, "start")
+        .await
+        .expect(200);
+    (run, run_id)
+}
+
+fn row(reference: &str) -> String {
+    format!("li[data-ref='{reference}']")
+}
+
+async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let b = Browser::open(&app.base).await;
+
+    // Anyone not signed in is sent to sign in, and comes back where they wanted to go.
+    b.goto("/runs/new").await;
+    b.wait_text("h1", "Sign in").await;
+    assert_eq!(b.path().await, "/login?next=%2Fruns%2Fnew");
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.wait_text("h1", "New run").await;
+
+    // New run.
+    b.fill("input[name=release_version]", "4.2.0").await;
+    b.set_value("input[name=window_start]", "2026-12-01T18:00")
+        .await;
+    b.set_value("input[name=window_end]", "2026-12-01T20:00")
+        .await;
+    b.fill("input[name=downtime]", "15").await;
+    b.click("form[aria-label='New run'] button[type=submit]")
+        .await;
+    b.wait_text(".run-status", "Planned").await;
+    let path = b.path().await;
+    let run_id = path.strip_prefix("/runs/").unwrap().to_owned();
+    b.wait_text(".facts", "2026-12-01 18:00 UTC – 2026-12-01 20:00 UTC")
+        .await;
+    b.wait_text(".facts", "15 min").await;
+    let run = app.run(&app.admin, &run_id).await;
+    assert_eq!(run["release_version"], "4.2.0");
+    assert_eq!(run["expected_downtime_minutes"], 15);
+    assert_eq!(items(&run).len(), 33);
+
+    b.click("[data-action=start] button").await;
+    b.wait_text(".run-status", "Preparing").await;
+
+    // What blocks the next step is shown before anyone clicks, and the button says why.
+    let why = b
+        .wait_text("[data-action=advance] .why", "not possible yet")
+        .await;
+    assert!(why.contains("1.1.1"), "{why}");
+    assert!(why.contains("Go/No-Go"), "{why}");
+    let advance = b.find("[data-action=advance] button").await;
+    assert_eq!(
+        advance.attr("aria-disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        advance.attr("aria-describedby").await.unwrap().as_deref(),
+        Some("why-advance")
+    );
+
+    // Join the team, then work items: a status, a note and evidence, a claim.
+    b.fill("input[name=member_username]", "admin").await;
+    b.fill("input[name=member_role]", "release lead").await;
+    b.click("form[aria-label='Add a team member'] button[type=submit]")
+        .await;
+    b.wait_text(".team", "admin — release lead").await;
+
+    b.choose(&format!("{} select[name=status]", row("1.1.1")), "done")
+        .await;
+    b.wait_text(&format!("{} .badge", row("1.1.1")), "Done")
+        .await;
+    b.click(&format!("{} button.edit", row("1.1.2"))).await;
+    b.fill(
+        &format!("{} textarea[name=note]", row("1.1.2")),
+        "Published on the wiki",
+    )
+    .await;
+    b.fill(
+        &format!("{} input[name=evidence_url]", row("1.1.2")),
+        "https://wiki.example.com/release-4.2.0",
+    )
+    .await;
+    b.click(&format!("{} form.editor button[type=submit]", row("1.1.2")))
+        .await;
+    b.wait_text(&format!("{} .note", row("1.1.2")), "Published on the wiki")
+        .await;
+    b.click(&format!("{} button.claim", row("1.1.3"))).await;
+    b.wait_text(&format!("{} .assignee", row("1.1.3")), "admin")
+        .await;
+
+    let run = app.run(&app.admin, &run_id).await;
+    assert_eq!(item(&run, "1.1.1")["status"], "done");
+    assert_eq!(item(&run, "1.1.2")["note"], "Published on the wiki");
+    assert_eq!(
+        item(&run, "1.1.2")["evidence_url"],
+        "https://wiki.example.com/release-4.2.0"
+    );
+    assert_eq!(item(&run, "1.1.3")["assignee"], "admin");
+
+    // Refused by the gate: the server's answer lists every blocker.
+    b.click("[data-action=advance] button").await;
+    let refused = b.wait_text(".refused", "Refused").await;
+    assert!(refused.contains("1.1.3"), "{refused}");
+    assert!(
+        !refused.contains("1.1.1 "),
+        "a done item does not block: {refused}"
+    );
+    assert_eq!(app.run(&app.admin, &run_id).await["status"], "preparing");
+
+    // Sign off an approval item (the admin did not work on it).
+    let migration = reference(&run, "Data migration scripts");
+    b.click(&format!("{} button.approve", row(&migration)))
+        .await;
+    b.wait_text(&format!("{} .approval-state", row(&migration)), "Approved")
+        .await;
+    b.wait_text(&format!("{} .badge", row(&migration)), "Done")
+        .await;
+    let run = app.run(&app.admin, &run_id).await;
+    assert_eq!(item(&run, &migration)["approval"]["state"], "approved");
+
+    // A tool finishes the preparation through the API; the page follows without a reload.
+    app.finish_gate(&app.admin, &run_id, "deploy").await;
+    app.decide(&app.admin, &run_id, "go_no_go", "go")
+        .await
+        .expect(201);
+    app.transition(&app.admin, &run_id, "advance")
+        .await
+        .expect(200);
+    b.wait_text(".run-status", "Deploying").await;
+
+    // The deployment checkpoint: a criterion not met, the outcome rollback, a rationale.
+    let form = "[data-point=deployment_checkpoint] form";
+    b.choose(&format!("{form} select[name=criterion_result]"), "not_met")
+        .await;
+    b.fill(
+        &format!("{form} input[name=criterion_observed]"),
+        "error rate 7%",
+    )
+    .await;
+    b.click(&format!("{form} input[value=rollback]")).await;
+    b.fill(
+        &format!("{form} textarea[name=rationale]"),
+        "Error rate far above the threshold after the switch",
+    )
+    .await;
+    b.click(&format!("{form} button[type=submit]")).await;
+    b.wait_text(".run-status", "Rolling back").await;
+    b.wait_text("ol.decisions", "Roll back — deployment checkpoint")
+        .await;
+    b.wait_text("ol.decisions", "observed: error rate 7%").await;
+    b.wait_text("ol.timeline", "decided Roll back").await;
+
+    let run = app.run(&app.admin, &run_id).await;
+    assert_eq!(run["status"], "rolling_back");
+    let decision = run["decisions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(decision["outcome"], "rollback");
+    assert_eq!(decision["criteria"][0]["result"], "not_met");
+    assert_eq!(decision["criteria"][0]["observed"], "error rate 7%");
+    b.quit().await;
+}
+
+async fn a_change_made_elsewhere_appears_without_a_reload(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let (run, run_id) = started_run(&app).await;
+    app.user("erin", "engineer").await;
+    app.add_member(&run_id, "erin").await;
+
+    let first = Browser::open(&app.base).await;
+    first.goto(&format!("/runs/{run_id}")).await;
+    first.sign_in("admin", ADMIN_PASSWORD).await;
+    first.wait_text(".link-state", "Live").await;
+    first
+        .js("window.shipshapeKept = 'still here';", vec![])
+        .await;
+
+    let second = Browser::open(&app.base).await;
+    second.goto(&format!("/runs/{run_id}")).await;
+    second.sign_in("erin", USER_PASSWORD).await;
+    second
+        .choose(
+            &format!("{} select[name=status]", row("1.2.1")),
+            "in_progress",
+        )
+        .await;
+    second
+        .wait_text(&format!("{} .badge", row("1.2.1")), "In progress")
+        .await;
+
+    // The first browser shows the change, and the page was not reloaded.
+    first
+        .wait_text(&format!("{} .badge", row("1.2.1")), "In progress")
+        .await;
+    first.wait_text("ol.timeline", "erin updated 1.2.1").await;
+    // A change through the API appears too.
+    let item_id = item(&run, "1.2.2")["id"].as_str().unwrap().to_owned();
+    app.set_item(&app.admin, &run_id, &item_id, "blocked")
+        .await
+        .expect(200);
+    first
+        .wait_text(&format!("{} .badge", row("1.2.2")), "Blocked")
+        .await;
+    second
+        .wait_text(&format!("{} .badge", row("1.2.2")), "Blocked")
+        .await;
+    assert_eq!(
+        first.js("return window.shipshapeKept;", vec![]).await,
+        json!("still here")
+    );
+
+    // The dashboard follows live runs too.
+    first.click("nav a[href='/']").await;
+    let before = first.wait_text("li.card", "Pre-Deployment Checklist").await;
+    assert!(before.contains("0 of 10 settled"), "{before}");
+    first
+        .js("window.shipshapeKept = 'dashboard';", vec![])
+        .await;
+    let done_id = item(&run, "1.1.1")["id"].as_str().unwrap().to_owned();
+    app.set_item(&app.admin, &run_id, &done_id, "done")
+        .await
+        .expect(200);
+    first.wait_text("li.card", "1 of 10 settled").await;
+    assert_eq!(
+        first.js("return window.shipshapeKept;", vec![]).await,
+        json!("dashboard")
+    );
+    first.quit().await;
+    second.quit().await;
+}
+
+async fn an_edit_over_someone_elses_change_is_shown_and_can_be_reapplied(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let (run, run_id) = started_run(&app).await;
+    let target = item(&run, "1.2.3");
+    let item_path = format!(
+        "/api/v1/runs/{run_id}/items/{}",
+        target["id"].as_str().unwrap()
+    );
+
+    let b = Browser::open(&app.base).await;
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.click(&format!("{} button.edit", row("1.2.3"))).await;
+    b.fill(
+        &format!("{} textarea[name=note]", row("1.2.3")),
+        "Alerts routed to #edulibra-ops",
+    )
+    .await;
+
+    // Meanwhile someone else writes a note through the API.
+    let current = app.get(&app.admin, &item_path).await.expect(200);
+    app.patch(
+        &app.admin,
+        &item_path,
+        json!({"note": "Pager rota confirmed"}),
+        current.etag.as_deref(),
+    )
+    .await
+    .expect(200);
+    // Their note arrives live; the open editor keeps what the user typed.
+    b.wait_text(&format!("{} .note", row("1.2.3")), "Pager rota confirmed")
+        .await;
+    let typed = b
+        .js(
+            "return document.querySelector(arguments[0]).value;",
+            vec![json!(format!("{} textarea[name=note]", row("1.2.3")))],
+        )
+        .await;
+    assert_eq!(typed, json!("Alerts routed to #edulibra-ops"));
+
+    // Saving meets the newer version: shown, not dropped, not overwritten.
+    b.click(&format!("{} form.editor button[type=submit]", row("1.2.3")))
+        .await;
+    let conflict = b
+        .wait_text(
+            &format!("{} .conflict", row("1.2.3")),
+            "Changed by someone else",
+        )
+        .await;
+    assert!(conflict.contains("Pager rota confirmed"), "{conflict}");
+    assert!(
+        conflict.contains("Alerts routed to #edulibra-ops"),
+        "{conflict}"
+    );
+    let stored = app.get(&app.admin, &item_path).await.expect(200);
+    assert_eq!(stored.json["note"], "Pager rota confirmed");
+
+    b.click(&format!("{} button.reapply", row("1.2.3"))).await;
+    b.wait_text(
+        &format!("{} .note", row("1.2.3")),
+        "Alerts routed to #edulibra-ops",
+    )
+    .await;
+    let stored = app.get(&app.admin, &item_path).await.expect(200);
+    assert_eq!(stored.json["note"], "Alerts routed to #edulibra-ops");
+    assert!(
+        b.text(&format!("{} .conflict", row("1.2.3")))
+            .await
+            .is_none()
+    );
+
+    // Errors are the server's words: a required item cannot be waived by a plain skip here
+    // without a reason (the form asks for one first).
+    b.choose(&format!("{} select[name=status]", row("1.2.1")), "skipped")
+        .await;
+    b.find(&format!("{} input[name=skip_reason]", row("1.2.1")))
+        .await;
+    b.quit().await;
+}
+
+async fn a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_were(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_web(backend).await;
+    let run = app.create_run(&app.admin, "EduLibra", "staging").await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let run_path = format!("/runs/{run_id}");
+
+    let b = Browser::open(&app.base).await;
+    b.goto("/login").await;
+    // Keyboard only: type, Tab, type, Enter.
+    let name = b.find("input[name=username]").await;
+    name.click().await.unwrap();
+    name.send_keys(format!("admin{}{ADMIN_PASSWORD}{}", '\u{e004}', '\u{e007}'))
+        .await
+        .unwrap();
+    b.wait_text("[data-testid=whoami]", "admin").await;
+    b.wait_text("h1", "Dashboard").await;
+
+    b.goto(&run_path).await;
+    b.wait_text(".run-status", "Planned").await;
+    b.driver.refresh().await.unwrap();
+    b.wait_text(".run-status", "Planned").await;
+    b.wait_text("[data-testid=whoami]", "admin").await;
+
+    // The session ends on the server (as when it expires); the next call finds out.
+    let token = b
+        .js("return localStorage.getItem('shipshape.token');", vec![])
+        .await;
+    app.send(
+        reqwest::Method::POST,
+        "/api/v1/auth/logout",
+        Some(token.as_str().unwrap()),
+        None,
+        &[],
+    )
+    .await
+    .expect(204);
+    b.driver.refresh().await.unwrap();
+    b.wait_text("p.notice", "Your session has ended").await;
+    assert_eq!(
+        b.path().await,
+        format!("/login?next={}", run_path.replace('/', "%2F"))
+    );
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.wait_text(".run-status", "Planned").await;
+    assert_eq!(b.path().await, run_path);
+
+    // Signing out forgets the session.
+    b.click("header button.link").await;
+    b.wait_text("h1", "Sign in").await;
+    assert_eq!(
+        b.js("return localStorage.getItem('shipshape.token');", vec![])
+            .await,
+        Value::Null
+    );
+    b.quit().await;
+}
+
+async fn templates_import_with_a_preview_and_tokens_are_managed(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let b = Browser::open(&app.base).await;
+    b.goto("/templates/import").await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+
+    let markdown = "# Hotfix checklist <!-- shipshape name=\"Hotfix\" -->\n\n## Checklist\n\n### 1. Prepare\n- [ ] Patch reviewed. <!-- shipshape gate=deploy -->\n- [ ] Hotfix verified in production. <!-- shipshape gate=complete -->\n";
+    b.fill(
+        "textarea[name=markdown]",
+        "# Broken\n- [ ] an item outside any section",
+    )
+    .await;
+    b.wait_text(".preview", "cannot be imported").await;
+    let import = b
+        .find("form[aria-label='Import a template'] button[type=submit]")
+        .await;
+    assert!(
+        !import.is_enabled().await.unwrap(),
+        "invalid Markdown cannot be sent"
+    );
+    b.fill("textarea[name=markdown]", markdown).await;
+    b.wait_text(".preview", "Hotfix — 1 parts, 2 items").await;
+    b.wait_text(".preview", "Patch reviewed.").await;
+    b.click("form[aria-label='Import a template'] button[type=submit]")
+        .await;
+    b.wait_text("h1", "Hotfix").await;
+    b.click("button.export").await;
+    b.wait_text("textarea.markdown", "- [ ] Hotfix verified in production.")
+        .await;
+    let templates = app.get(&app.admin, "/api/v1/templates").await.expect(200);
+    assert!(
+        templates
+            .json
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "Hotfix"),
+        "{}",
+        templates.text
+    );
+
+    // API tokens: created (the secret shown once), listed, revoked.
+    b.click("nav a[href='/tokens']").await;
+    b.fill("input[name=token_name]", "CI pipeline").await;
+    b.click("form[aria-label='New token'] button[type=submit]")
+        .await;
+    let secret = b.wait_text(".secret-value", "ss_").await;
+    let me = app.get(secret.trim(), "/api/v1/runs").await;
+    assert_eq!(me.status.as_u16(), 200, "the new token works");
+    b.click("tr[data-token='CI pipeline'] button").await;
+    b.wait_text("tr[data-token='CI pipeline']", "Revoked").await;
+    assert_eq!(
+        app.get(secret.trim(), "/api/v1/runs").await.status.as_u16(),
+        401
+    );
+
+    // Users: an admin adds one.
+    b.click("nav a[href='/users']").await;
+    b.fill("input[name=new_username]", "olivia").await;
+    b.fill("input[name=new_password]", "olivia-password-123")
+        .await;
+    b.choose("select[name=new_role]", "approver").await;
+    b.click("form[aria-label='New user'] button[type=submit]")
+        .await;
+    b.wait_text("tr[data-user=olivia]", "Active").await;
+    app.login("olivia", "olivia-password-123").await;
+    b.quit().await;
+}
+
+/// Each browser test on both backends.
+macro_rules! in_the_browser {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let _turn = shipshape_tests::browser::take_turn().await;
+                    super::$name(shipshape_tests::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let _turn = shipshape_tests::browser::take_turn().await;
+                    super::$name(shipshape_tests::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+in_the_browser!(
+    a_release_team_works_a_run_through_to_a_rollback,
+    a_change_made_elsewhere_appears_without_a_reload,
+    an_edit_over_someone_elses_change_is_shown_and_can_be_reapplied,
+    a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_were,
+    templates_import_with_a_preview_and_tokens_are_managed,
+);
