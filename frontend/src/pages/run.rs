@@ -845,6 +845,11 @@ fn ItemRow(item_id: String) -> impl IntoView {
     };
 
     let r = reference.clone();
+    // Buttons repeated on every item say which item they act on.
+    let claim_label = StoredValue::new(format!("Assign {reference} to me"));
+    let edit_label = StoredValue::new(format!("Edit details of {reference}"));
+    let approve_label = StoredValue::new(format!("Approve {reference}"));
+    let reject_label = StoredValue::new(format!("Reject {reference}"));
     view! {
         <li class="item" id=format!("item-{reference}") data-ref=reference.clone()
             data-status=move || status.get().as_str()
@@ -884,9 +889,9 @@ fn ItemRow(item_id: String) -> impl IntoView {
                         </select>
                     </label>
                     <Show when=move || item.with(|i| i.as_ref().map(|i| i.assignee.clone())) != Some(me())>
-                        <button type="button" class="claim" disabled=move || busy.get() on:click=claim>"Assign to me"</button>
+                        <button type="button" class="claim" aria-label=move || claim_label.get_value() disabled=move || busy.get() on:click=claim>"Assign to me"</button>
                     </Show>
-                    <button type="button" class="edit" aria-expanded=move || editing.with(Option::is_some).to_string()
+                    <button type="button" class="edit" aria-label=move || edit_label.get_value() aria-expanded=move || editing.with(Option::is_some).to_string()
                         on:click=open_editor>"Edit details"</button>
                 </div>
             </Show>
@@ -933,8 +938,8 @@ fn ItemRow(item_id: String) -> impl IntoView {
                     <Show when=move || editable.get() && can_sign()>
                         <div class="row signoff">
                             <input name="signoff_comment" aria-label="Sign-off comment (required to reject)" placeholder="comment" bind:value=comment/>
-                            <button type="button" class="approve" disabled=move || busy.get() on:click=move |_| sign(Verdict::Approve)>"Approve"</button>
-                            <button type="button" class="reject" disabled=move || busy.get() on:click=move |_| sign(Verdict::Reject)>"Reject"</button>
+                            <button type="button" class="approve" aria-label=move || approve_label.get_value() disabled=move || busy.get() on:click=move |_| sign(Verdict::Approve)>"Approve"</button>
+                            <button type="button" class="reject" aria-label=move || reject_label.get_value() disabled=move || busy.get() on:click=move |_| sign(Verdict::Reject)>"Reject"</button>
                         </div>
                     </Show>
                 </div>
