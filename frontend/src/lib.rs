@@ -43,6 +43,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Router>
             <a class="skip" href="#main">"Skip to content"</a>
+            <FocusOnNavigation/>
             <Header/>
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <h1>"Not found"</h1><p>"There is no page here."</p><A href="/">"Back to the dashboard"</A> }>
@@ -79,6 +80,25 @@ async fn check_session(session: Session) {
             Err(_) => live::sleep(2000).await,
         }
     }
+}
+
+/// After a client-side navigation, focus moves to the page's content (as a page load would
+/// reset it), so keyboard and screen-reader users start at the new page, not the old link.
+#[component]
+fn FocusOnNavigation() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    Effect::new(move |previous: Option<String>| {
+        let path = location.pathname.get();
+        if previous.as_ref().is_some_and(|p| *p != path)
+            && let Some(main) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.get_element_by_id("main"))
+                .and_then(|e| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(e).ok())
+        {
+            let _ = main.focus();
+        }
+        path
+    });
 }
 
 #[component]

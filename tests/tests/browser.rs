@@ -3,7 +3,7 @@
 //! its items, is refused by a gate and sees the blockers, signs off an approval and records a
 //! rollback decision; a change made in a second browser or through the API appears in the
 //! first without a reload; an edit over someone else's change is shown as a conflict and can
-//! be re-applied; an expired session returns to sign-in and back; templates import with a
+//! be re-applied; a release manager forces a gate with a reason; an expired session returns to sign-in and back; templates import with a
 //! preview and export; API tokens are created and revoked.
 
 #![expect(
@@ -344,6 +344,39 @@ async fn an_edit_over_someone_elses_change_is_shown_and_can_be_reapplied(backend
     b.quit().await;
 }
 
+async fn a_release_manager_forces_a_gate_with_a_reason(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let (_, run_id) = started_run(&app).await;
+    app.user("rhea", "release_manager").await;
+
+    let b = Browser::open(&app.base).await;
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.sign_in("rhea", USER_PASSWORD).await;
+    b.click(".break-glass summary").await;
+    let force = "[data-force=advance]";
+    assert!(
+        !b.find(force).await.is_enabled().await.unwrap(),
+        "no override without a reason"
+    );
+    b.fill(
+        "textarea[name=force_reason]",
+        "Security fix must ship tonight",
+    )
+    .await;
+    b.click(force).await;
+    b.wait_text(".run-status", "Deploying").await;
+    b.wait_text(".run-status", "Break-glass override in effect")
+        .await;
+    b.wait_text("ol.timeline", "forced “advance”").await;
+    b.wait_text(".checklist", "Review the emergency override")
+        .await;
+
+    let run = app.run(&app.admin, &run_id).await;
+    assert_eq!(run["status"], "deploying");
+    assert_eq!(run["overridden"], true);
+    b.quit().await;
+}
+
 async fn a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_were(
     backend: Backend,
 ) {
@@ -500,6 +533,7 @@ in_the_browser!(
     a_release_team_works_a_run_through_to_a_rollback,
     a_change_made_elsewhere_appears_without_a_reload,
     an_edit_over_someone_elses_change_is_shown_and_can_be_reapplied,
+    a_release_manager_forces_a_gate_with_a_reason,
     a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_were,
     templates_import_with_a_preview_and_tokens_are_managed,
 );

@@ -95,7 +95,10 @@ pub fn NewRun() -> impl IntoView {
                         on:change=move |ev| template_id.set(event_target_value(&ev))>
                         {move || templates.get().into_iter().map(|t| {
                             let id = t.id.clone();
-                            view! { <option value=id>{format!("{} (v{})", t.name, t.version)}</option> }
+                            // `selected` rather than the select's value: the options arrive
+                            // after the choice is made.
+                            let chosen = template_id.get_untracked() == id;
+                            view! { <option value=id selected=chosen>{format!("{} (v{})", t.name, t.version)}</option> }
                         }).collect_view()}
                     </select>
                 </label>

@@ -293,6 +293,11 @@ fn Transitions() -> impl IntoView {
     let force_reason = RwSignal::new(String::new());
     let refused = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
+    // A refusal speaks of the run as it was: once the transitions change, it is stale.
+    Effect::new(move |_| {
+        state.track();
+        refused.set(None);
+    });
 
     let go = move |action: TransitionAction, force: bool| {
         if busy.get_untracked() {
