@@ -131,7 +131,9 @@ async fn send(
         .ok()
         .and_then(|t| serde_json::from_str::<Problem>(&t).ok())
         .map(Box::new);
-    if status == 401 && token.is_some() {
+    // Only if the token refused is still the session's: a late answer to a request sent
+    // before signing in again must not end the new session.
+    if status == 401 && token.is_some() && session::token() == token {
         session::expired();
     }
     Err(ApiError { status, problem })
@@ -249,9 +251,21 @@ pub async fn get_run(run_id: &str) -> ApiResult<Run> {
     get(&format!("/runs/{run_id}")).await
 }
 
-/// Moves a run.
-pub async fn transition(run_id: &str, body: &TransitionRequest) -> ApiResult<Run> {
-    post(&format!("/runs/{run_id}/transitions"), body).await
+/// Moves a run that was at `version` when the user chose to (two people pressing "advance"
+/// at once must not move it twice).
+pub async fn transition(run_id: &str, body: &TransitionRequest, version: i64) -> ApiResult<Run> {
+    let path = format!("/runs/{run_id}/transitions");
+    decode(
+        send(
+            "POST",
+            &path,
+            json_body(body)?,
+            Some(version),
+            "application/json",
+        )
+        .await?,
+    )
+    .await
 }
 
 /// One item, fresh.

@@ -191,7 +191,14 @@ pub fn utc_input(at: Option<DateTime<Utc>>) -> String {
 /// Where to go after signing in: only a path of this app (never another site).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/login") => {
+        // A backslash or a control character could make the browser read another origin.
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/login")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
             n.to_owned()
         }
         _ => "/".to_owned(),
@@ -397,6 +404,8 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/login?next=/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
         assert_eq!(safe_next(None), "/");
     }
 

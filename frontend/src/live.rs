@@ -126,8 +126,10 @@ pub fn follow(
     wasm_bindgen_futures::spawn_local(async move {
         let mut after = after;
         while !stop.get() {
+            // Signed out or expired: wait for the user to sign in again, then catch up.
             let Some(token) = crate::session::token() else {
-                return;
+                sleep(1000).await;
+                continue;
             };
             let controller = web_sys::AbortController::new().ok();
             let signal = controller.as_ref().map(|c| c.signal());
@@ -145,7 +147,7 @@ pub fn follow(
                     }
                 }
                 Ok(None) => {
-                    // The session ended (401) or the run is gone: nothing more to follow.
+                    // The run is gone or may not be read: nothing more to follow.
                     return;
                 }
                 Err(()) => {}
@@ -191,8 +193,11 @@ async fn open(
     match response.status() {
         200 => {}
         401 => {
-            crate::session::expired();
-            return Ok(None);
+            // The session ended; the loop waits for a new one.
+            if crate::session::token().as_deref() == Some(token) {
+                crate::session::expired();
+            }
+            return Err(());
         }
         403 | 404 => return Ok(None),
         _ => return Err(()),

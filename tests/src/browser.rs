@@ -147,7 +147,7 @@ impl Browser {
         let v = self
             .js(
                 "const e = document.querySelector(arguments[0]); \
-                 return !e ? null : (e.tagName === 'TEXTAREA' || e.tagName === 'INPUT') ? e.value : e.innerText;",
+                 return !e ? null : ['TEXTAREA', 'INPUT', 'SELECT'].includes(e.tagName) ? e.value : e.innerText;",
                 vec![json!(css)],
             )
             .await;

@@ -41,6 +41,13 @@ async fn started_run(app: &TestApp) -> (Value, String) {
     (run, run_id)
 }
 
+/// Waits until the run page shows the run's latest version.
+async fn page_is_current(app: &TestApp, b: &Browser, run_id: &str) {
+    let version = app.run(&app.admin, run_id).await["version"].clone();
+    b.find(&format!(".run-head[data-version='{version}']"))
+        .await;
+}
+
 fn row(reference: &str) -> String {
     format!("li[data-ref='{reference}']")
 }
@@ -134,7 +141,9 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     );
     assert_eq!(item(&run, "1.1.3")["assignee"], "admin");
 
-    // Refused by the gate: the server's answer lists every blocker.
+    // Refused by the gate: the server's answer lists every blocker. (Transitions name the
+    // version the user saw, so wait until the page shows the latest.)
+    page_is_current(&app, &b, &run_id).await;
     b.click("[data-action=advance] button").await;
     let refused = b.wait_text(".refused", "Refused").await;
     assert!(refused.contains("1.1.3"), "{refused}");
@@ -267,6 +276,10 @@ async fn a_change_made_elsewhere_appears_without_a_reload(backend: Backend) {
 async fn an_edit_over_someone_elses_change_is_shown_and_can_be_reapplied(backend: Backend) {
     let app = TestApp::spawn_web(backend).await;
     let (run, run_id) = started_run(&app).await;
+    let done = item(&run, "1.1.1")["id"].as_str().unwrap().to_owned();
+    app.set_item(&app.admin, &run_id, &done, "done")
+        .await
+        .expect(200);
     let target = item(&run, "1.2.3");
     let item_path = format!(
         "/api/v1/runs/{run_id}/items/{}",
@@ -276,6 +289,11 @@ async fn an_edit_over_someone_elses_change_is_shown_and_can_be_reapplied(backend
     let b = Browser::open(&app.base).await;
     b.goto(&format!("/runs/{run_id}")).await;
     b.sign_in("admin", ADMIN_PASSWORD).await;
+    // Controls start at the item's state.
+    let status = b
+        .text(&format!("{} select[name=status]", row("1.1.1")))
+        .await;
+    assert_eq!(status.as_deref(), Some("done"));
     b.click(&format!("{} button.edit", row("1.2.3"))).await;
     b.fill(
         &format!("{} textarea[name=note]", row("1.2.3")),
@@ -363,6 +381,7 @@ async fn a_release_manager_forces_a_gate_with_a_reason(backend: Backend) {
         "Security fix must ship tonight",
     )
     .await;
+    page_is_current(&app, &b, &run_id).await;
     b.click(force).await;
     b.wait_text(".run-status", "Deploying").await;
     b.wait_text(".run-status", "Break-glass override in effect")
@@ -401,6 +420,42 @@ async fn a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_wer
     b.driver.refresh().await.unwrap();
     b.wait_text(".run-status", "Planned").await;
     b.wait_text("[data-testid=whoami]", "admin").await;
+
+    // A session that ends while a page is open: the page stays, with what the user typed,
+    // under a sign-in dialog, and carries on after signing in again.
+    b.click(&format!("{} button.edit", row("1.1.1"))).await;
+    let note = format!("{} textarea[name=note]", row("1.1.1"));
+    b.fill(&note, "Typed before the session ended").await;
+    let token = b
+        .js("return localStorage.getItem('shipshape.token');", vec![])
+        .await;
+    app.send(
+        reqwest::Method::POST,
+        "/api/v1/auth/logout",
+        Some(token.as_str().unwrap()),
+        None,
+        &[],
+    )
+    .await
+    .expect(204);
+    b.wait_text("[role=dialog]", "Your session has ended").await;
+    b.fill("input[name=again_username]", "admin").await;
+    b.fill("input[name=again_password]", ADMIN_PASSWORD).await;
+    b.click("form[aria-label='Sign in again'] button[type=submit]")
+        .await;
+    b.wait_text("[data-testid=whoami]", "admin").await;
+    assert!(b.text("[role=dialog]").await.is_none());
+    assert_eq!(
+        b.text(&note).await.unwrap(),
+        "Typed before the session ended"
+    );
+    b.click(&format!("{} form.editor button[type=submit]", row("1.1.1")))
+        .await;
+    b.wait_text(
+        &format!("{} .note", row("1.1.1")),
+        "Typed before the session ended",
+    )
+    .await;
 
     // The session ends on the server (as when it expires); the next call finds out.
     let token = b

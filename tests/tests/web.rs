@@ -93,6 +93,21 @@ async fn web_app_files_are_served_with_the_right_caching(backend: Backend) {
     assert!(plain.headers().get("content-encoding").is_none());
     assert_eq!(plain.bytes().await.unwrap().as_ref(), wasm.as_slice());
 
+    let refused = client
+        .get(format!("{base}/app-89abcdef.wasm"))
+        .header("accept-encoding", "gzip;q=0, *")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.bytes().await.unwrap().as_ref(), wasm.as_slice());
+    // An asset that is not there (of an older build) is a 404, never the app's HTML.
+    let gone = client
+        .get(format!("{base}/app-00000000.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status().as_u16(), 404);
+
     // API paths stay the API's; nothing outside the folder is reachable.
     let api = client
         .get(format!("{base}/api/v1/nothing-here"))
@@ -106,10 +121,12 @@ async fn web_app_files_are_served_with_the_right_caching(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert!(
-        escape.text().await.unwrap().starts_with("<!doctype html>"),
+    assert_eq!(
+        escape.status().as_u16(),
+        404,
         "no file outside the web folder"
     );
+    assert!(!escape.text().await.unwrap().contains("[workspace]"));
 
     handle.stop(false).await;
     let _ = std::fs::remove_dir_all(dir);

@@ -55,20 +55,25 @@ fn is_hashed(name: &str) -> bool {
 
 /// Whether the request's `Accept-Encoding` takes gzip (and does not refuse it with `q=0`).
 fn accepts_gzip(req: &HttpRequest) -> bool {
-    req.headers()
+    // (coding, refused with q=0); an explicit word on gzip wins over `*`.
+    let codings: Vec<(String, bool)> = req
+        .headers()
         .get_all(header::ACCEPT_ENCODING)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|coding| {
+        .map(|coding| {
             let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or("");
+            let name = parts.next().unwrap_or("").to_ascii_lowercase();
             let refused = parts.any(|p| {
                 p.strip_prefix("q=")
                     .and_then(|q| q.parse::<f32>().ok())
                     .is_some_and(|q| q == 0.0)
             });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+            (name, refused)
         })
+        .collect();
+    let verdict = |name: &str| codings.iter().find(|(n, _)| n == name).map(|(_, r)| !r);
+    verdict("gzip").or_else(|| verdict("*")).unwrap_or(false)
 }
 
 /// The file a request names inside the root: plain segments only, no hidden files, no `..`,
@@ -92,6 +97,16 @@ pub fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
             let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let hashed = is_hashed(name);
             (f, hashed)
+        }
+        // A missing file (an asset of an older build, say) is a 404, not the app: a page
+        // asking for a script must not be handed HTML.
+        None if req
+            .path()
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains('.')) =>
+        {
+            return None;
         }
         // Client-side routes (`/runs/…`) are the app's: it reads the path itself.
         None => (dir.join("index.html"), false),

@@ -12,29 +12,90 @@ use crate::format;
 use crate::session::{Auth, use_session};
 
 /// Shows its children to a signed-in user; sends anyone else to sign in, remembering the page
-/// they wanted.
+/// they wanted. When a session ends while a page is open, the page stays (with whatever the
+/// user typed) under a sign-in dialog, and carries on once they have signed in again.
 #[component]
 pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
     let session = use_session();
     let location = use_location();
-    // 0 checking, 1 signed out, 2 signed in: the children are built once per sign-in, not on
+    let shown = StoredValue::new(false);
+    // 0 checking, 1 signed out, 2 the page: the children are built once per page, not on
     // every change of the session signal.
-    let state = Memo::new(move |_| match session.auth.get() {
+    let phase = Memo::new(move |_| match session.auth.get() {
         Auth::Checking => 0,
-        Auth::SignedOut { .. } => 1,
-        Auth::SignedIn(_) => 2,
-    });
-    move || match state.get() {
-        0 => view! { <p class="loading" role="status">"Loading…"</p> }.into_any(),
-        1 => {
-            let next = format!(
-                "{}{}",
-                location.pathname.get_untracked(),
-                location.search.get_untracked()
-            );
-            view! { <Redirect path=format!("/login?next={}", encode(&next))/> }.into_any()
+        Auth::SignedIn(_) => {
+            shown.set_value(true);
+            2
         }
-        _ => children().into_any(),
+        Auth::SignedOut { expired: true } if shown.get_value() => 2,
+        Auth::SignedOut { .. } => 1,
+    });
+    let again =
+        move || phase.get() == 2 && matches!(session.auth.get(), Auth::SignedOut { expired: true });
+    view! {
+        {move || match phase.get() {
+            0 => view! { <p class="loading" role="status">"Loading…"</p> }.into_any(),
+            1 => {
+                let next = format!(
+                    "{}{}",
+                    location.pathname.get_untracked(),
+                    location.search.get_untracked()
+                );
+                view! { <Redirect path=format!("/login?next={}", encode(&next))/> }.into_any()
+            }
+            _ => children().into_any(),
+        }}
+        <Show when=again>
+            <SignInAgain/>
+        </Show>
+    }
+}
+
+/// The dialog over a page whose session ended.
+#[component]
+fn SignInAgain() -> impl IntoView {
+    let session = use_session();
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let first = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(input) = first.get() {
+            let _ = input.focus();
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (name, pass) = (username.get_untracked(), password.get_untracked());
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let result = async {
+                let token = crate::api::login(&name, &pass).await?;
+                crate::session::set_token(&token.access_token);
+                crate::api::me().await
+            }
+            .await;
+            match result {
+                Ok(user) => session.signed_in(user),
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+        });
+    };
+    view! {
+        <div class="overlay">
+            <div class="dialog" role="dialog" aria-modal="true" aria-labelledby="again-h">
+                <h2 id="again-h">"Your session has ended"</h2>
+                <p>"Sign in again to carry on. What you typed on this page is kept."</p>
+                <form class="stack" aria-label="Sign in again" on:submit=submit>
+                    <label>"User name"<input node_ref=first name="again_username" autocomplete="username" required bind:value=username/></label>
+                    <label>"Password"<input name="again_password" type="password" autocomplete="current-password" required bind:value=password/></label>
+                    <ErrorNote error=error/>
+                    <button type="submit" class="primary">"Sign in"</button>
+                </form>
+            </div>
+        </div>
     }
 }
 

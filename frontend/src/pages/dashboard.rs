@@ -23,7 +23,7 @@ const MAX_FOLLOWED: usize = 6;
 /// How often the lists are re-read for runs that appeared.
 const REFRESH_MS: i32 = 10_000;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Board {
     live: Vec<Run>,
     upcoming: Vec<RunSummary>,
@@ -91,7 +91,13 @@ pub fn Dashboard() -> impl IntoView {
                     again.set(false);
                     match load().await {
                         Ok(b) => {
-                            board.set(Some(b));
+                            // Unchanged (most refreshes): leave the page, and the focus, alone.
+                            let changed = board
+                                .try_with_untracked(|old| old.as_ref() != Some(&b))
+                                .unwrap_or(false);
+                            if changed {
+                                board.set(Some(b));
+                            }
                             error.set(None);
                         }
                         Err(e) => error.set(Some(e)),

@@ -28,33 +28,62 @@ use crate::live::{self, LinkState};
 use crate::session::use_session;
 
 /// The run being shown, shared by the page's parts.
+///
+/// Requests finish after the page may have been left (its signals disposed), so everything
+/// here that runs after an `await` uses the `try_` accessors and does nothing once the page
+/// is gone.
 #[derive(Debug, Clone, Copy)]
 struct RunCtx {
     id: StoredValue<String>,
     run: RwSignal<Option<Run>>,
     /// (a read is in flight, another is wanted)
     loading: StoredValue<(bool, bool)>,
+    /// The highest event sequence number the stream has delivered.
+    seen: StoredValue<i64>,
 }
 
 impl RunCtx {
+    /// The run's id (empty once the page is gone).
     fn id(self) -> String {
-        self.id.get_value()
+        self.id.try_get_value().unwrap_or_default()
     }
 
-    /// Takes a run read from the server, unless a newer one is already shown.
-    fn accept(self, run: Run) {
-        let newer = self.run.with_untracked(|cur| {
-            cur.as_ref()
-                .is_none_or(|c| c.summary.version <= run.summary.version)
-        });
+    /// Takes a run read from the server, unless a newer one is already shown. Items keep a
+    /// newer version already shown (an item saved while this read was under way).
+    fn accept(self, mut run: Run) {
+        let Some(newer) = self.run.try_with_untracked(|cur| match cur {
+            None => true,
+            Some(cur) if cur.summary.version > run.summary.version => false,
+            Some(cur) => {
+                for part in &mut run.parts {
+                    for section in &mut part.sections {
+                        for item in &mut section.items {
+                            if let Some(shown) = find_item(cur, &item.id)
+                                && shown.version > item.version
+                            {
+                                *item = shown.clone();
+                            }
+                        }
+                    }
+                }
+                true
+            }
+        }) else {
+            return;
+        };
+        let behind = run.summary.version < self.seen.try_get_value().unwrap_or(0);
         if newer {
             self.run.set(Some(run));
+        }
+        if behind {
+            // The stream has already told of later changes: read again.
+            self.reload();
         }
     }
 
     /// Puts a changed item in place at once (the run's progress follows with the reload).
     fn accept_item(self, item: RunItem) {
-        self.run.update(|run| {
+        self.run.try_update(|run| {
             if let Some(slot) = run.as_mut().and_then(|r| find_item_mut(r, &item.id))
                 && slot.version < item.version
             {
@@ -65,24 +94,28 @@ impl RunCtx {
 
     /// Reads the run again; reads asked for meanwhile are folded into one more.
     fn reload(self) {
-        let (busy, _) = self.loading.get_value();
+        let Some((busy, _)) = self.loading.try_get_value() else {
+            return;
+        };
         if busy {
-            self.loading.set_value((true, true));
+            self.loading.try_set_value((true, true));
             return;
         }
-        self.loading.set_value((true, false));
+        self.loading.try_set_value((true, false));
         leptos::task::spawn_local(async move {
             loop {
                 if let Ok(run) = api::get_run(&self.id()).await {
                     self.accept(run);
                 }
-                let (_, again) = self.loading.get_value();
-                if !again {
-                    break;
+                match self.loading.try_get_value() {
+                    Some((_, true)) => {
+                        self.loading.try_set_value((true, false));
+                    }
+                    Some((_, false)) => break,
+                    None => return,
                 }
-                self.loading.set_value((true, false));
             }
-            self.loading.set_value((false, false));
+            self.loading.try_set_value((false, false));
         });
     }
 }
@@ -125,6 +158,7 @@ fn RunView(id: String) -> impl IntoView {
         id: StoredValue::new(id.clone()),
         run: RwSignal::new(None),
         loading: StoredValue::new((false, false)),
+        seen: StoredValue::new(0),
     };
     provide_context(ctx);
     let events = RwSignal::new(Vec::<Event>::new());
@@ -146,15 +180,19 @@ fn RunView(id: String) -> impl IntoView {
         0,
         move |batch| {
             let last = batch.last().map_or(0, |e| e.seq);
-            events.update(|e| e.extend(batch));
+            ctx.seen.try_set_value(last);
+            events.try_update(|e| e.extend(batch));
             let behind = ctx
                 .run
-                .with_untracked(|r| r.as_ref().is_some_and(|r| r.summary.version < last));
+                .try_with_untracked(|r| r.as_ref().is_some_and(|r| r.summary.version < last))
+                .unwrap_or(false);
             if behind {
                 ctx.reload();
             }
         },
-        move |state| link.set(Some(state)),
+        move |state| {
+            link.try_set(Some(state));
+        },
     );
     let follow = SendWrapper::new(follow);
     on_cleanup(move || drop(follow));
@@ -206,7 +244,7 @@ fn RunBody(events: RwSignal<Vec<Event>>, link: RwSignal<Option<LinkState>>) -> i
     });
     let part_count = move || ctx.run.with(|r| r.as_ref().map_or(0, |r| r.parts.len()));
     view! {
-        <div class="run-head">
+        <div class="run-head" data-version=move || summary.with(|s| s.as_ref().map_or(0, |s| s.version))>
             <h1>{field(|s| format!("{} {} → {}", s.product, s.release_version, s.environment))}</h1>
             <p class="run-status">
                 <RunStatusBadge status=status/>
@@ -309,10 +347,13 @@ fn Transitions() -> impl IntoView {
             reason: (!text.trim().is_empty()).then(|| text.trim().to_owned()),
             force,
         };
+        let version = ctx
+            .run
+            .with_untracked(|r| r.as_ref().map_or(0, |r| r.summary.version));
         busy.set(true);
         refused.set(None);
         leptos::task::spawn_local(async move {
-            match api::transition(&ctx.id(), &request).await {
+            match api::transition(&ctx.id(), &request, version).await {
                 Ok(run) => {
                     ctx.accept(run);
                     reason.set(String::new());
@@ -652,6 +693,15 @@ fn SectionView(part: usize, section: usize) -> impl IntoView {
     }
 }
 
+/// Which part of an item row a save came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Status,
+    Details,
+    Skip,
+    Reapply,
+}
+
 /// An edit that met a newer version: what the user wanted and what is there now.
 #[derive(Debug, Clone, PartialEq)]
 struct Conflict {
@@ -704,21 +754,36 @@ fn ItemRow(item_id: String) -> impl IntoView {
     let evidence = RwSignal::new(String::new());
     let skipping = RwSignal::new(false);
     let skip_reason = RwSignal::new(String::new());
+    // The version the skip was chosen on: the reason takes a while to type.
+    let skip_base = RwSignal::new(0_i64);
     let comment = RwSignal::new(String::new());
     let select = NodeRef::<leptos::html::Select>::new();
 
     let item_id = StoredValue::new(item_id);
-    let save = move |change: UpdateItemRequest, base: i64| {
+    // A save settles only the part of the row it came from: a status change leaves an open
+    // editor, a typed skip reason or a pending conflict as they are.
+    let save = move |change: UpdateItemRequest, base: i64, from: Source| {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let id = item_id.get_value();
+            let id = item_id.try_get_value().unwrap_or_default();
             match api::update_item(&ctx.id(), &id, &change, base).await {
                 Ok(updated) => {
-                    conflict.set(None);
-                    editing.set(None);
-                    skipping.set(false);
-                    skip_reason.set(String::new());
+                    match from {
+                        Source::Status => {}
+                        Source::Details => {
+                            editing.try_set(None);
+                        }
+                        Source::Skip => {
+                            skipping.try_set(false);
+                            skip_reason.try_set(String::new());
+                        }
+                        Source::Reapply => {
+                            conflict.try_set(None);
+                            editing.try_set(None);
+                            skipping.try_set(false);
+                        }
+                    }
                     ctx.accept_item(updated);
                     ctx.reload();
                 }
@@ -726,22 +791,28 @@ fn ItemRow(item_id: String) -> impl IntoView {
                     match api::get_item(&ctx.id(), &id).await {
                         Ok(theirs) => {
                             ctx.accept_item(theirs.clone());
-                            conflict.set(Some(Conflict {
+                            conflict.try_set(Some(Conflict {
                                 mine: change,
                                 theirs,
                             }));
                         }
-                        Err(e) => error.set(Some(e)),
+                        Err(e) => {
+                            error.try_set(Some(e));
+                        }
                     }
                     ctx.reload();
                 }
-                Err(e) => error.set(Some(e)),
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
             }
             // Show the status the server holds, whatever the select was set to.
-            if let Some(el) = select.get_untracked() {
-                el.set_value(status.get_untracked().as_str());
+            if let Some(Some(el)) = select.try_get_untracked()
+                && let Some(held) = status.try_get_untracked()
+            {
+                el.set_value(held.as_str());
             }
-            busy.set(false);
+            busy.try_set(false);
         });
     };
 
@@ -750,6 +821,7 @@ fn ItemRow(item_id: String) -> impl IntoView {
             return;
         };
         if new == ItemStatus::Skipped {
+            skip_base.set(version());
             skipping.set(true);
             return;
         }
@@ -760,6 +832,7 @@ fn ItemRow(item_id: String) -> impl IntoView {
                 ..UpdateItemRequest::default()
             },
             version(),
+            Source::Status,
         );
     };
     let open_editor = move |_| {
@@ -793,7 +866,7 @@ fn ItemRow(item_id: String) -> impl IntoView {
             editing.set(None);
             return;
         }
-        save(change, base.version);
+        save(change, base.version, Source::Details);
     };
     let confirm_skip = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -803,19 +876,23 @@ fn ItemRow(item_id: String) -> impl IntoView {
                 reason: Some(skip_reason.get_untracked()),
                 ..UpdateItemRequest::default()
             },
-            version(),
+            skip_base.get_untracked(),
+            Source::Skip,
         );
     };
     let claim = move |_| {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            match api::claim(&ctx.id(), &item_id.get_value()).await {
+            let id = item_id.try_get_value().unwrap_or_default();
+            match api::claim(&ctx.id(), &id).await {
                 Ok(updated) => {
                     ctx.accept_item(updated);
                     ctx.reload();
                 }
-                Err(e) => error.set(Some(e)),
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
             }
             busy.set(false);
         });
@@ -828,7 +905,8 @@ fn ItemRow(item_id: String) -> impl IntoView {
             comment: Some(comment.get_untracked().trim().to_owned()).filter(|c| !c.is_empty()),
         };
         leptos::task::spawn_local(async move {
-            match api::sign_off(&ctx.id(), &item_id.get_value(), &request).await {
+            let id = item_id.try_get_value().unwrap_or_default();
+            match api::sign_off(&ctx.id(), &id, &request).await {
                 Ok(_) => {
                     comment.set(String::new());
                     ctx.reload();
@@ -840,7 +918,7 @@ fn ItemRow(item_id: String) -> impl IntoView {
     };
     let reapply = move |_| {
         if let Some(c) = conflict.get_untracked() {
-            save(c.mine, c.theirs.version);
+            save(c.mine, c.theirs.version, Source::Reapply);
         }
     };
     let keep_theirs = move |_| {
@@ -888,8 +966,13 @@ fn ItemRow(item_id: String) -> impl IntoView {
                             prop:value=move || status.get().as_str()
                             disabled=move || busy.get()
                             on:change=on_status>
-                            {ItemStatus::ALL.iter().map(|s| view! {
-                                <option value=s.as_str()>{format::item_status(*s)}</option>
+                            // `selected` on the options: the select's value is set before
+                            // its options exist.
+                            {ItemStatus::ALL.iter().map(|s| {
+                                let s = *s;
+                                view! {
+                                    <option value=s.as_str() selected=move || status.get() == s>{format::item_status(s)}</option>
+                                }
                             }).collect_view()}
                         </select>
                     </label>

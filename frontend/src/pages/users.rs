@@ -8,10 +8,15 @@ use crate::api::{self, ApiError};
 use crate::components::ErrorNote;
 use crate::format;
 
-fn role_options() -> impl IntoView {
+/// The role options with `chosen` selected (on the option: a select's value is set before
+/// its options exist).
+fn role_options(chosen: impl Fn() -> Role + Copy + Send + Sync + 'static) -> impl IntoView {
     Role::ALL
         .iter()
-        .map(|r| view! { <option value=r.as_str()>{format::role(*r)}</option> })
+        .map(|r| {
+            let r = *r;
+            view! { <option value=r.as_str() selected=move || chosen() == r>{format::role(r)}</option> }
+        })
         .collect_view()
 }
 
@@ -74,6 +79,7 @@ pub fn Users() -> impl IntoView {
                         let (id, id2) = (u.id.clone(), u.id.clone());
                         let name = u.username.clone();
                         let active = u.active;
+                        let current = u.role;
                         view! {
                             <tr data-user=u.username.clone()>
                                 <td>{u.username.clone()}</td>
@@ -84,7 +90,7 @@ pub fn Users() -> impl IntoView {
                                                 change(id.clone(), UpdateUserRequest { role: Some(r), active: None });
                                             }
                                         }>
-                                        {role_options()}
+                                        {role_options(move || current)}
                                     </select>
                                 </td>
                                 <td>{if active { "✓ Active" } else { "✗ Deactivated" }}</td>
@@ -106,7 +112,7 @@ pub fn Users() -> impl IntoView {
                 <label>"Initial password (at least 12 characters)"<input name="new_password" type="password" required minlength="12" autocomplete="new-password" bind:value=password/></label>
                 <label>"Role"
                     <select name="new_role" prop:value=move || role.get() on:change=move |ev| role.set(event_target_value(&ev))>
-                        {role_options()}
+                        {role_options(move || Role::parse(&role.get()).unwrap_or(Role::Engineer))}
                     </select>
                 </label>
                 <ErrorNote error=create_error/>
