@@ -91,6 +91,8 @@ pub enum LinkState {
     Live,
     /// Lost; trying again.
     Reconnecting,
+    /// The run cannot be followed (gone, or no longer readable).
+    Stopped,
 }
 
 /// An open stream; dropping it closes the connection.
@@ -148,6 +150,7 @@ pub fn follow(
                 }
                 Ok(None) => {
                     // The run is gone or may not be read: nothing more to follow.
+                    on_state(LinkState::Stopped);
                     return;
                 }
                 Err(()) => {}

@@ -41,6 +41,22 @@ async fn started_run(app: &TestApp) -> (Value, String) {
     (run, run_id)
 }
 
+/// Ends the browser's session on the server (as expiry or a sign-out elsewhere would).
+async fn end_session_on_the_server(app: &TestApp, b: &Browser) {
+    let token = b
+        .js("return localStorage.getItem('shipshape.token');", vec![])
+        .await;
+    app.send(
+        reqwest::Method::POST,
+        "/api/v1/auth/logout",
+        Some(token.as_str().unwrap()),
+        None,
+        &[],
+    )
+    .await
+    .expect(204);
+}
+
 /// Waits until the run page shows the run's latest version.
 async fn page_is_current(app: &TestApp, b: &Browser, run_id: &str) {
     let version = app.run(&app.admin, run_id).await["version"].clone();
@@ -290,10 +306,8 @@ async fn an_edit_over_someone_elses_change_is_shown_and_can_be_reapplied(backend
     b.goto(&format!("/runs/{run_id}")).await;
     b.sign_in("admin", ADMIN_PASSWORD).await;
     // Controls start at the item's state.
-    let status = b
-        .text(&format!("{} select[name=status]", row("1.1.1")))
+    b.wait_text(&format!("{} select[name=status]", row("1.1.1")), "done")
         .await;
-    assert_eq!(status.as_deref(), Some("done"));
     b.click(&format!("{} button.edit", row("1.2.3"))).await;
     b.fill(
         &format!("{} textarea[name=note]", row("1.2.3")),
@@ -426,18 +440,7 @@ async fn a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_wer
     b.click(&format!("{} button.edit", row("1.1.1"))).await;
     let note = format!("{} textarea[name=note]", row("1.1.1"));
     b.fill(&note, "Typed before the session ended").await;
-    let token = b
-        .js("return localStorage.getItem('shipshape.token');", vec![])
-        .await;
-    app.send(
-        reqwest::Method::POST,
-        "/api/v1/auth/logout",
-        Some(token.as_str().unwrap()),
-        None,
-        &[],
-    )
-    .await
-    .expect(204);
+    end_session_on_the_server(&app, &b).await;
     b.wait_text("[role=dialog]", "Your session has ended").await;
     b.fill("input[name=again_username]", "admin").await;
     b.fill("input[name=again_password]", ADMIN_PASSWORD).await;
@@ -458,18 +461,7 @@ async fn a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_wer
     .await;
 
     // The session ends on the server (as when it expires); the next call finds out.
-    let token = b
-        .js("return localStorage.getItem('shipshape.token');", vec![])
-        .await;
-    app.send(
-        reqwest::Method::POST,
-        "/api/v1/auth/logout",
-        Some(token.as_str().unwrap()),
-        None,
-        &[],
-    )
-    .await
-    .expect(204);
+    end_session_on_the_server(&app, &b).await;
     b.driver.refresh().await.unwrap();
     b.wait_text("p.notice", "Your session has ended").await;
     assert_eq!(

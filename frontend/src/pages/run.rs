@@ -257,11 +257,13 @@ fn RunBody(events: RwSignal<Vec<Event>>, link: RwSignal<Option<LinkState>>) -> i
                 <span class="link-state" role="status" data-link=move || match link.get() {
                     Some(LinkState::Live) => "live",
                     Some(LinkState::Reconnecting) => "reconnecting",
+                    Some(LinkState::Stopped) => "stopped",
                     None => "connecting",
                 }>
                     {move || match link.get() {
                         Some(LinkState::Live) => "● Live",
                         Some(LinkState::Reconnecting) => "○ Reconnecting…",
+                        Some(LinkState::Stopped) => "■ Not live: reload the page",
                         None => "○ Connecting…",
                     }}
                 </span>
