@@ -131,10 +131,10 @@ async fn send(
         .ok()
         .and_then(|t| serde_json::from_str::<Problem>(&t).ok())
         .map(Box::new);
-    // Only if the token refused is still the session's: a late answer to a request sent
-    // before signing in again must not end the new session.
-    if status == 401 && token.is_some() && session::token() == token {
-        session::expired();
+    if status == 401
+        && let Some(sent) = &token
+    {
+        session::refused(sent);
     }
     Err(ApiError { status, problem })
 }

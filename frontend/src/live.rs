@@ -197,9 +197,7 @@ async fn open(
         200 => {}
         401 => {
             // The session ended; the loop waits for a new one.
-            if crate::session::token().as_deref() == Some(token) {
-                crate::session::expired();
-            }
+            crate::session::refused(token);
             return Err(());
         }
         403 | 404 => return Ok(None),
@@ -217,6 +215,40 @@ async fn read(reader: &web_sys::ReadableStreamDefaultReader) -> Option<Vec<u8>> 
     }
     let value = js_sys::Reflect::get(&result, &JsValue::from_str("value")).ok()?;
     Some(js_sys::Uint8Array::new(&value).to_vec())
+}
+
+/// Folds re-reads together: [`Coalesce::read`] starts a read now, or, while one is in
+/// flight, asks for exactly one more after it — so a burst of events costs two reads, not
+/// one per event, and answers never overlap.
+#[derive(Debug, Clone, Default)]
+pub struct Coalesce(Rc<Cell<(bool, bool)>>);
+
+impl Coalesce {
+    /// Reads with `read` (now or after the read in flight).
+    pub fn read<F, Fut>(&self, read: F)
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        let (busy, _) = self.0.get();
+        if busy {
+            self.0.set((true, true));
+            return;
+        }
+        self.0.set((true, false));
+        let state = self.0.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                read().await;
+                let (_, again) = state.get();
+                if !again {
+                    break;
+                }
+                state.set((true, false));
+            }
+            state.set((false, false));
+        });
+    }
 }
 
 /// Waits `ms` milliseconds.

@@ -7,6 +7,8 @@ use std::cell::Cell;
 use leptos::prelude::*;
 use shipshape_domain::wire::User;
 
+use crate::api::{self, ApiResult};
+
 const TOKEN_KEY: &str = "shipshape.token";
 
 /// Where the session stands.
@@ -57,9 +59,13 @@ impl Session {
         }
     }
 
-    /// The user signed in (their token is already stored with [`set_token`]).
-    pub fn signed_in(&self, user: User) {
+    /// Signs in: stores the new session's token, then reads the user with it.
+    pub async fn sign_in(&self, username: &str, password: &str) -> ApiResult<()> {
+        let token = api::login(username, password).await?;
+        store_token(Some(&token.access_token));
+        let user = api::me().await?;
         self.auth.set(Auth::SignedIn(user));
+        Ok(())
     }
 
     /// The stored token turned out to be no longer valid.
@@ -89,11 +95,6 @@ pub fn token() -> Option<String> {
     storage()?.get_item(TOKEN_KEY).ok()?
 }
 
-/// Stores the access token of a new session.
-pub fn set_token(token: &str) {
-    store_token(Some(token));
-}
-
 fn store_token(token: Option<&str>) {
     if let Some(storage) = storage() {
         let _ = match token {
@@ -103,10 +104,14 @@ fn store_token(token: Option<&str>) {
     }
 }
 
-/// The server refused the stored token: the session is over.
-pub fn expired() {
-    store_token(None);
-    if let Some(session) = CURRENT.with(Cell::get) {
-        session.auth.set(Auth::SignedOut { expired: true });
+/// The server refused `sent`: the session is over — unless the user has signed in again
+/// since (a late answer to a request sent with the old token must not end the new session).
+pub fn refused(sent: &str) {
+    if token().as_deref() != Some(sent) {
+        return;
+    }
+    match CURRENT.with(Cell::get) {
+        Some(session) => session.expired_now(),
+        None => store_token(None),
     }
 }

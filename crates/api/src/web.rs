@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use actix_web::http::header;
+use actix_web::http::header::{self, AcceptEncoding, Encoding, Header};
 use actix_web::{HttpRequest, HttpResponse};
 
 /// Where the built web app lives, if it does.
@@ -53,27 +53,13 @@ fn is_hashed(name: &str) -> bool {
         .is_some_and(|h| h.len() >= 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// Whether the request's `Accept-Encoding` takes gzip (and does not refuse it with `q=0`).
+/// Whether the client prefers gzip to the plain file (`Accept-Encoding`, q-values honoured).
 fn accepts_gzip(req: &HttpRequest) -> bool {
-    // (coding, refused with q=0); an explicit word on gzip wins over `*`.
-    let codings: Vec<(String, bool)> = req
-        .headers()
-        .get_all(header::ACCEPT_ENCODING)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or("").to_ascii_lowercase();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (name, refused)
-        })
-        .collect();
-    let verdict = |name: &str| codings.iter().find(|(n, _)| n == name).map(|(_, r)| !r);
-    verdict("gzip").or_else(|| verdict("*")).unwrap_or(false)
+    let supported = [Encoding::gzip(), Encoding::identity()];
+    AcceptEncoding::parse(req)
+        .ok()
+        .and_then(|accept| accept.negotiate(supported.iter()))
+        .is_some_and(|chosen| chosen == Encoding::gzip())
 }
 
 /// The file a request names inside the root: plain segments only, no hidden files, no `..`,

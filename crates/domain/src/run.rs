@@ -72,6 +72,19 @@ impl TransitionAction {
     ];
 
     /// The wire spelling.
+    /// Whether break-glass may force this transition past unmet gates. Closing is where
+    /// overrides get reviewed; forcing it would skip that very review.
+    pub fn can_be_forced(self) -> bool {
+        match self {
+            TransitionAction::Start
+            | TransitionAction::Advance
+            | TransitionAction::Complete
+            | TransitionAction::Abort
+            | TransitionAction::FinishRollback => true,
+            TransitionAction::Close => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             TransitionAction::Start => "start",
@@ -727,8 +740,7 @@ pub fn plan_forced_transition(
     if reason.is_none_or(|r| r.trim().is_empty()) {
         return Err(ForceError::ReasonRequired);
     }
-    // Closing is where overrides get reviewed; forcing it would skip that very review.
-    if action == TransitionAction::Close {
+    if !action.can_be_forced() {
         return Err(ForceError::NotClose);
     }
     match plan_transition(facts, action) {

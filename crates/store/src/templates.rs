@@ -92,13 +92,18 @@ pub(crate) fn load_version(
     id: &str,
     version: Option<i32>,
 ) -> StoreResult<(bool, VersionRow)> {
-    let (builtin, latest): (bool, i32) = t::table
+    let (builtin, latest) = template_head(conn, id)?;
+    Ok((builtin, version_row(conn, id, version.unwrap_or(latest))?))
+}
+
+/// Whether a template is built in, and its latest version.
+fn template_head(conn: &mut AnyConnection, id: &str) -> StoreResult<(bool, i32)> {
+    t::table
         .find(id)
         .select((t::builtin, t::latest_version))
         .first(conn)
         .optional()?
-        .ok_or(StoreError::NotFound("template"))?;
-    Ok((builtin, version_row(conn, id, version.unwrap_or(latest))?))
+        .ok_or(StoreError::NotFound("template"))
 }
 
 fn version_row(conn: &mut AnyConnection, id: &str, version: i32) -> StoreResult<VersionRow> {
@@ -146,12 +151,7 @@ impl Store {
     ) -> StoreResult<TemplateDetail> {
         self.write(|conn| {
             crate::lock_named(conn, &format!("template:{id}"))?;
-            let (builtin, latest): (bool, i32) = t::table
-                .find(id)
-                .select((t::builtin, t::latest_version))
-                .first(conn)
-                .optional()?
-                .ok_or(StoreError::NotFound("template"))?;
+            let (builtin, latest) = template_head(conn, id)?;
             if builtin {
                 return Err(StoreError::Invalid {
                     field: "template_id",

@@ -69,17 +69,8 @@ fn SignInAgain() -> impl IntoView {
         let (name, pass) = (username.get_untracked(), password.get_untracked());
         error.set(None);
         leptos::task::spawn_local(async move {
-            let result = async {
-                let token = crate::api::login(&name, &pass).await?;
-                crate::session::set_token(&token.access_token);
-                crate::api::me().await
-            }
-            .await;
-            match result {
-                Ok(user) => session.signed_in(user),
-                Err(e) => {
-                    error.try_set(Some(e));
-                }
+            if let Err(e) = session.sign_in(&name, &pass).await {
+                error.try_set(Some(e));
             }
         });
     };

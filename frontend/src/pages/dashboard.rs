@@ -16,7 +16,7 @@ use shipshape_domain::wire::{Pending, Run, RunSummary};
 use crate::api::{self, ApiError};
 use crate::components::{ErrorNote, ProgressBar, RunStatusBadge};
 use crate::format;
-use crate::live::{self, Follow};
+use crate::live::{self, Coalesce, Follow};
 
 /// The most live runs followed at once (each holds an open stream).
 const MAX_FOLLOWED: usize = 6;
@@ -73,42 +73,28 @@ pub fn Dashboard() -> impl IntoView {
     let board = RwSignal::new(None::<Board>);
     let error = RwSignal::new(None::<ApiError>);
     let stopped = Rc::new(Cell::new(false));
-    let loading = Rc::new(Cell::new(false));
-    let again = Rc::new(Cell::new(false));
     let follows: Rc<RefCell<HashMap<String, Follow>>> = Rc::default();
 
     // Reads the board; a request while one is in flight is folded into one more read.
-    let refresh: Rc<dyn Fn()> = Rc::new({
-        let (loading, again) = (loading.clone(), again.clone());
-        move || {
-            if loading.replace(true) {
-                again.set(true);
-                return;
-            }
-            let (loading, again) = (loading.clone(), again.clone());
-            leptos::task::spawn_local(async move {
-                loop {
-                    again.set(false);
-                    match load().await {
-                        Ok(b) => {
-                            // Unchanged (most refreshes): leave the page, and the focus, alone.
-                            let changed = board
-                                .try_with_untracked(|old| old.as_ref() != Some(&b))
-                                .unwrap_or(false);
-                            if changed {
-                                board.set(Some(b));
-                            }
-                            error.set(None);
-                        }
-                        Err(e) => error.set(Some(e)),
+    let reads = Coalesce::default();
+    let refresh: Rc<dyn Fn()> = Rc::new(move || {
+        reads.read(move || async move {
+            match load().await {
+                Ok(b) => {
+                    // Unchanged (most refreshes): leave the page, and the focus, alone.
+                    let changed = board
+                        .try_with_untracked(|old| old.as_ref() != Some(&b))
+                        .unwrap_or(false);
+                    if changed {
+                        board.set(Some(b));
                     }
-                    if !again.get() {
-                        break;
-                    }
+                    error.set(None);
                 }
-                loading.set(false);
-            });
-        }
+                Err(e) => {
+                    error.set(Some(e));
+                }
+            }
+        })
     });
 
     // Follow the live runs shown; stop following those no longer live.

@@ -3,10 +3,10 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
-use crate::api::{self, ApiError};
+use crate::api::ApiError;
 use crate::components::ErrorNote;
 use crate::format::safe_next;
-use crate::session::{self, Auth, use_session};
+use crate::session::{Auth, use_session};
 
 /// The sign-in page.
 #[component]
@@ -39,16 +39,10 @@ pub fn Login() -> impl IntoView {
         error.set(None);
         let (name, pass) = (username.get_untracked(), password.get_untracked());
         leptos::task::spawn_local(async move {
-            let result = async {
-                let token = api::login(&name, &pass).await?;
-                session::set_token(&token.access_token);
-                api::me().await
-            }
-            .await;
+            let result = session.sign_in(&name, &pass).await;
             busy.set(false);
-            match result {
-                Ok(user) => session.signed_in(user),
-                Err(e) => error.set(Some(e)),
+            if let Err(e) = result {
+                error.set(Some(e));
             }
         });
     };

@@ -18,13 +18,13 @@ use shipshape_domain::run::{Blocker, RunStatus, TransitionAction, item_editable}
 use shipshape_domain::template::{Gate, ItemKind};
 use shipshape_domain::wire::{
     AddMemberRequest, CreateDecisionRequest, CreateSignoffRequest, Event, Run, RunDecisionPoint,
-    RunItem, TransitionRequest, UpdateItemRequest,
+    RunItem, TransitionAvailability, TransitionRequest, UpdateItemRequest,
 };
 
 use crate::api::{self, ApiError};
 use crate::components::{ErrorNote, ItemStatusBadge, ProgressBar, RunStatusBadge};
 use crate::format;
-use crate::live::{self, LinkState};
+use crate::live::{self, Coalesce, LinkState};
 use crate::session::use_session;
 
 /// The run being shown, shared by the page's parts.
@@ -36,8 +36,8 @@ use crate::session::use_session;
 struct RunCtx {
     id: StoredValue<String>,
     run: RwSignal<Option<Run>>,
-    /// (a read is in flight, another is wanted)
-    loading: StoredValue<(bool, bool)>,
+    /// Re-reads of the run, folded together.
+    reads: StoredValue<Coalesce, LocalStorage>,
     /// The highest event sequence number the stream has delivered.
     seen: StoredValue<i64>,
 }
@@ -94,29 +94,13 @@ impl RunCtx {
 
     /// Reads the run again; reads asked for meanwhile are folded into one more.
     fn reload(self) {
-        let Some((busy, _)) = self.loading.try_get_value() else {
-            return;
-        };
-        if busy {
-            self.loading.try_set_value((true, true));
-            return;
-        }
-        self.loading.try_set_value((true, false));
-        leptos::task::spawn_local(async move {
-            loop {
+        if let Some(reads) = self.reads.try_get_value() {
+            reads.read(move || async move {
                 if let Ok(run) = api::get_run(&self.id()).await {
                     self.accept(run);
                 }
-                match self.loading.try_get_value() {
-                    Some((_, true)) => {
-                        self.loading.try_set_value((true, false));
-                    }
-                    Some((_, false)) => break,
-                    None => return,
-                }
-            }
-            self.loading.try_set_value((false, false));
-        });
+            });
+        }
     }
 }
 
@@ -157,7 +141,7 @@ fn RunView(id: String) -> impl IntoView {
     let ctx = RunCtx {
         id: StoredValue::new(id.clone()),
         run: RwSignal::new(None),
-        loading: StoredValue::new((false, false)),
+        reads: StoredValue::new_local(Coalesce::default()),
         seen: StoredValue::new(0),
     };
     provide_context(ctx);
@@ -318,6 +302,11 @@ fn blocker_list(blockers: Vec<Blocker>) -> impl IntoView {
     }
 }
 
+/// Whether break-glass can force this transition: gates block it and it may be forced.
+fn forceable(t: &TransitionAvailability) -> bool {
+    !t.allowed && !t.blockers.is_empty() && t.action.can_be_forced()
+}
+
 #[component]
 fn Transitions() -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
@@ -414,7 +403,7 @@ fn Transitions() -> impl IntoView {
                     </div>
                 }
             })}
-            <Show when=move || can_steer() && state.with(|(_, t)| t.iter().any(|t| !t.allowed && !t.blockers.is_empty() && t.action != TransitionAction::Close))>
+            <Show when=move || can_steer() && state.with(|(_, t)| t.iter().any(forceable))>
                 <details class="break-glass">
                     <summary>"Break-glass override"</summary>
                     <p>"Forces a transition past its unmet gates. The override is logged with every blocker it skips, flags the run, and adds a required close item to review it."</p>
@@ -424,7 +413,7 @@ fn Transitions() -> impl IntoView {
                     {move || {
                         let (status, transitions) = state.get();
                         transitions.into_iter()
-                            .filter(|t| !t.allowed && !t.blockers.is_empty() && t.action != TransitionAction::Close)
+                            .filter(forceable)
                             .map(|t| {
                                 let action = t.action;
                                 view! {
