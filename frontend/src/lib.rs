@@ -11,12 +11,10 @@ pub mod components;
 pub mod format;
 pub mod live;
 pub mod pages;
+pub mod router;
 pub mod session;
 
 use leptos::prelude::*;
-use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::hooks::use_navigate;
-use leptos_router::path;
 use shipshape_domain::access::Permission;
 
 use crate::components::RequireUser;
@@ -24,6 +22,7 @@ use crate::pages::{
     dashboard::Dashboard, login::Login, new_run::NewRun, run::RunPage, templates::ImportTemplate,
     templates::TemplateList, templates::TemplatePage, tokens::Tokens, users::Users,
 };
+use crate::router::{Location, Page, is_current};
 use crate::session::{Auth, Session};
 
 /// Mounts the app on the page's `<body>`.
@@ -40,25 +39,30 @@ pub fn App() -> impl IntoView {
     if session.auth.get_untracked() == Auth::Checking {
         leptos::task::spawn_local(check_session(session));
     }
+    let location = Location::install();
+    focus_on_navigation(location);
+    let page = Memo::new(move |_| Page::from_path(&location.path.get()));
     view! {
-        <Router>
-            <a class="skip" href="#main">"Skip to content"</a>
-            <FocusOnNavigation/>
-            <Header/>
-            <main id="main" tabindex="-1">
-                <Routes fallback=|| view! { <h1>"Not found"</h1><p>"There is no page here."</p><A href="/">"Back to the dashboard"</A> }>
-                    <Route path=path!("/login") view=Login/>
-                    <Route path=path!("/") view=|| view! { <RequireUser><Dashboard/></RequireUser> }/>
-                    <Route path=path!("/runs/new") view=|| view! { <RequireUser><NewRun/></RequireUser> }/>
-                    <Route path=path!("/runs/:id") view=|| view! { <RequireUser><RunPage/></RequireUser> }/>
-                    <Route path=path!("/templates") view=|| view! { <RequireUser><TemplateList/></RequireUser> }/>
-                    <Route path=path!("/templates/import") view=|| view! { <RequireUser><ImportTemplate/></RequireUser> }/>
-                    <Route path=path!("/templates/:id") view=|| view! { <RequireUser><TemplatePage/></RequireUser> }/>
-                    <Route path=path!("/users") view=|| view! { <RequireUser><Users/></RequireUser> }/>
-                    <Route path=path!("/tokens") view=|| view! { <RequireUser><Tokens/></RequireUser> }/>
-                </Routes>
-            </main>
-        </Router>
+        <a class="skip" href="#main">"Skip to content"</a>
+        <Header/>
+        <main id="main" tabindex="-1">
+            {move || match page.get() {
+                Page::Login => view! { <Login/> }.into_any(),
+                Page::Dashboard => view! { <RequireUser><Dashboard/></RequireUser> }.into_any(),
+                Page::NewRun => view! { <RequireUser><NewRun/></RequireUser> }.into_any(),
+                Page::Run(id) => view! { <RequireUser><RunPage id=id.clone()/></RequireUser> }.into_any(),
+                Page::Templates => view! { <RequireUser><TemplateList/></RequireUser> }.into_any(),
+                Page::ImportTemplate => view! { <RequireUser><ImportTemplate/></RequireUser> }.into_any(),
+                Page::Template(id) => view! { <RequireUser><TemplatePage id=id.clone()/></RequireUser> }.into_any(),
+                Page::Users => view! { <RequireUser><Users/></RequireUser> }.into_any(),
+                Page::Tokens => view! { <RequireUser><Tokens/></RequireUser> }.into_any(),
+                Page::NotFound => view! {
+                    <h1>"Not found"</h1>
+                    <p>"There is no page here."</p>
+                    <a href="/">"Back to the dashboard"</a>
+                }.into_any(),
+            }}
+        </main>
     }
 }
 
@@ -84,15 +88,12 @@ async fn check_session(session: Session) {
 
 /// After a client-side navigation, focus moves to the page's content (as a page load would
 /// reset it), so keyboard and screen-reader users start at the new page, not the old link.
-#[component]
-fn FocusOnNavigation() -> impl IntoView {
-    let location = leptos_router::hooks::use_location();
+fn focus_on_navigation(location: Location) {
     Effect::new(move |previous: Option<String>| {
-        let path = location.pathname.get();
+        let path = location.path.get();
         if previous.as_ref().is_some_and(|p| *p != path)
-            && let Some(main) = web_sys::window()
-                .and_then(|w| w.document())
-                .and_then(|d| d.get_element_by_id("main"))
+            && let Some(main) = document()
+                .get_element_by_id("main")
                 .and_then(|e| wasm_bindgen::JsCast::dyn_into::<web_sys::HtmlElement>(e).ok())
         {
             let _ = main.focus();
@@ -101,42 +102,49 @@ fn FocusOnNavigation() -> impl IntoView {
     });
 }
 
+/// A link in the main navigation, marked `aria-current` on its own page.
+#[component]
+fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
+    let location = router::use_location();
+    let current = move || is_current(href, &location.path.get()).then_some("page");
+    view! { <a href=href aria-current=current>{label}</a> }
+}
+
 #[component]
 fn Header() -> impl IntoView {
     let session = session::use_session();
-    let navigate = use_navigate();
+    let location = router::use_location();
     let sign_out = move |_| {
-        let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             // Even if the server cannot be reached, this browser forgets the session.
             let _ = api::logout().await;
             session.signed_out();
-            navigate("/login", Default::default());
+            location.navigate("/login");
         });
     };
     let user = move || session.user();
     view! {
         <header class="top">
-            <A href="/" attr:class="brand">"⚓ Shipshape"</A>
+            <a href="/" class="brand">"⚓ Shipshape"</a>
             <Show when=move || user().is_some()>
                 <nav aria-label="Main">
                     <ul>
-                        <li><A href="/">"Dashboard"</A></li>
+                        <li><NavLink href="/" label="Dashboard"/></li>
                         <Show when=move || user().is_some_and(|u| u.role.allows(Permission::SteerRuns))>
-                            <li><A href="/runs/new">"New run"</A></li>
+                            <li><NavLink href="/runs/new" label="New run"/></li>
                         </Show>
-                        <li><A href="/templates">"Templates"</A></li>
+                        <li><NavLink href="/templates" label="Templates"/></li>
                         <Show when=move || user().is_some_and(|u| u.role.allows(Permission::ManageUsers))>
-                            <li><A href="/users">"Users"</A></li>
+                            <li><NavLink href="/users" label="Users"/></li>
                         </Show>
-                        <li><A href="/tokens">"API tokens"</A></li>
+                        <li><NavLink href="/tokens" label="API tokens"/></li>
                     </ul>
                 </nav>
                 <div class="who">
                     <span data-testid="whoami">
                         {move || user().map(|u| format!("{} ({})", u.username, format::role(u.role)))}
                     </span>
-                    <button type="button" class="link" on:click=sign_out.clone()>"Sign out"</button>
+                    <button type="button" class="link" on:click=sign_out>"Sign out"</button>
                 </div>
             </Show>
         </header>

@@ -524,6 +524,29 @@ async fn templates_import_with_a_preview_and_tokens_are_managed(backend: Backend
         templates.text
     );
 
+    // Links move within the app: no page load, the navigation marks where you are, and
+    // Back returns to the page before.
+    b.js("window.stayed = true;", vec![]).await;
+    b.click("header nav a[href='/templates']").await;
+    b.wait_text("h1", "Templates").await;
+    assert_eq!(
+        b.text("header nav a[aria-current=page]").await.as_deref(),
+        Some("Templates")
+    );
+    let name = b.text("main table a[href^='/templates/']").await.unwrap();
+    b.click("main table a[href^='/templates/']").await;
+    b.wait_text("h1", &name).await;
+    let template_path = b.path().await;
+    assert!(template_path.starts_with("/templates/"), "{template_path}");
+    b.js("history.back();", vec![]).await;
+    b.wait_text("h1", "Templates").await;
+    assert_eq!(b.path().await, "/templates");
+    assert_eq!(
+        b.js("return window.stayed === true;", vec![]).await,
+        json!(true),
+        "following links reloaded the page"
+    );
+
     // API tokens: created (the secret shown once), listed, revoked.
     b.click("nav a[href='/tokens']").await;
     b.fill("input[name=token_name]", "CI pipeline").await;

@@ -1,14 +1,13 @@
 //! Parts the pages share: the signed-in guard, error notes, progress bars, status labels.
 
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
-use leptos_router::hooks::use_location;
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::RunStatus;
 use shipshape_domain::wire::Progress;
 
 use crate::api::{ApiError, encode};
 use crate::format;
+use crate::router::use_location;
 use crate::session::{Auth, use_session};
 
 /// Shows its children to a signed-in user; sends anyone else to sign in, remembering the page
@@ -38,10 +37,14 @@ pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
             1 => {
                 let next = format!(
                     "{}{}",
-                    location.pathname.get_untracked(),
+                    location.path.get_untracked(),
                     location.search.get_untracked()
                 );
-                view! { <Redirect path=format!("/login?next={}", encode(&next))/> }.into_any()
+                // After this render, not during it.
+                leptos::task::spawn_local(async move {
+                    location.replace(&format!("/login?next={}", encode(&next)));
+                });
+                view! { <p class="loading" role="status">"Signing in…"</p> }.into_any()
             }
             _ => children().into_any(),
         }}

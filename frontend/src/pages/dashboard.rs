@@ -8,7 +8,6 @@ use std::collections::hash_map::Entry;
 use std::rc::Rc;
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use send_wrapper::SendWrapper;
 use shipshape_domain::run::RunStatus;
 use shipshape_domain::wire::{Pending, Run, RunSummary};
@@ -190,7 +189,7 @@ fn live_card(run: Run) -> impl IntoView {
     let overridden = s.overridden;
     view! {
         <li class="card" data-run=run_id>
-            <h3><A href=href>{title}</A></h3>
+            <h3><a href=href>{title}</a></h3>
             <p><RunStatusBadge status=status/>
                {overridden.then(|| view! { <span class="badge warn">"⚠ Override in effect"</span> })}
             </p>
@@ -213,7 +212,7 @@ fn run_list(runs: Vec<RunSummary>, empty: &'static str) -> AnyView {
                 let when = r.window_start.map(format::time).unwrap_or_else(|| format!("updated {}", format::time(r.updated_at)));
                 let status = r.status;
                 view! {
-                    <li><A href=href>{label(&r)}</A>" "<RunStatusBadge status=status/>
+                    <li><a href=href>{label(&r)}</a>" "<RunStatusBadge status=status/>
                         <span class="muted">" · "{when}</span></li>
                 }
             }).collect_view()}
@@ -231,7 +230,7 @@ fn pending_view(p: Pending) -> AnyView {
             .map(move |i| {
                 let href = format!("/runs/{}#item-{}", i.run_id, i.item.reference);
                 view! {
-                    <li><span class="tag">{what}</span>" "<A href=href>{format!("{} {}", i.item.reference, i.item.title)}</A>
+                    <li><span class="tag">{what}</span>" "<a href=href>{format!("{} {}", i.item.reference, i.item.title)}</a>
                         <span class="muted">" · "{i.run_label}</span></li>
                 }
             })
@@ -244,7 +243,7 @@ fn pending_view(p: Pending) -> AnyView {
             {p.decisions.into_iter().map(|d| {
                 let href = format!("/runs/{}#decide-{}", d.run_id, d.point_key);
                 view! {
-                    <li><span class="tag">"Decide"</span>" "<A href=href>{d.title}</A>
+                    <li><span class="tag">"Decide"</span>" "<a href=href>{d.title}</a>
                         <span class="muted">" · "{d.run_label}</span></li>
                 }
             }).collect_view()}

@@ -1,32 +1,28 @@
 //! Sign in. After an expired session it says so, and it returns you to the page you were on.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::ApiError;
 use crate::components::ErrorNote;
 use crate::format::safe_next;
+use crate::router::{query_value, use_location};
 use crate::session::{Auth, use_session};
 
 /// The sign-in page.
 #[component]
 pub fn Login() -> impl IntoView {
     let session = use_session();
-    let query = use_query_map();
-    let navigate = use_navigate();
+    let location = use_location();
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
-    let next = move || safe_next(query.read_untracked().get("next").as_deref());
+    let next = move || safe_next(query_value(&location.search.get_untracked(), "next").as_deref());
 
     // Already signed in (e.g. the back button): go on.
-    Effect::new({
-        let navigate = navigate.clone();
-        move |_| {
-            if matches!(session.auth.get(), Auth::SignedIn(_)) {
-                navigate(&next(), Default::default());
-            }
+    Effect::new(move |_| {
+        if matches!(session.auth.get(), Auth::SignedIn(_)) {
+            location.navigate(&next());
         }
     });
 

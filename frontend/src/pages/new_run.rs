@@ -2,7 +2,6 @@
 //! (UTC) and the expected downtime.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 use shipshape_domain::wire::{CreateRunRequest, TemplateSummary};
 
 use crate::api::{self, ApiError};
@@ -16,7 +15,7 @@ fn invalid(detail: String) -> ApiError {
 /// The new-run form.
 #[component]
 pub fn NewRun() -> impl IntoView {
-    let navigate = use_navigate();
+    let location = crate::router::use_location();
     let templates = RwSignal::new(Vec::<TemplateSummary>::new());
     let template_id = RwSignal::new(String::new());
     let product = RwSignal::new("EduLibra".to_owned());
@@ -73,10 +72,9 @@ pub fn NewRun() -> impl IntoView {
         };
         busy.set(true);
         error.set(None);
-        let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             match api::create_run(&request).await {
-                Ok(run) => navigate(&format!("/runs/{}", run.summary.id), Default::default()),
+                Ok(run) => location.navigate(&format!("/runs/{}", run.summary.id)),
                 Err(e) => {
                     busy.set(false);
                     error.set(Some(e));

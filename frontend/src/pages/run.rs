@@ -8,7 +8,6 @@
 //! yours: nothing is dropped or overwritten without the user choosing so.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 use send_wrapper::SendWrapper;
 use shipshape_domain::access::Permission;
 use shipshape_domain::approval::Verdict;
@@ -127,17 +126,7 @@ fn can(permission: Permission) -> impl Fn() -> bool + Copy {
 
 /// The run page (`/runs/:id`).
 #[component]
-pub fn RunPage() -> impl IntoView {
-    let params = use_params_map();
-    let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    move || {
-        let id = id.get();
-        view! { <RunView id=id/> }
-    }
-}
-
-#[component]
-fn RunView(id: String) -> impl IntoView {
+pub fn RunPage(id: String) -> impl IntoView {
     let ctx = RunCtx {
         id: StoredValue::new(id.clone()),
         run: RwSignal::new(None),

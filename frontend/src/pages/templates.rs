@@ -3,8 +3,6 @@
 //! Markdown reader, so the preview is exactly what the server will accept).
 
 use leptos::prelude::*;
-use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_params_map};
 use shipshape_domain::access::Permission;
 use shipshape_domain::markdown;
 use shipshape_domain::template::{ItemKind, TemplateDraft};
@@ -35,7 +33,7 @@ pub fn TemplateList() -> impl IntoView {
     view! {
         <h1>"Templates"</h1>
         <Show when=can_write>
-            <p><A href="/templates/import">"Import a template from Markdown"</A></p>
+            <p><a href="/templates/import">"Import a template from Markdown"</a></p>
         </Show>
         <ErrorNote error=error/>
         {move || templates.get().map(|list| view! {
@@ -44,7 +42,7 @@ pub fn TemplateList() -> impl IntoView {
                 <tbody>
                     {list.into_iter().map(|t| view! {
                         <tr>
-                            <td><A href=format!("/templates/{}", t.id)>{t.name.clone()}</A></td>
+                            <td><a href=format!("/templates/{}", t.id)>{t.name.clone()}</a></td>
                             <td>{format!("v{}", t.version)}</td>
                             <td>{t.item_count}</td>
                             <td>{if t.builtin { "built in" } else { "imported" }}</td>
@@ -104,23 +102,23 @@ fn item_count(draft: &TemplateDraft) -> usize {
 
 /// One template, with its Markdown export.
 #[component]
-pub fn TemplatePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = move || params.read().get("id").unwrap_or_default();
+pub fn TemplatePage(id: String) -> impl IntoView {
+    let id = StoredValue::new(id);
     let detail = RwSignal::new(None::<TemplateDetail>);
     let markdown_text = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<ApiError>);
-    Effect::new(move |_| {
-        let id = id();
-        leptos::task::spawn_local(async move {
-            match api::get_template(&id).await {
-                Ok(d) => detail.set(Some(d)),
-                Err(e) => error.set(Some(e)),
+    leptos::task::spawn_local(async move {
+        match api::get_template(&id.get_value()).await {
+            Ok(d) => {
+                detail.try_set(Some(d));
             }
-        });
+            Err(e) => {
+                error.try_set(Some(e));
+            }
+        }
     });
     let export = move |_| {
-        let id = id();
+        let id = id.get_value();
         leptos::task::spawn_local(async move {
             match api::get_template_markdown(&id).await {
                 Ok(text) => markdown_text.set(Some(text)),
@@ -157,7 +155,7 @@ pub fn TemplatePage() -> impl IntoView {
 /// Import from Markdown, previewed as you type.
 #[component]
 pub fn ImportTemplate() -> impl IntoView {
-    let navigate = use_navigate();
+    let location = crate::router::use_location();
     let text = RwSignal::new(String::new());
     let error = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
@@ -179,10 +177,9 @@ pub fn ImportTemplate() -> impl IntoView {
         busy.set(true);
         error.set(None);
         let body = text.get_untracked();
-        let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             match api::import_template(&body).await {
-                Ok(t) => navigate(&format!("/templates/{}", t.id), Default::default()),
+                Ok(t) => location.navigate(&format!("/templates/{}", t.id)),
                 Err(e) => {
                     busy.set(false);
                     error.set(Some(e));
