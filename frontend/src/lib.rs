@@ -18,10 +18,7 @@ use leptos::prelude::*;
 use shipshape_domain::access::Permission;
 
 use crate::components::RequireUser;
-use crate::pages::{
-    dashboard::Dashboard, login::Login, new_run::NewRun, run::RunPage, templates::ImportTemplate,
-    templates::TemplateList, templates::TemplatePage, tokens::Tokens, users::Users,
-};
+use crate::pages::{Lazy, login::Login};
 use crate::router::{Location, Page, is_current};
 use crate::session::{Auth, Session};
 
@@ -48,19 +45,12 @@ pub fn App() -> impl IntoView {
         <main id="main" tabindex="-1">
             {move || match page.get() {
                 Page::Login => view! { <Login/> }.into_any(),
-                Page::Dashboard => view! { <RequireUser><Dashboard/></RequireUser> }.into_any(),
-                Page::NewRun => view! { <RequireUser><NewRun/></RequireUser> }.into_any(),
-                Page::Run(id) => view! { <RequireUser><RunPage id=id.clone()/></RequireUser> }.into_any(),
-                Page::Templates => view! { <RequireUser><TemplateList/></RequireUser> }.into_any(),
-                Page::ImportTemplate => view! { <RequireUser><ImportTemplate/></RequireUser> }.into_any(),
-                Page::Template(id) => view! { <RequireUser><TemplatePage id=id.clone()/></RequireUser> }.into_any(),
-                Page::Users => view! { <RequireUser><Users/></RequireUser> }.into_any(),
-                Page::Tokens => view! { <RequireUser><Tokens/></RequireUser> }.into_any(),
                 Page::NotFound => view! {
                     <h1>"Not found"</h1>
                     <p>"There is no page here."</p>
                     <a href="/">"Back to the dashboard"</a>
                 }.into_any(),
+                page => view! { <RequireUser><Lazy page=page.clone()/></RequireUser> }.into_any(),
             }}
         </main>
     }

@@ -20,6 +20,11 @@ async fn web_app_files_are_served_with_the_right_caching(backend: Backend) {
         "console.log('shipshape');".repeat(200),
     )
     .unwrap();
+    // The build's modules live in a folder named by their hash.
+    std::fs::create_dir_all(dir.join("app-4567cdef89")).unwrap();
+    std::fs::write(dir.join("app-4567cdef89/split_run.wasm"), b"\0asm").unwrap();
+    std::fs::create_dir_all(dir.join("extra")).unwrap();
+    std::fs::write(dir.join("extra/notes.txt"), "notes").unwrap();
     let mut config = Config::for_database(&url);
     config.admin_password = Some(Secret::new("web-test-admin-password"));
     config.web_dir = dir.clone();
@@ -44,6 +49,18 @@ async fn web_app_files_are_served_with_the_right_caching(backend: Backend) {
                 .starts_with("text/html")
         );
         assert_eq!(res.text().await.unwrap(), index, "{path} is the app's");
+    }
+
+    for (path, cache) in [
+        (
+            "/app-4567cdef89/split_run.wasm",
+            "public, max-age=31536000, immutable",
+        ),
+        ("/extra/notes.txt", "no-cache"),
+    ] {
+        let res = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+        assert_eq!(res.headers()["cache-control"], cache, "{path}");
     }
 
     let asset = client

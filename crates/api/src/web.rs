@@ -1,6 +1,6 @@
 //! Serving the web app's static files: `index.html` for every client-side route (and never
-//! cached, so a new release is picked up at once), hashed assets (`app-3f9c2a.wasm`) cached
-//! for a year. Paths under `/api`, `/api-docs` and `/docs` are never the web app's.
+//! cached, so a new release is picked up at once), hashed assets (`app-3f9c2a.wasm`, or any
+//! file in a hashed folder such as `app-3f9c2a7b1d/`) cached for a year. Paths under `/api`, `/api-docs` and `/docs` are never the web app's.
 
 use std::path::{Path, PathBuf};
 
@@ -79,11 +79,8 @@ fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
 pub fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
     let dir = root.0.as_ref()?;
     let (file, hashed) = match file_for(dir, req.path()) {
-        Some(f) => {
-            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let hashed = is_hashed(name);
-            (f, hashed)
-        }
+        // A file whose name, or whose folder's name, carries a hash.
+        Some(f) => (f, req.path().split('/').any(is_hashed)),
         // A missing file (an asset of an older build, say) is a 404, not the app: a page
         // asking for a script must not be handed HTML.
         None if req

@@ -20,6 +20,9 @@ use sha2::{Digest, Sha256};
 
 const CRATE: &str = "shipshape-web";
 const WASM_NAME: &str = "shipshape_web";
+/// The split loader, as the main module imports it, and its file.
+const LOADER: &str = "./__wasm_split.js";
+const LOADER_FILE: &str = "__wasm_split.js";
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -89,84 +92,146 @@ fn run() -> Result<(), BoxError> {
         .join(profile_dir)
         .join(format!("{WASM_NAME}.wasm"));
 
-    // 2. wasm-bindgen.
+    // 2. The split: every `#[wasm_split(name)]` screen goes to a module of its own; what
+    //    several screens share goes to shared modules. The loader script fetches them.
     let staging = target_dir.join("webbuild");
     if staging.exists() {
         std::fs::remove_dir_all(&staging)?;
     }
-    std::fs::create_dir_all(&staging)?;
+    let app = staging.join("app");
+    std::fs::create_dir_all(&app)?;
+    let input = std::fs::read(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?;
+    let main_wasm = staging.join("main.wasm");
+    let split = {
+        let mut split = wasm_split_cli_support::Options::new(&input);
+        split.output_dir = &app;
+        split.main_out_path = &main_wasm;
+        split.link_name = LOADER;
+        split.main_module = "./shipshape.js";
+        wasm_split_cli_support::transform(split)
+            .map_err(|e| format!("splitting the module: {e:#}"))?
+    };
+
+    // 3. wasm-bindgen writes the JS glue of the main module.
     let mut bindgen = wasm_bindgen_cli_support::Bindgen::new();
     bindgen
-        .input_path(&wasm)
+        .input_path(&main_wasm)
+        .out_name("shipshape")
         .web(true)?
         .typescript(false)
         .omit_default_module_path(false)
+        .keep_lld_exports(true)
+        .demangle(false)
         .debug(options.dev)
-        .generate(&staging)?;
-    let glue = staging.join(format!("{WASM_NAME}.js"));
-    let module = staging.join(format!("{WASM_NAME}_bg.wasm"));
+        .generate(&app)?;
+    let mut modules = vec![app.join("shipshape_bg.wasm")];
+    modules.extend(split.split_modules.iter().cloned());
 
-    // 3. wasm-opt, when a good one is at hand.
+    // 4. wasm-opt on each module, when a good one is at hand.
     if !options.dev {
         match wasm_opt(&root) {
             Some(tool) => {
-                let optimised = staging.join("opt.wasm");
-                let status = Command::new(&tool)
-                    .arg(&module)
-                    .args(["-Oz", "-o"])
-                    .arg(&optimised)
-                    .status()?;
-                if !status.success() {
-                    return Err(format!("{} failed", tool.display()).into());
+                for module in &modules {
+                    let optimised = module.with_extension("opt");
+                    let status = Command::new(&tool)
+                        .arg(module)
+                        .args(["-Oz", "-o"])
+                        .arg(&optimised)
+                        .status()?;
+                    if !status.success() {
+                        return Err(
+                            format!("{} failed on {}", tool.display(), module.display()).into()
+                        );
+                    }
+                    std::fs::rename(&optimised, module)?;
                 }
-                std::fs::rename(&optimised, &module)?;
             }
             None => {
                 eprintln!(
-                    "shipshape-webbuild: no wasm-opt (run `npm ci --prefix frontend`); the module is larger"
+                    "shipshape-webbuild: no wasm-opt (run `npm ci --prefix frontend`); the modules are larger"
                 );
-                let bytes = std::fs::read(&module)?;
-                std::fs::write(&module, strip_names(&bytes)?)?;
+                for module in &modules {
+                    let bytes = std::fs::read(module)?;
+                    std::fs::write(module, strip_names(&bytes)?)?;
+                }
             }
         }
     }
+    std::fs::copy(root.join("frontend/style.css"), app.join("shipshape.css"))?;
 
-    // 4. Hashed names and index.html, written next to the output and swapped in whole.
+    // 5. The files go in a folder named by a hash of them all (the main module and the
+    //    loader name each other, so they cannot carry hashes of their own): the server may
+    //    cache everything in it for good. Each file is also gzipped at the best level, served
+    //    as is to browsers that accept gzip.
+    let mut names: Vec<String> = std::fs::read_dir(&app)?
+        .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    let mut hasher = Sha256::new();
+    let mut sizes = std::collections::BTreeMap::new();
+    for name in &names {
+        let bytes = std::fs::read(app.join(name))?;
+        hasher.update(name.as_bytes());
+        hasher.update(&bytes);
+        let gz = gzip(&bytes)?;
+        sizes.insert(name.clone(), (bytes.len(), gz.len()));
+        std::fs::write(app.join(format!("{name}.gz")), &gz)?;
+    }
+    let folder = format!("app-{}", &hex::encode(hasher.finalize())[..16]);
+    let template = std::fs::read_to_string(root.join("frontend/index.html"))?;
+    let index = template.replace("{{APP}}", &format!("/{folder}"));
+    let index_gz = gzip(index.as_bytes())?.len();
+
     let next = options.out.with_extension("next");
     if next.exists() {
         std::fs::remove_dir_all(&next)?;
     }
     std::fs::create_dir_all(&next)?;
-    let js_name = hashed_copy(&glue, "shipshape", "js", &next)?;
-    let wasm_name = hashed_copy(&module, "shipshape", "wasm", &next)?;
-    let css_name = hashed_copy(&root.join("frontend/style.css"), "shipshape", "css", &next)?;
-    let template = std::fs::read_to_string(root.join("frontend/index.html"))?;
-    let index = template
-        .replace("{{JS}}", &format!("/{js_name}"))
-        .replace("{{WASM}}", &format!("/{wasm_name}"))
-        .replace("{{CSS}}", &format!("/{css_name}"));
+    std::fs::rename(&app, next.join(&folder))?;
     std::fs::write(next.join("index.html"), &index)?;
     if options.out.exists() {
         std::fs::remove_dir_all(&options.out)?;
     }
     std::fs::rename(&next, &options.out)?;
 
-    // Each file also gzipped at the best level, served as is to browsers that accept gzip
-    // (compressing a megabyte of wasm per request would cost the server, and on the fly it
-    // is done at a fast, weaker level).
-    let mut total = 0;
-    for name in ["index.html", &js_name, &wasm_name, &css_name] {
-        let bytes = std::fs::read(options.out.join(name))?;
-        let gz = gzip(&bytes)?;
-        total += gz.len();
-        println!("{:>9} B  {:>8} B gzip  {name}", bytes.len(), gz.len());
-        if name != "index.html" {
-            std::fs::write(options.out.join(format!("{name}.gz")), &gz)?;
-        }
+    // What a browser downloads on its first visit: the page, the style, the glue, the loader,
+    // the main module, and the modules of the screen it opens.
+    for (name, (bytes, gz)) in &sizes {
+        println!("{bytes:>9} B  {gz:>8} B gzip  {folder}/{name}");
+    }
+    let gz = |name: &str| sizes.get(name).map_or(0, |s| s.1);
+    let shell = index_gz
+        + [
+            "shipshape.css",
+            "shipshape.js",
+            LOADER_FILE,
+            "shipshape_bg.wasm",
+        ]
+        .iter()
+        .map(|n| gz(n))
+        .sum::<usize>();
+    println!(
+        "first load of the sign-in page (index.html, css, js, main module; gzip): {:.1} KB",
+        shell as f64 / 1024.0
+    );
+    let mut screens: Vec<_> = split.prefetch_map.iter().collect();
+    screens.sort();
+    let mut largest = shell;
+    for (screen, files) in screens {
+        let total = shell
+            + files
+                .iter()
+                .map(|f| gz(&format!("{f}.wasm")))
+                .sum::<usize>();
+        largest = largest.max(total);
+        println!(
+            "first load of the {screen} screen (and the modules it needs): {:.1} KB",
+            total as f64 / 1024.0
+        );
     }
     println!(
-        "first load (index.html + js + wasm + css, gzip): {:.1} KB → {}",
-        total as f64 / 1024.0,
+        "largest first load (gzip): {:.1} KB → {}",
+        largest as f64 / 1024.0,
         options.out.display()
     );
     Ok(())
@@ -232,15 +297,6 @@ fn strip_names(wasm: &[u8]) -> Result<Vec<u8>, BoxError> {
         at = end;
     }
     Ok(out)
-}
-
-/// Copies `file` to `dir/<stem>-<hash>.<ext>` and returns the new name.
-fn hashed_copy(file: &Path, stem: &str, ext: &str, dir: &Path) -> Result<String, BoxError> {
-    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let hash = hex::encode(Sha256::digest(&bytes));
-    let name = format!("{stem}-{}.{ext}", &hash[..16]);
-    std::fs::write(dir.join(&name), &bytes)?;
-    Ok(name)
 }
 
 fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {

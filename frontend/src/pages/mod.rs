@@ -1,4 +1,8 @@
 //! The app's screens, one module per route.
+//!
+//! Sign-in is part of the app's first download. Every other screen is split into a module of
+//! its own (`shipshape-webbuild` does the splitting), fetched the first time it is opened:
+//! the first load carries the app's shell and one screen, not all of them.
 
 pub mod dashboard;
 pub mod login;
@@ -7,3 +11,96 @@ pub mod run;
 pub mod templates;
 pub mod tokens;
 pub mod users;
+
+use leptos::prelude::*;
+use wasm_split_helpers::{SplitLoaderError, wasm_split};
+
+use crate::router::Page;
+
+/// A screen's module could not be fetched (the server is unreachable, say).
+#[derive(Debug)]
+pub struct NotLoaded;
+
+impl From<SplitLoaderError> for NotLoaded {
+    fn from(_: SplitLoaderError) -> Self {
+        NotLoaded
+    }
+}
+
+type Screen = Result<AnyView, NotLoaded>;
+
+#[wasm_split(dashboard, fallible)]
+fn dashboard_screen() -> Screen {
+    Ok(view! { <dashboard::Dashboard/> }.into_any())
+}
+
+#[wasm_split(new_run, fallible)]
+fn new_run_screen() -> Screen {
+    Ok(view! { <new_run::NewRun/> }.into_any())
+}
+
+#[wasm_split(run, fallible)]
+fn run_screen(id: String) -> Screen {
+    Ok(view! { <run::RunPage id=id/> }.into_any())
+}
+
+#[wasm_split(templates, fallible)]
+fn template_list_screen() -> Screen {
+    Ok(view! { <templates::TemplateList/> }.into_any())
+}
+
+#[wasm_split(templates, fallible)]
+fn template_screen(id: String) -> Screen {
+    Ok(view! { <templates::TemplatePage id=id/> }.into_any())
+}
+
+#[wasm_split(templates, fallible)]
+fn import_template_screen() -> Screen {
+    Ok(view! { <templates::ImportTemplate/> }.into_any())
+}
+
+#[wasm_split(users, fallible)]
+fn users_screen() -> Screen {
+    Ok(view! { <users::Users/> }.into_any())
+}
+
+#[wasm_split(tokens, fallible)]
+fn tokens_screen() -> Screen {
+    Ok(view! { <tokens::Tokens/> }.into_any())
+}
+
+/// A screen, shown once its module has arrived (at once when it was fetched before).
+#[component]
+pub fn Lazy(page: Page) -> impl IntoView {
+    let shown = RwSignal::new_local(None::<Screen>);
+    // Scoped: the screen is built under this component's owner, so it is cleaned up with it
+    // and finds the app's context.
+    leptos::task::spawn_local_scoped(async move {
+        let screen = match page {
+            Page::Dashboard => dashboard_screen().await,
+            Page::NewRun => new_run_screen().await,
+            Page::Run(id) => run_screen(id).await,
+            Page::Templates => template_list_screen().await,
+            Page::Template(id) => template_screen(id).await,
+            Page::ImportTemplate => import_template_screen().await,
+            Page::Users => users_screen().await,
+            Page::Tokens => tokens_screen().await,
+            Page::Login | Page::NotFound => return,
+        };
+        shown.try_set(Some(screen));
+    });
+    move || {
+        shown.track();
+        match shown.try_update_untracked(Option::take).flatten() {
+            None => view! { <p class="loading" role="status">"Loading…"</p> }.into_any(),
+            Some(Ok(screen)) => screen,
+            Some(Err(NotLoaded)) => view! {
+                <div class="error" role="alert">
+                    <p>"This page could not be loaded: Shipshape did not answer. Check your connection, then try again."</p>
+                    <button type="button" on:click=|_| { let _ = window().location().reload(); }>"Try again"</button>
+                </div>
+            }
+            .into_any(),
+        }
+    }
+}
