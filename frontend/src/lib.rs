@@ -17,7 +17,7 @@ pub mod session;
 use leptos::prelude::*;
 use shipshape_domain::access::Permission;
 
-use crate::components::RequireUser;
+use crate::components::{RequireUser, show_when};
 use crate::pages::{Lazy, login::Login};
 use crate::router::{Location, Page, is_current};
 use crate::session::{Auth, Session};
@@ -116,17 +116,17 @@ fn Header() -> impl IntoView {
     view! {
         <header class="top">
             <a href="/" class="brand">"⚓ Shipshape"</a>
-            <Show when=move || user().is_some()>
+            {show_when(move || user().is_some(), move || view! {
                 <nav aria-label="Main">
                     <ul>
                         <li><NavLink href="/" label="Dashboard"/></li>
-                        <Show when=move || user().is_some_and(|u| u.role.allows(Permission::SteerRuns))>
+                        {show_when(move || user().is_some_and(|u| u.role.allows(Permission::SteerRuns)), move || view! {
                             <li><NavLink href="/runs/new" label="New run"/></li>
-                        </Show>
+                        })}
                         <li><NavLink href="/templates" label="Templates"/></li>
-                        <Show when=move || user().is_some_and(|u| u.role.allows(Permission::ManageUsers))>
+                        {show_when(move || user().is_some_and(|u| u.role.allows(Permission::ManageUsers)), move || view! {
                             <li><NavLink href="/users" label="Users"/></li>
-                        </Show>
+                        })}
                         <li><NavLink href="/tokens" label="API tokens"/></li>
                     </ul>
                 </nav>
@@ -136,7 +136,7 @@ fn Header() -> impl IntoView {
                     </span>
                     <button type="button" class="link" on:click=sign_out>"Sign out"</button>
                 </div>
-            </Show>
+            })}
         </header>
     }
 }

@@ -74,7 +74,7 @@ impl SseParser {
 pub fn events_after(messages: &[SseMessage], mut after: i64) -> (Vec<Event>, i64) {
     let mut events = Vec::new();
     for message in messages {
-        if let Ok(event) = serde_json::from_str::<Event>(&message.data)
+        if let Some(event) = crate::api::from_json::<Event>(&message.data)
             && event.seq > after
         {
             after = event.seq;

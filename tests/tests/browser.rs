@@ -264,6 +264,37 @@ async fn a_change_made_elsewhere_appears_without_a_reload(backend: Backend) {
     second
         .wait_text(&format!("{} .badge", row("1.2.2")), "Blocked")
         .await;
+    // The timeline lists the whole log once, newest first, and the status line (what
+    // screen readers hear) tells the newest event.
+    first
+        .wait_text("ol.timeline li:first-child", "updated 1.2.2")
+        .await;
+    let seqs = first
+        .js(
+            "return [...document.querySelectorAll('ol.timeline li')].map(li => Number(li.dataset.seq));",
+            vec![],
+        )
+        .await;
+    let seqs: Vec<i64> = serde_json::from_value(seqs).unwrap();
+    let events = app
+        .get(&app.admin, &format!("/api/v1/runs/{run_id}/events"))
+        .await
+        .expect(200);
+    let logged: Vec<i64> = events.json["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", events.text))
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .rev()
+        .collect();
+    assert_eq!(seqs, logged, "the timeline is the log, newest first");
+    assert!(
+        first
+            .text(".visually-hidden[role=status]")
+            .await
+            .unwrap_or_default()
+            .contains("updated 1.2.2")
+    );
     assert_eq!(
         first.js("return window.shipshapeKept;", vec![]).await,
         json!("still here")

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::ApiError;
-use crate::components::ErrorNote;
+use crate::components::{ErrorNote, show_when};
 use crate::format::safe_next;
 use crate::router::{query_value, use_location};
 use crate::session::{Auth, use_session};
@@ -46,9 +46,9 @@ pub fn Login() -> impl IntoView {
     view! {
         <section class="narrow">
             <h1>"Sign in to Shipshape"</h1>
-            <Show when=move || matches!(session.auth.get(), Auth::SignedOut { expired: true })>
+            {show_when(move || matches!(session.auth.get(), Auth::SignedOut { expired: true }), move || view! {
                 <p class="notice" role="status">"Your session has ended. Sign in again to continue where you were."</p>
-            </Show>
+            })}
             <form on:submit=submit class="stack" aria-label="Sign in">
                 <label>"User name"
                     <input name="username" autocomplete="username" required bind:value=username/>

@@ -21,7 +21,7 @@ use shipshape_domain::wire::{
 };
 
 use crate::api::{self, ApiError};
-use crate::components::{ErrorNote, ItemStatusBadge, ProgressBar, RunStatusBadge};
+use crate::components::{ErrorNote, ItemStatusBadge, ProgressBar, RunStatusBadge, show_when};
 use crate::format;
 use crate::live::{self, Coalesce, LinkState};
 use crate::session::use_session;
@@ -392,7 +392,7 @@ fn Transitions() -> impl IntoView {
                     </div>
                 }
             })}
-            <Show when=move || can_steer() && state.with(|(_, t)| t.iter().any(forceable))>
+            {show_when(move || can_steer() && state.with(|(_, t)| t.iter().any(forceable)), move || view! {
                 <details class="break-glass">
                     <summary>"Break-glass override"</summary>
                     <p>"Forces a transition past its unmet gates. The override is logged with every blocker it skips, flags the run, and adds a required close item to review it."</p>
@@ -415,7 +415,7 @@ fn Transitions() -> impl IntoView {
                             }).collect_view()
                     }}
                 </details>
-            </Show>
+            })}
         </section>
     }
 }
@@ -425,10 +425,17 @@ fn Transitions() -> impl IntoView {
 #[component]
 fn Decisions() -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
-    let points = Memo::new(move |_| {
+    // The decision points are the template's: fixed for the run. Each one follows its own
+    // state; the list is built again only if the points themselves differ.
+    let keys = Memo::new(move |_| {
         ctx.run.with(|r| {
             r.as_ref()
-                .map(|r| r.decision_points.clone())
+                .map(|r| {
+                    r.decision_points
+                        .iter()
+                        .map(|p| p.key.clone())
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default()
         })
     });
@@ -439,9 +446,14 @@ fn Decisions() -> impl IntoView {
     view! {
         <section class="panel" aria-labelledby="decisions-h">
             <h2 id="decisions-h">"Decisions"</h2>
-            <For each=move || points.get() key=|p| p.key.clone() let:point>
-                <DecisionPoint point=point/>
-            </For>
+            {move || {
+                keys.track();
+                ctx.run
+                    .with_untracked(|r| r.as_ref().map(|r| r.decision_points.clone()).unwrap_or_default())
+                    .into_iter()
+                    .map(|point| view! { <DecisionPoint point=point/> })
+                    .collect_view()
+            }}
             <h3>"Decision log"</h3>
             {move || {
                 let list = decisions.get();
@@ -567,7 +579,7 @@ fn DecisionPoint(point: RunDecisionPoint) -> impl IntoView {
                 <span class="muted">{format!(" — decided while {}", stage.as_str())}</span>
             </h3>
             <p>"Latest outcome: "<strong class="outcome">{move || latest.get().map_or("none yet", format::outcome)}</strong></p>
-            <Show when=move || open.get() && can_decide()>
+            {show_when(move || open.get() && can_decide(), move || view! {
                 <form class="stack decision-form" aria-labelledby=heading_id.clone() on:submit=submit.clone()>
                     <fieldset>
                         <legend>"Criteria"</legend>
@@ -608,7 +620,7 @@ fn DecisionPoint(point: RunDecisionPoint) -> impl IntoView {
                     <ErrorNote error=error/>
                     <button type="submit" class="primary" disabled=move || busy.get()>"Record decision"</button>
                 </form>
-            </Show>
+            })}
         </div>
     }
 }
@@ -618,6 +630,9 @@ fn DecisionPoint(point: RunDecisionPoint) -> impl IntoView {
 #[component]
 fn Checklist() -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
+    // The checklist's shape is fixed when the run is opened: parts, sections and item rows
+    // are built once (these lists change only if the shape does), and each row follows its
+    // own item, so an open editor survives every change streamed in.
     let parts = Memo::new(move |_| {
         ctx.run.with(|r| {
             r.as_ref()
@@ -634,12 +649,12 @@ fn Checklist() -> impl IntoView {
     view! {
         <section class="panel checklist" aria-labelledby="checklist-h">
             <h2 id="checklist-h">"Checklist"</h2>
-            <For each=move || parts.get() key=|p| p.clone() let:part>
+            {move || parts.get().into_iter().map(|(index, title, sections)| view! {
                 <div class="part">
-                    <h3>{part.1.clone()}</h3>
-                    {(0..part.2).map(|s| view! { <SectionView part=part.0 section=s/> }).collect_view()}
+                    <h3>{title}</h3>
+                    {(0..sections).map(|s| view! { <SectionView part=index section=s/> }).collect_view()}
                 </div>
-            </For>
+            }).collect_view()}
         </section>
     }
 }
@@ -665,9 +680,7 @@ fn SectionView(part: usize, section: usize) -> impl IntoView {
         <div class="section">
             <h4>{title}</h4>
             <ul class="items">
-                <For each=move || ids.get() key=|id| id.clone() let:id>
-                    <ItemRow item_id=id/>
-                </For>
+                {move || ids.get().into_iter().map(|id| view! { <ItemRow item_id=id/> }).collect_view()}
             </ul>
         </div>
     }
@@ -939,7 +952,7 @@ fn ItemRow(item_id: String) -> impl IntoView {
                     {i.updated_by.clone().map(|by| view! { <span class="muted">{format!(" · changed by {by}{}", i.updated_at.map(|t| format!(" at {}", format::time(t))).unwrap_or_default())}</span> })}
                 })}
             </p>
-            <Show when=move || editable.get() && can_work()>
+            {show_when(move || editable.get() && can_work(), move || view! {
                 <div class="item-controls">
                     <label class="inline">"Status"
                         <select node_ref=select name="status" aria-label=format!("Status of {r}")
@@ -956,14 +969,14 @@ fn ItemRow(item_id: String) -> impl IntoView {
                             }).collect_view()}
                         </select>
                     </label>
-                    <Show when=move || item.with(|i| i.as_ref().map(|i| i.assignee.clone())) != Some(me())>
+                    {show_when(move || item.with(|i| i.as_ref().map(|i| i.assignee.clone())) != Some(me()), move || view! {
                         <button type="button" class="claim" aria-label=move || claim_label.get_value() disabled=move || busy.get() on:click=claim>"Assign to me"</button>
-                    </Show>
+                    })}
                     <button type="button" class="edit" aria-label=move || edit_label.get_value() aria-expanded=move || editing.with(Option::is_some).to_string()
                         on:click=open_editor>"Edit details"</button>
                 </div>
-            </Show>
-            <Show when=move || skipping.get()>
+            })}
+            {show_when(move || skipping.get(), move || view! {
                 <form class="inline-form" on:submit=confirm_skip aria-label="Skip the item">
                     <label>{if first.required { "Why is this required item waived? (release managers only)" } else { "Why is it skipped?" }}
                         <input name="skip_reason" required bind:value=skip_reason/>
@@ -974,8 +987,8 @@ fn ItemRow(item_id: String) -> impl IntoView {
                         if let Some(el) = select.get_untracked() { el.set_value(status.get_untracked().as_str()); }
                     }>"Cancel"</button>
                 </form>
-            </Show>
-            <Show when=move || editing.with(Option::is_some)>
+            })}
+            {show_when(move || editing.with(Option::is_some), move || view! {
                 <form class="editor stack" on:submit=save_details aria-label="Item details">
                     <label>"Assignee (user name)"<input name="assignee" bind:value=assignee/></label>
                     <label>"Note"<textarea name="note" bind:value=note></textarea></label>
@@ -985,7 +998,7 @@ fn ItemRow(item_id: String) -> impl IntoView {
                         <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
                     </div>
                 </form>
-            </Show>
+            })}
             {(kind == ItemKind::Approval).then(|| view! {
                 <div class="approval">
                     {move || item.get().and_then(|i| i.approval).map(|a| view! {
@@ -1003,13 +1016,13 @@ fn ItemRow(item_id: String) -> impl IntoView {
                             }).collect_view()}
                         </ul>
                     })}
-                    <Show when=move || editable.get() && can_sign()>
+                    {show_when(move || editable.get() && can_sign(), move || view! {
                         <div class="row signoff">
                             <input name="signoff_comment" aria-label="Sign-off comment (required to reject)" placeholder="comment" bind:value=comment/>
                             <button type="button" class="approve" aria-label=move || approve_label.get_value() disabled=move || busy.get() on:click=move |_| sign(Verdict::Approve)>"Approve"</button>
                             <button type="button" class="reject" aria-label=move || reject_label.get_value() disabled=move || busy.get() on:click=move |_| sign(Verdict::Reject)>"Reject"</button>
                         </div>
-                    </Show>
+                    })}
                 </div>
             })}
             {move || conflict.get().map(|c| {
@@ -1095,30 +1108,35 @@ fn Team() -> impl IntoView {
                     </ul>
                 }.into_any()
             }}
-            <Show when=can_steer>
+            {show_when(can_steer, move || view! {
                 <form class="stack" on:submit=add aria-label="Add a team member">
                     <label>"User name"<input name="member_username" required bind:value=username/></label>
                     <label>"Responsibility"<input name="member_role" required placeholder="deployment lead" bind:value=run_role/></label>
                     <ErrorNote error=error/>
                     <button type="submit">"Add to team"</button>
                 </form>
-            </Show>
+            })}
         </section>
     }
 }
 
 #[component]
 fn Timeline(events: RwSignal<Vec<Event>>) -> impl IntoView {
+    // Newest first. The list is redrawn in place as events arrive (unchanged entries are not
+    // touched); screen readers hear each new event from the status line instead.
     view! {
         <section class="panel" aria-labelledby="timeline-h">
             <h2 id="timeline-h">"Timeline"</h2>
-            <ol class="timeline" aria-live="polite" aria-relevant="additions">
-                <For each=move || events.with(|list| list.iter().rev().cloned().collect::<Vec<_>>()) key=|e| e.seq let:e>
+            <p class="visually-hidden" role="status">
+                {move || events.with(|list| list.last().map(format::event))}
+            </p>
+            <ol class="timeline">
+                {move || events.with(|list| list.iter().rev().map(|e| view! {
                     <li data-seq=e.seq data-type=e.event_type.as_str()>
                         <time datetime=e.at.to_rfc3339()>{format::time(e.at)}</time>
-                        " "{format::event(&e)}
+                        " "{format::event(e)}
                     </li>
-                </For>
+                }).collect_view())}
             </ol>
         </section>
     }

@@ -9,7 +9,7 @@ use shipshape_domain::template::{ItemKind, TemplateDraft};
 use shipshape_domain::wire::{TemplateDetail, TemplateSummary};
 
 use crate::api::{self, ApiError};
-use crate::components::ErrorNote;
+use crate::components::{ErrorNote, show_when};
 use crate::format;
 use crate::session::use_session;
 
@@ -32,9 +32,9 @@ pub fn TemplateList() -> impl IntoView {
     };
     view! {
         <h1>"Templates"</h1>
-        <Show when=can_write>
+        {show_when(can_write, move || view! {
             <p><a href="/templates/import">"Import a template from Markdown"</a></p>
-        </Show>
+        })}
         <ErrorNote error=error/>
         {move || templates.get().map(|list| view! {
             <table class="list">
