@@ -13,6 +13,7 @@ pub mod markdown;
 pub mod role;
 pub mod run;
 pub mod template;
+pub mod timestamp;
 pub mod wire;
 
 pub use role::Role;

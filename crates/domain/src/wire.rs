@@ -58,6 +58,7 @@ pub struct User {
     /// Whether the user may sign in.
     pub active: bool,
     /// When the account was created.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -124,12 +125,16 @@ pub struct ApiToken {
     /// What the token may do.
     pub scopes: Vec<Scope>,
     /// When it was created.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub created_at: DateTime<Utc>,
     /// When it expires.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub expires_at: DateTime<Utc>,
     /// When it was last used.
+    #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked.
+    #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -158,6 +163,7 @@ pub struct RunMember {
     /// Who added them.
     pub added_by: String,
     /// When.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub added_at: DateTime<Utc>,
 }
 
@@ -191,8 +197,10 @@ pub struct Signoff {
     /// What they said.
     pub comment: Option<String>,
     /// When.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub signed_at: DateTime<Utc>,
     /// When a material change to the item invalidated it, if it did.
+    #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
     pub invalidated_at: Option<DateTime<Utc>>,
 }
 
@@ -277,6 +285,7 @@ pub struct TemplateSummary {
     /// The number of items in its latest version.
     pub item_count: usize,
     /// When the latest version was created.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -291,6 +300,7 @@ pub struct TemplateDetail {
     /// Whether it ships with Shipshape.
     pub builtin: bool,
     /// When this version was created.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub created_at: DateTime<Utc>,
     /// The content: parts, sections, items, decision points.
     pub content: TemplateDraft,
@@ -394,10 +404,13 @@ pub struct RunSummary {
     /// Where the run stands.
     pub status: RunStatus,
     /// When the run was closed, if it was.
+    #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
     pub closed_at: Option<DateTime<Utc>>,
     /// When the deployment window opens.
+    #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
     pub window_start: Option<DateTime<Utc>>,
     /// When the deployment window closes.
+    #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
     pub window_end: Option<DateTime<Utc>>,
     /// Expected user-facing downtime in minutes.
     pub expected_downtime_minutes: Option<i32>,
@@ -409,8 +422,10 @@ pub struct RunSummary {
     /// Who created the run.
     pub created_by: String,
     /// When the run was created.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub created_at: DateTime<Utc>,
     /// When the run last changed.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub updated_at: DateTime<Utc>,
     /// The run's version: the sequence number of its latest event; the run's `ETag`. Follow
     /// the run's changes from here with the event stream's `after`.
@@ -466,6 +481,7 @@ pub struct RunItem {
     /// Who changed it last.
     pub updated_by: Option<String>,
     /// When it changed last.
+    #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
     pub updated_at: Option<DateTime<Utc>>,
     /// For approval items: the policy, the state and the sign-offs.
     pub approval: Option<ItemApproval>,
@@ -526,6 +542,7 @@ pub struct Decision {
     /// Who decided.
     pub decided_by: String,
     /// When.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub decided_at: DateTime<Utc>,
     /// Whether a later decision at the same point supersedes it.
     pub superseded: bool,
@@ -706,6 +723,7 @@ pub struct Event {
     /// Who did it (user name).
     pub actor: String,
     /// When.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
     pub at: DateTime<Utc>,
     /// The details: what changed, from what to what.
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
