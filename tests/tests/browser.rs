@@ -606,6 +606,56 @@ async fn templates_import_with_a_preview_and_tokens_are_managed(backend: Backend
     b.quit().await;
 }
 
+/// Screens other than sign-in are modules fetched when first opened. One that cannot be
+/// fetched is reported on the page; the rest of the app goes on working.
+async fn a_screen_that_cannot_be_fetched_is_reported(backend: Backend) {
+    // The built app, without the run page's module.
+    let dir = std::env::temp_dir().join(format!("shipshape-web-{}", uuid::Uuid::new_v4().simple()));
+    let mut removed = 0;
+    for entry in walk(&shipshape_tests::browser::web_dir()) {
+        let relative = entry
+            .strip_prefix(shipshape_tests::browser::web_dir())
+            .unwrap();
+        let name = relative.file_name().unwrap().to_string_lossy();
+        if name.starts_with("split_run.wasm") {
+            removed += 1;
+            continue;
+        }
+        std::fs::create_dir_all(dir.join(relative).parent().unwrap()).unwrap();
+        std::fs::copy(&entry, dir.join(relative)).unwrap();
+    }
+    assert!(removed > 0, "the build has a module for the run page");
+    let app = TestApp::spawn_with(backend, |config| config.web_dir = dir.clone()).await;
+    let run = app.create_run(&app.admin, "EduLibra", "staging").await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+
+    let b = Browser::open(&app.base).await;
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.wait_text("main [role=alert]", "This page could not be loaded")
+        .await;
+    // Still alive: another screen opens.
+    b.click("header nav a[href='/templates']").await;
+    b.wait_text("h1", "Templates").await;
+    b.wait_text("main table", "EduLibra").await;
+    b.quit().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
 /// Each browser test on both backends.
 macro_rules! in_the_browser {
     ($($name:ident),* $(,)?) => {
@@ -637,4 +687,5 @@ in_the_browser!(
     a_release_manager_forces_a_gate_with_a_reason,
     a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_were,
     templates_import_with_a_preview_and_tokens_are_managed,
+    a_screen_that_cannot_be_fetched_is_reported,
 );

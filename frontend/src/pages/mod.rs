@@ -73,9 +73,9 @@ fn tokens_screen() -> Screen {
 #[component]
 pub fn Lazy(page: Page) -> impl IntoView {
     let shown = RwSignal::new_local(None::<Screen>);
-    // Scoped: the screen is built under this component's owner, so it is cleaned up with it
-    // and finds the app's context.
-    leptos::task::spawn_local_scoped(async move {
+    // Scoped: the screen is built under this component's owner, so it finds the app's
+    // context and is cleaned up with it. Left before the module arrived, nothing is built.
+    leptos::task::spawn_local_scoped_with_cancellation(async move {
         let screen = match page {
             Page::Dashboard => dashboard_screen().await,
             Page::NewRun => new_run_screen().await,
