@@ -6,6 +6,7 @@
 //! keeps the download small.
 
 use leptos::prelude::*;
+use shipshape_domain::wire::is_server_path;
 use wasm_bindgen::JsCast;
 
 /// A page of the app.
@@ -76,6 +77,19 @@ pub fn is_current(href: &str, path: &str) -> bool {
     href == path || (href != "/" && path.starts_with(href) && path[href.len()..].starts_with('/'))
 }
 
+/// Whether a click on a link to `href` is a move to another page of the app, made in place.
+/// Not: other sites, the server's own pages (the API and its documentation), and a link that
+/// only changes the `#fragment` of the page shown (the browser scrolls to it).
+pub fn is_app_link(href: &str, path: &str, search: &str) -> bool {
+    if !href.starts_with('/') || href.starts_with("//") {
+        return false;
+    }
+    let page = href.split('#').next().unwrap_or_default();
+    let page_path = page.split('?').next().unwrap_or_default();
+    let same_page = href.contains('#') && page == format!("{path}{search}");
+    !is_server_path(page_path) && !same_page
+}
+
 /// The value of `name` in a query string (`?next=%2Fruns%2F4`), percent-decoded.
 pub fn query_value(search: &str, name: &str) -> Option<String> {
     search
@@ -132,8 +146,11 @@ impl Location {
         };
         if moved.is_ok() {
             self.sync();
-            // As a page load would: the new page starts at its top.
-            window().scroll_to_with_x_and_y(0.0, 0.0);
+            // As a page load would: the new page starts at its top (or at its `#fragment`,
+            // which the page scrolls to once it has drawn it).
+            if !to.contains('#') {
+                window().scroll_to_with_x_and_y(0.0, 0.0);
+            }
         }
     }
 
@@ -171,7 +188,11 @@ impl Location {
             return;
         }
         let href = link.get_attribute("href").unwrap_or_default();
-        if !href.starts_with('/') || href.starts_with("//") {
+        if !is_app_link(
+            &href,
+            &self.path.get_untracked(),
+            &self.search.get_untracked(),
+        ) {
             return;
         }
         ev.prevent_default();
@@ -238,6 +259,23 @@ mod tests {
         assert_eq!(query_value(search, "missing"), None);
         assert_eq!(query_value("", "next"), None);
         assert_eq!(query_value("?q=a+b", "q").as_deref(), Some("a b"));
+    }
+
+    #[test]
+    fn only_links_to_other_pages_of_the_app_are_followed_in_place() {
+        assert!(is_app_link("/runs/4", "/", ""));
+        assert!(is_app_link("/templates?x=1", "/", ""));
+        assert!(is_app_link("/runs/4#item-1.2.1", "/", ""));
+        assert!(!is_app_link("/runs/4#item-1.2.1", "/runs/4", ""));
+        assert!(is_app_link("/runs/4", "/runs/4", "?tab=log"));
+        assert!(!is_app_link("https://example.com/", "/", ""));
+        assert!(!is_app_link("//example.com/x", "/", ""));
+        assert!(!is_app_link("#main", "/", ""));
+        assert!(!is_app_link("/api/v1/runs", "/", ""));
+        assert!(!is_app_link("/api", "/", ""));
+        assert!(!is_app_link("/docs/", "/", ""));
+        assert!(!is_app_link("/api-docs/openapi.json", "/", ""));
+        assert!(is_app_link("/apis-and-more", "/", ""));
     }
 
     #[test]

@@ -231,6 +231,12 @@ async fn a_change_made_elsewhere_appears_without_a_reload(backend: Backend) {
     first.goto(&format!("/runs/{run_id}")).await;
     first.sign_in("admin", ADMIN_PASSWORD).await;
     first.wait_text(".link-state", "Live").await;
+    first.wait_text("ol.timeline", "created").await;
+    // The log the page opened with is not announced as news.
+    assert_eq!(
+        first.text(".visually-hidden[role=status]").await.as_deref(),
+        Some("")
+    );
     first
         .js("window.shipshapeKept = 'still here';", vec![])
         .await;
@@ -415,6 +421,11 @@ async fn a_release_manager_forces_a_gate_with_a_reason(backend: Backend) {
     let b = Browser::open(&app.base).await;
     b.goto(&format!("/runs/{run_id}")).await;
     b.sign_in("rhea", USER_PASSWORD).await;
+    // A note half typed in an item's editor outlives the override, which adds a part to
+    // the checklist.
+    let note = format!("{} textarea[name=note]", row("1.2.1"));
+    b.click(&format!("{} button.edit", row("1.2.1"))).await;
+    b.fill(&note, "half-typed note").await;
     b.click(".break-glass summary").await;
     let force = "[data-force=advance]";
     assert!(
@@ -434,6 +445,7 @@ async fn a_release_manager_forces_a_gate_with_a_reason(backend: Backend) {
     b.wait_text("ol.timeline", "forced “advance”").await;
     b.wait_text(".checklist", "Review the emergency override")
         .await;
+    assert_eq!(b.text(&note).await.as_deref(), Some("half-typed note"));
 
     let run = app.run(&app.admin, &run_id).await;
     assert_eq!(run["status"], "deploying");

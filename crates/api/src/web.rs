@@ -20,12 +20,7 @@ impl WebRoot {
 
 /// Whether a path belongs to the API or its documentation rather than the web app.
 pub fn is_api_path(path: &str) -> bool {
-    ["/api/", "/api-docs/", "/docs"]
-        .iter()
-        .any(|p| path.starts_with(p))
-        || path == "/api"
-        || path == "/healthz"
-        || path == "/readyz"
+    shipshape_domain::wire::is_server_path(path)
 }
 
 fn content_type(name: &str) -> &'static str {
@@ -44,13 +39,14 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// A file name that carries a content hash (`name-<hex>.ext` or `name.<hex>.ext`, at least
-/// eight hex digits): its content never changes, so it may be cached for good.
+/// A file or folder name that carries a content hash (`name-<hex>.ext`, `name.<hex>.ext` or
+/// `name-<hex>`, at least eight hex digits): its content never changes, so it may be cached
+/// for good.
 fn is_hashed(name: &str) -> bool {
     let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
-    stem.rsplit(['-', '.'])
-        .next()
-        .is_some_and(|h| h.len() >= 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    stem.rsplit_once(['-', '.']).is_some_and(|(name, hash)| {
+        !name.is_empty() && hash.len() >= 8 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// Whether the client prefers gzip to the plain file (`Accept-Encoding`, q-values honoured).
@@ -130,6 +126,9 @@ mod tests {
         assert!(!is_hashed("index.html"));
         assert!(!is_hashed("favicon.ico"));
         assert!(!is_hashed("app-v2.js"));
+        assert!(is_hashed("app-0123abcd4567ef89"));
+        assert!(!is_hashed("20260101"));
+        assert!(!is_hashed("-0123abcd"));
     }
 
     #[test]

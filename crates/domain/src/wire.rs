@@ -22,6 +22,17 @@ where
     T::deserialize(d).map(Some)
 }
 
+/// Whether the server answers a path itself (the API, its documentation, the health
+/// checks) rather than the web app, which has every other path.
+pub fn is_server_path(path: &str) -> bool {
+    ["/api/", "/api-docs/", "/docs"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/api"
+        || path == "/healthz"
+        || path == "/readyz"
+}
+
 /// Credentials for `POST /auth/login`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

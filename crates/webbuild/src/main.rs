@@ -150,8 +150,9 @@ fn run() -> Result<(), BoxError> {
             Some(tool) => {
                 for module in &modules {
                     // Without the name section, which wasm-opt drops anyway (and whose
-                    // split-module form it warns about).
-                    std::fs::write(module, strip_names(&std::fs::read(module)?)?)?;
+                    // split-module form it warns about); it reads the target's features.
+                    let bytes = std::fs::read(module)?;
+                    std::fs::write(module, strip_sections(&bytes, &["name"])?)?;
                     let optimised = module.with_extension("opt");
                     let status = Command::new(&tool)
                         .arg(module)
@@ -173,7 +174,7 @@ fn run() -> Result<(), BoxError> {
                 );
                 for module in &modules {
                     let bytes = std::fs::read(module)?;
-                    std::fs::write(module, strip_names(&bytes)?)?;
+                    std::fs::write(module, strip_sections(&bytes, &UNSENT_SECTIONS)?)?;
                 }
             }
         }
@@ -210,6 +211,19 @@ fn run() -> Result<(), BoxError> {
     std::fs::create_dir_all(&next)?;
     std::fs::rename(&app, next.join(&folder))?;
     std::fs::write(next.join("index.html"), &index)?;
+    // The previous builds' folders stay a while: a tab opened before this build fetches the
+    // screens it has not opened yet from its own build.
+    let mut builds = vec![folder.clone()];
+    for old in previous_builds(&options.out) {
+        if builds.len() > KEPT_BUILDS {
+            break;
+        }
+        if !builds.contains(&old) {
+            copy_dir(&options.out.join(&old), &next.join(&old))?;
+            builds.push(old);
+        }
+    }
+    std::fs::write(next.join(BUILDS), builds.join("\n") + "\n")?;
     if options.out.exists() {
         std::fs::remove_dir_all(&options.out)?;
     }
@@ -258,6 +272,31 @@ fn run() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// How many earlier builds stay served beside the new one.
+const KEPT_BUILDS: usize = 2;
+
+/// The list of the builds in the output folder, newest first (hidden: never served).
+const BUILDS: &str = ".builds";
+
+/// The `app-<hash>` folders of the builds in `out`, newest first, as its list names them.
+fn previous_builds(out: &Path) -> Vec<String> {
+    std::fs::read_to_string(out.join(BUILDS))
+        .unwrap_or_default()
+        .lines()
+        .filter(|name| name.starts_with("app-") && out.join(name).is_dir())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
 fn ensure_wasm_target() {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
@@ -284,9 +323,12 @@ fn wasm_opt(root: &Path) -> Option<PathBuf> {
     local.is_file().then_some(local)
 }
 
-/// Drops the `name` custom section (function names, for debuggers only): wasm-opt does so
-/// itself, so this is for builds without it.
-fn strip_names(wasm: &[u8]) -> Result<Vec<u8>, BoxError> {
+/// Custom sections for debuggers and tools (function names, the producing toolchain, the
+/// target's features): browsers ignore them, so they are not sent.
+const UNSENT_SECTIONS: [&str; 3] = ["name", "producers", "target_features"];
+
+/// Drops the custom sections named `names`.
+fn strip_sections(wasm: &[u8], names: &[&str]) -> Result<Vec<u8>, BoxError> {
     fn leb(bytes: &[u8], mut at: usize) -> Result<(usize, usize), BoxError> {
         let (mut value, mut shift) = (0usize, 0);
         loop {
@@ -308,11 +350,12 @@ fn strip_names(wasm: &[u8]) -> Result<Vec<u8>, BoxError> {
         let (size, body) = leb(wasm, at + 1)?;
         let end = body + size;
         let section = wasm.get(start..end).ok_or("truncated wasm module")?;
-        let is_names = id == 0 && {
+        let dropped = id == 0 && {
             let (len, name) = leb(wasm, body)?;
-            wasm.get(name..name + len) == Some(b"name".as_slice())
+            let name = wasm.get(name..name + len).ok_or("truncated wasm module")?;
+            names.iter().any(|n| n.as_bytes() == name)
         };
-        if !is_names {
+        if !dropped {
             out.extend_from_slice(section);
         }
         at = end;

@@ -40,9 +40,13 @@ pub fn RequireUser(children: ChildrenFn) -> impl IntoView {
                     location.path.get_untracked(),
                     location.search.get_untracked()
                 );
-                // After this render, not during it.
+                // After this render, not during it; and not if the app has moved on meanwhile
+                // (signing out goes to the sign-in page itself).
+                let here = location.path.get_untracked();
                 leptos::task::spawn_local(async move {
-                    location.replace(&format!("/login?next={}", encode(&next)));
+                    if location.path.get_untracked() == here {
+                        location.replace(&format!("/login?next={}", encode(&next)));
+                    }
                 });
                 view! { <p class="loading" role="status">"Signing in…"</p> }.into_any()
             }

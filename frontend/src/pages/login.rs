@@ -19,10 +19,11 @@ pub fn Login() -> impl IntoView {
     let busy = RwSignal::new(false);
     let next = move || safe_next(query_value(&location.search.get_untracked(), "next").as_deref());
 
-    // Already signed in (e.g. the back button): go on.
+    // Signed in (or already, coming back): go on. In place of the sign-in page in the
+    // history, so Back does not return to it.
     Effect::new(move |_| {
         if matches!(session.auth.get(), Auth::SignedIn(_)) {
-            location.navigate(&next());
+            location.replace(&next());
         }
     });
 

@@ -89,6 +89,8 @@ pub fn Lazy(page: Page) -> impl IntoView {
         };
         shown.try_set(Some(screen));
     });
+    // The screen is moved out of the signal into the page: this closure's one dependency is
+    // `shown`, which is set once, so it runs twice (loading, then the screen).
     move || {
         shown.track();
         match shown.try_update_untracked(Option::take).flatten() {
@@ -96,8 +98,8 @@ pub fn Lazy(page: Page) -> impl IntoView {
             Some(Ok(screen)) => screen,
             Some(Err(NotLoaded)) => view! {
                 <div class="error" role="alert">
-                    <p>"This page could not be loaded: Shipshape did not answer. Check your connection, then try again."</p>
-                    <button type="button" on:click=|_| { let _ = window().location().reload(); }>"Try again"</button>
+                    <p>"This page could not be loaded: Shipshape could not be reached, or it has been updated since this tab opened. Reload to carry on."</p>
+                    <button type="button" on:click=|_| { let _ = window().location().reload(); }>"Reload"</button>
                 </div>
             }
             .into_any(),

@@ -630,9 +630,9 @@ fn DecisionPoint(point: RunDecisionPoint) -> impl IntoView {
 #[component]
 fn Checklist() -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
-    // The checklist's shape is fixed when the run is opened: parts, sections and item rows
-    // are built once (these lists change only if the shape does), and each row follows its
-    // own item, so an open editor survives every change streamed in.
+    // Keyed: a break-glass override adds a part (and then items to it) while people work;
+    // the rows already shown stay as they are, each following its own item, so an open
+    // editor survives every change streamed in.
     let parts = Memo::new(move |_| {
         ctx.run.with(|r| {
             r.as_ref()
@@ -649,12 +649,12 @@ fn Checklist() -> impl IntoView {
     view! {
         <section class="panel checklist" aria-labelledby="checklist-h">
             <h2 id="checklist-h">"Checklist"</h2>
-            {move || parts.get().into_iter().map(|(index, title, sections)| view! {
+            <For each=move || parts.get() key=|p| p.clone() let:part>
                 <div class="part">
-                    <h3>{title}</h3>
-                    {(0..sections).map(|s| view! { <SectionView part=index section=s/> }).collect_view()}
+                    <h3>{part.1.clone()}</h3>
+                    {(0..part.2).map(|s| view! { <SectionView part=part.0 section=s/> }).collect_view()}
                 </div>
-            }).collect_view()}
+            </For>
         </section>
     }
 }
@@ -680,7 +680,9 @@ fn SectionView(part: usize, section: usize) -> impl IntoView {
         <div class="section">
             <h4>{title}</h4>
             <ul class="items">
-                {move || ids.get().into_iter().map(|id| view! { <ItemRow item_id=id/> }).collect_view()}
+                <For each=move || ids.get() key=|id| id.clone() let:id>
+                    <ItemRow item_id=id/>
+                </For>
             </ul>
         </div>
     }
@@ -1122,21 +1124,33 @@ fn Team() -> impl IntoView {
 
 #[component]
 fn Timeline(events: RwSignal<Vec<Event>>) -> impl IntoView {
-    // Newest first. The list is redrawn in place as events arrive (unchanged entries are not
-    // touched); screen readers hear each new event from the status line instead.
+    // The log as the page opened with it is not news; what arrives after is, and screen
+    // readers hear it from the status line.
+    let opened_at = StoredValue::new(None::<i64>);
+    let news = move || {
+        events.with(|list| {
+            let last = list.last()?;
+            match opened_at.get_value() {
+                None => {
+                    opened_at.set_value(Some(last.seq));
+                    None
+                }
+                Some(seq) if last.seq > seq => Some(format::event(last)),
+                Some(_) => None,
+            }
+        })
+    };
     view! {
         <section class="panel" aria-labelledby="timeline-h">
             <h2 id="timeline-h">"Timeline"</h2>
-            <p class="visually-hidden" role="status">
-                {move || events.with(|list| list.last().map(format::event))}
-            </p>
+            <p class="visually-hidden" role="status">{news}</p>
             <ol class="timeline">
-                {move || events.with(|list| list.iter().rev().map(|e| view! {
+                <For each=move || events.with(|list| list.iter().rev().cloned().collect::<Vec<_>>()) key=|e| e.seq let:e>
                     <li data-seq=e.seq data-type=e.event_type.as_str()>
                         <time datetime=e.at.to_rfc3339()>{format::time(e.at)}</time>
-                        " "{format::event(e)}
+                        " "{format::event(&e)}
                     </li>
-                }).collect_view())}
+                </For>
             </ol>
         </section>
     }
