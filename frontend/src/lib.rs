@@ -50,7 +50,10 @@ pub fn App() -> impl IntoView {
                     <p>"There is no page here."</p>
                     <a href="/">"Back to the dashboard"</a>
                 }.into_any(),
-                page => view! { <RequireUser><Lazy page=page.clone()/></RequireUser> }.into_any(),
+                page => {
+                    pages::prefetch(&page);
+                    view! { <RequireUser><Lazy page=page.clone()/></RequireUser> }.into_any()
+                }
             }}
         </main>
     }

@@ -618,8 +618,9 @@ async fn templates_import_with_a_preview_and_tokens_are_managed(backend: Backend
     b.quit().await;
 }
 
-/// Screens other than sign-in are modules fetched when first opened. One that cannot be
-/// fetched is reported on the page; the rest of the app goes on working.
+/// Screens other than sign-in are modules fetched when first opened (asked for as soon as
+/// the address names them). One that cannot be fetched is reported on the page; the rest of
+/// the app goes on working.
 async fn a_screen_that_cannot_be_fetched_is_reported(backend: Backend) {
     // The built app, without the run page's module.
     let dir = std::env::temp_dir().join(format!("shipshape-web-{}", uuid::Uuid::new_v4().simple()));
@@ -643,6 +644,25 @@ async fn a_screen_that_cannot_be_fetched_is_reported(backend: Backend) {
 
     let b = Browser::open(&app.base).await;
     b.goto(&format!("/runs/{run_id}")).await;
+    // The screen's module is asked for at once, while the visitor is still signing in.
+    let mut asked = false;
+    for _ in 0..150 {
+        asked = b
+            .js(
+                "return performance.getEntriesByType('resource').some(e => e.name.endsWith('/split_run.wasm'));",
+                vec![],
+            )
+            .await
+            == json!(true);
+        if asked {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        asked,
+        "the run page's module was not asked for before signing in"
+    );
     b.sign_in("admin", ADMIN_PASSWORD).await;
     b.wait_text("main [role=alert]", "This page could not be loaded")
         .await;

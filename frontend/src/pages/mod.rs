@@ -29,22 +29,22 @@ impl From<SplitLoaderError> for NotLoaded {
 
 type Screen = Result<AnyView, NotLoaded>;
 
-#[wasm_split(dashboard, fallible)]
+#[wasm_split(dashboard, fallible, preload(preload_dashboard))]
 fn dashboard_screen() -> Screen {
     Ok(view! { <dashboard::Dashboard/> }.into_any())
 }
 
-#[wasm_split(new_run, fallible)]
+#[wasm_split(new_run, fallible, preload(preload_new_run))]
 fn new_run_screen() -> Screen {
     Ok(view! { <new_run::NewRun/> }.into_any())
 }
 
-#[wasm_split(run, fallible)]
+#[wasm_split(run, fallible, preload(preload_run))]
 fn run_screen(id: String) -> Screen {
     Ok(view! { <run::RunPage id=id/> }.into_any())
 }
 
-#[wasm_split(templates, fallible)]
+#[wasm_split(templates, fallible, preload(preload_templates))]
 fn template_list_screen() -> Screen {
     Ok(view! { <templates::TemplateList/> }.into_any())
 }
@@ -59,14 +59,31 @@ fn import_template_screen() -> Screen {
     Ok(view! { <templates::ImportTemplate/> }.into_any())
 }
 
-#[wasm_split(users, fallible)]
+#[wasm_split(users, fallible, preload(preload_users))]
 fn users_screen() -> Screen {
     Ok(view! { <users::Users/> }.into_any())
 }
 
-#[wasm_split(tokens, fallible)]
+#[wasm_split(tokens, fallible, preload(preload_tokens))]
 fn tokens_screen() -> Screen {
     Ok(view! { <tokens::Tokens/> }.into_any())
+}
+
+/// Starts fetching the modules of a page's screen: they arrive while the session is still
+/// being checked. A failure is reported when the screen itself asks for them.
+pub fn prefetch(page: &Page) {
+    let page = page.clone();
+    leptos::task::spawn_local(async move {
+        let _ = match page {
+            Page::Dashboard => preload_dashboard().await,
+            Page::NewRun => preload_new_run().await,
+            Page::Run(_) => preload_run().await,
+            Page::Templates | Page::Template(_) | Page::ImportTemplate => preload_templates().await,
+            Page::Users => preload_users().await,
+            Page::Tokens => preload_tokens().await,
+            Page::Login | Page::NotFound => Ok(()),
+        };
+    });
 }
 
 /// A screen, shown once its module has arrived (at once when it was fetched before).
