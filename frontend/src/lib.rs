@@ -123,11 +123,11 @@ fn Header() -> impl IntoView {
                 <nav aria-label="Main">
                     <ul>
                         <li><NavLink href="/" label="Dashboard"/></li>
-                        {show_when(move || user().is_some_and(|u| u.role.allows(Permission::SteerRuns)), move || view! {
+                        {show_when(move || session.allows(Permission::SteerRuns), move || view! {
                             <li><NavLink href="/runs/new" label="New run"/></li>
                         })}
                         <li><NavLink href="/templates" label="Templates"/></li>
-                        {show_when(move || user().is_some_and(|u| u.role.allows(Permission::ManageUsers)), move || view! {
+                        {show_when(move || session.allows(Permission::ManageUsers), move || view! {
                             <li><NavLink href="/users" label="Users"/></li>
                         })}
                         <li><NavLink href="/tokens" label="API tokens"/></li>

@@ -5,6 +5,7 @@
 use std::cell::Cell;
 
 use leptos::prelude::*;
+use shipshape_domain::access::Permission;
 use shipshape_domain::wire::User;
 
 use crate::api::{self, ApiResult};
@@ -57,6 +58,13 @@ impl Session {
             Auth::SignedIn(user) => Some(user),
             Auth::Checking | Auth::SignedOut { .. } => None,
         }
+    }
+
+    /// Whether the signed-in user's role allows `permission` (tracked); the server decides,
+    /// this only hides what would be refused.
+    pub fn allows(&self, permission: Permission) -> bool {
+        self.auth
+            .with(|auth| matches!(auth, Auth::SignedIn(user) if user.role.allows(permission)))
     }
 
     /// Signs in: stores the new session's token, then reads the user with it.

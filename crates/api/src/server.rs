@@ -206,7 +206,7 @@ async fn unmatched(
 ) -> HttpResponse {
     use actix_web::ResponseError;
     if req.method() == actix_web::http::Method::GET
-        && !crate::web::is_api_path(req.path())
+        && !shipshape_domain::wire::is_server_path(req.path())
         && let Some(res) = crate::web::serve(&web_root, &req)
     {
         return res;

@@ -1,6 +1,7 @@
 //! Serving the web app's static files: `index.html` for every client-side route (and never
 //! cached, so a new release is picked up at once), hashed assets (`app-3f9c2a.wasm`, or any
-//! file in a hashed folder such as `app-3f9c2a7b1d/`) cached for a year. Paths under `/api`, `/api-docs` and `/docs` are never the web app's.
+//! file in a hashed folder such as `app-3f9c2a7b1d/`) cached for a year. The paths the
+//! server answers itself (`shipshape_domain::wire::is_server_path`) are never the web app's.
 
 use std::path::{Path, PathBuf};
 
@@ -16,11 +17,6 @@ impl WebRoot {
     pub fn new(dir: &Path) -> Self {
         WebRoot(dir.join("index.html").is_file().then(|| dir.to_path_buf()))
     }
-}
-
-/// Whether a path belongs to the API or its documentation rather than the web app.
-pub fn is_api_path(path: &str) -> bool {
-    shipshape_domain::wire::is_server_path(path)
 }
 
 fn content_type(name: &str) -> &'static str {
@@ -144,14 +140,5 @@ mod tests {
         ] {
             assert!(file_for(&root, path).is_none(), "{path}");
         }
-    }
-
-    #[test]
-    fn api_paths_are_never_the_web_apps() {
-        assert!(is_api_path("/api/v1/runs"));
-        assert!(is_api_path("/docs/"));
-        assert!(is_api_path("/healthz"));
-        assert!(!is_api_path("/runs/123"));
-        assert!(!is_api_path("/"));
     }
 }

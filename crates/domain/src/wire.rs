@@ -779,3 +779,17 @@ pub struct Health {
     /// `ok`, or what is wrong.
     pub status: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_paths_are_never_the_web_apps() {
+        assert!(is_server_path("/api/v1/runs"));
+        assert!(is_server_path("/docs/"));
+        assert!(is_server_path("/healthz"));
+        assert!(!is_server_path("/runs/123"));
+        assert!(!is_server_path("/"));
+    }
+}

@@ -121,7 +121,7 @@ fn find_item_mut<'a>(run: &'a mut Run, id: &str) -> Option<&'a mut RunItem> {
 
 fn can(permission: Permission) -> impl Fn() -> bool + Copy {
     let session = use_session();
-    move || session.user().is_some_and(|u| u.role.allows(permission))
+    move || session.allows(permission)
 }
 
 /// The run page (`/runs/:id`).

@@ -25,11 +25,7 @@ pub fn TemplateList() -> impl IntoView {
             Err(e) => error.set(Some(e)),
         }
     });
-    let can_write = move || {
-        session
-            .user()
-            .is_some_and(|u| u.role.allows(Permission::WriteTemplates))
-    };
+    let can_write = move || session.allows(Permission::WriteTemplates);
     view! {
         <h1>"Templates"</h1>
         {show_when(can_write, move || view! {
