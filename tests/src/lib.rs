@@ -11,6 +11,7 @@
 )]
 
 pub mod browser;
+pub mod postgres;
 
 use std::path::PathBuf;
 
@@ -47,13 +48,23 @@ pub fn postgres_server_url() -> String {
 pub enum TestDb {
     /// A SQLite file in a temporary folder.
     Sqlite(PathBuf),
-    /// A PostgreSQL database on the test server.
-    Postgres(String),
+    /// A PostgreSQL database on a PostgreSQL server.
+    Postgres {
+        /// The server's URL.
+        server: String,
+        /// The database's name.
+        name: String,
+    },
 }
 
 impl TestDb {
     /// Creates a fresh, empty database; returns it with its URL.
     pub fn create(backend: Backend) -> (TestDb, String) {
+        TestDb::create_on(backend, &postgres_server_url())
+    }
+
+    /// Creates a fresh, empty database, on the PostgreSQL server of `server` for that backend.
+    pub fn create_on(backend: Backend, server: &str) -> (TestDb, String) {
         let name = format!("shipshape_test_{}", uuid::Uuid::new_v4().simple());
         match backend {
             Backend::Sqlite => {
@@ -63,12 +74,10 @@ impl TestDb {
                 (TestDb::Sqlite(dir), url)
             }
             Backend::Postgres => {
-                let url =
-                    shipshape_store::admin::create_postgres_database(&postgres_server_url(), &name)
-                        .unwrap_or_else(|e| {
-                            panic!("PostgreSQL must be reachable for the tests: {e}")
-                        });
-                (TestDb::Postgres(name), url)
+                let url = shipshape_store::admin::create_postgres_database(server, &name)
+                    .unwrap_or_else(|e| panic!("PostgreSQL must be reachable for the tests: {e}"));
+                let server = server.to_owned();
+                (TestDb::Postgres { server, name }, url)
             }
         }
     }
@@ -80,9 +89,8 @@ impl Drop for TestDb {
             TestDb::Sqlite(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            TestDb::Postgres(name) => {
-                let _ =
-                    shipshape_store::admin::drop_postgres_database(&postgres_server_url(), name);
+            TestDb::Postgres { server, name } => {
+                let _ = shipshape_store::admin::drop_postgres_database(server, name);
             }
         }
     }
@@ -121,6 +129,8 @@ pub struct Answer {
     pub content_type: String,
     /// The `ETag`, if any.
     pub etag: Option<String>,
+    /// The `Retry-After`, if any.
+    pub retry_after: Option<String>,
     /// The body as text.
     pub text: String,
     /// The body as JSON (`Null` when it is not JSON).
@@ -138,12 +148,14 @@ impl Answer {
         };
         let content_type = header("content-type").unwrap_or_default();
         let etag = header("etag");
+        let retry_after = header("retry-after");
         let text = res.text().await.unwrap();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         Answer {
             status,
             content_type,
             etag,
+            retry_after,
             text,
             json,
         }
@@ -189,7 +201,12 @@ impl TestApp {
     /// Starts a server on a fresh database of the backend, with changes to its configuration.
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestApp {
         let (db, url) = TestDb::create(backend);
-        let mut config = Config::for_database(&url);
+        TestApp::spawn_on(db, &url, configure).await
+    }
+
+    /// Starts a server on a database made with [`TestDb::create_on`].
+    pub async fn spawn_on(db: TestDb, url: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = Config::for_database(url);
         configure(&mut config);
         config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
         config.jwt_secret = Some(Secret::new(JWT_SECRET));

@@ -76,16 +76,22 @@ impl ApiError {
     pub fn invalid(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", detail)
     }
+    /// 503 with `Retry-After`: the database cannot serve now; the same request may be sent
+    /// again shortly.
+    pub fn database_unavailable() -> Self {
+        Self {
+            retry_after: Some(DATABASE_RETRY_AFTER_SECS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable; try again shortly",
+            )
+        }
+    }
+
     /// 500: the cause is logged, never sent.
     pub fn internal(cause: &dyn std::error::Error) -> Self {
-        let mut chain = cause.to_string();
-        let mut source = cause.source();
-        while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
-            source = s.source();
-        }
-        tracing::error!(error = %chain, "internal error");
+        tracing::error!(error = %chain(cause), "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -97,6 +103,21 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+}
+
+/// How long a client is told to wait when the database is unavailable.
+const DATABASE_RETRY_AFTER_SECS: u64 = 2;
+
+/// An error and its sources, as one line for the log.
+fn chain(cause: &dyn std::error::Error) -> String {
+    let mut chain = cause.to_string();
+    let mut source = cause.source();
+    while let Some(s) = source {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        source = s.source();
+    }
+    chain
 }
 
 fn title(status: StatusCode) -> &'static str {
@@ -232,13 +253,9 @@ impl From<StoreError> for ApiError {
             StoreError::RunLocked(l) => {
                 ApiError::new(StatusCode::CONFLICT, "run_locked", l.to_string())
             }
-            StoreError::Connect(_) => {
-                tracing::error!(error = %e, "database unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the database is unavailable; try again shortly",
-                )
+            StoreError::Connect(_) | StoreError::Unavailable { .. } => {
+                tracing::warn!(error = %chain(&e), "database unavailable");
+                ApiError::database_unavailable()
             }
             StoreError::Config(_)
             | StoreError::Migration(_)

@@ -140,8 +140,13 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
         Some(n) => server.workers(n.max(1)),
         None => server,
     };
-    // Event streams never end on their own: do not wait long for them at shutdown.
-    let server = server.shutdown_timeout(10).bind(&config.bind)?;
+    // Event streams never end on their own: do not wait long for them at shutdown. A client
+    // that closes its side is gone: without this, a closed event stream would hold its place
+    // (and its polling) until a keep-alive write failed, up to half a minute later.
+    let server = server
+        .shutdown_timeout(10)
+        .h1_allow_half_closed(false)
+        .bind(&config.bind)?;
     let addr = server
         .addrs()
         .first()

@@ -5,11 +5,13 @@
 //! single writer connection: SQLite has one writer anyway, and queueing for one connection
 //! beats many connections spinning on `busy_timeout`. PostgreSQL uses one pool for both.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{self, ManageConnection, Pool};
+use diesel::r2d2::{self, ManageConnection, Pool, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
@@ -114,42 +116,125 @@ pub fn establish(url: &DbUrl) -> Result<AnyConnection, StoreError> {
     }
 }
 
-/// An r2d2 manager that opens connections with [`establish`].
+/// A pooled connection with what the pool needs to know of its health.
+///
+/// A database restart leaves every pooled PostgreSQL connection dead, and nothing in a dead
+/// connection says so until it is used. So, the way mature pools do it (HikariCP's "alive
+/// bypass window"): a connection that has not been used for a moment is pinged when it is
+/// checked out, and every connection is pinged once after any of them was seen to fail. A
+/// connection seen to fail is dropped, never handed out again.
+#[derive(Debug)]
+pub struct PooledConn {
+    conn: AnyConnection,
+    /// When it was last checked out.
+    last_used: Instant,
+    /// The pool's fault count when it was last known to be alive.
+    known_good_at: u64,
+    /// It failed in a way that means it is gone (its server closed it).
+    lost: bool,
+}
+
+impl PooledConn {
+    /// Marks the connection as gone: the pool drops it instead of taking it back.
+    pub(crate) fn mark_lost(&mut self) {
+        self.lost = true;
+    }
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+/// A connection unused for longer than this is pinged before it is handed out.
+const ALIVE_BYPASS: Duration = Duration::from_millis(500);
+
+/// An r2d2 manager that opens connections with [`establish`] and checks them as
+/// [`PooledConn`] says.
 #[derive(Debug, Clone)]
 pub struct Manager {
     url: DbUrl,
+    faults: Faults,
+}
+
+/// How many connections have been seen to fail, shared by the pools of one store: each new
+/// fault has every connection pinged at its next checkout.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<AtomicU64>);
+
+impl Faults {
+    /// Records that a connection was seen to fail.
+    pub(crate) fn seen(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = PooledConn;
     type Error = StoreError;
 
-    fn connect(&self) -> Result<AnyConnection, StoreError> {
-        establish(&self.url)
+    fn connect(&self) -> Result<PooledConn, StoreError> {
+        Ok(PooledConn {
+            conn: establish(&self.url)?,
+            last_used: Instant::now(),
+            known_good_at: self.faults.count(),
+            lost: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
-        diesel::sql_query("SELECT 1").execute(conn)?;
+    /// Called at every checkout: cheap unless the connection sat idle or a fault was seen.
+    fn is_valid(&self, conn: &mut PooledConn) -> Result<(), StoreError> {
+        let faults = self.faults.count();
+        let now = Instant::now();
+        if conn.known_good_at != faults || now - conn.last_used > ALIVE_BYPASS {
+            if let Err(e) = diesel::sql_query("SELECT 1").execute(&mut conn.conn) {
+                // Where one connection died, the others likely did too.
+                conn.lost = true;
+                self.faults.seen();
+                return Err(e.into());
+            }
+            conn.known_good_at = faults;
+        }
+        conn.last_used = now;
         Ok(())
     }
 
-    fn has_broken(&self, _conn: &mut AnyConnection) -> bool {
-        false
+    fn has_broken(&self, conn: &mut PooledConn) -> bool {
+        conn.lost || std::thread::panicking() || conn.conn.is_broken()
     }
 }
 
 /// A pool of connections.
 pub type DbPool = Pool<Manager>;
 
-/// Builds the reader and writer pools for a URL.
-pub fn pools(url: &DbUrl, max_size: u32) -> Result<(DbPool, DbPool), StoreError> {
+/// How long a request waits for a connection before it is told the database is unavailable.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Builds the reader and writer pools for a URL; they share one fault count.
+pub fn pools(url: &DbUrl, max_size: u32, faults: &Faults) -> Result<(DbPool, DbPool), StoreError> {
+    let manager = Manager {
+        url: url.clone(),
+        faults: faults.clone(),
+    };
     let build = |size: u32| {
         r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
-            .test_on_check_out(false)
-            .build(Manager { url: url.clone() })
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .test_on_check_out(true)
+            .build(manager.clone())
             .map_err(|e| StoreError::Connect(e.to_string()))
     };
     match url {
@@ -158,6 +243,46 @@ pub fn pools(url: &DbUrl, max_size: u32) -> Result<(DbPool, DbPool), StoreError>
             let pool = build(max_size)?;
             Ok((pool.clone(), pool))
         }
+    }
+}
+
+/// Whether a database error means the database cannot serve now (its connection is gone, it
+/// is restarting, its file cannot be written or is locked by another process), as opposed to
+/// a fault in the request or a bug. `Some(true)` when the connection itself is gone.
+pub(crate) fn unavailability(e: &diesel::result::Error) -> Option<bool> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Some(true),
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            // SQLite reports these as plain messages (SQLITE_BUSY, SQLITE_READONLY,
+            // SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN); PostgreSQL as SQLSTATE class 57P
+            // (operator intervention: shutdown, cannot connect now) and 08 (connection).
+            let m = info.message();
+            let sqlite = [
+                "database is locked",
+                "database table is locked",
+                "attempt to write a readonly database",
+                "disk I/O error",
+                "database or disk is full",
+                "unable to open database file",
+            ];
+            let postgres = [
+                "terminating connection",
+                "the database system is",
+                "server closed the connection",
+                "no connection to the server",
+                "could not receive data",
+                "could not send data",
+            ];
+            if sqlite.iter().any(|s| m.starts_with(s)) {
+                Some(false)
+            } else if postgres.iter().any(|s| m.contains(s)) {
+                Some(true)
+            } else {
+                None
+            }
+        }
+        _ => None,
     }
 }
 

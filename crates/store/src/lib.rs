@@ -93,6 +93,16 @@ pub enum StoreError {
     /// Stored data does not parse (a bug or a hand-edited database).
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database cannot serve now: its connection was lost, it is restarting, or its file
+    /// cannot be written. Worth retrying shortly; nothing of the change was kept.
+    #[error("the database is unavailable")]
+    Unavailable {
+        /// The connection itself is gone (it must not be used again).
+        lost: bool,
+        /// What the database said.
+        #[source]
+        source: DieselError,
+    },
     /// Any other database failure.
     #[error("database error")]
     Database(#[source] DieselError),
@@ -102,8 +112,25 @@ impl From<DieselError> for StoreError {
     fn from(e: DieselError) -> Self {
         match e {
             DieselError::NotFound => StoreError::NotFound("record"),
-            other => StoreError::Database(other),
+            other => match db::unavailability(&other) {
+                Some(lost) => StoreError::Unavailable {
+                    lost,
+                    source: other,
+                },
+                None => StoreError::Database(other),
+            },
         }
+    }
+}
+
+impl StoreError {
+    /// Whether the database could not serve (connect, restart, unwritable file): the request
+    /// may be retried as it is.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable { .. } | StoreError::Connect(_)
+        )
     }
 }
 
@@ -126,6 +153,7 @@ pub struct Store {
     url: DbUrl,
     read: db::DbPool,
     write: db::DbPool,
+    faults: db::Faults,
     templates: std::sync::Arc<templates::TemplateCache>,
 }
 
@@ -142,11 +170,13 @@ impl Store {
     /// Connects to the database a URL names (creating a SQLite file's folder if needed).
     pub fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
         let url = DbUrl::parse(url)?;
-        let (read, write) = db::pools(&url, max_connections.max(1))?;
+        let faults = db::Faults::default();
+        let (read, write) = db::pools(&url, max_connections.max(1), &faults)?;
         Ok(Store {
             url,
             read,
             write,
+            faults,
             templates: Default::default(),
         })
     }
@@ -158,47 +188,72 @@ impl Store {
 
     /// Applies every pending migration.
     pub fn migrate(&self) -> StoreResult<()> {
-        let mut conn = self.write.get()?;
-        db::run_migrations(&mut conn)
+        self.with(&self.write, db::run_migrations)
     }
 
     /// Checks that the database answers.
     pub fn ping(&self) -> StoreResult<()> {
         use diesel::RunQueryDsl;
-        let mut conn = self.read.get()?;
-        diesel::sql_query("SELECT 1").execute(&mut *conn)?;
-        Ok(())
+        self.with(&self.read, |conn| {
+            diesel::sql_query("SELECT 1").execute(conn)?;
+            Ok(())
+        })
     }
 
-    /// A connection from the writer pool, for administration and tests.
-    pub fn connection(&self) -> StoreResult<diesel::r2d2::PooledConnection<db::Manager>> {
-        Ok(self.write.get()?)
+    /// Runs `f` on a connection of `pool`. A connection that turns out to be gone is dropped
+    /// and every other one is checked before its next use, so a database restart costs the
+    /// requests made while it is down, not the ones after.
+    fn with<T>(
+        &self,
+        pool: &db::DbPool,
+        f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = pool.get()?;
+        let result = f(&mut conn);
+        if let Err(StoreError::Unavailable { lost: true, .. }) = &result {
+            conn.mark_lost();
+            self.faults.seen();
+        }
+        result
     }
 
     /// Runs a read of several statements in one consistent snapshot (on PostgreSQL a
     /// read-only REPEATABLE READ transaction; on SQLite a read transaction).
+    /// A read that finds its connection gone is tried once more on another (it changed
+    /// nothing).
     pub(crate) fn read<T>(
         &self,
-        f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+        f: impl Fn(&mut AnyConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         use diesel::connection::SimpleConnection;
-        let mut conn = self.read.get()?;
-        let conn: &mut AnyConnection = &mut conn;
-        conn.transaction(|conn| {
-            if let AnyConnection::Postgresql(_) = conn {
-                conn.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-            }
-            f(conn)
+        self.retrying(|| {
+            self.with(&self.read, |conn| {
+                conn.transaction(|conn| {
+                    if let AnyConnection::Postgresql(_) = conn {
+                        conn.batch_execute(
+                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                        )?;
+                    }
+                    f(conn)
+                })
+            })
         })
     }
 
-    /// Runs a single-statement read (no transaction needed).
+    /// Runs a read again, once, when its connection was found gone.
+    fn retrying<T>(&self, attempt: impl Fn() -> StoreResult<T>) -> StoreResult<T> {
+        match attempt() {
+            Err(StoreError::Unavailable { lost: true, .. }) => attempt(),
+            other => other,
+        }
+    }
+
+    /// Runs a single-statement read (no transaction needed), retried like [`Store::read`].
     pub(crate) fn query<T>(
         &self,
-        f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+        f: impl Fn(&mut AnyConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = self.read.get()?;
-        f(&mut conn)
+        self.retrying(|| self.with(&self.read, &f))
     }
 
     /// Runs a change in one transaction: all of it lands, or none.
@@ -206,9 +261,7 @@ impl Store {
         &self,
         f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = self.write.get()?;
-        let conn: &mut AnyConnection = &mut conn;
-        conn.transaction(f)
+        self.with(&self.write, |conn| conn.transaction(f))
     }
 
     /// A setting, creating it with `make()` the first time (e.g. the token signing key).

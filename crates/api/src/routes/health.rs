@@ -33,13 +33,9 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    blocking(&state, |s| s.ping()).await.map_err(|_| {
-        ApiError::new(
-            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the database does not answer",
-        )
-    })?;
+    blocking(&state, |s| s.ping())
+        .await
+        .map_err(|_| ApiError::database_unavailable())?;
     Ok(HttpResponse::Ok().json(Health {
         status: "ok".into(),
     }))
