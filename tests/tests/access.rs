@@ -632,6 +632,22 @@ on_both_backends! {
         app.login("admin", shipshape_tests::ADMIN_PASSWORD).await;
     }
 
+    async fn one_address_cannot_lock_out_another_account_with_the_right_password(app) {
+        // Twenty failures from one address, spread over accounts so none of them locks.
+        for i in 0..20 {
+            let wrong = json!({"username": format!("guess{}", i / 4), "password": "wrong-password"});
+            app.send(Method::POST, "/api/v1/auth/login", None, Some(&wrong), &[]).await.expect_problem(401, "unauthorized");
+        }
+        // Past the address's limit, guesses are paced: one more still gets its answer, after
+        // waiting for its turn.
+        let wrong = json!({"username": "guess9", "password": "wrong-password"});
+        app.send(Method::POST, "/api/v1/auth/login", None, Some(&wrong), &[]).await.expect_problem(401, "unauthorized");
+        // Someone else at the same address signs in with the right password: slowed, not refused.
+        let started = std::time::Instant::now();
+        app.login("admin", shipshape_tests::ADMIN_PASSWORD).await;
+        assert!(started.elapsed() >= std::time::Duration::from_millis(500), "the attempt waited for its turn");
+    }
+
     async fn team_members_claim_items_and_find_them_waiting(app) {
         let eng = app.user("erin", "engineer").await;
         let outsider = app.user("oscar", "engineer").await;

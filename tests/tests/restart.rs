@@ -89,3 +89,56 @@ async fn sqlite_restart_keeps_tokens_and_seeds_once() {
 async fn postgres_restart_keeps_tokens_and_seeds_once() {
     restart_keeps_tokens_and_seeds_once(Backend::Postgres).await;
 }
+
+async fn a_sign_in_lock_survives_a_restart_and_is_audited(backend: Backend) {
+    let (_db, url) = TestDb::create(backend);
+    let client = reqwest::Client::new();
+    let login = |base: String, password: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("{base}/api/v1/auth/login"))
+                .json(&json!({"username": "admin", "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (first, handle) = serve(&url, "first-admin-password").await;
+    for _ in 0..5 {
+        assert_eq!(login(first.clone(), "wrong-password").await, 401);
+    }
+    assert_eq!(login(first.clone(), "first-admin-password").await, 429);
+    handle.stop(true).await;
+
+    // A restart forgets nothing: the account is still locked, the right password waits.
+    let (second, handle) = serve(&url, "first-admin-password").await;
+    assert_eq!(login(second, "first-admin-password").await, 429);
+    handle.stop(true).await;
+
+    // The lock's start is in the audit log: which account, from where, how many failures.
+    let store = shipshape_store::Store::connect(&url, 1).unwrap();
+    let audit = store.audit_log(0, 100).unwrap();
+    let locks: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "sign_in_locked")
+        .collect();
+    assert_eq!(locks.len(), 1, "one lock started: {audit:?}");
+    assert_eq!(locks[0].subject, "admin");
+    assert_eq!(locks[0].address.as_deref(), Some("127.0.0.1"));
+    let details: Value = serde_json::from_str(&locks[0].details).unwrap();
+    assert_eq!(details["failures"], 5);
+    assert!(details["locked_until"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sign_in_lock_survives_a_restart_and_is_audited() {
+    a_sign_in_lock_survives_a_restart_and_is_audited(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sign_in_lock_survives_a_restart_and_is_audited() {
+    a_sign_in_lock_survives_a_restart_and_is_audited(Backend::Postgres).await;
+}

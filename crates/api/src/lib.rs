@@ -20,8 +20,6 @@ pub struct AppState {
     pub store: Store,
     /// Token keys.
     pub keys: auth::TokenKeys,
-    /// Failed sign-in counts.
-    pub throttle: throttle::LoginThrottle,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Open event streams per user.

@@ -77,7 +77,6 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
     Ok(AppState {
         store,
         keys: TokenKeys::new(secret.as_bytes(), config.token_ttl_secs),
-        throttle: Default::default(),
         trusted_proxies: config.trusted_proxies.clone(),
         streams: Default::default(),
         hashing: tokio::sync::Semaphore::new(

@@ -12,6 +12,7 @@ pub mod item;
 pub mod markdown;
 pub mod role;
 pub mod run;
+pub mod signin;
 pub mod template;
 pub mod timestamp;
 pub mod wire;

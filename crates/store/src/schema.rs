@@ -14,6 +14,28 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_in_guard (key) {
+        key -> Text,
+        attempts -> Integer,
+        last_attempt -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        next_turn -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor_id -> Nullable<Text>,
+        address -> Nullable<Text>,
+        action -> Text,
+        subject -> Text,
+        details -> Text,
+    }
+}
+
+diesel::table! {
     settings (key) {
         key -> Text,
         value -> Text,
@@ -165,6 +187,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     signoffs,
     users,
     settings,
+    sign_in_guard,
+    audit_log,
     templates,
     template_versions,
     runs,

@@ -3,6 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use shipshape_domain::access::Permission;
 use shipshape_domain::role::{check_password, check_username};
+use shipshape_domain::signin::Verdict;
 use shipshape_domain::wire::{
     ChangePasswordRequest, LoginRequest, Pending, Problem, TokenResponse, User,
 };
@@ -46,18 +47,19 @@ pub async fn login(
         &state.trusted_proxies,
     )
     .map(|a| a.to_string());
-    let keys = throttle::keys(&username, address.as_deref());
-    let attempt = state
-        .throttle
-        .admit(keys)
-        .map_err(|wait| ApiError::too_many_attempts(wait.as_secs() + 1))?;
+    let attempt = throttle::Attempt::admit(&state, &username, address).await?;
     // Only wrong credentials count as a failure; an error that kept us from judging them (the
-    // database was down) merely releases the attempt when `attempt` is dropped.
-    let Some((user_id, generation)) = check_credentials(&state, &username, password).await? else {
-        attempt.failed();
+    // database was down) gives the attempt back.
+    let checked = check_credentials(&state, &username, password).await;
+    let verdict = match &checked {
+        Ok(Some(_)) => Verdict::Succeeded,
+        Ok(None) => Verdict::Failed,
+        Err(_) => Verdict::Unjudged,
+    };
+    attempt.finish(verdict).await?;
+    let Some((user_id, generation)) = checked? else {
         return Err(ApiError::unauthorized("wrong user name or password"));
     };
-    attempt.succeeded();
     let token = state.keys.issue(&user_id, generation)?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token: token,
