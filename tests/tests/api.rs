@@ -550,6 +550,12 @@ on_both_backends! {
         .expect_problem(422, "invalid_input");
         app.get(&app.admin, "/api/v1/runs?limit=0").await.expect_problem(422, "invalid_input");
         app.get(&app.admin, "/api/v1/runs?cursor=garbage").await.expect_problem(422, "invalid_input");
+        // A well-formed cursor at a time no database stores is refused, not sent to it.
+        for micros in ["-250000000000000000", "300000000000000000", "-62135596800000001"] {
+            app.get(&app.admin, &format!("/api/v1/runs?cursor={micros}_00000000-0000-0000-0000-000000000000"))
+                .await
+                .expect_problem(422, "invalid_input");
+        }
         app.get(&app.admin, "/api/v1/runs?status=bogus").await.expect_problem(400, "bad_query");
 
         // NUL bytes in paths, queries and the login name never reach the database.
@@ -561,6 +567,43 @@ on_both_backends! {
         app.send(Method::POST, "/api/v1/auth/login", None, Some(&json!({"username": "ad\u{0000}min", "password": "x"})), &[])
             .await
             .expect_problem(401, "unauthorized");
+    }
+
+    async fn every_answer_the_server_gives_is_a_problem_even_from_the_framework(app) {
+        // A body over the limit: 413, as a problem that names the limit.
+        let big = format!("# T\n\n## Part\n\n### 1. S\n\n{}", "- [ ] an item\n".repeat(160_000));
+        let res = app
+            .client
+            .post(app.url("/api/v1/templates"))
+            .bearer_auth(&app.admin)
+            .header("content-type", "text/markdown")
+            .body(big)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!((status, content_type.as_str()), (413, "application/problem+json"));
+        assert_eq!(body["code"], "payload_too_large");
+        assert!(body["detail"].as_str().unwrap().contains("bytes"), "{body}");
+
+        // A URL longer than the server reads: 414.
+        let long = format!("/api/v1/runs?product={}", "p".repeat(20_000));
+        app.get(&app.admin, &long).await.expect_problem(414, "uri_too_long");
+
+        // HEAD is answered wherever GET is, with the headers and no body.
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        let head = app.send(Method::HEAD, &format!("/api/v1/runs/{id}"), Some(&app.admin), None, &[]).await.expect(200);
+        assert!(head.text.is_empty(), "no body");
+        assert_eq!(head.content_type, "application/json");
+        assert!(head.etag.is_some(), "the same headers as GET");
+        app.send(Method::HEAD, "/healthz", None, None, &[]).await.expect(200);
+        app.send(Method::HEAD, "/api/v1/runs", None, None, &[]).await.expect(401);
+
+        // A method a path does not take: 405 with Allow, as a problem.
+        app.send(Method::PUT, "/api/v1/runs", Some(&app.admin), None, &[]).await.expect_problem(405, "method_not_allowed");
     }
 
     async fn runs_are_listed_newest_first_filtered_and_paged_by_cursor(app) {

@@ -17,6 +17,9 @@ use crate::config::Config;
 use crate::error::{ApiError, json_error};
 use crate::{AppState, openapi, routes};
 
+/// The largest body read (a Markdown template; JSON bodies are limited further).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -108,7 +111,7 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
                     .limit(256 * 1024)
                     .error_handler(|e, _| json_error(e).into()),
             )
-            .app_data(web::PayloadConfig::default().limit(1024 * 1024))
+            .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
             .app_data(
                 web::PathConfig::default()
                     .error_handler(|_, _| ApiError::not_found("no such resource").into()),
@@ -133,6 +136,8 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
             .app_data(web::Data::new(web_root.clone()))
             .default_service(web::to(unmatched))
             .wrap(middleware::Compress::default())
+            .wrap(middleware::ErrorHandlers::new().default_handler(as_problem))
+            .wrap(middleware::from_fn(edge))
             .wrap(middleware::from_fn(log_request))
     });
     let server = match config.workers {
@@ -235,6 +240,101 @@ async fn unmatched(
         }
         None => ApiError::not_found("no such resource").error_response(),
     }
+}
+
+/// The longest request target (path and query) the server reads. Longer ones are answered
+/// `414`; beyond 64 KiB the HTTP layer refuses them itself, with a bare `400`, before any of
+/// this code sees them.
+const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The edge of the application: refuses over-long request targets, and answers `HEAD`
+/// wherever `GET` is answered (the HTTP layer sends the headers without the body).
+async fn edge(
+    mut req: actix_web::dev::ServiceRequest,
+    next: middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    use actix_web::ResponseError;
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI_BYTES {
+        let res = ApiError::new(
+            actix_web::http::StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the path and query must be at most {MAX_URI_BYTES} bytes"),
+        )
+        .error_response();
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Turns an error answer that is not already a problem (the framework's own: a body over the
+/// size limit, an extractor's refusal) into one, keeping its status and headers.
+fn as_problem<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<middleware::ErrorHandlerResponse<B>> {
+    use actix_web::ResponseError;
+    use actix_web::http::header;
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return Ok(middleware::ErrorHandlerResponse::Response(
+            res.map_into_left_body(),
+        ));
+    }
+    let status = res.status();
+    let detail = res
+        .response()
+        .error()
+        .map(|e| e.to_string())
+        .filter(|d| !d.is_empty());
+    let (code, fallback) = match status.as_u16() {
+        400 => ("bad_request", "the request is malformed"),
+        401 => ("unauthorized", "sign in first"),
+        403 => ("forbidden", "not allowed"),
+        404 => ("not_found", "no such resource"),
+        405 => ("method_not_allowed", "the method is not allowed here"),
+        406 => ("not_acceptable", "no acceptable representation"),
+        408 => ("request_timeout", "the request took too long to arrive"),
+        411 => ("length_required", "send a Content-Length"),
+        413 => ("payload_too_large", "the body is too large"),
+        414 => ("uri_too_long", "the URL is too long"),
+        415 => (
+            "unsupported_media_type",
+            "the body's content type is not accepted",
+        ),
+        431 => ("headers_too_large", "the request headers are too large"),
+        s if s < 500 => ("bad_request", "the request cannot be served"),
+        _ => (
+            "internal",
+            "something went wrong on our side; it has been logged",
+        ),
+    };
+    let detail = match (status.as_u16(), detail) {
+        (413, _) => format!(
+            "the body is too large: at most {} bytes are read",
+            crate::server::MAX_BODY_BYTES
+        ),
+        (s, Some(d)) if s < 500 => d,
+        _ => fallback.to_owned(),
+    };
+    let (req, old) = res.into_parts();
+    let mut new = ApiError::new(status, code, detail).error_response();
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            new.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    Ok(middleware::ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, new).map_into_right_body(),
+    ))
 }
 
 async fn log_request(

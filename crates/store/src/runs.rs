@@ -766,6 +766,11 @@ fn decode_cursor(cursor: &str) -> StoreResult<(NaiveDateTime, String)> {
     let (micros, id) = cursor.split_once('_').ok_or_else(bad)?;
     let micros: i64 = micros.parse().map_err(|_| bad())?;
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad)?;
+    // A cursor names a run's creation time: within the years both backends store (PostgreSQL
+    // refuses timestamps outside 4713 BC to 294276 AD, SQLite compares them as text).
+    if !(1..=9999).contains(&chrono::Datelike::year(&at)) {
+        return Err(bad());
+    }
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(bad());
     }
