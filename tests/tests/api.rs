@@ -588,6 +588,21 @@ on_both_backends! {
         assert_eq!(body["code"], "payload_too_large");
         assert!(body["detail"].as_str().unwrap().contains("bytes"), "{body}");
 
+        // Within the body limit but over the template limits: 422, naming the limit.
+        let sections: String = (1..=6).map(|i| format!("### {i}. S\n\n{}\n", "- [ ] an item\n".repeat(100))).collect();
+        let res = app
+            .client
+            .post(app.url("/api/v1/templates"))
+            .bearer_auth(&app.admin)
+            .header("content-type", "text/markdown")
+            .body(format!("# T\n\n## Part\n\n{sections}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 422);
+        let body: Value = res.json().await.unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("at most 500 items"), "{body}");
+
         // A URL longer than the server reads: 414.
         let long = format!("/api/v1/runs?product={}", "p".repeat(20_000));
         app.get(&app.admin, &long).await.expect_problem(414, "uri_too_long");

@@ -64,7 +64,9 @@
 //!
 //! Input may use CRLF line endings and start with a UTF-8 byte order mark. The result passes
 //! the same validation as any [`TemplateDraft`]; its errors name the offending line as their
-//! path (`line 12`).
+//! path (`line 12`). That includes the size limits (`crate::template::MAX_ITEMS` and its
+//! neighbours): at most 500 items, 100 per section, 50 sections per part, 20 parts, 20
+//! decision points of 20 criteria, 50 text blocks before and after the checklist.
 
 use crate::Role;
 use crate::template::{

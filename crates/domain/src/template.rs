@@ -146,9 +146,11 @@ impl DecisionStage {
 #[serde(deny_unknown_fields)]
 pub struct ItemSpec {
     /// The item's wording, one line.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: String,
     /// Optional longer guidance shown under the title (may span lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 20000))]
     pub guidance: Option<String>,
     /// The stage transition this item must be finished before.
     pub gate: Gate,
@@ -165,8 +167,9 @@ pub struct ItemSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
     /// For approval items, the sign-offs needed: one distinct person per listed role (e.g.
-    /// `[release_manager, approver]`). Empty means one `approver`.
+    /// `[release_manager, approver]`). Empty means one `approver`. At most 5.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 5))]
     pub approvers: Vec<Role>,
 }
 
@@ -184,6 +187,22 @@ impl ItemSpec {
 /// The most sign-offs one approval item may ask for.
 pub const MAX_APPROVERS: usize = 5;
 
+/// The most parts a template may have.
+pub const MAX_PARTS: usize = 20;
+/// The most sections a part may have.
+pub const MAX_SECTIONS: usize = 50;
+/// The most items a section may have.
+pub const MAX_SECTION_ITEMS: usize = 100;
+/// The most items a whole template may have: every run copies them all, and a run page shows
+/// them all. (The EduLibra checklist has 33.)
+pub const MAX_ITEMS: usize = 500;
+/// The most decision points a template may declare.
+pub const MAX_DECISION_POINTS: usize = 20;
+/// The most criteria a decision point may list.
+pub const MAX_CRITERIA: usize = 20;
+/// The most free-text blocks before or after the checklist.
+pub const MAX_PROSE_BLOCKS: usize = 50;
+
 fn default_true() -> bool {
     true
 }
@@ -194,8 +213,10 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Section {
     /// The section heading, verbatim (numbering included).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: String,
-    /// The section's items, in order.
+    /// The section's items, in order (1 to 100).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
     pub items: Vec<ItemSpec>,
 }
 
@@ -205,8 +226,10 @@ pub struct Section {
 #[serde(deny_unknown_fields)]
 pub struct Part {
     /// The part heading, verbatim.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: String,
-    /// The part's sections, in order.
+    /// The part's sections, in order (1 to 50).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     pub sections: Vec<Section>,
 }
 
@@ -216,8 +239,10 @@ pub struct Part {
 #[serde(deny_unknown_fields)]
 pub struct ProseBlock {
     /// The block's heading.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub heading: String,
     /// The block's text (Markdown, may span lines).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 20000))]
     pub body: String,
 }
 
@@ -227,12 +252,19 @@ pub struct ProseBlock {
 #[serde(deny_unknown_fields)]
 pub struct DecisionPointSpec {
     /// Stable key within the template (`[a-z0-9_-]+`), e.g. `go_no_go`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9_-]+$")
+    )]
     pub key: String,
     /// Human title, e.g. "Go/No-Go".
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: String,
     /// The run stage at which the decision is taken.
     pub stage: DecisionStage,
-    /// The criteria the decider assesses, e.g. "error rate below 1% for 10 minutes".
+    /// The criteria the decider assesses, e.g. "error rate below 1% for 10 minutes" (at
+    /// most 20).
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub criteria: Vec<String>,
 }
 
@@ -243,20 +275,26 @@ pub struct DecisionPointSpec {
 #[serde(deny_unknown_fields)]
 pub struct TemplateDraft {
     /// The template's name as listed (e.g. "EduLibra production deployment").
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub name: String,
     /// The document title (the Markdown `#` heading); defaults to the name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: Option<String>,
-    /// Free-text blocks before the checklist.
+    /// Free-text blocks before the checklist (at most 50).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub preamble: Vec<ProseBlock>,
-    /// The checklist's parts, in order.
+    /// The checklist's parts, in order (1 to 20; at most 500 items in all).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 20))]
     pub parts: Vec<Part>,
-    /// The decision points of a run of this template.
+    /// The decision points of a run of this template (at most 20).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub decision_points: Vec<DecisionPointSpec>,
-    /// Free-text blocks after the checklist.
+    /// Free-text blocks after the checklist (at most 50).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub epilogue: Vec<ProseBlock>,
 }
 
@@ -372,6 +410,66 @@ pub(crate) fn check_text(path: &str, s: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
+/// Refuses a template larger than the limits, before anything else is looked at.
+fn check_size(d: &TemplateDraft) -> Result<(), TemplateError> {
+    let over = |path: &str, what: &str, max: usize, n: usize| {
+        Err(TemplateError::new(
+            path,
+            format!("at most {max} {what} (this template has {n})"),
+        ))
+    };
+    let items: usize = d
+        .parts
+        .iter()
+        .flat_map(|p| &p.sections)
+        .map(|s| s.items.len())
+        .sum();
+    if items > MAX_ITEMS {
+        return over("parts", "items in a template", MAX_ITEMS, items);
+    }
+    if d.parts.len() > MAX_PARTS {
+        return over("parts", "parts", MAX_PARTS, d.parts.len());
+    }
+    for (pi, p) in d.parts.iter().enumerate() {
+        if p.sections.len() > MAX_SECTIONS {
+            let path = format!("parts[{pi}].sections");
+            return over(&path, "sections in a part", MAX_SECTIONS, p.sections.len());
+        }
+        for (si, s) in p.sections.iter().enumerate() {
+            if s.items.len() > MAX_SECTION_ITEMS {
+                let path = format!("parts[{pi}].sections[{si}].items");
+                return over(
+                    &path,
+                    "items in a section",
+                    MAX_SECTION_ITEMS,
+                    s.items.len(),
+                );
+            }
+        }
+    }
+    if d.decision_points.len() > MAX_DECISION_POINTS {
+        let n = d.decision_points.len();
+        return over("decision_points", "decision points", MAX_DECISION_POINTS, n);
+    }
+    for (di, dp) in d.decision_points.iter().enumerate() {
+        if dp.criteria.len() > MAX_CRITERIA {
+            let path = format!("decision_points[{di}].criteria");
+            return over(
+                &path,
+                "criteria per decision point",
+                MAX_CRITERIA,
+                dp.criteria.len(),
+            );
+        }
+    }
+    for (blocks, what) in [(&d.preamble, "preamble"), (&d.epilogue, "epilogue")] {
+        if blocks.len() > MAX_PROSE_BLOCKS {
+            return over(what, "text blocks", MAX_PROSE_BLOCKS, blocks.len());
+        }
+    }
+    Ok(())
+}
+
 fn is_key(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -383,6 +481,7 @@ impl TryFrom<TemplateDraft> for Template {
     type Error = TemplateError;
 
     fn try_from(d: TemplateDraft) -> Result<Self, TemplateError> {
+        check_size(&d)?;
         check_line("name", &d.name)?;
         let title = d.title.unwrap_or_else(|| d.name.clone());
         check_line("title", &title)?;

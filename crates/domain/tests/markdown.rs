@@ -648,3 +648,30 @@ proptest! {
         prop_assert_eq!(render(&parse(&md).unwrap()), md);
     }
 }
+
+#[test]
+fn a_template_over_the_size_limits_is_refused_with_the_limit_it_broke() {
+    let items = |n: usize| "- [ ] an item\n".repeat(n);
+    let sections = |per: usize, count: usize| {
+        (1..=count)
+            .map(|i| format!("### {i}. Section\n\n{}\n", items(per)))
+            .collect::<String>()
+    };
+    // 6 sections of 100 items: each section is within its limit, the whole is not.
+    let md = format!("# Big\n\n## Part\n\n{}", sections(100, 6));
+    let err = parse(&md).expect_err("600 items are too many");
+    assert!(
+        err.to_string()
+            .contains("at most 500 items in a template (this template has 600)"),
+        "{err}"
+    );
+    let md = format!("# Big\n\n## Part\n\n{}", sections(101, 1));
+    let err = parse(&md).expect_err("101 items in one section are too many");
+    assert!(
+        err.to_string().contains("at most 100 items in a section"),
+        "{err}"
+    );
+    // At the limit it imports.
+    let md = format!("# Big\n\n## Part\n\n{}", sections(100, 5));
+    assert_eq!(parse(&md).expect("500 items are fine").item_count(), 500);
+}
