@@ -708,6 +708,24 @@ on_both_backends! {
         app.set_item(&eng, id, &item, "pending").await.expect_problem(403, "forbidden");
     }
 
+    async fn an_approver_outside_the_team_signs_off_but_does_not_work_the_item(app) {
+        // The policy: sign-off is a separate duty from the work (four eyes), and approvers are
+        // usually outside the deployment team, so any approver may sign off any run's
+        // approval items; working an item still needs a place on the team.
+        let outsider = app.user("olga", "approver").await;
+        let rm = app.user("rita", "release_manager").await;
+        let run = app.create_run(&rm, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        let members = app.get(&rm, &format!("/api/v1/runs/{id}/members")).await.expect(200).json;
+        assert!(!members.to_string().contains("olga"), "not on the team");
+        let plan = item_by_title(&run, "Detailed deployment plan");
+        let plan_id = plan["id"].as_str().unwrap();
+        app.patch(&outsider, &format!("/api/v1/runs/{id}/items/{plan_id}"), json!({"note": "looks fine"}), None)
+            .await
+            .expect_problem(403, "forbidden");
+        app.sign(&outsider, id, plan_id, "approve").await.expect(201);
+    }
+
     async fn an_approval_needs_distinct_signers_of_the_policy_roles_and_never_the_worker(app) {
         let eng = app.user("erin", "engineer").await;
         let approver = app.user("alex", "approver").await;

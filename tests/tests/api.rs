@@ -525,6 +525,9 @@ on_both_backends! {
         let path = format!("/api/v1/runs/{id}/items/{}", items(&run)[0]["id"].as_str().unwrap());
         app.patch(&app.admin, &path, json!({"note": "bad \u{0000} byte"}), None).await.expect_problem(422, "invalid_input");
         app.patch(&app.admin, &path, json!({"evidence_url": "javascript:alert(1)"}), None).await.expect_problem(422, "invalid_input");
+        // Text that displays in another order than it reads (a right-to-left override).
+        app.patch(&app.admin, &path, json!({"evidence_url": "https://evil.example/\u{202E}fdp.exe"}), None).await.expect_problem(422, "invalid_input");
+        app.patch(&app.admin, &path, json!({"note": "all good \u{202E}"}), None).await.expect_problem(422, "invalid_input");
         app.patch(&app.admin, &path, json!({}), None).await.expect_problem(422, "invalid_input");
         app.patch(&app.admin, &path, json!({"status": "finished"}), None).await.expect_problem(422, "invalid_input");
         app.post(&app.admin, "/api/v1/runs", json!({"template_id": EDULIBRA, "product": "Edu\u{0000}", "release_version": "1", "environment": "e"}))
@@ -619,6 +622,23 @@ on_both_backends! {
 
         // A method a path does not take: 405 with Allow, as a problem.
         app.send(Method::PUT, "/api/v1/runs", Some(&app.admin), None, &[]).await.expect_problem(405, "method_not_allowed");
+    }
+
+    async fn a_repeated_start_answers_200_without_a_new_event_and_a_late_one_409(app) {
+        // The policy: a transition to the state the run is already in succeeds and changes
+        // nothing (a tool retrying after a lost answer must not fail); one the run has moved
+        // past is refused.
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap().to_owned();
+        app.transition(&app.admin, &id, "start").await.expect(200);
+        let before = events(&app, &id).await.len();
+        let again = app.transition(&app.admin, &id, "start").await.expect(200);
+        assert_eq!(again.json["status"], "preparing");
+        assert_eq!(events(&app, &id).await.len(), before, "no event for a restated start");
+        app.finish_gate(&app.admin, &id, "deploy").await;
+        app.decide(&app.admin, &id, "go_no_go", "go").await.expect(201);
+        app.transition(&app.admin, &id, "advance").await.expect(200);
+        app.transition(&app.admin, &id, "start").await.expect_problem(409, "invalid_transition");
     }
 
     async fn runs_are_listed_newest_first_filtered_and_paged_by_cursor(app) {

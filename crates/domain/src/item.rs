@@ -109,10 +109,11 @@ pub fn check_free_text(field: &'static str, s: &str, max: usize) -> Result<(), I
     if s.chars().count() > max {
         return Err(invalid(field, format!("must be at most {max} characters")));
     }
-    if s.chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
-    {
-        return Err(invalid(field, "must not contain control characters"));
+    if s.chars().any(crate::text::is_forbidden) {
+        return Err(invalid(
+            field,
+            "must not contain control or bidirectional-override characters",
+        ));
     }
     Ok(())
 }
@@ -127,7 +128,9 @@ pub fn check_url(field: &'static str, s: &str) -> Result<(), ItemError> {
             if !host_and_path.is_empty()
                 && !host_and_path.starts_with('/')
                 && s.len() <= MAX_URL_LEN
-                && !s.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                && !s.chars().any(|c| {
+                    c.is_whitespace() || c.is_control() || crate::text::is_forbidden(c)
+                }) =>
         {
             Ok(())
         }

@@ -14,6 +14,7 @@ pub mod role;
 pub mod run;
 pub mod signin;
 pub mod template;
+pub mod text;
 pub mod timestamp;
 pub mod wire;
 

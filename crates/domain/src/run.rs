@@ -691,8 +691,12 @@ pub fn check_label(field: &'static str, s: &str) -> Result<String, FieldError> {
     if t.chars().count() > MAX_LABEL_LEN {
         return Err(err("must be at most 200 characters"));
     }
-    if t.chars().any(char::is_control) {
-        return Err(err("must be one line without control characters"));
+    if t.chars()
+        .any(|c| c.is_control() || crate::text::is_forbidden(c))
+    {
+        return Err(err(
+            "must be one line without control or bidirectional-override characters",
+        ));
     }
     Ok(t.to_owned())
 }

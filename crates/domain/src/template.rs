@@ -353,7 +353,9 @@ pub(crate) fn check_line(path: &str, s: &str) -> Result<(), TemplateError> {
             format!("must be at most {MAX_LINE_LEN} characters"),
         ));
     }
-    if s.chars().any(char::is_control) {
+    if s.chars()
+        .any(|c| c.is_control() || crate::text::is_forbidden(c))
+    {
         return Err(TemplateError::new(
             path,
             "must be one line without control characters",
@@ -383,7 +385,9 @@ pub(crate) fn check_text(path: &str, s: &str) -> Result<(), TemplateError> {
             format!("must be at most {MAX_TEXT_LEN} characters"),
         ));
     }
-    if s.chars().any(|c| c.is_control() && c != '\n') {
+    if s.chars()
+        .any(|c| (c.is_control() && c != '\n') || crate::text::is_forbidden(c))
+    {
         return Err(TemplateError::new(
             path,
             "must not contain control characters other than newlines",
