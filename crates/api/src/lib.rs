@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod logging;
 pub mod openapi;
 mod routes;
 pub mod server;
