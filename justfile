@@ -16,11 +16,12 @@ web:
     fi
     cargo run --release --locked -p shipshape-webbuild
 
-# Run every test: domain, store, API, black-box and browser suites (headless Chromium), and a generated OpenAPI client driving a run — on SQLite and PostgreSQL
+# Run every test: domain, store, API, black-box and browser suites (headless Chromium), a generated OpenAPI client driving a run, and schemathesis fuzzing the API against its document — on SQLite and PostgreSQL
 test: web
     #!/usr/bin/env bash
     set -euo pipefail
     bash scripts/client-check.sh
+    bash scripts/api-fuzz.sh
     log=$(mktemp)
     trap 'rm -f "$log"' EXIT
     status=0

@@ -8,6 +8,8 @@ use utoipa_actix_web::{AppExt, scope};
 
 use crate::routes;
 
+mod limits;
+
 /// The document's fixed parts: info, tags, the bearer scheme.
 #[derive(OpenApi)]
 #[openapi(
@@ -109,9 +111,19 @@ fn document_body_errors(api: &mut utoipa::openapi::OpenApi) {
     }
 }
 
+/// The document as served and committed: the generated one with the limits the server
+/// enforces (see [`limits`]).
+pub fn document_value() -> serde_json::Value {
+    let mut doc = serde_json::to_value(document()).unwrap_or_default();
+    let missing = limits::apply(&mut doc);
+    if !missing.is_empty() {
+        doc["x-missing-limits"] = serde_json::json!(missing);
+    }
+    doc
+}
+
 /// The document as pretty JSON, exactly as committed.
 pub fn document_json() -> String {
-    document()
-        .to_pretty_json()
+    serde_json::to_string_pretty(&document_value())
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

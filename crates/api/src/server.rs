@@ -101,6 +101,7 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
     let state = web::Data::new(state);
     let document = openapi::document();
     let routes = KnownRoutes::from_document(&document);
+    let served = openapi::document_value();
     let web_root = crate::web::WebRoot::new(&config.web_dir);
     let server = HttpServer::new(move || {
         let (app, _) = App::new()
@@ -123,22 +124,25 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
             .service(scope("/api/v1").configure(routes::api))
             .configure(routes::ops)
             .split_for_parts();
-        app.service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", document.clone()))
-            .route(
-                "/docs",
-                web::get().to(|| async {
-                    HttpResponse::PermanentRedirect()
-                        .insert_header(("Location", "/docs/"))
-                        .finish()
-                }),
-            )
-            .app_data(web::Data::new(routes.clone()))
-            .app_data(web::Data::new(web_root.clone()))
-            .default_service(web::to(unmatched))
-            .wrap(middleware::Compress::default())
-            .wrap(middleware::ErrorHandlers::new().default_handler(as_problem))
-            .wrap(middleware::from_fn(edge))
-            .wrap(middleware::from_fn(log_request))
+        app.service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .external_urls_from_iter_unchecked([("/api-docs/openapi.json", served.clone())]),
+        )
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/docs/"))
+                    .finish()
+            }),
+        )
+        .app_data(web::Data::new(routes.clone()))
+        .app_data(web::Data::new(web_root.clone()))
+        .default_service(web::to(unmatched))
+        .wrap(middleware::Compress::default())
+        .wrap(middleware::ErrorHandlers::new().default_handler(as_problem))
+        .wrap(middleware::from_fn(edge))
+        .wrap(middleware::from_fn(log_request))
     });
     let server = match config.workers {
         Some(n) => server.workers(n.max(1)),

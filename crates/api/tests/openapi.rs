@@ -127,3 +127,34 @@ fn every_schema_property_has_a_description() {
         "properties without a description: {missing:?}"
     );
 }
+
+#[test]
+fn the_document_states_the_limits_the_server_enforces() {
+    let doc = shipshape_api::openapi::document_value();
+    assert!(
+        doc.get("x-missing-limits").is_none(),
+        "limits name fields the document no longer has: {}",
+        doc["x-missing-limits"]
+    );
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["CreateUserRequest"]["properties"]["password"]["minLength"],
+        12
+    );
+    assert_eq!(
+        schemas["CreateRunRequest"]["properties"]["product"]["maxLength"],
+        200
+    );
+    assert_eq!(schemas["UpdateRunRequest"]["minProperties"], 1);
+    assert_eq!(
+        schemas["TemplateDraft"]["properties"]["parts"]["maxItems"],
+        20
+    );
+    let pattern = schemas["CreateRunRequest"]["properties"]["product"]["pattern"]
+        .as_str()
+        .expect("a pattern");
+    assert!(
+        pattern.contains("\\u202e"),
+        "bidirectional overrides are refused: {pattern}"
+    );
+}

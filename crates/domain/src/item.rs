@@ -185,6 +185,47 @@ pub struct CheckedItemChange {
     pub waiver: bool,
 }
 
+impl ItemChange {
+    /// The change with its values normalised (trimmed, empty → cleared) and checked on their
+    /// own, without the item: so a malformed change is refused before anything is compared
+    /// with what is stored (an `If-Match`, the item's state).
+    pub fn validated(self) -> Result<ItemChange, ItemError> {
+        let change = ItemChange {
+            assignee: normalise(self.assignee),
+            note: normalise(self.note),
+            evidence_url: normalise(self.evidence_url),
+            reason: self
+                .reason
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
+            status: self.status,
+        };
+        if change.status.is_none()
+            && change.assignee.is_none()
+            && change.note.is_none()
+            && change.evidence_url.is_none()
+        {
+            return Err(invalid(
+                "status",
+                "nothing to change: give at least one of status, assignee, note, evidence_url",
+            ));
+        }
+        if let Some(Some(a)) = &change.assignee {
+            check_free_text("assignee", a, MAX_ASSIGNEE_LEN)?;
+        }
+        if let Some(Some(n)) = &change.note {
+            check_free_text("note", n, MAX_NOTE_LEN)?;
+        }
+        if let Some(Some(u)) = &change.evidence_url {
+            check_url("evidence_url", u)?;
+        }
+        if let Some(r) = &change.reason {
+            check_free_text("reason", r, MAX_NOTE_LEN)?;
+        }
+        Ok(change)
+    }
+}
+
 fn normalise(v: Option<Option<String>>) -> Option<Option<String>> {
     v.map(|inner| inner.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
 }
@@ -216,43 +257,14 @@ pub fn check_item_change(
             "the run is finished; only its close-gated items can still change",
         ));
     }
-    let mut change = ItemChange {
-        assignee: normalise(change.assignee),
-        note: normalise(change.note),
-        evidence_url: normalise(change.evidence_url),
-        reason: change
-            .reason
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty()),
-        status: change.status,
-    };
-    if change.status.is_none()
-        && change.assignee.is_none()
-        && change.note.is_none()
-        && change.evidence_url.is_none()
+    let mut change = change.validated()?;
+    if let Some(Some(a)) = &change.assignee
+        && !members.iter().any(|m| m == a)
     {
         return Err(invalid(
-            "status",
-            "nothing to change: give at least one of status, assignee, note, evidence_url",
+            "assignee",
+            format!("`{a}` is not a member of this run's team; add them first"),
         ));
-    }
-    if let Some(Some(a)) = &change.assignee {
-        check_free_text("assignee", a, MAX_ASSIGNEE_LEN)?;
-        if !members.iter().any(|m| m == a) {
-            return Err(invalid(
-                "assignee",
-                format!("`{a}` is not a member of this run's team; add them first"),
-            ));
-        }
-    }
-    if let Some(Some(n)) = &change.note {
-        check_free_text("note", n, MAX_NOTE_LEN)?;
-    }
-    if let Some(Some(u)) = &change.evidence_url {
-        check_url("evidence_url", u)?;
-    }
-    if let Some(r) = &change.reason {
-        check_free_text("reason", r, MAX_NOTE_LEN)?;
     }
     let mut waiver = false;
     let skip_reason = match change.status {

@@ -13,6 +13,85 @@ use crate::item::ItemStatus;
 use crate::run::{Blocker, RunStatus, TransitionAction};
 use crate::template::{Applicability, DecisionStage, Gate, ItemKind, TemplateDraft};
 
+/// Whole numbers in request bodies: JSON Schema counts `210.0` as an integer, so a client
+/// (or a generated one) may send it; it is read as `210`. A fraction is still refused.
+mod whole {
+    use std::marker::PhantomData;
+
+    use serde::Deserializer;
+    use serde::de::{Error, Unexpected, Visitor};
+
+    struct Whole<T>(PhantomData<T>);
+
+    impl<T: TryFrom<i64>> Visitor<'_> for Whole<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number in range")
+        }
+
+        fn visit_i64<E: Error>(self, v: i64) -> Result<T, E> {
+            T::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+        }
+
+        fn visit_u64<E: Error>(self, v: u64) -> Result<T, E> {
+            let n =
+                i64::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))?;
+            self.visit_i64(n)
+        }
+
+        fn visit_f64<E: Error>(self, v: f64) -> Result<T, E> {
+            // Below 2^53 every whole f64 is exact.
+            if v.fract() == 0.0 && v.abs() < 9_007_199_254_740_992.0 {
+                self.visit_i64(v as i64)
+            } else {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            }
+        }
+    }
+
+    struct Maybe<T>(PhantomData<T>);
+
+    impl<'de, T: TryFrom<i64>> Visitor<'de> for Maybe<T> {
+        type Value = Option<T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number or null")
+        }
+
+        fn visit_none<E: Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: Error>(self) -> Result<Option<T>, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+            required(d).map(Some)
+        }
+    }
+
+    /// A whole number.
+    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<T, D::Error> {
+        d.deserialize_any(Whole(PhantomData))
+    }
+
+    /// A whole number or `null`.
+    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<i64>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        d.deserialize_option(Maybe(PhantomData))
+    }
+
+    /// Present: a whole number or `null` (`Some(None)`); absent is `None` (with `default`).
+    pub fn present<'de, D: Deserializer<'de>, T: TryFrom<i64>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        optional(d).map(Some)
+    }
+}
+
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn present<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
 where
@@ -91,11 +170,22 @@ pub struct CreateUserRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
-    /// The new role.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The new role (not `null`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub role: Option<Role>,
-    /// `false` deactivates the user: their sessions and API tokens stop working at once.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `false` deactivates the user: their sessions and API tokens stop working at once (not
+    /// `null`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub active: Option<bool>,
 }
 
@@ -120,6 +210,7 @@ pub struct CreateTokenRequest {
     /// What the token may do; it never exceeds what its owner's role may do.
     pub scopes: Vec<Scope>,
     /// Days until the token expires, 1–365.
+    #[serde(deserialize_with = "whole::required")]
     pub expires_in_days: u32,
 }
 
@@ -325,7 +416,7 @@ pub struct CreateRunRequest {
     /// The template to run.
     pub template_id: String,
     /// The template version to pin; defaults to the latest.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::optional")]
     pub template_version: Option<i32>,
     /// The product released, e.g. "EduLibra".
     pub product: String,
@@ -339,8 +430,8 @@ pub struct CreateRunRequest {
     /// When the deployment window closes.
     #[serde(default)]
     pub window_end: Option<DateTime<Utc>>,
-    /// Expected user-facing downtime in minutes.
-    #[serde(default)]
+    /// Expected user-facing downtime in minutes, 0 to 10080 (a week).
+    #[serde(default, deserialize_with = "whole::optional")]
     pub expected_downtime_minutes: Option<i32>,
 }
 
@@ -368,10 +459,10 @@ pub struct UpdateRunRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<DateTime<Utc>>))]
     pub window_end: Option<Option<DateTime<Utc>>>,
-    /// Expected downtime in minutes (`null` clears).
+    /// Expected downtime in minutes, 0 to 10080 (`null` clears).
     #[serde(
         default,
-        deserialize_with = "present",
+        deserialize_with = "whole::present",
         skip_serializing_if = "Option::is_none"
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i32>))]

@@ -921,6 +921,28 @@ impl Store {
         patch: &UpdateRunRequest,
         actor: &Actor,
     ) -> StoreResult<Run> {
+        // What the patch says on its own is checked before anything is compared with the
+        // stored run (its version, its other fields).
+        if patch.release_version.is_none()
+            && patch.window_start.is_none()
+            && patch.window_end.is_none()
+            && patch.expected_downtime_minutes.is_none()
+        {
+            return Err(StoreError::Invalid {
+                field: "release_version",
+                message: "nothing to change: give at least one of release_version, \
+                          window_start, window_end, expected_downtime_minutes"
+                    .into(),
+            });
+        }
+        if let Some(v) = &patch.release_version {
+            check_label("release_version", v)?;
+        }
+        check_schedule(
+            patch.window_start.flatten(),
+            patch.window_end.flatten(),
+            patch.expected_downtime_minutes.flatten(),
+        )?;
         self.write(|conn| {
             lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
@@ -1100,6 +1122,7 @@ impl Store {
         change: ItemChange,
         actor: &Actor,
     ) -> StoreResult<RunItem> {
+        let change = change.validated()?;
         self.write(|conn| {
             lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;

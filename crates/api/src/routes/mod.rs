@@ -68,28 +68,36 @@ where
     Ok(web::block(move || f(&store)).await??)
 }
 
-/// The version an `If-Match` header names: `None` when absent or `*`. A value that is not an
-/// ETag this API gave out cannot match the current version: 412.
+/// The version an `If-Match` header names: `None` when absent, empty or `*`. A header that is
+/// not an entity tag at all (`null`, `3` without quotes) is a malformed request: 400. A
+/// well-formed tag this API never gave out (`"abc"`) cannot match the current version: 412.
 pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let raw = value.to_str().unwrap_or("").trim();
-    if raw == "*" {
+    let malformed = || {
+        ApiError::bad_request(
+            "bad_header",
+            "If-Match must be an entity tag this API returned, e.g. \"3\", or *",
+        )
+    };
+    let raw = value.to_str().map_err(|_| malformed())?.trim();
+    if raw == "*" || raw.is_empty() {
         return Ok(None);
     }
     let tag = raw.strip_prefix("W/").unwrap_or(raw);
-    tag.strip_prefix('"')
+    let opaque = tag
+        .strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
-        .and_then(|t| t.parse::<i64>().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::new(
-                actix_web::http::StatusCode::PRECONDITION_FAILED,
-                "precondition_failed",
-                "If-Match must be an ETag this API returned, e.g. \"3\"",
-            )
-        })
+        .filter(|t| t.bytes().all(|b| b >= 0x21 && b != b'"' && b != 0x7f))
+        .ok_or_else(malformed)?;
+    opaque.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::new(
+            actix_web::http::StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+            "If-Match names no version of this resource; fetch it again for its ETag",
+        )
+    })
 }
 
 /// An `ETag` header value for a version.

@@ -189,8 +189,8 @@ pub async fn create_template_version(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::WriteTemplates)?;
     let id = path.into_inner().to_string();
-    let expected = if_match(&req)?;
     let template = template_from_body(&req, &body)?;
+    let expected = if_match(&req)?;
     let by = caller.username.clone();
     let detail = blocking(&state, move |s| {
         s.add_template_version(&id, &template, expected, &by)

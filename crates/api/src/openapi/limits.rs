@@ -1,0 +1,326 @@
+//! The limits the server enforces, stated in the document, so that a generated client can
+//! check a request before it sends it and a fuzzer finds no value the document allows and the
+//! server refuses.
+//!
+//! utoipa's attributes take only literal patterns, and some rules need keywords it does not
+//! model on a struct (`anyOf`, `if`/`then`); so the limits are applied here, to the JSON of
+//! the generated document, built from the domain's own constants and character rules. A field
+//! named here that the document no longer has fails the OpenAPI test (`apply` reports it).
+
+use serde_json::{Map, Value, json};
+use shipshape_domain::decision::{MAX_OBSERVED_LEN, MAX_RATIONALE_LEN};
+use shipshape_domain::item::{MAX_ASSIGNEE_LEN, MAX_NOTE_LEN, MAX_URL_LEN};
+use shipshape_domain::run::{MAX_DOWNTIME_MINUTES, MAX_LABEL_LEN};
+use shipshape_domain::template::{MAX_LINE_LEN, MAX_TEXT_LEN};
+use shipshape_domain::text::pattern_class;
+
+/// A run label, member role or token name: one line with something besides white space (the
+/// server trims it).
+fn label(max: usize) -> Value {
+    let f = pattern_class(&[]);
+    json!({"minLength": 1, "maxLength": max, "pattern": format!("^[^{f}]*[^\\s{f}][^{f}]*$")})
+}
+
+/// A template's one-line text (names, titles, criteria): kept verbatim, so no white space at
+/// either end, and never an HTML comment marker (it would break the Markdown form).
+fn template_line() -> Value {
+    let f = pattern_class(&[]);
+    json!({
+        "minLength": 1,
+        "maxLength": MAX_LINE_LEN,
+        "pattern": format!("^(?!.*(?:<!--|-->))[^\\s{f}](?:[^{f}]*[^\\s{f}])?$"),
+    })
+}
+
+/// A template's multi-line text (guidance, prose): verbatim, newlines only, no line ending in
+/// white space, and no line that Markdown would read as a heading or an item.
+fn template_text() -> Value {
+    let f = pattern_class(&['\n']);
+    json!({
+        "minLength": 1,
+        "maxLength": MAX_TEXT_LEN,
+        "pattern": format!(
+            "^(?![\\s\\S]*(?:<!--|-->))(?![\\s\\S]*(?:^|\\n)[^\\S\\n]*(?:#|- \\[))\
+             (?![\\s\\S]*[^\\S\\n](?:\\n|$))[^\\s{f}](?:[^{f}]*[^\\s{f}])?$"
+        ),
+    })
+}
+
+/// Free text (notes, reasons, comments): tabs and line breaks allowed; `required` when it
+/// must hold more than white space.
+fn free_text(max: usize, required: bool) -> Value {
+    let f = pattern_class(&['\t', '\n', '\r']);
+    let pattern = if required {
+        format!("^[^{f}]*[^\\s{f}][^{f}]*$")
+    } else {
+        format!("^[^{f}]*$")
+    };
+    let mut v = json!({"maxLength": max, "pattern": pattern});
+    if required {
+        v["minLength"] = json!(1);
+    }
+    v
+}
+
+fn username() -> Value {
+    json!({"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._@-]+$"})
+}
+
+fn password() -> Value {
+    json!({"minLength": 12, "maxLength": 256, "pattern": "^[^\\u0000]*$"})
+}
+
+/// An `If-Match` value: `*` or one ETag this API gives out (empty, like absent, sets no
+/// condition).
+fn if_match() -> Value {
+    json!({"type": "string", "pattern": "^(?:|\\*|(?:W/)?\"[0-9]+\")$"})
+}
+
+/// A run list cursor as the API returns it.
+fn cursor() -> Value {
+    json!({
+        "type": "string",
+        "pattern": "^-?[0-9]{1,17}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+    })
+}
+
+/// The value at `path`, if the document has it (indexing would add what it lacks).
+fn at<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
+    path.iter().try_fold(v, |v, key| v.get_mut(*key))
+}
+
+/// Merges `extra` into the object at `target`.
+fn merge(target: &mut Value, extra: &Value) {
+    if let (Some(t), Some(e)) = (target.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            t.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// Applies every limit to the document; returns the places it names that the document does
+/// not have (none, when the two agree).
+pub fn apply(doc: &mut Value) -> Vec<String> {
+    let mut missing = Vec::new();
+    let downtime = json!({"minimum": 0, "maximum": MAX_DOWNTIME_MINUTES});
+    let url = json!({
+        "type": "string",
+        "maxLength": MAX_URL_LEN,
+        "pattern": "^https?://[^\\s/][^\\s]*$",
+    });
+    let text = free_text(MAX_NOTE_LEN, false);
+    let fields: Vec<(&str, &str, Value)> = vec![
+        ("LoginRequest", "username", json!({"minLength": 1})),
+        ("CreateUserRequest", "username", username()),
+        ("CreateUserRequest", "password", password()),
+        ("ChangePasswordRequest", "new_password", password()),
+        ("CreateTokenRequest", "name", label(MAX_LABEL_LEN)),
+        ("CreateTokenRequest", "scopes", json!({"minItems": 1})),
+        (
+            "CreateTokenRequest",
+            "expires_in_days",
+            json!({"minimum": 1, "maximum": 365}),
+        ),
+        ("AddMemberRequest", "username", username()),
+        ("AddMemberRequest", "run_role", label(MAX_LABEL_LEN)),
+        ("CreateRunRequest", "template_id", json!({"format": "uuid"})),
+        (
+            "CreateRunRequest",
+            "template_version",
+            json!({"minimum": 1}),
+        ),
+        ("CreateRunRequest", "product", label(MAX_LABEL_LEN)),
+        ("CreateRunRequest", "release_version", label(MAX_LABEL_LEN)),
+        ("CreateRunRequest", "environment", label(MAX_LABEL_LEN)),
+        (
+            "CreateRunRequest",
+            "expected_downtime_minutes",
+            downtime.clone(),
+        ),
+        ("UpdateRunRequest", "release_version", label(MAX_LABEL_LEN)),
+        ("UpdateRunRequest", "expected_downtime_minutes", downtime),
+        (
+            "UpdateItemRequest",
+            "assignee",
+            free_text(MAX_ASSIGNEE_LEN, false),
+        ),
+        ("UpdateItemRequest", "note", text.clone()),
+        ("UpdateItemRequest", "reason", text.clone()),
+        (
+            "UpdateItemRequest",
+            "evidence_url",
+            json!({"anyOf": [url, {"type": "string", "pattern": "^\\s*$"}, {"type": "null"}]}),
+        ),
+        ("TransitionRequest", "reason", text.clone()),
+        ("CreateSignoffRequest", "comment", text),
+        (
+            "CreateDecisionRequest",
+            "rationale",
+            free_text(MAX_RATIONALE_LEN, true),
+        ),
+        (
+            "CreateDecisionRequest",
+            "point_key",
+            json!({"pattern": "^[a-z0-9_-]{1,64}$"}),
+        ),
+        (
+            "CriterionInput",
+            "observed",
+            free_text(MAX_OBSERVED_LEN, false),
+        ),
+        ("TemplateDraft", "name", template_line()),
+        ("TemplateDraft", "title", template_line()),
+        ("Part", "title", template_line()),
+        ("Section", "title", template_line()),
+        ("ItemSpec", "title", template_line()),
+        ("ItemSpec", "guidance", template_text()),
+        ("DecisionPointSpec", "title", template_line()),
+        ("ProseBlock", "heading", template_line()),
+        ("ProseBlock", "body", template_text()),
+    ];
+    for (schema, field, limits) in fields {
+        let Some(target) = at(doc, &["components", "schemas", schema, "properties", field]) else {
+            missing.push(format!("{schema}.{field}"));
+            continue;
+        };
+        if field == "evidence_url" {
+            // The field's own type is replaced by the alternatives.
+            let description = target["description"].clone();
+            *target = limits;
+            target["description"] = description;
+        } else {
+            merge(target, &limits);
+        }
+    }
+    let criteria = [
+        "components",
+        "schemas",
+        "DecisionPointSpec",
+        "properties",
+        "criteria",
+    ];
+    match at(doc, &criteria).and_then(|c| c.get_mut("items")) {
+        Some(items) => merge(items, &template_line()),
+        None => missing.push("DecisionPointSpec.criteria".into()),
+    }
+
+    // Changes must change something; a skip, a forced transition and a rejection must say why.
+    // (`minProperties` rather than an `anyOf` of the fields that count: client generators
+    // drop an object schema that has one.)
+    let non_blank = |max: usize| {
+        let mut v = free_text(max, true);
+        v["type"] = json!("string");
+        v
+    };
+    let whole: Vec<(&str, Value)> = vec![
+        ("UpdateUserRequest", json!({"minProperties": 1})),
+        (
+            "UpdateItemRequest",
+            json!({
+                "minProperties": 1,
+                "if": {"required": ["status"], "properties": {"status": {"const": "skipped"}}},
+                "then": {"required": ["reason"], "properties": {"reason": non_blank(MAX_NOTE_LEN)}},
+            }),
+        ),
+        ("UpdateRunRequest", json!({"minProperties": 1})),
+        (
+            "TransitionRequest",
+            json!({
+                "if": {"required": ["force"], "properties": {"force": {"const": true}}},
+                "then": {"required": ["reason"], "properties": {"reason": non_blank(MAX_NOTE_LEN)}},
+            }),
+        ),
+        (
+            "CreateSignoffRequest",
+            json!({
+                "if": {"properties": {"verdict": {"const": "reject"}}},
+                "then": {"required": ["comment"], "properties": {"comment": non_blank(MAX_NOTE_LEN)}},
+            }),
+        ),
+    ];
+    for (schema, extra) in whole {
+        match at(doc, &["components", "schemas", schema]) {
+            Some(target) => merge(target, &extra),
+            None => missing.push(schema.to_owned()),
+        }
+    }
+
+    // Parameters and headers.
+    let mut seen = Map::new();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(ops) = item.as_object_mut() else {
+                continue;
+            };
+            for op in ops.values_mut() {
+                let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+                    continue;
+                };
+                for p in params {
+                    let name = p["name"].as_str().unwrap_or_default().to_owned();
+                    let schema = match name.as_str() {
+                        "If-Match" => if_match(),
+                        "cursor" => cursor(),
+                        "Last-Event-ID" => {
+                            json!({"type": "integer", "format": "int64", "minimum": 0})
+                        }
+                        "product" | "environment" if p["in"] == "query" => {
+                            let mut v = label(MAX_LABEL_LEN);
+                            v["type"] = json!("string");
+                            v
+                        }
+                        "version" if p["in"] == "query" => {
+                            json!({"type": "integer", "format": "int32", "minimum": 1})
+                        }
+                        _ => continue,
+                    };
+                    seen.insert(name, Value::Bool(true));
+                    p["schema"] = schema;
+                }
+            }
+        }
+    }
+    for name in [
+        "If-Match",
+        "cursor",
+        "Last-Event-ID",
+        "product",
+        "environment",
+        "version",
+    ] {
+        if !seen.contains_key(name) {
+            missing.push(format!("parameter {name}"));
+        }
+    }
+
+    // An event stream is a sequence of Server-Sent Events, each with its `data` an `Event`.
+    let stream = [
+        "paths",
+        "/api/v1/runs/{run_id}/events/stream",
+        "get",
+        "responses",
+        "200",
+        "content",
+        "text/event-stream",
+    ];
+    match at(doc, &stream) {
+        Some(content) => {
+            content["schema"] = json!({
+                "type": "object",
+                "description": "One Server-Sent Event: `id` is the event's sequence number, `event` its type, `data` the event as JSON; the first message only sets `retry`.",
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[0-9]+$"},
+                    "event": {"$ref": "#/components/schemas/EventType"},
+                    "retry": {"type": "integer"},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"$ref": "#/components/schemas/Event"},
+                    },
+                },
+            });
+        }
+        None => missing.push("the event stream's response".into()),
+    }
+    missing
+}

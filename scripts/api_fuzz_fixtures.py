@@ -1,0 +1,83 @@
+"""Creates what the API fuzz run needs: an admin token, a template, a run with its items, a user
+and an API token; writes the token and a schemathesis configuration that pins the path
+parameters to them. Standard library only.
+
+Usage: api_fuzz_fixtures.py BASE_URL ADMIN_PASSWORD OUT_DIR
+"""
+
+import json
+import os
+import sys
+import urllib.request
+
+base, password, out = sys.argv[1], sys.argv[2], sys.argv[3]
+
+
+def call(method, path, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method)
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", "Bearer " + token)
+    with urllib.request.urlopen(req) as res:
+        return json.loads(res.read() or b"null")
+
+
+token = call("POST", "/api/v1/auth/login", {"username": "admin", "password": password})["access_token"]
+template = call(
+    "POST",
+    "/api/v1/templates",
+    {
+        "name": "Fuzz target",
+        "parts": [{"title": "Part", "sections": [{"title": "1. Section", "items": [
+            {"title": "Manual item", "gate": "deploy"},
+            {"title": "Approval item", "gate": "deploy", "kind": "approval"},
+        ]}]}],
+        "decision_points": [{"key": "go_no_go", "title": "Go/No-Go", "stage": "preparing", "criteria": ["All green"]}],
+    },
+    token,
+)
+run = call(
+    "POST",
+    "/api/v1/runs",
+    {"template_id": template["id"], "product": "Fuzz", "release_version": "1", "environment": "fuzz"},
+    token,
+)
+item = run["parts"][0]["sections"][0]["items"][0]
+user = call("POST", "/api/v1/users", {"username": "fuzz-user", "password": "fuzz-user-password", "role": "engineer"}, token)
+api_token = call("POST", "/api/v1/tokens", {"name": "fuzz", "scopes": ["runs:read"], "expires_in_days": 1}, token)
+
+os.makedirs(out, exist_ok=True)
+with open(os.path.join(out, "token"), "w") as f:
+    f.write(token)
+with open(os.path.join(out, "schemathesis.toml"), "w") as f:
+    f.write(
+        f"""max-stream-events = 1
+
+[parameters]
+"path.run_id" = "{run['id']}"
+"path.item_id" = "{item['id']}"
+"path.user_id" = "{user['id']}"
+"path.template_id" = "{template['id']}"
+"path.token_id" = "{api_token['token']['id']}"
+
+# A stream follows the log until the client leaves: read what is there, then leave.
+[[operations]]
+include-operation-id = ["get_event_stream"]
+request-timeout = 1
+
+# A stale ETag is answered 412, and a change the rules refuse in the run's current state 409:
+# both are right for values the document allows, which cannot know the run's state.
+[[operations]]
+include-operation-id = ["create_transition"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 412, 429]
+
+# These also answer 422 for what a schema cannot say: a window that ends before it starts
+# (across two fields, or against the stored run), a decision point or a team member that this
+# run does not have, a template version that does not exist, and the structure of a Markdown
+# document. Every value the document forbids must still be refused, and none may be a 5xx.
+[[operations]]
+include-operation-id = ["create_run", "update_run", "update_item", "create_decision", "create_claim", "create_member", "create_template", "create_template_version"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 412, 422, 429]
+"""
+    )
