@@ -94,6 +94,8 @@ struct BackendResult {
     scale: Vec<ScalePoint>,
     rss_idle_kib: u64,
     rss_after_writes_kib: u64,
+    rss_streams_open_kib: u64,
+    rss_streams_closed_kib: u64,
     events_in_read_run: i64,
 }
 
@@ -595,6 +597,9 @@ fn measure_backend(
     r.rss_after_writes_kib = server.rss_kib();
     r.raw_update_per_sec = raw_update_rate(&db, s.measure)?;
 
+    eprintln!("streams");
+    (r.rss_streams_open_kib, r.rss_streams_closed_kib) = stream_memory(&api, &server, &read_run)?;
+
     eprintln!("scale");
     let store = Store::connect(database_url, 2).map_err(err("connect the store"))?;
     let mut seeded = 2; // the two runs above
@@ -639,6 +644,56 @@ fn measure_backend(
     }
     drop(server);
     Ok(r)
+}
+
+/// Open event streams held at once by the memory step (16 per user, the per-user cap).
+const STREAMS: usize = 64;
+
+/// The server's resident memory with [`STREAMS`] event streams open, and a few seconds after
+/// they closed: closed streams must give their memory back.
+fn stream_memory(api: &Api, server: &Server, run_id: &str) -> BenchResult<(u64, u64)> {
+    let mut tokens = vec![api.token.clone()];
+    for n in 1..STREAMS / 16 {
+        let name = format!("stream-watcher-{n}");
+        let password = "stream-watcher-password";
+        api.call(
+            reqwest::Method::POST,
+            "/api/v1/users",
+            Some(json!({"username": name, "password": password, "role": "viewer"})),
+        )?;
+        let login: Value = api
+            .client
+            .post(format!("{}/api/v1/auth/login", api.base))
+            .json(&json!({"username": name, "password": password}))
+            .send()
+            .and_then(|r| r.json())
+            .map_err(err("login"))?;
+        tokens.push(
+            login["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    let mut open = Vec::with_capacity(STREAMS);
+    for i in 0..STREAMS {
+        // One connection per stream, as browsers make them.
+        let client = reqwest::blocking::Client::new();
+        let res = client
+            .get(format!("{}/api/v1/runs/{run_id}/events/stream", api.base))
+            .bearer_auth(&tokens[i % tokens.len()])
+            .send()
+            .map_err(err("open a stream"))?;
+        if !res.status().is_success() {
+            return Err(format!("stream {i}: {}", res.status()));
+        }
+        open.push((client, res));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let with_streams = server.rss_kib();
+    drop(open);
+    std::thread::sleep(Duration::from_secs(3));
+    Ok((with_streams, server.rss_kib()))
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -722,9 +777,11 @@ fn markdown(machine: &str, s: &Settings, results: &[BackendResult]) -> String {
         }
         let _ = writeln!(
             t,
-            "| {b} | server RSS: idle {} MiB, after writes {} MiB | | | | |",
+            "| {b} | server RSS: idle {} MiB, after writes {} MiB, {STREAMS} streams open {} MiB, 3 s after they closed {} MiB | | | | |",
             r.rss_idle_kib / 1024,
-            r.rss_after_writes_kib / 1024
+            r.rss_after_writes_kib / 1024,
+            r.rss_streams_open_kib / 1024,
+            r.rss_streams_closed_kib / 1024
         );
     }
     t
