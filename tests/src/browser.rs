@@ -56,17 +56,10 @@ pub struct Browser {
     profile: PathBuf,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("a free port: {e}"))
-}
-
 impl Browser {
     /// Opens a browser for the app at `base` (`http://127.0.0.1:PORT`).
     pub async fn open(base: &str) -> Browser {
-        let port = free_port();
+        let port = crate::free_port();
         let chromedriver_bin =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chromedriver = {

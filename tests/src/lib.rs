@@ -37,6 +37,14 @@ pub enum Backend {
     Postgres,
 }
 
+/// A free port on the loopback address (for helper processes the tests start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("a free port: {e}"))
+}
+
 /// The PostgreSQL server the tests use.
 pub fn postgres_server_url() -> String {
     std::env::var("SHIPSHAPE_TEST_POSTGRES_URL")

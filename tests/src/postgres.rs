@@ -54,13 +54,6 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("a free port: {e}"))
-}
-
 impl PrivatePostgres {
     /// Creates a cluster in a new temporary folder and starts it.
     pub fn start() -> PrivatePostgres {
@@ -70,7 +63,7 @@ impl PrivatePostgres {
         let pg = PrivatePostgres {
             bin: server_binaries(),
             dir,
-            port: free_port(),
+            port: crate::free_port(),
             as_postgres_user: is_root(),
         };
         if pg.as_postgres_user {

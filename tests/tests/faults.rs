@@ -44,6 +44,16 @@ async fn read_and_write(
     (read, write)
 }
 
+/// The item's note as the server has it now.
+async fn note_of(app: &TestApp, run_id: &str, item_id: &str) -> Value {
+    let run = app.run(&app.admin, run_id).await;
+    items(&run)
+        .into_iter()
+        .find(|i| i["id"] == item_id)
+        .map(|i| i["note"].clone())
+        .unwrap_or_default()
+}
+
 async fn first_item(app: &TestApp) -> (String, String) {
     let run = app.create_run(&app.admin, "EduLibra", "production").await;
     let run_id = run["id"].as_str().unwrap().to_owned();
@@ -107,13 +117,9 @@ async fn a_postgres_restart_is_answered_503_while_down_and_served_again_within_s
         read.expect(200);
         write.expect(200);
     }
-    let run = app.run(&app.admin, &run_id).await;
-    let item = items(&run)
-        .into_iter()
-        .find(|i| i["id"] == item_id.as_str())
-        .unwrap();
     assert_eq!(
-        item["note"], "after 11",
+        note_of(&app, &run_id, &item_id).await,
+        "after 11",
         "the writes after the restart landed"
     );
 }
@@ -194,12 +200,7 @@ async fn a_sqlite_file_that_cannot_be_written_is_answered_503_and_writes_resume_
     let (read, write) = read_and_write(&app, &run_id, &item_id, "disk mended").await;
     read.expect(200);
     write.expect(200);
-    let run = app.run(&app.admin, &run_id).await;
-    let item = items(&run)
-        .into_iter()
-        .find(|i| i["id"] == item_id.as_str())
-        .unwrap();
-    assert_eq!(item["note"], "disk mended");
+    assert_eq!(note_of(&app, &run_id, &item_id).await, "disk mended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
