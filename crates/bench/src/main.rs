@@ -4,13 +4,15 @@
 //! For each backend it starts the server on a fresh database, seeds it, and drives load
 //! from `wrk` (a separate process on loopback; one client thread, connection counts stated)
 //! against a server with a fixed number of workers. It reports, as one Markdown table and
-//! as JSON under `bench/results/`:
+//! as JSON, in `bench/results/latest.md` and `latest.json` (each run replaces them; earlier
+//! results live in the history of those files):
 //! - reading a whole EduLibra run next to `/healthz` (the floor of a request through the
 //!   stack);
 //! - durable item updates under 1, 4 and 16 writers next to a raw single-row diesel
 //!   `UPDATE` transaction on the same database (the floor of a durable write);
 //! - the run list at 100 and at 10,000 runs (seeded in bulk, not over HTTP);
-//! - the server's resident memory idle and after the write load.
+//! - the server's resident memory idle, after the write load, with 64 event streams open and
+//!   after they closed.
 //!
 //! It is a benchmark, not a test: it never fails because a number is slow. `--smoke` runs
 //! every step briefly, to keep the harness working in CI.
@@ -147,11 +149,10 @@ fn main() {
     let table = markdown(&machine, &settings, &results);
     println!("{table}");
     if !args.smoke {
-        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
         if let Err(e) = std::fs::create_dir_all(&args.out)
             .and_then(|()| {
                 std::fs::write(
-                    args.out.join(format!("{stamp}.json")),
+                    args.out.join("latest.json"),
                     serde_json::to_string_pretty(&json!({"machine": machine, "results": results}))
                         .unwrap_or_default(),
                 )
