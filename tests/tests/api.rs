@@ -590,6 +590,25 @@ on_both_backends! {
         assert_eq!((status, content_type.as_str()), (413, "application/problem+json"));
         assert_eq!(body["code"], "payload_too_large");
         assert!(body["detail"].as_str().unwrap().contains("bytes"), "{body}");
+        // Asked for gzip, the problem is compressed as it says (or not at all).
+        let res = app
+            .client
+            .post(app.url("/api/v1/templates"))
+            .bearer_auth(&app.admin)
+            .header("content-type", "text/markdown")
+            .header("accept-encoding", "gzip")
+            .body(format!("# T\n\n{}", "x".repeat(1_100_000)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 413);
+        let gzipped = res.headers().get("content-encoding").is_some_and(|v| v == "gzip");
+        let bytes = res.bytes().await.unwrap();
+        if gzipped {
+            assert_eq!(&bytes[..2], &[0x1f, 0x8b], "a gzip body behind Content-Encoding: gzip");
+        } else {
+            serde_json::from_slice::<Value>(&bytes).expect("a plain JSON problem");
+        }
 
         // Within the body limit but over the template limits: 422, naming the limit.
         let sections: String = (1..=6).map(|i| format!("### {i}. S\n\n{}\n", "- [ ] an item\n".repeat(100))).collect();

@@ -13,10 +13,15 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Whether an event is the HTTP layer's report of a request it could not read.
-fn is_client_fault(meta: &Metadata<'_>) -> bool {
+/// Whether an event may be the HTTP layer's report of a request it could not read (its
+/// message says for sure: see [`CLIENT_FAULT`]).
+fn may_be_client_fault(meta: &Metadata<'_>) -> bool {
     *meta.level() == Level::ERROR && meta.target().starts_with("actix_http::h1")
 }
+
+/// How the HTTP layer's report of an unreadable request begins; its other errors (a failed
+/// response stream, an upgrade handler) are the server's and stay at ERROR.
+const CLIENT_FAULT: &str = "stream error: request parse error";
 
 #[derive(Default)]
 struct Message(String);
@@ -46,11 +51,14 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        if !is_client_fault(event.metadata()) {
+        if !may_be_client_fault(event.metadata()) {
             return self.inner.format_event(ctx, writer, event);
         }
         let mut message = Message::default();
         event.record(&mut message);
+        if !message.0.starts_with(CLIENT_FAULT) {
+            return self.inner.format_event(ctx, writer, event);
+        }
         SystemTime.format_time(&mut writer)?;
         writeln!(
             writer,
@@ -105,13 +113,20 @@ mod tests {
             .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {
-            tracing::error!(target: "actix_http::h1::dispatcher", "stream error: URI error: uri too long");
+            tracing::error!(
+                target: "actix_http::h1::dispatcher",
+                "stream error: request parse error: URI error: uri too long"
+            );
+            tracing::error!(
+                target: "actix_http::h1::dispatcher",
+                "Response payload stream error: broken"
+            );
             tracing::error!(error = "disk full", "internal error");
         });
         let log = String::from_utf8(buffer.0.lock().map(|b| b.clone()).unwrap_or_default())
             .unwrap_or_default();
         let lines: Vec<&str> = log.lines().collect();
-        assert_eq!(lines.len(), 2, "{log}");
+        assert_eq!(lines.len(), 3, "{log}");
         assert!(
             lines[0].contains(" INFO ")
                 && lines[0].contains("uri too long")
@@ -120,9 +135,14 @@ mod tests {
             lines[0]
         );
         assert!(
-            lines[1].contains("ERROR") && lines[1].contains("disk full"),
-            "{}",
+            lines[1].contains("ERROR") && lines[1].contains("payload stream"),
+            "the server's own stream errors stay at ERROR: {}",
             lines[1]
+        );
+        assert!(
+            lines[2].contains("ERROR") && lines[2].contains("disk full"),
+            "{}",
+            lines[2]
         );
     }
 }

@@ -139,8 +139,10 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
         .app_data(web::Data::new(routes.clone()))
         .app_data(web::Data::new(web_root.clone()))
         .default_service(web::to(unmatched))
-        .wrap(middleware::Compress::default())
+        // Problems are made before compression, so a rewritten body is compressed (or not)
+        // like any other.
         .wrap(middleware::ErrorHandlers::new().default_handler(as_problem))
+        .wrap(middleware::Compress::default())
         .wrap(middleware::from_fn(edge))
         .wrap(middleware::from_fn(log_request))
     });
@@ -252,15 +254,14 @@ async fn unmatched(
 const MAX_URI_BYTES: usize = 8 * 1024;
 
 /// The edge of the application: refuses over-long request targets, and answers `HEAD`
-/// wherever `GET` is answered (the HTTP layer sends the headers without the body).
+/// wherever `GET` is answered (the HTTP layer sends the headers without the body; a streamed
+/// body, such as an event stream, is not started at all).
 async fn edge(
     mut req: actix_web::dev::ServiceRequest,
-    next: middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<
-    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
-    actix_web::Error,
-> {
+    next: middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     use actix_web::ResponseError;
+    use actix_web::body::{BodySize, MessageBody};
     let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if target > MAX_URI_BYTES {
         let res = ApiError::new(
@@ -269,12 +270,18 @@ async fn edge(
             format!("the path and query must be at most {MAX_URI_BYTES} bytes"),
         )
         .error_response();
-        return Ok(req.into_response(res).map_into_right_body());
+        return Ok(req.into_response(res));
     }
-    if req.method() == actix_web::http::Method::HEAD {
+    let head = req.method() == actix_web::http::Method::HEAD;
+    if head {
         req.head_mut().method = actix_web::http::Method::GET;
     }
-    Ok(next.call(req).await?.map_into_left_body())
+    let res = next.call(req).await?.map_into_boxed_body();
+    if head && matches!(res.response().body().size(), BodySize::Stream) {
+        // Dropping the stream ends it here (an event stream frees its place at once).
+        return Ok(res.map_body(|_, _| actix_web::body::BoxBody::new(())));
+    }
+    Ok(res)
 }
 
 /// Turns an error answer that is not already a problem (the framework's own: a body over the
@@ -332,7 +339,10 @@ fn as_problem<B>(
     let (req, old) = res.into_parts();
     let mut new = ApiError::new(status, code, detail).error_response();
     for (name, value) in old.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && name != header::CONTENT_ENCODING
+        {
             new.headers_mut().append(name.clone(), value.clone());
         }
     }

@@ -39,34 +39,51 @@ pub struct Attempt {
     done: bool,
 }
 
+fn refused(retry_after: std::time::Duration) -> ApiError {
+    let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    ApiError::too_many_attempts(secs)
+}
+
 impl Attempt {
-    /// Asks the guard to admit an attempt on `username` from `address`, waiting for the
-    /// address's turn when it is paced; a refusal is `429` with `Retry-After`.
+    /// Asks the guard to admit an attempt on `username` from `address`; a refusal is `429`
+    /// with `Retry-After`.
+    ///
+    /// Two steps, in this order: the address first, waiting for its turn when it is paced;
+    /// then the account, just before the password is checked. So an attempt counts against
+    /// the account only while it is really being judged: attempts parked in an address's
+    /// queue (or abandoned there) never hold an account.
     pub async fn admit(
         state: &web::Data<AppState>,
         username: &str,
-        address: Option<String>,
+        address: Option<std::net::IpAddr>,
     ) -> Result<Attempt, ApiError> {
-        let keys = GuardKey::for_attempt(username, address.as_deref());
-        let k = keys.clone();
-        match blocking(state, move |s| s.admit_sign_in(&k)).await? {
-            Admission::Refused { retry_after } => {
-                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                Err(ApiError::too_many_attempts(secs))
-            }
-            Admission::Go { wait } => {
-                let attempt = Attempt {
-                    state: state.clone(),
-                    keys,
-                    address,
-                    done: false,
-                };
-                if !wait.is_zero() {
-                    actix_web::rt::time::sleep(wait).await;
+        let mut attempt = Attempt {
+            state: state.clone(),
+            keys: Vec::with_capacity(2),
+            address: address.map(|a| a.to_string()),
+            done: false,
+        };
+        if let Some(key) = address.map(GuardKey::address) {
+            let k = [key.clone()];
+            match blocking(state, move |s| s.admit_sign_in(&k)).await? {
+                Admission::Refused { retry_after } => return Err(refused(retry_after)),
+                Admission::Go { wait } => {
+                    attempt.keys.push(key);
+                    if !wait.is_zero() {
+                        actix_web::rt::time::sleep(wait).await;
+                    }
                 }
-                Ok(attempt)
             }
         }
+        if let Some(key) = GuardKey::account(username) {
+            let k = [key.clone()];
+            // A refusal here drops `attempt`, which gives the address's attempt back.
+            match blocking(state, move |s| s.admit_sign_in(&k)).await? {
+                Admission::Refused { retry_after } => return Err(refused(retry_after)),
+                Admission::Go { .. } => attempt.keys.push(key),
+            }
+        }
+        Ok(attempt)
     }
 
     /// Records the verdict. A failure that locks an account is logged here (the store has

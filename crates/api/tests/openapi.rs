@@ -139,16 +139,16 @@ fn the_document_states_the_limits_the_server_enforces() {
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
         schemas["CreateUserRequest"]["properties"]["password"]["minLength"],
-        12
+        shipshape_domain::role::MIN_PASSWORD_LEN
     );
     assert_eq!(
         schemas["CreateRunRequest"]["properties"]["product"]["maxLength"],
-        200
+        shipshape_domain::run::MAX_LABEL_LEN
     );
     assert_eq!(schemas["UpdateRunRequest"]["minProperties"], 1);
     assert_eq!(
         schemas["TemplateDraft"]["properties"]["parts"]["maxItems"],
-        20
+        shipshape_domain::template::MAX_PARTS
     );
     let pattern = schemas["CreateRunRequest"]["properties"]["product"]["pattern"]
         .as_str()

@@ -148,8 +148,8 @@ fn main() {
     }
     let table = markdown(&machine, &settings, &results);
     println!("{table}");
-    if !args.smoke {
-        if let Err(e) = std::fs::create_dir_all(&args.out)
+    if !args.smoke
+        && let Err(e) = std::fs::create_dir_all(&args.out)
             .and_then(|()| {
                 std::fs::write(
                     args.out.join("latest.json"),
@@ -158,9 +158,8 @@ fn main() {
                 )
             })
             .and_then(|()| std::fs::write(args.out.join("latest.md"), &table))
-        {
-            eprintln!("could not write results: {e}");
-        }
+    {
+        eprintln!("could not write results: {e}");
     }
     // A slow number never fails the run; a step that could not run at all does.
     if !failed.is_empty() {

@@ -127,7 +127,7 @@ pub fn check_url(field: &'static str, s: &str) -> Result<(), ItemError> {
         Some(host_and_path)
             if !host_and_path.is_empty()
                 && !host_and_path.starts_with('/')
-                && s.len() <= MAX_URL_LEN
+                && s.chars().count() <= MAX_URL_LEN
                 && !s.chars().any(|c| {
                     c.is_whitespace() || c.is_control() || crate::text::is_forbidden(c)
                 }) =>

@@ -57,9 +57,16 @@ impl Role {
 #[error("{0}")]
 pub struct CredentialError(pub &'static str);
 
+/// The longest user name.
+pub const MAX_USERNAME_LEN: usize = 64;
+/// The shortest password, in characters.
+pub const MIN_PASSWORD_LEN: usize = 12;
+/// The longest password, in characters.
+pub const MAX_PASSWORD_LEN: usize = 256;
+
 /// A user name: 1 to 64 characters of ASCII letters, digits, `.`, `_`, `-`, `@`.
 pub fn check_username(s: &str) -> Result<(), CredentialError> {
-    if s.is_empty() || s.len() > 64 {
+    if s.is_empty() || s.len() > MAX_USERNAME_LEN {
         return Err(CredentialError("username must be 1 to 64 characters"));
     }
     if !s
@@ -76,7 +83,7 @@ pub fn check_username(s: &str) -> Result<(), CredentialError> {
 /// A password: 12 to 256 characters.
 pub fn check_password(s: &str) -> Result<(), CredentialError> {
     let n = s.chars().count();
-    if !(12..=256).contains(&n) {
+    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&n) {
         return Err(CredentialError("password must be 12 to 256 characters"));
     }
     if s.contains('\0') {

@@ -42,6 +42,9 @@ pub const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
 const PROBE_HOLD: Duration = Duration::from_secs(5);
 /// The longest an attempt waits for its turn from a paced address; beyond that it is refused.
 pub const MAX_WAIT: Duration = Duration::from_secs(10);
+/// Attempts still being judged after this long never will be (their process died): they
+/// count as failures when the next attempt comes.
+const JUDGING_GRACE: Duration = Duration::from_secs(30);
 
 /// The time between two attempts from an address with `over` failures past its limit: one
 /// second, growing by a second for every five more failures, up to five seconds.
@@ -59,17 +62,25 @@ pub enum GuardKey {
 }
 
 impl GuardKey {
-    /// The keys one attempt counts against: the account (when the name could be one — other
-    /// names are not remembered, they would only fill the table) and the client address.
-    pub fn for_attempt(username: &str, address: Option<&str>) -> Vec<GuardKey> {
-        let mut keys = Vec::with_capacity(2);
-        if crate::role::check_username(username).is_ok() {
-            keys.push(GuardKey::Account(username.to_lowercase()));
+    /// The account key of an attempt, when the name could be an account's (other names are
+    /// not remembered: they would only fill the table).
+    pub fn account(username: &str) -> Option<GuardKey> {
+        crate::role::check_username(username)
+            .is_ok()
+            .then(|| GuardKey::Account(username.to_lowercase()))
+    }
+
+    /// The address key of an attempt. An IPv6 client is counted by its /64 network: one host
+    /// commonly holds a whole /64, and would otherwise get a fresh count per address.
+    pub fn address(address: std::net::IpAddr) -> GuardKey {
+        match address {
+            std::net::IpAddr::V4(a) => GuardKey::Address(a.to_string()),
+            std::net::IpAddr::V6(a) => {
+                let network = u128::from(a) & !((1u128 << 64) - 1);
+                let network = std::net::Ipv6Addr::from(network);
+                GuardKey::Address(format!("{network}/64"))
+            }
         }
-        if let Some(a) = address {
-            keys.push(GuardKey::Address(a.to_owned()));
-        }
-        keys
     }
 
     /// The stored form: `user:NAME` or `addr:ADDRESS`.
@@ -162,12 +173,13 @@ fn admit_account(mut c: Counter, now: DateTime<Utc>) -> (Admission, Counter) {
         return (Admission::Refused { retry_after }, c);
     }
     if c.attempts >= ACCOUNT_LIMIT {
-        if c.locked_until.is_none() {
+        if c.locked_until.is_none() && now - c.last_attempt < delta(JUDGING_GRACE) {
             // The limit is reached by attempts still being judged: wait for their verdicts.
             let retry_after = Duration::from_secs(1);
             return (Admission::Refused { retry_after }, c);
         }
-        // The lock has ended: one attempt may try; others wait while it is judged.
+        // The lock has ended (or the attempts that reached the limit were never judged): one
+        // attempt may try; others wait while it is judged.
         c.locked_until = Some(now + delta(PROBE_HOLD));
     }
     c.attempts += 1;
@@ -243,15 +255,21 @@ pub fn finish(
             if c.attempts < ACCOUNT_LIMIT {
                 return (Some(c), None);
             }
+            // A lock is already running when parallel attempts reached the limit together: the
+            // later failures keep it, and it is reported once.
+            let running = c.locked_until.is_some_and(|u| u > now + delta(PROBE_HOLD));
             let doublings = (c.attempts - ACCOUNT_LIMIT).min(10);
             let lock = (BASE_LOCK * 2u32.pow(doublings)).min(MAX_LOCK);
-            let until = now + delta(lock);
+            let until = c
+                .locked_until
+                .into_iter()
+                .fold(now + delta(lock), DateTime::max);
             c.locked_until = Some(until);
-            let started = LockStarted {
+            let started = (!running).then_some(LockStarted {
                 failures: c.attempts,
                 until,
-            };
-            (Some(c), Some(started))
+            });
+            (Some(c), started)
         }
         (GuardKey::Account(_), Verdict::Unjudged) => {
             c.attempts = c.attempts.saturating_sub(1);
@@ -472,13 +490,58 @@ mod tests {
 
     #[test]
     fn names_that_cannot_be_accounts_are_not_remembered() {
-        assert_eq!(GuardKey::for_attempt(&"x".repeat(1000), None), vec![]);
+        assert_eq!(GuardKey::account(&"x".repeat(1000)), None);
         assert_eq!(
-            GuardKey::for_attempt("Ok-Name", Some("10.0.0.4")),
-            vec![
-                GuardKey::Account("ok-name".into()),
-                GuardKey::Address("10.0.0.4".into())
-            ]
+            GuardKey::account("Ok-Name"),
+            Some(GuardKey::Account("ok-name".into()))
         );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_network() {
+        let a = GuardKey::address("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = GuardKey::address("2001:db8:1:2:bbbb::9".parse().unwrap());
+        assert_eq!(a, b);
+        assert_eq!(a, GuardKey::Address("2001:db8:1:2::/64".into()));
+        assert_ne!(a, GuardKey::address("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(
+            GuardKey::address("10.0.0.4".parse().unwrap()),
+            GuardKey::Address("10.0.0.4".into())
+        );
+    }
+
+    #[test]
+    fn parallel_failures_that_reach_the_limit_together_report_one_lock() {
+        let mut c = None;
+        for _ in 0..ACCOUNT_LIMIT {
+            c = Some(admit(&account(), c, t0()).1);
+        }
+        let mut reports = 0;
+        for _ in 0..ACCOUNT_LIMIT {
+            let (next, lock) = finish(&account(), c, Verdict::Failed, t0());
+            reports += usize::from(lock.is_some());
+            c = next;
+        }
+        assert_eq!(reports, 1);
+    }
+
+    #[test]
+    fn attempts_never_judged_do_not_hold_the_account_forever() {
+        // Five attempts admitted, and the process that judged them died.
+        let mut c = None;
+        for _ in 0..ACCOUNT_LIMIT {
+            c = Some(admit(&account(), c, t0()).1);
+        }
+        assert!(matches!(
+            admit(&account(), c, t0() + secs(1)).0,
+            Admission::Refused { .. }
+        ));
+        let later = t0() + delta(JUDGING_GRACE) + secs(1);
+        let (a, held) = admit(&account(), c, later);
+        assert!(matches!(a, Admission::Go { .. }), "one attempt may try");
+        assert!(matches!(
+            admit(&account(), Some(held), later).0,
+            Admission::Refused { .. }
+        ));
     }
 }

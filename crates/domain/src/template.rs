@@ -146,11 +146,9 @@ impl DecisionStage {
 #[serde(deny_unknown_fields)]
 pub struct ItemSpec {
     /// The item's wording, one line.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: String,
     /// Optional longer guidance shown under the title (may span lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 20000))]
     pub guidance: Option<String>,
     /// The stage transition this item must be finished before.
     pub gate: Gate,
@@ -169,7 +167,6 @@ pub struct ItemSpec {
     /// For approval items, the sign-offs needed: one distinct person per listed role (e.g.
     /// `[release_manager, approver]`). Empty means one `approver`. At most 5.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[cfg_attr(feature = "openapi", schema(max_items = 5))]
     pub approvers: Vec<Role>,
 }
 
@@ -213,10 +210,8 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct Section {
     /// The section heading, verbatim (numbering included).
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: String,
     /// The section's items, in order (1 to 100).
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 100))]
     pub items: Vec<ItemSpec>,
 }
 
@@ -226,10 +221,8 @@ pub struct Section {
 #[serde(deny_unknown_fields)]
 pub struct Part {
     /// The part heading, verbatim.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: String,
     /// The part's sections, in order (1 to 50).
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 50))]
     pub sections: Vec<Section>,
 }
 
@@ -239,10 +232,8 @@ pub struct Part {
 #[serde(deny_unknown_fields)]
 pub struct ProseBlock {
     /// The block's heading.
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub heading: String,
     /// The block's text (Markdown, may span lines).
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 20000))]
     pub body: String,
 }
 
@@ -252,19 +243,13 @@ pub struct ProseBlock {
 #[serde(deny_unknown_fields)]
 pub struct DecisionPointSpec {
     /// Stable key within the template (`[a-z0-9_-]+`), e.g. `go_no_go`.
-    #[cfg_attr(
-        feature = "openapi",
-        schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9_-]+$")
-    )]
     pub key: String,
     /// Human title, e.g. "Go/No-Go".
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: String,
     /// The run stage at which the decision is taken.
     pub stage: DecisionStage,
     /// The criteria the decider assesses, e.g. "error rate below 1% for 10 minutes" (at
     /// most 20).
-    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub criteria: Vec<String>,
 }
 
@@ -275,26 +260,20 @@ pub struct DecisionPointSpec {
 #[serde(deny_unknown_fields)]
 pub struct TemplateDraft {
     /// The template's name as listed (e.g. "EduLibra production deployment").
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub name: String,
     /// The document title (the Markdown `#` heading); defaults to the name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 500))]
     pub title: Option<String>,
     /// Free-text blocks before the checklist (at most 50).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub preamble: Vec<ProseBlock>,
     /// The checklist's parts, in order (1 to 20; at most 500 items in all).
-    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 20))]
     pub parts: Vec<Part>,
     /// The decision points of a run of this template (at most 20).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub decision_points: Vec<DecisionPointSpec>,
     /// Free-text blocks after the checklist (at most 50).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub epilogue: Vec<ProseBlock>,
 }
 

@@ -252,15 +252,19 @@ pub fn pools(url: &DbUrl, max_size: u32, faults: &Faults) -> Result<(DbPool, DbP
 pub(crate) fn unavailability(e: &diesel::result::Error) -> Option<bool> {
     use diesel::result::{DatabaseErrorKind, Error};
     match e {
-        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => Some(true),
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => Some(true),
         Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
             // SQLite reports these as plain messages (SQLITE_BUSY, SQLITE_READONLY,
             // SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN); PostgreSQL as SQLSTATE class 57P
             // (operator intervention: shutdown, cannot connect now) and 08 (connection).
             let m = info.message();
             let sqlite = [
+                // Not "database table is locked" (SQLITE_LOCKED): that is a conflict within one
+                // connection, a bug to see, not an outage.
                 "database is locked",
-                "database table is locked",
                 "attempt to write a readonly database",
                 "disk I/O error",
                 "database or disk is full",

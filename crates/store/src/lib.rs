@@ -96,7 +96,8 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The database cannot serve now: its connection was lost, it is restarting, or its file
-    /// cannot be written. Worth retrying shortly; nothing of the change was kept.
+    /// cannot be written. Worth retrying shortly. A change whose connection was lost while it
+    /// committed may or may not have landed: read before writing again.
     #[error("the database is unavailable")]
     Unavailable {
         /// The connection itself is gone (it must not be used again).
@@ -122,17 +123,6 @@ impl From<DieselError> for StoreError {
                 None => StoreError::Database(other),
             },
         }
-    }
-}
-
-impl StoreError {
-    /// Whether the database could not serve (connect, restart, unwritable file): the request
-    /// may be retried as it is.
-    pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unavailable { .. } | StoreError::Connect(_)
-        )
     }
 }
 

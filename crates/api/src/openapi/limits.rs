@@ -10,9 +10,15 @@
 use serde_json::{Map, Value, json};
 use shipshape_domain::decision::{MAX_OBSERVED_LEN, MAX_RATIONALE_LEN};
 use shipshape_domain::item::{MAX_ASSIGNEE_LEN, MAX_NOTE_LEN, MAX_URL_LEN};
+use shipshape_domain::role::{MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MIN_PASSWORD_LEN};
 use shipshape_domain::run::{MAX_DOWNTIME_MINUTES, MAX_LABEL_LEN};
-use shipshape_domain::template::{MAX_LINE_LEN, MAX_TEXT_LEN};
+use shipshape_domain::template::{
+    MAX_APPROVERS, MAX_CRITERIA, MAX_DECISION_POINTS, MAX_LINE_LEN, MAX_PARTS, MAX_PROSE_BLOCKS,
+    MAX_SECTION_ITEMS, MAX_SECTIONS, MAX_TEXT_LEN,
+};
 use shipshape_domain::text::pattern_class;
+
+use crate::routes::tokens::MAX_TOKEN_DAYS;
 
 /// A run label, member role or token name: one line with something besides white space (the
 /// server trims it).
@@ -63,11 +69,19 @@ fn free_text(max: usize, required: bool) -> Value {
 }
 
 fn username() -> Value {
-    json!({"minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._@-]+$"})
+    json!({"minLength": 1, "maxLength": MAX_USERNAME_LEN, "pattern": "^[A-Za-z0-9._@-]+$"})
 }
 
 fn password() -> Value {
-    json!({"minLength": 12, "maxLength": 256, "pattern": "^[^\\u0000]*$"})
+    json!({
+        "minLength": MIN_PASSWORD_LEN,
+        "maxLength": MAX_PASSWORD_LEN,
+        "pattern": "^[^\\u0000]*$",
+    })
+}
+
+fn items(min: usize, max: usize) -> Value {
+    json!({"minItems": min, "maxItems": max})
 }
 
 /// An `If-Match` value: `*` or one ETag this API gives out (empty, like absent, sets no
@@ -103,10 +117,11 @@ fn merge(target: &mut Value, extra: &Value) {
 pub fn apply(doc: &mut Value) -> Vec<String> {
     let mut missing = Vec::new();
     let downtime = json!({"minimum": 0, "maximum": MAX_DOWNTIME_MINUTES});
+    let f = pattern_class(&[]);
     let url = json!({
         "type": "string",
         "maxLength": MAX_URL_LEN,
-        "pattern": "^https?://[^\\s/][^\\s]*$",
+        "pattern": format!("^https?://[^\\s/{f}][^\\s{f}]*$"),
     });
     let text = free_text(MAX_NOTE_LEN, false);
     let fields: Vec<(&str, &str, Value)> = vec![
@@ -119,7 +134,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         (
             "CreateTokenRequest",
             "expires_in_days",
-            json!({"minimum": 1, "maximum": 365}),
+            json!({"minimum": 1, "maximum": MAX_TOKEN_DAYS}),
         ),
         ("AddMemberRequest", "username", username()),
         ("AddMemberRequest", "run_role", label(MAX_LABEL_LEN)),
@@ -149,7 +164,13 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         (
             "UpdateItemRequest",
             "evidence_url",
-            json!({"anyOf": [url, {"type": "string", "pattern": "^\\s*$"}, {"type": "null"}]}),
+            // White space alone clears it, as the server trims it (Rust's white space: not the
+            // control characters U+001C–U+001F that Python's `\s` also takes).
+            json!({"anyOf": [
+                url,
+                {"type": "string", "pattern": "^[^\\S\\u001c-\\u001f]*$"},
+                {"type": "null"},
+            ]}),
         ),
         ("TransitionRequest", "reason", text.clone()),
         ("CreateSignoffRequest", "comment", text),
@@ -170,11 +191,28 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         ),
         ("TemplateDraft", "name", template_line()),
         ("TemplateDraft", "title", template_line()),
+        ("TemplateDraft", "parts", items(1, MAX_PARTS)),
+        ("TemplateDraft", "preamble", items(0, MAX_PROSE_BLOCKS)),
+        ("TemplateDraft", "epilogue", items(0, MAX_PROSE_BLOCKS)),
+        (
+            "TemplateDraft",
+            "decision_points",
+            items(0, MAX_DECISION_POINTS),
+        ),
         ("Part", "title", template_line()),
+        ("Part", "sections", items(1, MAX_SECTIONS)),
         ("Section", "title", template_line()),
+        ("Section", "items", items(1, MAX_SECTION_ITEMS)),
         ("ItemSpec", "title", template_line()),
         ("ItemSpec", "guidance", template_text()),
+        ("ItemSpec", "approvers", items(0, MAX_APPROVERS)),
+        (
+            "DecisionPointSpec",
+            "key",
+            json!({"minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9_-]+$"}),
+        ),
         ("DecisionPointSpec", "title", template_line()),
+        ("DecisionPointSpec", "criteria", items(0, MAX_CRITERIA)),
         ("ProseBlock", "heading", template_line()),
         ("ProseBlock", "body", template_text()),
     ];

@@ -45,8 +45,7 @@ pub async fn login(
         req.peer_addr().map(|a| a.ip()),
         forwarded,
         &state.trusted_proxies,
-    )
-    .map(|a| a.to_string());
+    );
     let attempt = throttle::Attempt::admit(&state, &username, address).await?;
     // Only wrong credentials count as a failure; an error that kept us from judging them (the
     // database was down) gives the attempt back.

@@ -15,7 +15,7 @@ use crate::auth::{Caller, hash_api_secret, new_api_secret};
 use crate::error::ApiError;
 
 /// The longest a token may live.
-const MAX_TOKEN_DAYS: u32 = 365;
+pub(crate) const MAX_TOKEN_DAYS: u32 = 365;
 
 /// The caller's own API tokens, newest first.
 #[utoipa::path(
