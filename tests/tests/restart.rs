@@ -142,3 +142,37 @@ async fn sqlite_sign_in_lock_survives_a_restart_and_is_audited() {
 async fn postgres_sign_in_lock_survives_a_restart_and_is_audited() {
     a_sign_in_lock_survives_a_restart_and_is_audited(Backend::Postgres).await;
 }
+
+async fn two_instances_on_one_database_share_the_sign_in_guard(backend: Backend) {
+    let (_db, url) = TestDb::create(backend);
+    let client = reqwest::Client::new();
+    let (first, first_handle) = serve(&url, "the-admin-password").await;
+    let (second, second_handle) = serve(&url, "the-admin-password").await;
+    let login = |base: &str, password: &str| {
+        client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"username": "admin", "password": password}))
+            .send()
+    };
+    // Failures spread over both instances add up: N instances do not allow N× the guesses.
+    for base in [&first, &second, &first, &second, &first] {
+        let status = login(base, "wrong-password").await.unwrap().status();
+        assert_eq!(status.as_u16(), 401);
+    }
+    for base in [&first, &second] {
+        let status = login(base, "the-admin-password").await.unwrap().status();
+        assert_eq!(status.as_u16(), 429, "locked on every instance");
+    }
+    first_handle.stop(true).await;
+    second_handle.stop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_instances_share_the_sign_in_guard() {
+    two_instances_on_one_database_share_the_sign_in_guard(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_instances_share_the_sign_in_guard() {
+    two_instances_on_one_database_share_the_sign_in_guard(Backend::Postgres).await;
+}

@@ -87,11 +87,44 @@ impl DbUrl {
     }
 }
 
+/// libpq settings every PostgreSQL connection gets unless the URL sets them: give up a
+/// connection attempt after 5 s, and notice a peer that vanished (a network partition, not a
+/// restart, which closes the connection) within about a minute instead of the kernel's two
+/// hours, so requests fail over to `503` instead of hanging.
+const POSTGRES_DEFAULTS: [(&str, &str); 5] = [
+    ("connect_timeout", "5"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "30"),
+    ("keepalives_interval", "10"),
+    ("keepalives_count", "3"),
+];
+
+/// The URL with [`POSTGRES_DEFAULTS`] added where it does not set them.
+pub fn with_connection_defaults(url: &str) -> String {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let set: Vec<&str> = query
+        .split('&')
+        .filter_map(|kv| kv.split('=').next())
+        .collect();
+    let mut out = url.to_owned();
+    for (key, value) in POSTGRES_DEFAULTS {
+        if set.contains(&key) {
+            continue;
+        }
+        out.push(if out.contains('?') { '&' } else { '?' });
+        out.push_str(key);
+        out.push('=');
+        out.push_str(value);
+    }
+    out
+}
+
 /// Opens one connection of the backend the URL names, set up for use.
 pub fn establish(url: &DbUrl) -> Result<AnyConnection, StoreError> {
     match url {
         DbUrl::Postgres(u) => Ok(AnyConnection::Postgresql(
-            PgConnection::establish(u).map_err(|e| StoreError::Connect(e.to_string()))?,
+            PgConnection::establish(&with_connection_defaults(u))
+                .map_err(|e| StoreError::Connect(e.to_string()))?,
         )),
         DbUrl::Sqlite(path) => {
             if let Some(dir) = std::path::Path::new(path).parent()
@@ -297,4 +330,23 @@ pub fn run_migrations(conn: &mut AnyConnection) -> Result<(), StoreError> {
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
     };
     result.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_get_timeouts_and_keepalives_unless_they_set_their_own() {
+        assert_eq!(
+            with_connection_defaults("postgres://u@h/db"),
+            "postgres://u@h/db?connect_timeout=5&keepalives=1&keepalives_idle=30\
+             &keepalives_interval=10&keepalives_count=3"
+        );
+        assert_eq!(
+            with_connection_defaults("postgres://u@h/db?sslmode=require&connect_timeout=20"),
+            "postgres://u@h/db?sslmode=require&connect_timeout=20&keepalives=1\
+             &keepalives_idle=30&keepalives_interval=10&keepalives_count=3"
+        );
+    }
 }
