@@ -639,8 +639,16 @@ on_both_backends! {
         app.send(Method::HEAD, "/healthz", None, None, &[]).await.expect(200);
         app.send(Method::HEAD, "/api/v1/runs", None, None, &[]).await.expect(401);
 
-        // A method a path does not take: 405 with Allow, as a problem.
-        app.send(Method::PUT, "/api/v1/runs", Some(&app.admin), None, &[]).await.expect_problem(405, "method_not_allowed");
+        // A method a path does not take: 405 with Allow (HEAD wherever GET), as a problem that
+        // names the method sent.
+        let put = app.client.put(app.url("/api/v1/runs")).bearer_auth(&app.admin).send().await.unwrap();
+        assert_eq!(put.status().as_u16(), 405);
+        assert_eq!(put.headers()["allow"], "GET, HEAD, POST");
+        let head = app.client.head(app.url(&format!("/api/v1/runs/{id}/transitions"))).bearer_auth(&app.admin).send().await.unwrap();
+        assert_eq!(head.status().as_u16(), 405);
+        assert_eq!(head.headers()["allow"], "POST");
+        let put = app.send(Method::PUT, "/api/v1/runs", Some(&app.admin), None, &[]).await.expect_problem(405, "method_not_allowed");
+        assert!(put.json["detail"].as_str().unwrap().starts_with("PUT is not allowed"));
     }
 
     async fn a_repeated_start_answers_200_without_a_new_event_and_a_late_one_409(app) {

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, middleware, web};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, middleware, web};
 use rand::Rng;
 use shipshape_domain::{EDULIBRA_TEMPLATE_MD, Role, markdown};
 use shipshape_store::{EDULIBRA_TEMPLATE_ID, NewUser, Store, StoreError};
@@ -208,6 +208,10 @@ impl KnownRoutes {
             })
             .flat_map(|(_, m)| m.iter().copied())
             .collect();
+        // HEAD is answered wherever GET is (see `edge`).
+        if methods.contains(&"GET") {
+            methods.push("HEAD");
+        }
         methods.sort_unstable();
         methods.dedup();
         (!methods.is_empty()).then_some(methods)
@@ -228,14 +232,16 @@ async fn unmatched(
     }
     match routes.methods_for(req.path()) {
         Some(methods) => {
+            // The method the client sent (`edge` answers HEAD as GET).
+            let method = if req.extensions().contains::<WasHead>() {
+                "HEAD"
+            } else {
+                req.method().as_str()
+            };
             let mut res = ApiError::new(
                 actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!(
-                    "{} is not allowed here; use {}",
-                    req.method(),
-                    methods.join(", ")
-                ),
+                format!("{method} is not allowed here; use {}", methods.join(", ")),
             )
             .error_response();
             if let Ok(allow) = actix_web::http::header::HeaderValue::from_str(&methods.join(", ")) {
@@ -247,6 +253,10 @@ async fn unmatched(
         None => ApiError::not_found("no such resource").error_response(),
     }
 }
+
+/// Marks a request that came as `HEAD` and is answered as `GET`.
+#[derive(Debug, Clone, Copy)]
+struct WasHead;
 
 /// The longest request target (path and query) the server reads. Longer ones are answered
 /// `414`; beyond 64 KiB the HTTP layer refuses them itself, with a bare `400`, before any of
@@ -275,6 +285,7 @@ async fn edge(
     let head = req.method() == actix_web::http::Method::HEAD;
     if head {
         req.head_mut().method = actix_web::http::Method::GET;
+        req.extensions_mut().insert(WasHead);
     }
     let res = next.call(req).await?.map_into_boxed_body();
     if head && matches!(res.response().body().size(), BodySize::Stream) {
