@@ -489,7 +489,7 @@ on_both_backends! {
         app.get(&app.admin, "/api/v1/no-such-thing").await.expect_problem(404, "not_found");
         let wrong_method = app.send(Method::DELETE, "/api/v1/runs", Some(&app.admin), None, &[]).await;
         let wrong_method = wrong_method.expect_problem(405, "method_not_allowed");
-        assert!(wrong_method.json["detail"].as_str().unwrap().contains("GET, POST"));
+        assert!(wrong_method.json["detail"].as_str().unwrap().contains("GET, HEAD, POST"));
         app.get(&app.admin, "/api/v1/runs/does-not-exist").await.expect_problem(404, "not_found");
 
         let raw = |body: &'static str, ct: &'static str| {
