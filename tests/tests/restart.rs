@@ -90,32 +90,37 @@ async fn postgres_restart_keeps_tokens_and_seeds_once() {
     restart_keeps_tokens_and_seeds_once(Backend::Postgres).await;
 }
 
+/// Signs in as `admin` with `password`; returns the status.
+async fn admin_login(client: &reqwest::Client, base: &str, password: &str) -> u16 {
+    client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 async fn a_sign_in_lock_survives_a_restart_and_is_audited(backend: Backend) {
     let (_db, url) = TestDb::create(backend);
     let client = reqwest::Client::new();
-    let login = |base: String, password: &'static str| {
-        let client = client.clone();
-        async move {
-            client
-                .post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"username": "admin", "password": password}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
     let (first, handle) = serve(&url, "first-admin-password").await;
     for _ in 0..5 {
-        assert_eq!(login(first.clone(), "wrong-password").await, 401);
+        assert_eq!(admin_login(&client, &first, "wrong-password").await, 401);
     }
-    assert_eq!(login(first.clone(), "first-admin-password").await, 429);
+    assert_eq!(
+        admin_login(&client, &first, "first-admin-password").await,
+        429
+    );
     handle.stop(true).await;
 
     // A restart forgets nothing: the account is still locked, the right password waits.
     let (second, handle) = serve(&url, "first-admin-password").await;
-    assert_eq!(login(second, "first-admin-password").await, 429);
+    assert_eq!(
+        admin_login(&client, &second, "first-admin-password").await,
+        429
+    );
     handle.stop(true).await;
 
     // The lock's start is in the audit log: which account, from where, how many failures.
@@ -148,20 +153,16 @@ async fn two_instances_on_one_database_share_the_sign_in_guard(backend: Backend)
     let client = reqwest::Client::new();
     let (first, first_handle) = serve(&url, "the-admin-password").await;
     let (second, second_handle) = serve(&url, "the-admin-password").await;
-    let login = |base: &str, password: &str| {
-        client
-            .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"username": "admin", "password": password}))
-            .send()
-    };
     // Failures spread over both instances add up: N instances do not allow N× the guesses.
     for base in [&first, &second, &first, &second, &first] {
-        let status = login(base, "wrong-password").await.unwrap().status();
-        assert_eq!(status.as_u16(), 401);
+        assert_eq!(admin_login(&client, base, "wrong-password").await, 401);
     }
     for base in [&first, &second] {
-        let status = login(base, "the-admin-password").await.unwrap().status();
-        assert_eq!(status.as_u16(), 429, "locked on every instance");
+        assert_eq!(
+            admin_login(&client, base, "the-admin-password").await,
+            429,
+            "locked on every instance"
+        );
     }
     first_handle.stop(true).await;
     second_handle.stop(true).await;
