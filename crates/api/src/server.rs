@@ -342,7 +342,7 @@ fn as_problem<B>(
     let detail = match (status.as_u16(), detail) {
         (413, _) => format!(
             "the body is too large: at most {} bytes are read",
-            crate::server::MAX_BODY_BYTES
+            MAX_BODY_BYTES
         ),
         (s, Some(d)) if s < 500 => d,
         _ => fallback.to_owned(),

@@ -23,7 +23,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 pub use db::{AnyConnection, DbUrl};
 pub use runs::{Actor, ListRunsFilter, NewRun};
 pub use seed::SEED_ENVIRONMENTS;
-pub use signin::{AuditEntry, AuditRecord};
+pub use signin::AuditRecord;
 pub use templates::EDULIBRA_TEMPLATE_ID;
 pub use tokens::{NewToken, TokenRecord};
 pub use users::{NewUser, UserRecord};

@@ -51,7 +51,7 @@ fn store(conn: &mut AnyConnection, key: &GuardKey, counter: Option<Counter>) -> 
 
 /// One entry of the global audit log.
 #[derive(Debug, Clone)]
-pub struct AuditEntry<'a> {
+pub(crate) struct AuditEntry<'a> {
     /// Who did it (a user id), if anyone signed in.
     pub actor_id: Option<&'a str>,
     /// From which client address.
