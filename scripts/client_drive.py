@@ -1,5 +1,7 @@
-"""Drives an EduLibra run from planned to completed and closed through a Python client
-generated from openapi/openapi.json, the way a deploy script or bot would.
+"""Drives an EduLibra run from planned to completed and closed, and a second one through an
+override, a waiver, a rejected sign-off, team changes and a rollback, through a Python client
+generated from openapi/openapi.json, the way a deploy script or bot would; then decodes every
+event of both logs into its typed class.
 
 Usage: PYTHONPATH=<folder holding shipshape_client> python3 client_drive.py BASE_URL PASSWORD
 """
@@ -11,10 +13,13 @@ from shipshape_client.api.auth import get_me, login
 from shipshape_client.api.decisions import create_decision, list_decisions
 from shipshape_client.api.events import list_events
 from shipshape_client.api.items import create_signoff, update_item
+from shipshape_client.api.team import create_member, delete_member
 from shipshape_client.api.users import create_user
-from shipshape_client.api.runs import create_run, create_transition, get_run, list_runs
+from shipshape_client.api.runs import create_run, create_transition, get_run, list_runs, update_run
 from shipshape_client.api.templates import create_template, list_templates
+from shipshape_client import models
 from shipshape_client.models import (
+    AddMemberRequest,
     CreateDecisionRequest,
     CreateRunRequest,
     CreateSignoffRequest,
@@ -34,6 +39,7 @@ from shipshape_client.models import (
     TransitionAction,
     TransitionRequest,
     UpdateItemRequest,
+    UpdateRunRequest,
     Verdict,
 )
 
@@ -154,6 +160,113 @@ def main(base_url: str, password: str) -> None:
     page = list_runs.sync(client=api, status=RunStatus.COMPLETED)
     check(any(r.id == run.id for r in page.items), "the run is listed as completed")
     print(f"generated client drove run {run.id} to completed and closed ({len(events.items)} events)")
+
+    rolled_back = drive_a_rollback(api, signers, edulibra.id)
+    kinds = set()
+    for run_id in (run.id, rolled_back):
+        kinds |= decode_events(api, run_id)
+    every_kind = {
+        "run_created", "run_updated", "run_transitioned", "item_updated", "decision_recorded",
+        "run_overridden", "member_added", "member_removed", "signoff_recorded",
+    }
+    check(kinds == every_kind, f"both logs hold every kind of event: missing {every_kind - kinds}")
+    print(f"every event of both logs decoded into its typed class ({len(kinds)} kinds)")
+
+
+# Each event type's typed classes in the generated client: the event and its payload.
+TYPED = {
+    "run_created": ("RunCreatedEvent", "RunCreated"),
+    "run_updated": ("RunUpdatedEvent", "RunUpdated"),
+    "run_transitioned": ("RunTransitionedEvent", "RunTransitioned"),
+    "item_updated": ("ItemUpdatedEvent", "ItemUpdated"),
+    "decision_recorded": ("DecisionRecordedEvent", "DecisionRecorded"),
+    "run_overridden": ("RunOverriddenEvent", "RunOverridden"),
+    "member_added": ("MemberAddedEvent", "MemberChanged"),
+    "member_removed": ("MemberRemovedEvent", "MemberChanged"),
+    "signoff_recorded": ("SignoffRecordedEvent", "SignoffRecorded"),
+}
+
+
+def decode_events(api, run_id: str) -> set:
+    """Every event of a run's log is its own typed class with a typed payload: no dict, no
+    untyped fallback. Returns the kinds seen."""
+    page = list_events.sync(client=api, run_id=run_id, limit=1000)
+    kinds = set()
+    for event in page.items:
+        kind = event.type_.value
+        event_class, payload_class = TYPED[kind]
+        check(type(event).__name__ == event_class, f"event {event.seq} decodes as {event_class}, not {type(event).__name__}")
+        check(type(event.payload).__name__ == payload_class, f"event {event.seq} payload decodes as {payload_class}")
+        check(not event.additional_properties and not event.payload.additional_properties,
+              f"event {event.seq} has no fields outside its schema")
+        check(len(event.hash_) == 64 and len(event.prev_hash) == 64, f"event {event.seq} carries its hashes")
+        kinds.add(kind)
+    by_kind = {e.type_.value: e for e in page.items}
+    if "item_updated" in by_kind:
+        changes = by_kind["item_updated"].payload.changes
+        check(isinstance(changes, models.ItemChanges), "item changes are typed")
+    if "decision_recorded" in by_kind:
+        criteria = by_kind["decision_recorded"].payload.criteria
+        check(all(isinstance(c, models.CriterionAssessment) for c in criteria), "criteria are typed")
+    return kinds
+
+
+def drive_a_rollback(api, signers, template_id: str) -> str:
+    """A run that is changed, staffed, forced past its gate, waived, rejected, and rolled
+    back: every other kind of event."""
+    run = create_run.sync(
+        client=api,
+        body=CreateRunRequest(template_id=template_id, product="EduLibra", release_version="4.3.0", environment="staging"),
+    )
+    check(isinstance(run, Run), "a second run")
+    updated = update_run.sync(client=api, run_id=run.id, body=UpdateRunRequest(expected_downtime_minutes=30))
+    check(isinstance(updated, Run), "the run's schedule changes")
+    create_member.sync(client=api, run_id=run.id, body=AddMemberRequest(username="signing-approver", run_role="reviewer"))
+    create_member.sync(client=api, run_id=run.id, body=AddMemberRequest(username="signing-manager", run_role="lead"))
+    members = {m.username: m for m in get_run.sync(client=api, run_id=run.id).members}
+    delete_member.sync_detailed(client=api, run_id=run.id, user_id=members["signing-manager"].user_id)
+
+    current = get_run.sync(client=api, run_id=run.id)
+    required = next(i for i in items(current) if i.required and not i.approval and i.gate.value == "deploy")
+    waived = update_item.sync(
+        client=api,
+        run_id=run.id,
+        item_id=required.id,
+        body=UpdateItemRequest(status=ItemStatus.SKIPPED, reason="covered by the 4.2.0 run"),
+    )
+    check(isinstance(waived, RunItem) and waived.status == ItemStatus.SKIPPED, "a waiver")
+    approval = next(i for i in items(current) if i.approval)
+    worked = update_item.sync(
+        client=api, run_id=run.id, item_id=approval.id, body=UpdateItemRequest(note="scripts written")
+    )
+    check(isinstance(worked, RunItem), "work on an approval item")
+    rejected = create_signoff.sync(
+        client=signers[Role.APPROVER],
+        run_id=run.id,
+        item_id=approval.id,
+        body=CreateSignoffRequest(verdict=Verdict.REJECT, comment="the down migration is missing"),
+    )
+    check(isinstance(rejected, Signoff) and rejected.verdict == Verdict.REJECT, "a rejected sign-off")
+
+    started = create_transition.sync(client=api, run_id=run.id, body=TransitionRequest(action=TransitionAction.START))
+    check(started.status == RunStatus.PREPARING, "start")
+    forced = create_transition.sync(
+        client=api,
+        run_id=run.id,
+        body=TransitionRequest(action=TransitionAction.ADVANCE, force=True, reason="hotfix for a live outage"),
+    )
+    check(isinstance(forced, Run) and forced.status == RunStatus.DEPLOYING, "a forced advance")
+    rollback = create_decision.sync(
+        client=api,
+        run_id=run.id,
+        body=CreateDecisionRequest(point_key="deployment_checkpoint", outcome=Outcome.ROLLBACK, rationale="error rate 7%"),
+    )
+    check(rollback is not None and rollback.outcome == Outcome.ROLLBACK, "a rollback decision")
+    finished = create_transition.sync(
+        client=api, run_id=run.id, body=TransitionRequest(action=TransitionAction.FINISH_ROLLBACK)
+    )
+    check(finished.status == RunStatus.ROLLED_BACK, "rolled back")
+    return run.id
 
 
 if __name__ == "__main__":

@@ -4,10 +4,12 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use shipshape_domain::approval::ApprovalState;
+use shipshape_domain::approval::Verdict;
 use shipshape_domain::decision::{CriterionResult, Outcome};
+use shipshape_domain::event::{Event, EventData, ItemChanges, RunChanges};
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::{Blocker, RunStatus, TransitionAction};
-use shipshape_domain::wire::{Event, EventType, Problem, UpdateItemRequest};
+use shipshape_domain::wire::{Problem, UpdateItemRequest};
 
 /// An item status with its symbol, e.g. "✓ Done".
 pub fn item_status(status: ItemStatus) -> &'static str {
@@ -226,122 +228,154 @@ pub fn problem_message(status: u16, problem: Option<&Problem>) -> String {
     }
 }
 
-fn text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Null => "nothing".into(),
-        serde_json::Value::String(s) => s.replace('_', " "),
-        other => other.to_string(),
+fn words(s: &str) -> String {
+    s.replace('_', " ")
+}
+
+fn or_nothing(v: Option<&str>) -> String {
+    v.map_or_else(|| "nothing".to_owned(), words)
+}
+
+/// The wire spelling of a value of a serde enum, as words.
+fn spelled<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => words(&s),
+        _ => String::new(),
     }
 }
 
-/// The changes of an event payload, as "status: pending → done; note: … → …".
-fn changes(payload: &serde_json::Value) -> String {
-    payload
-        .get("changes")
-        .and_then(|c| c.as_object())
-        .map(|changes| {
-            changes
-                .iter()
-                .map(|(field, change)| {
-                    let field = field.replace('_', " ");
-                    format!(
-                        "{field} {} → {}",
-                        text(change.get("from").unwrap_or(&serde_json::Value::Null)),
-                        text(change.get("to").unwrap_or(&serde_json::Value::Null))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .unwrap_or_default()
+fn change(field: &str, from: String, to: String) -> String {
+    format!("{field} {from} → {to}")
 }
 
-fn field<'a>(payload: &'a serde_json::Value, key: &str) -> &'a str {
-    payload.get(key).and_then(|v| v.as_str()).unwrap_or("")
+fn time_or_nothing(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(|| "nothing".to_owned(), time)
+}
+
+/// A run's changes, as "release version 1.0 → 1.1; window start … → …".
+fn run_changes(c: &RunChanges) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = &c.release_version {
+        parts.push(change(
+            "release version",
+            or_nothing(v.from.as_deref()),
+            or_nothing(v.to.as_deref()),
+        ));
+    }
+    if let Some(v) = &c.window_start {
+        parts.push(change(
+            "window start",
+            time_or_nothing(v.from),
+            time_or_nothing(v.to),
+        ));
+    }
+    if let Some(v) = &c.window_end {
+        parts.push(change(
+            "window end",
+            time_or_nothing(v.from),
+            time_or_nothing(v.to),
+        ));
+    }
+    if let Some(v) = &c.expected_downtime_minutes {
+        let minutes =
+            |m: Option<i32>| m.map_or_else(|| "nothing".to_owned(), |m| format!("{m} min"));
+        parts.push(change("expected downtime", minutes(v.from), minutes(v.to)));
+    }
+    parts.join("; ")
+}
+
+/// An item's changes, as "status pending → done; note … → …".
+fn item_changes(c: &ItemChanges) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = &c.status {
+        parts.push(change("status", spelled(&s.from), spelled(&s.to)));
+    }
+    for (field, v) in [
+        ("assignee", &c.assignee),
+        ("note", &c.note),
+        ("evidence url", &c.evidence_url),
+        ("skip reason", &c.skip_reason),
+    ] {
+        if let Some(v) = v {
+            parts.push(change(
+                field,
+                or_nothing(v.from.as_deref()),
+                or_nothing(v.to.as_deref()),
+            ));
+        }
+    }
+    parts.join("; ")
 }
 
 /// One event of the log as a sentence for the timeline.
 pub fn event(event: &Event) -> String {
-    let p = &event.payload;
     let who = &event.actor;
-    match event.event_type {
-        EventType::RunCreated => format!(
+    match &event.data {
+        EventData::RunCreated(p) => format!(
             "{who} created the run ({} {} → {})",
-            field(p, "product"),
-            field(p, "release_version"),
-            field(p, "environment")
+            p.product, p.release_version, p.environment
         ),
-        EventType::RunUpdated => format!("{who} changed the schedule: {}", changes(p)),
-        EventType::RunTransitioned => {
-            let reason = field(p, "reason");
-            let mut s = format!(
-                "{who}: {} → {}",
-                text(p.get("from").unwrap_or(&serde_json::Value::Null)),
-                text(p.get("to").unwrap_or(&serde_json::Value::Null))
-            );
-            if p.get("closed").and_then(|c| c.as_bool()) == Some(true) {
+        EventData::RunUpdated(p) => {
+            format!("{who} changed the schedule: {}", run_changes(&p.changes))
+        }
+        EventData::RunTransitioned(p) => {
+            let mut s = format!("{who}: {} → {}", spelled(&p.from), spelled(&p.to));
+            if p.closed {
                 s.push_str(" (closed)");
             }
-            if !reason.is_empty() {
+            if let Some(reason) = p.reason.as_deref().filter(|r| !r.is_empty()) {
                 s.push_str(&format!(" — “{reason}”"));
             }
             s
         }
-        EventType::RunOverridden => format!(
+        EventData::RunOverridden(p) => format!(
             "{who} forced “{}” past {} blocker(s) (break-glass) — “{}”",
-            field(p, "action").replace('_', " "),
-            p.get("overridden_blockers")
-                .and_then(|b| b.as_array())
-                .map_or(0, Vec::len),
-            field(p, "reason")
+            spelled(&p.action),
+            p.overridden_blockers.len(),
+            p.reason.as_deref().unwrap_or("")
         ),
-        EventType::ItemUpdated => {
+        EventData::ItemUpdated(p) => {
             let mut s = format!(
                 "{who} updated {} {}: {}",
-                field(p, "reference"),
-                field(p, "title"),
-                changes(p)
+                p.reference,
+                p.title,
+                item_changes(&p.changes)
             );
-            if let Some(n) = p.get("invalidated_signoffs").and_then(|n| n.as_u64())
-                && n > 0
-            {
-                s.push_str(&format!(" ({n} sign-off(s) invalidated)"));
+            if p.invalidated_signoffs > 0 {
+                s.push_str(&format!(
+                    " ({} sign-off(s) invalidated)",
+                    p.invalidated_signoffs
+                ));
             }
             s
         }
-        EventType::SignoffRecorded => {
-            let verdict = if field(p, "verdict") == "reject" {
-                "rejected"
-            } else {
-                "approved"
+        EventData::SignoffRecorded(p) => {
+            let verdict = match p.verdict {
+                Verdict::Reject => "rejected",
+                Verdict::Approve => "approved",
             };
-            format!(
-                "{who} {verdict} {} {}",
-                field(p, "reference"),
-                field(p, "title")
-            )
+            format!("{who} {verdict} {} {}", p.reference, p.title)
         }
-        EventType::DecisionRecorded => format!(
+        EventData::DecisionRecorded(p) => format!(
             "{who} decided {} at {}: “{}”",
-            Outcome::parse(field(p, "outcome")).map_or("?", outcome),
-            field(p, "point_key").replace('_', " "),
-            field(p, "rationale")
+            outcome(p.outcome),
+            words(&p.point_key),
+            p.rationale
         ),
-        EventType::MemberAdded => format!(
-            "{who} added {} to the team ({})",
-            field(p, "username"),
-            field(p, "run_role")
-        ),
-        EventType::MemberRemoved => {
-            format!("{who} removed {} from the team", field(p, "username"))
+        EventData::MemberAdded(p) => {
+            format!("{who} added {} to the team ({})", p.username, p.run_role)
         }
+        EventData::MemberRemoved(p) => format!("{who} removed {} from the team", p.username),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use shipshape_domain::event::{
+        DecisionRecorded, ItemStatusChange, ItemUpdated, MinutesChange, RunTransitioned,
+        RunUpdated, TextChange,
+    };
 
     fn problem(status: u16, code: &str, detail: &str) -> Problem {
         Problem {
@@ -354,14 +388,15 @@ mod tests {
         }
     }
 
-    fn event_of(event_type: EventType, payload: serde_json::Value) -> Event {
+    fn event_of(data: EventData) -> Event {
         Event {
             seq: 1,
             run_id: "r".into(),
-            event_type,
             actor: "alice".into(),
             at: DateTime::UNIX_EPOCH,
-            payload,
+            data,
+            prev_hash: String::new(),
+            hash: String::new(),
         }
     }
 
@@ -422,27 +457,62 @@ mod tests {
 
     #[test]
     fn events_read_as_sentences() {
-        let item = event_of(
-            EventType::ItemUpdated,
-            json!({"reference": "1.1.1", "title": "Code freeze", "changes": {"status": {"from": "pending", "to": "in_progress"}}, "invalidated_signoffs": 2}),
-        );
+        let item = event_of(EventData::ItemUpdated(ItemUpdated {
+            item_id: "i".into(),
+            reference: "1.1.1".into(),
+            title: "Code freeze".into(),
+            version: 2,
+            waiver: false,
+            invalidated_signoffs: 2,
+            changes: ItemChanges {
+                status: Some(ItemStatusChange {
+                    from: ItemStatus::Pending,
+                    to: ItemStatus::InProgress,
+                }),
+                note: Some(TextChange {
+                    from: None,
+                    to: Some("on it".into()),
+                }),
+                ..ItemChanges::default()
+            },
+        }));
         assert_eq!(
             event(&item),
-            "alice updated 1.1.1 Code freeze: status pending → in progress (2 sign-off(s) invalidated)"
+            "alice updated 1.1.1 Code freeze: status pending → in progress; note nothing → on it (2 sign-off(s) invalidated)"
         );
-        let decision = event_of(
-            EventType::DecisionRecorded,
-            json!({"point_key": "deployment_checkpoint", "outcome": "rollback", "rationale": "errors"}),
-        );
+        let decision = event_of(EventData::DecisionRecorded(DecisionRecorded {
+            decision_id: "d".into(),
+            point_key: "deployment_checkpoint".into(),
+            outcome: Outcome::Rollback,
+            rationale: "errors".into(),
+            criteria: vec![],
+            run_status: None,
+        }));
         assert_eq!(
             event(&decision),
             "alice decided Roll back at deployment checkpoint: “errors”"
         );
-        let moved = event_of(
-            EventType::RunTransitioned,
-            json!({"action": "close", "from": "completed", "to": "completed", "closed": true, "reason": null}),
-        );
+        let moved = event_of(EventData::RunTransitioned(RunTransitioned {
+            action: TransitionAction::Close,
+            from: RunStatus::Completed,
+            to: RunStatus::Completed,
+            closed: true,
+            reason: None,
+        }));
         assert_eq!(event(&moved), "alice: completed → completed (closed)");
+        let scheduled = event_of(EventData::RunUpdated(RunUpdated {
+            changes: RunChanges {
+                expected_downtime_minutes: Some(MinutesChange {
+                    from: None,
+                    to: Some(15),
+                }),
+                ..RunChanges::default()
+            },
+        }));
+        assert_eq!(
+            event(&scheduled),
+            "alice changed the schedule: expected downtime nothing → 15 min"
+        );
     }
 
     #[test]

@@ -288,9 +288,9 @@ mod tests {
     fn replayed_events_are_not_delivered_twice() {
         let message = |seq: i64| SseMessage {
             id: Some(seq.to_string()),
-            event: Some("item_updated".into()),
+            event: Some("member_added".into()),
             data: format!(
-                r#"{{"seq":{seq},"run_id":"r","type":"item_updated","actor":"a","at":"2026-11-27T10:00:00Z","payload":{{}}}}"#
+                r#"{{"seq":{seq},"run_id":"r","type":"member_added","actor":"a","at":"2026-11-27T10:00:00Z","payload":{{"user_id":"u","username":"bob","run_role":"DBA"}},"prev_hash":"p","hash":"h"}}"#
             ),
         };
         let (events, after) = events_after(&[message(3), message(4), message(5)], 4);

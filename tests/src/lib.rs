@@ -116,6 +116,8 @@ pub struct TestApp {
     /// Tokens of an approver and a release manager who sign off approval items in
     /// [`TestApp::finish_gate`] (distinct people, never the ones doing the work).
     pub signers: (String, String),
+    /// The database's URL (for tests that reach behind the API, e.g. to tamper with it).
+    pub db_url: String,
     handle: actix_web::dev::ServerHandle,
     // Dropped last: the database outlives the server.
     _db: TestDb,
@@ -231,6 +233,7 @@ impl TestApp {
             admin: String::new(),
             signers: (String::new(), String::new()),
             handle,
+            db_url: url.to_owned(),
             _db: db,
         };
         app.admin = app.login("admin", ADMIN_PASSWORD).await;
@@ -239,6 +242,14 @@ impl TestApp {
             app.user("signing-manager", "release_manager").await,
         );
         app
+    }
+
+    /// Runs SQL on the database directly, behind the server's back.
+    pub fn sql(&self, statements: &str) {
+        let url = shipshape_store::DbUrl::parse(&self.db_url).unwrap();
+        let mut conn = shipshape_store::db::establish(&url).unwrap();
+        diesel::connection::SimpleConnection::batch_execute(&mut conn, statements)
+            .unwrap_or_else(|e| panic!("{statements}: {e}"));
     }
 
     /// The full URL of a path.
@@ -451,6 +462,14 @@ pub fn items(run: &Value) -> Vec<Value> {
         }
     }
     out
+}
+
+/// The run's first item whose title starts with `prefix`.
+pub fn item_by_title(run: &Value, prefix: &str) -> Value {
+    items(run)
+        .into_iter()
+        .find(|i| i["title"].as_str().unwrap().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no item titled `{prefix}…`"))
 }
 
 /// Defines each test twice: once on SQLite (`sqlite::name`), once on PostgreSQL

@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::Method;
 use serde_json::{Value, json};
 use shipshape_tests::{
-    Answer, EDULIBRA, JWT_SECRET, TestApp, USER_PASSWORD, items, on_both_backends,
+    Answer, EDULIBRA, JWT_SECRET, TestApp, USER_PASSWORD, item_by_title, on_both_backends,
 };
 
 fn now() -> u64 {
@@ -53,13 +53,6 @@ async fn api_token(app: &TestApp, session: &str, scopes: &[&str]) -> Value {
     .await
     .expect(201)
     .json
-}
-
-fn item_by_title(run: &Value, prefix: &str) -> Value {
-    items(run)
-        .into_iter()
-        .find(|i| i["title"].as_str().unwrap().starts_with(prefix))
-        .unwrap()
 }
 
 /// Who may call an operation.
@@ -119,6 +112,8 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("create_decision", Roles(STEER, "decisions:write")),
         ("list_events", Roles(ALL, "runs:read")),
         ("get_event_stream", Roles(ALL, "runs:read")),
+        ("get_run_audit", Roles(ALL, "runs:read")),
+        ("list_audit_log", Roles(ADMIN, "admin")),
     ]
 }
 
@@ -284,6 +279,8 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
             format!("/api/v1/runs/{run}/decisions"),
             Some(json!({"point_key": "go_no_go", "outcome": "hold", "rationale": "matrix"})),
         ),
+        "get_run_audit" => (get, format!("/api/v1/runs/{run}/audit"), None),
+        "list_audit_log" => (get, "/api/v1/audit-log".into(), None),
         "list_events" => (get, format!("/api/v1/runs/{run}/events"), None),
         "get_event_stream" => (get, format!("/api/v1/runs/{run}/events/stream"), None),
         other => panic!("the matrix has no request for `{other}`"),

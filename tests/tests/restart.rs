@@ -125,15 +125,15 @@ async fn a_sign_in_lock_survives_a_restart_and_is_audited(backend: Backend) {
 
     // The lock's start is in the audit log: which account, from where, how many failures.
     let store = shipshape_store::Store::connect(&url, 1).unwrap();
-    let audit = store.audit_log(0, 100).unwrap();
+    let audit = store.audit_log(0, 100).unwrap().items;
     let locks: Vec<_> = audit
         .iter()
-        .filter(|e| e.action == "sign_in_locked")
+        .filter(|e| e.action == shipshape_domain::wire::AuditAction::SignInLocked)
         .collect();
     assert_eq!(locks.len(), 1, "one lock started: {audit:?}");
     assert_eq!(locks[0].subject, "admin");
     assert_eq!(locks[0].address.as_deref(), Some("127.0.0.1"));
-    let details: Value = serde_json::from_str(&locks[0].details).unwrap();
+    let details = &locks[0].details;
     assert_eq!(details["failures"], 5);
     assert!(details["locked_until"].is_string());
 }

@@ -16,7 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, deco
 use serde::{Deserialize, Serialize};
 use shipshape_domain::Role;
 use shipshape_domain::access::{Permission, Scope, authorize};
-use shipshape_store::Actor;
+use shipshape_store::{Actor, Auditor};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -152,9 +152,20 @@ pub struct Caller {
     pub role: Role,
     /// For an API token, its id and scopes; `None` for a session.
     pub token: Option<(String, Vec<Scope>)>,
+    /// The client's address (for the audit log).
+    pub address: Option<String>,
 }
 
 impl Caller {
+    /// As the audit log records who acted, and from where.
+    pub fn auditor(&self) -> Auditor {
+        Auditor {
+            actor_id: Some(self.id.clone()),
+            actor: Some(self.username.clone()),
+            address: self.address.clone(),
+        }
+    }
+
     /// As the store records actors.
     pub fn actor(&self) -> Actor {
         Actor {
@@ -221,6 +232,7 @@ pub(crate) async fn authenticate(
                 token: Some((t.id.clone(), t.scopes()?)),
                 id: user.id,
                 username: user.username,
+                address: None,
             }),
             _ => Err(ApiError::unauthorized(
                 "the API token is unknown, revoked or expired, or its user is deactivated",
@@ -235,6 +247,7 @@ pub(crate) async fn authenticate(
             id: u.id,
             username: u.username,
             token: None,
+            address: None,
         }),
         _ => Err(ApiError::unauthorized(
             "the access token was revoked, or its user is deactivated; sign in again",
@@ -249,9 +262,19 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
+        let peer = req.peer_addr().map(|a| a.ip());
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::unauthorized("not configured"))?;
-            authenticate(state, token?).await
+            let address =
+                crate::throttle::client_address(peer, forwarded.as_deref(), &state.trusted_proxies);
+            let mut caller = authenticate(state, token?).await?;
+            caller.address = address.map(|a| a.to_string());
+            Ok(caller)
         })
     }
 }

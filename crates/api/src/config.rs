@@ -44,7 +44,7 @@ pub struct Cli {
 }
 
 /// The commands.
-#[derive(Debug, Clone, Copy, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Serve the API, its documentation and the web app (the default).
     Serve,
@@ -52,6 +52,25 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Tamper evidence of the stored logs.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+/// What `shipshape audit` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chains of every run's event log and of the audit log (or of one run's
+    /// log), print each verdict, and exit non-zero on any break. Applies pending migrations
+    /// first (which chain entries written before the logs were chained).
+    Verify {
+        /// Only this run.
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run: Option<String>,
+    },
 }
 
 /// Settings.

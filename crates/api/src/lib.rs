@@ -10,6 +10,7 @@ pub mod openapi;
 mod routes;
 pub mod server;
 pub mod throttle;
+pub mod verify;
 pub mod web;
 
 use shipshape_store::Store;

@@ -1,7 +1,7 @@
 //! The `shipshape` binary: `serve` (default), `migrate`, `openapi`.
 
 use clap::Parser;
-use shipshape_api::config::{Cli, Command};
+use shipshape_api::config::{AuditCommand, Cli, Command};
 
 /// mimalloc rather than the system allocator: glibc's keeps a heap per thread that ever
 /// allocated and rarely gives it back, so every burst of blocking work (event streams,
@@ -20,6 +20,13 @@ fn main() -> std::process::ExitCode {
         }
         Command::Migrate => shipshape_api::server::migrate(&cli.config),
         Command::Serve => shipshape_api::server::serve(cli.config),
+        Command::Audit {
+            action: AuditCommand::Verify { run },
+        } => match shipshape_api::verify::verify(&cli.config, run.as_deref()) {
+            Ok(true) => Ok(()),
+            Ok(false) => return std::process::ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

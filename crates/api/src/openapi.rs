@@ -35,6 +35,7 @@ version.",
         (name = "items", description = "Checklist items of a run"),
         (name = "decisions", description = "Go / hold / rollback / abort decisions"),
         (name = "events", description = "The append-only event log of a run"),
+        (name = "audit", description = "Tamper evidence: hash-chain verification and the audit log (admin)"),
         (name = "ops", description = "Liveness and readiness"),
     )
 )]

@@ -58,11 +58,13 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         shipshape_domain::role::check_password(&password)
             .map_err(|e| StartError::Other(format!("SHIPSHAPE_ADMIN_PASSWORD: {e}")))?;
         let hash = hash_password(&password).map_err(|e| StartError::Other(e.to_string()))?;
-        match store.create_user(NewUser {
+        // The first admin is created by no one: the audit entry has no actor.
+        let first = NewUser {
             username: "admin",
             password_hash: &hash,
             role: Role::Admin,
-        }) {
+        };
+        match store.create_user(first, &shipshape_store::Auditor::default()) {
             // Another instance starting on the same database created it first.
             Ok(_) | Err(StoreError::Duplicate(_)) => {}
             Err(e) => return Err(e.into()),

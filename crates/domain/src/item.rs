@@ -336,3 +336,298 @@ impl CheckedItemChange {
             && self.skip_reason.is_none()
     }
 }
+
+/// An item as it is stored, for planning a change to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredItem<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its reference, e.g. `1.1.1`.
+    pub reference: &'a str,
+    /// Its title.
+    pub title: &'a str,
+    /// Its version.
+    pub version: i64,
+    /// Its assignee.
+    pub assignee: Option<&'a str>,
+    /// Its note.
+    pub note: Option<&'a str>,
+    /// Its evidence link.
+    pub evidence_url: Option<&'a str>,
+    /// Why it is skipped.
+    pub skip_reason: Option<&'a str>,
+    /// Who worked on it (comma-separated user names).
+    pub worked_by: Option<&'a str>,
+    /// How many valid sign-offs it has.
+    pub signoffs: usize,
+}
+
+/// Who asks for an item change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemActor<'a> {
+    /// Their user name.
+    pub username: &'a str,
+    /// Their role.
+    pub role: Role,
+    /// Whether they are on the run's team.
+    pub is_member: bool,
+}
+
+/// An item change the rules allow, worked out in full: the item's next state and the event
+/// that records it. The store writes it as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemPlan {
+    /// The next status.
+    pub status: ItemStatus,
+    /// The next assignee.
+    pub assignee: Option<String>,
+    /// The next note.
+    pub note: Option<String>,
+    /// The next evidence link.
+    pub evidence_url: Option<String>,
+    /// The next skip reason.
+    pub skip_reason: Option<String>,
+    /// Who has worked on the item after the change.
+    pub worked_by: Option<String>,
+    /// The item's next version.
+    pub version: i64,
+    /// Whether the item's valid sign-offs are invalidated (the work changed under them).
+    pub invalidates_signoffs: bool,
+    /// The event payload.
+    pub event: crate::event::ItemUpdated,
+}
+
+fn text_change(from: Option<&str>, to: &Option<String>) -> Option<crate::event::TextChange> {
+    (from != to.as_deref()).then(|| crate::event::TextChange {
+        from: from.map(str::to_owned),
+        to: to.clone(),
+    })
+}
+
+/// Plans a change to an item, the way [`crate::run::plan_transition`] plans a transition:
+/// checks it ([`check_item_change`]), merges it into the stored item, decides whether it
+/// changes the work (which invalidates an approval item's sign-offs and, when the status is
+/// not set, sends a done or blocked item back to `in_progress`), who has worked on the item,
+/// and the diff the event records. `None` when the change alters nothing.
+pub fn plan_item_change(
+    ctx: ItemContext,
+    item: StoredItem<'_>,
+    actor: ItemActor<'_>,
+    members: &[String],
+    change: ItemChange,
+) -> Result<Option<ItemPlan>, ItemError> {
+    use crate::approval::{Work, add_worker, is_material_change, status_after_rework};
+
+    let checked = check_item_change(ctx, actor.role, actor.is_member, members, change)?;
+    let c = checked.change;
+    let owned = |v: Option<&str>| v.map(str::to_owned);
+    let assignee = c.assignee.unwrap_or_else(|| owned(item.assignee));
+    let note = c.note.unwrap_or_else(|| owned(item.note));
+    let evidence_url = c.evidence_url.unwrap_or_else(|| owned(item.evidence_url));
+    let patched_status = c.status.unwrap_or(ctx.status);
+    let material = is_material_change(
+        Work {
+            status: ctx.status,
+            note: item.note,
+            evidence_url: item.evidence_url,
+        },
+        Work {
+            status: patched_status,
+            note: note.as_deref(),
+            evidence_url: evidence_url.as_deref(),
+        },
+    );
+    let invalidates_signoffs = material && item.signoffs > 0;
+    let status = if invalidates_signoffs && c.status.is_none() {
+        status_after_rework(ctx.status)
+    } else {
+        patched_status
+    };
+    let skip_reason = checked
+        .skip_reason
+        .unwrap_or_else(|| owned(item.skip_reason));
+    let changes = crate::event::ItemChanges {
+        status: (status != ctx.status).then_some(crate::event::ItemStatusChange {
+            from: ctx.status,
+            to: status,
+        }),
+        assignee: text_change(item.assignee, &assignee),
+        note: text_change(item.note, &note),
+        evidence_url: text_change(item.evidence_url, &evidence_url),
+        skip_reason: text_change(item.skip_reason, &skip_reason),
+    };
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let worked_by = if material {
+        Some(add_worker(item.worked_by, actor.username))
+    } else {
+        owned(item.worked_by)
+    };
+    let version = item.version + 1;
+    let invalidated = if invalidates_signoffs {
+        item.signoffs as u64
+    } else {
+        0
+    };
+    Ok(Some(ItemPlan {
+        status,
+        assignee,
+        note,
+        evidence_url,
+        skip_reason,
+        worked_by,
+        version,
+        invalidates_signoffs,
+        event: crate::event::ItemUpdated {
+            item_id: item.id.to_owned(),
+            reference: item.reference.to_owned(),
+            title: item.title.to_owned(),
+            version,
+            waiver: checked.waiver,
+            invalidated_signoffs: invalidated,
+            changes,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx(kind: ItemKind, status: ItemStatus) -> ItemContext {
+        ItemContext {
+            run_status: RunStatus::Preparing,
+            run_closed: false,
+            gate: Gate::Deploy,
+            required: true,
+            kind,
+            status,
+        }
+    }
+
+    fn stored(signoffs: usize) -> StoredItem<'static> {
+        StoredItem {
+            id: "i",
+            reference: "1.2.3",
+            title: "Data migration scripts",
+            version: 4,
+            assignee: None,
+            note: Some("written"),
+            evidence_url: None,
+            skip_reason: None,
+            worked_by: Some("carol"),
+            signoffs,
+        }
+    }
+
+    const BOB: ItemActor<'static> = ItemActor {
+        username: "bob",
+        role: Role::Engineer,
+        is_member: true,
+    };
+
+    #[test]
+    fn a_note_change_to_signed_work_invalidates_the_signoffs_and_reopens_it() {
+        let change = ItemChange {
+            note: Some(Some("down migration added".into())),
+            ..ItemChange::default()
+        };
+        let plan = plan_item_change(
+            ctx(ItemKind::Approval, ItemStatus::Blocked),
+            stored(2),
+            BOB,
+            &[],
+            change,
+        )
+        .unwrap()
+        .expect("a change");
+        assert!(plan.invalidates_signoffs);
+        assert_eq!(plan.status, ItemStatus::InProgress);
+        assert_eq!(plan.version, 5);
+        assert_eq!(plan.worked_by.as_deref(), Some("carol,bob"));
+        let e = &plan.event;
+        assert_eq!((e.invalidated_signoffs, e.version, e.waiver), (2, 5, false));
+        assert_eq!(
+            e.changes.status,
+            Some(crate::event::ItemStatusChange {
+                from: ItemStatus::Blocked,
+                to: ItemStatus::InProgress
+            })
+        );
+        assert_eq!(
+            e.changes.note.as_ref().unwrap().from.as_deref(),
+            Some("written")
+        );
+        assert!(e.changes.assignee.is_none());
+    }
+
+    #[test]
+    fn assigning_is_not_work_and_keeps_the_signoffs() {
+        let change = ItemChange {
+            assignee: Some(Some("bob".into())),
+            ..ItemChange::default()
+        };
+        let plan = plan_item_change(
+            ctx(ItemKind::Approval, ItemStatus::InProgress),
+            stored(1),
+            BOB,
+            &["bob".into()],
+            change,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!plan.invalidates_signoffs);
+        assert_eq!(plan.event.invalidated_signoffs, 0);
+        assert_eq!(plan.worked_by.as_deref(), Some("carol"));
+        assert_eq!(plan.status, ItemStatus::InProgress);
+    }
+
+    #[test]
+    fn resending_what_is_stored_plans_nothing() {
+        let change = ItemChange {
+            note: Some(Some("  written ".into())),
+            ..ItemChange::default()
+        };
+        let plan = plan_item_change(
+            ctx(ItemKind::Manual, ItemStatus::Pending),
+            stored(0),
+            BOB,
+            &[],
+            change,
+        )
+        .unwrap();
+        assert_eq!(plan, None);
+    }
+
+    #[test]
+    fn a_waiver_is_recorded_with_its_reason() {
+        let change = ItemChange {
+            status: Some(ItemStatus::Skipped),
+            reason: Some("not needed for this release".into()),
+            ..ItemChange::default()
+        };
+        let manager = ItemActor {
+            role: Role::ReleaseManager,
+            ..BOB
+        };
+        let plan = plan_item_change(
+            ctx(ItemKind::Manual, ItemStatus::Pending),
+            stored(0),
+            manager,
+            &[],
+            change,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(plan.event.waiver);
+        assert_eq!(
+            plan.skip_reason.as_deref(),
+            Some("not needed for this release")
+        );
+        assert_eq!(
+            plan.event.changes.skip_reason.unwrap().to.as_deref(),
+            Some("not needed for this release")
+        );
+    }
+}

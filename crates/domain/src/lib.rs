@@ -7,7 +7,9 @@
 
 pub mod access;
 pub mod approval;
+pub mod chain;
 pub mod decision;
+pub mod event;
 pub mod item;
 pub mod markdown;
 pub mod role;

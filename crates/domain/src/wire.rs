@@ -752,85 +752,7 @@ pub struct CreateDecisionRequest {
     pub criteria: Vec<CriterionInput>,
 }
 
-/// What kind of change an event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum EventType {
-    /// The run was created.
-    RunCreated,
-    /// The run's schedule changed.
-    RunUpdated,
-    /// The run changed status or was closed.
-    RunTransitioned,
-    /// An item changed.
-    ItemUpdated,
-    /// A decision was recorded.
-    DecisionRecorded,
-    /// A release manager forced a transition past unmet gates.
-    RunOverridden,
-    /// A member joined the run's team.
-    MemberAdded,
-    /// A member left the run's team.
-    MemberRemoved,
-    /// An approval item was signed off (approved or rejected).
-    SignoffRecorded,
-}
-
-impl EventType {
-    /// The wire and database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::RunCreated => "run_created",
-            EventType::RunUpdated => "run_updated",
-            EventType::RunTransitioned => "run_transitioned",
-            EventType::ItemUpdated => "item_updated",
-            EventType::DecisionRecorded => "decision_recorded",
-            EventType::RunOverridden => "run_overridden",
-            EventType::MemberAdded => "member_added",
-            EventType::MemberRemoved => "member_removed",
-            EventType::SignoffRecorded => "signoff_recorded",
-        }
-    }
-
-    /// Parses the wire and database spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            EventType::RunCreated,
-            EventType::RunUpdated,
-            EventType::RunTransitioned,
-            EventType::ItemUpdated,
-            EventType::DecisionRecorded,
-            EventType::RunOverridden,
-            EventType::MemberAdded,
-            EventType::MemberRemoved,
-            EventType::SignoffRecorded,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == s)
-    }
-}
-
-/// One entry of a run's append-only event log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Event {
-    /// Position in the run's log, from 1, without gaps.
-    pub seq: i64,
-    /// The run.
-    pub run_id: String,
-    /// What happened.
-    #[serde(rename = "type")]
-    pub event_type: EventType,
-    /// Who did it (user name).
-    pub actor: String,
-    /// When.
-    #[serde(deserialize_with = "crate::timestamp::deserialize")]
-    pub at: DateTime<Utc>,
-    /// The details: what changed, from what to what.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub payload: serde_json::Value,
-}
+pub use crate::event::{Event, EventData, EventType};
 
 /// One page of events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -840,6 +762,151 @@ pub struct EventPage {
     pub items: Vec<Event>,
     /// Pass as `after` to get the next page; `null` when this page reached the end of the log
     /// (a full page may be followed by an empty one).
+    pub next_after: Option<i64>,
+}
+
+/// Whether a hash chain (a run's event log, or the audit log) is intact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChainVerdict {
+    /// Whether every entry is present, well formed, and links to the one before.
+    pub verified: bool,
+    /// How many entries the log holds (or should hold).
+    pub count: i64,
+    /// The last entry's hash: keep it elsewhere to show later that nothing before it changed.
+    pub head_hash: Option<String>,
+    /// The first entry that does not hold, when the chain is broken.
+    pub first_bad_seq: Option<i64>,
+    /// What is wrong there.
+    pub problem: Option<String>,
+}
+
+impl From<crate::chain::ChainReport> for ChainVerdict {
+    fn from(r: crate::chain::ChainReport) -> Self {
+        ChainVerdict {
+            verified: r.verified,
+            count: r.count,
+            head_hash: r.head_hash,
+            first_bad_seq: r.first_bad_seq,
+            problem: r.problem,
+        }
+    }
+}
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    /// Failed sign-ins locked an account; details: `failures`, `locked_until`.
+    SignInLocked,
+    /// An admin created a user; details: `role`.
+    UserCreated,
+    /// An admin changed a user's role; details: `role` `{from, to}`.
+    UserRoleChanged,
+    /// An admin deactivated a user (ending their sessions and tokens).
+    UserDeactivated,
+    /// An admin reactivated a user.
+    UserReactivated,
+    /// A user's password was changed (by themselves); their sessions ended.
+    PasswordChanged,
+    /// An API token was created; details: `token_id`, `name`, `scopes`, `expires_at` (never
+    /// the secret).
+    TokenCreated,
+    /// An API token was revoked; details: `token_id`, `name`.
+    TokenRevoked,
+    /// An admin imported a new template; details: `template_id`, `name`, `version`.
+    TemplateImported,
+    /// An admin published a new version of a template; details: `template_id`, `version`
+    /// `{from, to}`.
+    TemplateVersionCreated,
+}
+
+impl AuditAction {
+    /// Every action.
+    pub const ALL: [AuditAction; 10] = [
+        AuditAction::SignInLocked,
+        AuditAction::UserCreated,
+        AuditAction::UserRoleChanged,
+        AuditAction::UserDeactivated,
+        AuditAction::UserReactivated,
+        AuditAction::PasswordChanged,
+        AuditAction::TokenCreated,
+        AuditAction::TokenRevoked,
+        AuditAction::TemplateImported,
+        AuditAction::TemplateVersionCreated,
+    ];
+
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::SignInLocked => "sign_in_locked",
+            AuditAction::UserCreated => "user_created",
+            AuditAction::UserRoleChanged => "user_role_changed",
+            AuditAction::UserDeactivated => "user_deactivated",
+            AuditAction::UserReactivated => "user_reactivated",
+            AuditAction::PasswordChanged => "password_changed",
+            AuditAction::TokenCreated => "token_created",
+            AuditAction::TokenRevoked => "token_revoked",
+            AuditAction::TemplateImported => "template_imported",
+            AuditAction::TemplateVersionCreated => "template_version_created",
+        }
+    }
+
+    /// Parses the wire and database spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// One entry of the global audit log of administration and security events, hash-chained
+/// like a run's event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    /// Position in the log, from 1, without gaps.
+    pub seq: i64,
+    /// When.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
+    pub at: DateTime<Utc>,
+    /// Who did it (user name); `null` when no one was signed in (a sign-in lock).
+    pub actor: Option<String>,
+    /// Who did it (user id).
+    pub actor_id: Option<String>,
+    /// From which client address.
+    pub address: Option<String>,
+    /// What happened.
+    pub action: AuditAction,
+    /// What it happened to: a user name, a token id, a template id.
+    pub subject: String,
+    /// What changed, from what to what (see `action` for each action's fields).
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: serde_json::Value,
+    /// The previous entry's `hash` (64 zeros for the first entry).
+    pub prev_hash: String,
+    /// SHA-256 (hex) over `prev_hash` and this entry's canonical encoding (see the README).
+    pub hash: String,
+}
+
+impl AuditEntry {
+    /// The part of the entry its hash covers: everything but `prev_hash` and `hash`.
+    pub fn chained_body(&self) -> Result<serde_json::Value, serde_json::Error> {
+        let mut v = serde_json::to_value(self)?;
+        if let Some(map) = v.as_object_mut() {
+            map.remove("prev_hash");
+            map.remove("hash");
+        }
+        Ok(v)
+    }
+}
+
+/// One page of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPage {
+    /// Entries in order.
+    pub items: Vec<AuditEntry>,
+    /// Pass as `after` to get the next page; `null` when this page reached the end of the log.
     pub next_after: Option<i64>,
 }
 

@@ -7,6 +7,7 @@
 //! executor (`web::block`).
 
 pub mod admin;
+mod audit;
 pub mod db;
 mod runs;
 mod schema;
@@ -20,10 +21,10 @@ use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use diesel::Connection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+pub use audit::Auditor;
 pub use db::{AnyConnection, DbUrl};
 pub use runs::{Actor, ListRunsFilter, NewRun};
 pub use seed::SEED_ENVIRONMENTS;
-pub use signin::AuditRecord;
 pub use templates::EDULIBRA_TEMPLATE_ID;
 pub use tokens::{NewToken, TokenRecord};
 pub use users::{NewUser, UserRecord};
@@ -180,7 +181,10 @@ impl Store {
 
     /// Applies every pending migration.
     pub fn migrate(&self) -> StoreResult<()> {
-        self.with(&self.write, db::run_migrations)
+        self.with(&self.write, db::run_migrations)?;
+        // Entries written before the logs were chained are chained once, in order.
+        self.chain_unchained_events()?;
+        self.chain_unchained_audit()
     }
 
     /// Checks that the database answers.

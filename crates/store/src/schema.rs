@@ -32,6 +32,9 @@ diesel::table! {
         action -> Text,
         subject -> Text,
         details -> Text,
+        actor -> Nullable<Text>,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
     }
 }
 
@@ -136,6 +139,8 @@ diesel::table! {
         actor -> Text,
         at -> Timestamp,
         payload -> Text,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
     }
 }
 

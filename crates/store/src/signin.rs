@@ -1,4 +1,4 @@
-//! The sign-in guard's counters and the audit entries of the locks they start. The rules are
+//! The sign-in guard's counters, and the audit entries of the locks they start. The rules are
 //! the domain's (`shipshape_domain::signin`); here they are applied to stored counters, every
 //! key of an attempt in one transaction, serialised by a named lock so that two instances
 //! admitting attempts at once count both.
@@ -7,7 +7,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use shipshape_domain::signin::{self, Admission, Counter, GuardKey, LockStarted, Verdict};
 
-use crate::schema::{audit_log::dsl as al, sign_in_guard::dsl as g};
+use shipshape_domain::wire::AuditAction;
+
+use crate::audit::{Auditor, NewAuditEntry, append_audit};
+use crate::schema::sign_in_guard::dsl as g;
 use crate::{AnyConnection, Store, StoreResult, lock_named, now, utc};
 
 #[derive(Queryable)]
@@ -47,60 +50,6 @@ fn store(conn: &mut AnyConnection, key: &GuardKey, counter: Option<Counter>) -> 
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// One entry of the global audit log.
-#[derive(Debug, Clone)]
-pub(crate) struct AuditEntry<'a> {
-    /// Who did it (a user id), if anyone signed in.
-    pub actor_id: Option<&'a str>,
-    /// From which client address.
-    pub address: Option<&'a str>,
-    /// What happened, e.g. `sign_in_locked`.
-    pub action: &'a str,
-    /// What it happened to, e.g. a user name.
-    pub subject: &'a str,
-    /// The details, as JSON.
-    pub details: serde_json::Value,
-}
-
-/// Appends an entry to the global audit log, in the caller's transaction.
-pub(crate) fn append_audit(conn: &mut AnyConnection, entry: &AuditEntry<'_>) -> StoreResult<()> {
-    lock_named(conn, "audit_log")?;
-    let last: Option<i64> = al::audit_log
-        .select(diesel::dsl::max(al::seq))
-        .first(conn)?;
-    diesel::insert_into(al::audit_log)
-        .values((
-            al::seq.eq(last.unwrap_or(0) + 1),
-            al::at.eq(now()),
-            al::actor_id.eq(entry.actor_id),
-            al::address.eq(entry.address),
-            al::action.eq(entry.action),
-            al::subject.eq(entry.subject),
-            al::details.eq(entry.details.to_string()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// A stored audit entry.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
-pub struct AuditRecord {
-    /// Its place in the log.
-    pub seq: i64,
-    /// When.
-    pub at: NaiveDateTime,
-    /// Who.
-    pub actor_id: Option<String>,
-    /// From where.
-    pub address: Option<String>,
-    /// What.
-    pub action: String,
-    /// To what.
-    pub subject: String,
-    /// Details, JSON.
-    pub details: String,
 }
 
 impl Store {
@@ -153,10 +102,12 @@ impl Store {
                 if let (Some(lock), GuardKey::Account(name)) = (lock, key) {
                     append_audit(
                         conn,
-                        &AuditEntry {
-                            actor_id: None,
-                            address,
-                            action: "sign_in_locked",
+                        NewAuditEntry {
+                            by: &Auditor {
+                                address: address.map(str::to_owned),
+                                ..Auditor::default()
+                            },
+                            action: AuditAction::SignInLocked,
                             subject: name,
                             details: serde_json::json!({
                                 "failures": lock.failures,
@@ -170,17 +121,6 @@ impl Store {
             // Forget what has gone quiet, so the table stays small.
             prune(conn, at)?;
             Ok(started)
-        })
-    }
-
-    /// The audit log from `after` on, oldest first, at most `limit` entries.
-    pub fn audit_log(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditRecord>> {
-        self.query(|conn| {
-            Ok(al::audit_log
-                .filter(al::seq.gt(after))
-                .order(al::seq.asc())
-                .limit(limit)
-                .load::<AuditRecord>(conn)?)
         })
     }
 }

@@ -5,9 +5,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use diesel::prelude::*;
+use serde_json::json;
 use shipshape_domain::template::{Template, TemplateDraft};
+use shipshape_domain::wire::AuditAction;
 use shipshape_domain::wire::{TemplateDetail, TemplateSummary};
 
+use crate::audit::{Auditor, NewAuditEntry, append_audit};
 use crate::schema::{template_versions as tv, templates as t};
 use crate::{AnyConnection, Store, StoreError, StoreResult, is_unique_violation, new_id, now, utc};
 
@@ -121,6 +124,7 @@ impl Store {
         &self,
         template: &Template,
         created_by: &str,
+        by: &Auditor,
     ) -> StoreResult<TemplateDetail> {
         let id = new_id();
         self.write(|conn| {
@@ -134,6 +138,15 @@ impl Store {
                 ))
                 .execute(conn)?;
             insert_version(conn, &id, 1, template, created_by)?;
+            append_audit(
+                conn,
+                NewAuditEntry {
+                    by,
+                    action: AuditAction::TemplateImported,
+                    subject: &id,
+                    details: json!({"template_id": id, "name": template.name(), "version": 1}),
+                },
+            )?;
             Ok(())
         })?;
         self.template(&id, None)
@@ -148,6 +161,7 @@ impl Store {
         template: &Template,
         expected_version: Option<i64>,
         created_by: &str,
+        by: &Auditor,
     ) -> StoreResult<TemplateDetail> {
         self.write(|conn| {
             crate::lock_named(conn, &format!("template:{id}"))?;
@@ -175,6 +189,19 @@ impl Store {
                     t::name.eq(template.name()),
                 ))
                 .execute(conn)?;
+            append_audit(
+                conn,
+                NewAuditEntry {
+                    by,
+                    action: AuditAction::TemplateVersionCreated,
+                    subject: id,
+                    details: json!({
+                        "template_id": id,
+                        "name": template.name(),
+                        "version": {"from": latest, "to": latest + 1},
+                    }),
+                },
+            )?;
             Ok(())
         })?;
         self.template(id, None)

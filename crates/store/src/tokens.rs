@@ -4,9 +4,12 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use serde_json::json;
 use shipshape_domain::access::Scope;
 use shipshape_domain::wire::ApiToken;
+use shipshape_domain::wire::AuditAction;
 
+use crate::audit::{Auditor, NewAuditEntry, append_audit};
 use crate::schema::{api_tokens as t, users};
 use crate::users::UserRecord;
 use crate::{Store, StoreError, StoreResult, new_id, now, utc};
@@ -86,7 +89,7 @@ pub struct NewToken<'a> {
 
 impl Store {
     /// Stores a new token.
-    pub fn create_token(&self, new: NewToken<'_>) -> StoreResult<ApiToken> {
+    pub fn create_token(&self, new: NewToken<'_>, by: &Auditor) -> StoreResult<ApiToken> {
         let id = new_id();
         let scopes: Vec<&str> = new.scopes.iter().map(|s| s.as_str()).collect();
         self.write(|conn| {
@@ -102,11 +105,28 @@ impl Store {
                     t::expires_at.eq(new.expires_at),
                 ))
                 .execute(conn)?;
-            t::table
+            let token = t::table
                 .find(&id)
                 .select(TokenRecord::as_select())
                 .first(conn)?
-                .to_wire()
+                .to_wire()?;
+            append_audit(
+                conn,
+                NewAuditEntry {
+                    by,
+                    action: AuditAction::TokenCreated,
+                    subject: &token.id,
+                    details: json!({
+                        "token_id": token.id,
+                        "name": token.name,
+                        "prefix": token.prefix,
+                        "scopes": token.scopes,
+                        "expires_at": token.expires_at,
+                        "owner_id": new.user_id,
+                    }),
+                },
+            )?;
+            Ok(token)
         })
     }
 
@@ -125,7 +145,12 @@ impl Store {
     }
 
     /// Revokes one of a user's own tokens (another user's is "not found").
-    pub fn revoke_token(&self, user_id: &str, token_id: &str) -> StoreResult<ApiToken> {
+    pub fn revoke_token(
+        &self,
+        user_id: &str,
+        token_id: &str,
+        by: &Auditor,
+    ) -> StoreResult<ApiToken> {
         self.write(|conn| {
             let token = t::table
                 .filter(t::id.eq(token_id).and(t::user_id.eq(user_id)))
@@ -137,6 +162,19 @@ impl Store {
                 diesel::update(t::table.find(token_id))
                     .set(t::revoked_at.eq(now()))
                     .execute(conn)?;
+                append_audit(
+                    conn,
+                    NewAuditEntry {
+                        by,
+                        action: AuditAction::TokenRevoked,
+                        subject: token_id,
+                        details: json!({
+                            "token_id": token_id,
+                            "name": token.name,
+                            "owner_id": user_id,
+                        }),
+                    },
+                )?;
             }
             t::table
                 .find(token_id)

@@ -1,10 +1,13 @@
 //! Users: accounts with a role and an argon2id password hash (hashed by the caller).
 
 use diesel::prelude::*;
+use serde_json::json;
 use shipshape_domain::Role;
 use shipshape_domain::role::leaves_no_admin;
+use shipshape_domain::wire::AuditAction;
 use shipshape_domain::wire::User;
 
+use crate::audit::{Auditor, NewAuditEntry, append_audit};
 use crate::schema::{api_tokens, users};
 use crate::{Store, StoreError, StoreResult, is_unique_violation, lock_named, new_id, now, utc};
 
@@ -59,8 +62,8 @@ pub struct NewUser<'a> {
 }
 
 impl Store {
-    /// Creates a user; `Duplicate` if the name is taken.
-    pub fn create_user(&self, new: NewUser<'_>) -> StoreResult<UserRecord> {
+    /// Creates a user; `Duplicate` if the name is taken. The audit log records who did it.
+    pub fn create_user(&self, new: NewUser<'_>, by: &Auditor) -> StoreResult<UserRecord> {
         let id = new_id();
         self.write(|conn| {
             diesel::insert_into(users::table)
@@ -80,6 +83,15 @@ impl Store {
                         e.into()
                     }
                 })?;
+            append_audit(
+                conn,
+                NewAuditEntry {
+                    by,
+                    action: AuditAction::UserCreated,
+                    subject: new.username,
+                    details: json!({"user_id": id, "role": new.role}),
+                },
+            )?;
             Ok(users::table
                 .find(&id)
                 .select(UserRecord::as_select())
@@ -137,6 +149,7 @@ impl Store {
         id: &str,
         role: Option<Role>,
         active: Option<bool>,
+        by: &Auditor,
     ) -> StoreResult<UserRecord> {
         self.write(|conn| {
             // Two admins demoting each other at once must not both pass the check below.
@@ -179,6 +192,35 @@ impl Store {
                 .set(api_tokens::revoked_at.eq(now()))
                 .execute(conn)?;
             }
+            let mut entries = Vec::new();
+            if new_role != current {
+                entries.push((
+                    AuditAction::UserRoleChanged,
+                    json!({"user_id": id, "role": {"from": current, "to": new_role}}),
+                ));
+            }
+            if new_active != user.active {
+                let action = if new_active {
+                    AuditAction::UserReactivated
+                } else {
+                    AuditAction::UserDeactivated
+                };
+                entries.push((
+                    action,
+                    json!({"user_id": id, "active": {"from": user.active, "to": new_active}}),
+                ));
+            }
+            for (action, details) in entries {
+                append_audit(
+                    conn,
+                    NewAuditEntry {
+                        by,
+                        action,
+                        subject: &user.username,
+                        details,
+                    },
+                )?;
+            }
             Ok(users::table
                 .find(id)
                 .select(UserRecord::as_select())
@@ -187,7 +229,7 @@ impl Store {
     }
 
     /// Sets a user's password hash and revokes their access tokens.
-    pub fn set_password(&self, id: &str, password_hash: &str) -> StoreResult<()> {
+    pub fn set_password(&self, id: &str, password_hash: &str, by: &Auditor) -> StoreResult<()> {
         self.write(|conn| {
             let n = diesel::update(users::table.find(id))
                 .set((
@@ -198,6 +240,16 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::NotFound("user"));
             }
+            let username: String = users::table.find(id).select(users::username).first(conn)?;
+            append_audit(
+                conn,
+                NewAuditEntry {
+                    by,
+                    action: AuditAction::PasswordChanged,
+                    subject: &username,
+                    details: json!({"user_id": id, "sessions_ended": true}),
+                },
+            )?;
             Ok(())
         })
     }

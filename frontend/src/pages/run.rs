@@ -1146,7 +1146,7 @@ fn Timeline(events: RwSignal<Vec<Event>>) -> impl IntoView {
             <p class="visually-hidden" role="status">{news}</p>
             <ol class="timeline">
                 <For each=move || events.with(|list| list.iter().rev().cloned().collect::<Vec<_>>()) key=|e| e.seq let:e>
-                    <li data-seq=e.seq data-type=e.event_type.as_str()>
+                    <li data-seq=e.seq data-type=e.event_type().as_str()>
                         <time datetime=e.at.to_rfc3339()>{format::time(e.at)}</time>
                         " "{format::event(&e)}
                     </li>

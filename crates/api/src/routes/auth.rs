@@ -174,7 +174,10 @@ pub async fn update_password(
     })
     .await??
     .ok_or_else(|| ApiError::invalid("current_password: that is not your current password"))?;
-    blocking(&state, move |s| s.set_password(&caller.id, &hash)).await?;
+    blocking(&state, move |s| {
+        s.set_password(&caller.id, &hash, &caller.auditor())
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

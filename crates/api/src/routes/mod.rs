@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per area. Each handler extracts, calls the store (off the
 //! executor) and maps the result; rules live in the domain crate.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod runs;
@@ -50,7 +51,9 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(runs::list_decisions)
         .service(runs::create_decision)
         .service(runs::list_events)
-        .service(stream::get_event_stream);
+        .service(stream::get_event_stream)
+        .service(audit::get_run_audit)
+        .service(audit::list_audit_log);
 }
 
 /// Registers the ops endpoints outside `/api/v1`.

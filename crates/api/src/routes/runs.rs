@@ -48,7 +48,7 @@ pub struct EventsQuery {
     pub limit: Option<i64>,
 }
 
-fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+pub(crate) fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
     match value {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),

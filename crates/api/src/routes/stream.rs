@@ -93,7 +93,7 @@ fn frame(event: &Event) -> Bytes {
     Bytes::from(format!(
         "id: {}\nevent: {}\ndata: {data}\n\n",
         event.seq,
-        event.event_type.as_str()
+        event.event_type().as_str()
     ))
 }
 

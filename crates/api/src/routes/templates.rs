@@ -150,7 +150,8 @@ pub async fn create_template(
     caller.require(Permission::WriteTemplates)?;
     let template = template_from_body(&req, &body)?;
     let by = caller.username.clone();
-    let detail = blocking(&state, move |s| s.create_template(&template, &by)).await?;
+    let auditor = caller.auditor();
+    let detail = blocking(&state, move |s| s.create_template(&template, &by, &auditor)).await?;
     Ok(HttpResponse::Created().json(detail))
 }
 
@@ -192,8 +193,9 @@ pub async fn create_template_version(
     let template = template_from_body(&req, &body)?;
     let expected = if_match(&req)?;
     let by = caller.username.clone();
+    let auditor = caller.auditor();
     let detail = blocking(&state, move |s| {
-        s.add_template_version(&id, &template, expected, &by)
+        s.add_template_version(&id, &template, expected, &by, &auditor)
     })
     .await?;
     Ok(HttpResponse::Created().json(detail))

@@ -87,14 +87,17 @@ pub async fn create_token(
     let prefix: String = secret.chars().take(10).collect();
     let expires_at = (Utc::now() + Duration::days(i64::from(req.expires_in_days))).naive_utc();
     let token = blocking(&state, move |s| {
-        s.create_token(NewToken {
-            user_id: &caller.id,
-            name: &name,
-            prefix: &prefix,
-            secret_hash: &hash,
-            scopes: &scopes,
-            expires_at,
-        })
+        s.create_token(
+            NewToken {
+                user_id: &caller.id,
+                name: &name,
+                prefix: &prefix,
+                secret_hash: &hash,
+                scopes: &scopes,
+                expires_at,
+            },
+            &caller.auditor(),
+        )
     })
     .await?;
     Ok(HttpResponse::Created().json(CreatedToken { token, secret }))
@@ -121,6 +124,7 @@ pub async fn delete_token(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
     let token_id = path.into_inner().to_string();
-    let token = blocking(&state, move |s| s.revoke_token(&caller.id, &token_id)).await?;
+    let by = caller.auditor();
+    let token = blocking(&state, move |s| s.revoke_token(&caller.id, &token_id, &by)).await?;
     Ok(HttpResponse::Ok().json(token))
 }

@@ -60,12 +60,16 @@ pub async fn create_user(
     check_password(&req.password).map_err(|e| ApiError::invalid(e.to_string()))?;
     let password = req.password;
     let hash = web::block(move || hash_password(&password)).await??;
+    let by = caller.auditor();
     let user = blocking(&state, move |s| {
-        s.create_user(NewUser {
-            username: &req.username,
-            password_hash: &hash,
-            role: req.role,
-        })
+        s.create_user(
+            NewUser {
+                username: &req.username,
+                password_hash: &hash,
+                role: req.role,
+            },
+            &by,
+        )
     })
     .await?;
     Ok(HttpResponse::Created().json(user.to_wire()?))
@@ -101,6 +105,10 @@ pub async fn update_user(
     if req.role.is_none() && req.active.is_none() {
         return Err(ApiError::invalid("nothing to change: give role or active"));
     }
-    let user = blocking(&state, move |s| s.update_user(&id, req.role, req.active)).await?;
+    let by = caller.auditor();
+    let user = blocking(&state, move |s| {
+        s.update_user(&id, req.role, req.active, &by)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(user.to_wire()?))
 }

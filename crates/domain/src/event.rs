@@ -1,0 +1,584 @@
+//! The event log's contract: one payload type per kind of event, and the run's log entry
+//! that carries it.
+//!
+//! The store builds events only from these types and the web app decodes them with the same
+//! types, so the two cannot drift apart; the OpenAPI document describes [`Event`] as a
+//! `oneOf` over one schema per kind, told apart by `type`. The payloads keep the shapes the
+//! log has always had, so events written by earlier versions decode (and keep their hashes:
+//! see [`crate::chain`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::approval::{ApprovalState, Verdict};
+use crate::decision::{CriterionAssessment, Outcome};
+use crate::item::ItemStatus;
+use crate::run::{Blocker, RunStatus, TransitionAction};
+
+/// A text field's value before and after a change (`null`: it was or became empty).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TextChange {
+    /// Before.
+    pub from: Option<String>,
+    /// After.
+    pub to: Option<String>,
+}
+
+/// A time's value before and after a change (`null`: it was or became unset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimeChange {
+    /// Before.
+    pub from: Option<DateTime<Utc>>,
+    /// After.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A number of minutes before and after a change (`null`: it was or became unset).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MinutesChange {
+    /// Before.
+    pub from: Option<i32>,
+    /// After.
+    pub to: Option<i32>,
+}
+
+/// An item's status before and after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ItemStatusChange {
+    /// Before.
+    pub from: ItemStatus,
+    /// After.
+    pub to: ItemStatus,
+}
+
+/// A run's status before and after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunStatusChange {
+    /// Before.
+    pub from: RunStatus,
+    /// After.
+    pub to: RunStatus,
+}
+
+/// The run was created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunCreated {
+    /// The template it was created from.
+    pub template_id: String,
+    /// The template version it pins.
+    pub template_version: i32,
+    /// The product released.
+    pub product: String,
+    /// The version released.
+    pub release_version: String,
+    /// The environment released to.
+    pub environment: String,
+}
+
+/// The run's fields that changed; a field left out did not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunChanges {
+    /// The release version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_version: Option<TextChange>,
+    /// The start of the scheduled window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<TimeChange>,
+    /// The end of the scheduled window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<TimeChange>,
+    /// The expected downtime, in minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_downtime_minutes: Option<MinutesChange>,
+}
+
+impl RunChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.release_version.is_none()
+            && self.window_start.is_none()
+            && self.window_end.is_none()
+            && self.expected_downtime_minutes.is_none()
+    }
+}
+
+/// The run's release version or schedule changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunUpdated {
+    /// What changed, from what to what.
+    pub changes: RunChanges,
+}
+
+/// The run moved (or was closed) through a transition whose gate was met.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunTransitioned {
+    /// The transition taken.
+    pub action: TransitionAction,
+    /// The status before.
+    pub from: RunStatus,
+    /// The status after (the same as `from` for `close`).
+    pub to: RunStatus,
+    /// Whether the run was closed.
+    pub closed: bool,
+    /// The reason given, if any.
+    pub reason: Option<String>,
+}
+
+/// A release manager forced a transition past unmet gates (break-glass).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunOverridden {
+    /// The transition taken.
+    pub action: TransitionAction,
+    /// The status before.
+    pub from: RunStatus,
+    /// The status after.
+    pub to: RunStatus,
+    /// Whether the run was closed.
+    pub closed: bool,
+    /// The reason given (an override needs one).
+    pub reason: Option<String>,
+    /// Every blocker the override went past.
+    pub overridden_blockers: Vec<Blocker>,
+    /// The review item the override added to the run.
+    pub review_item_id: String,
+}
+
+/// An item's fields that changed; a field left out did not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ItemChanges {
+    /// The status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ItemStatusChange>,
+    /// The assignee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<TextChange>,
+    /// The note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<TextChange>,
+    /// The evidence link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_url: Option<TextChange>,
+    /// Why the item is skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<TextChange>,
+}
+
+impl ItemChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.assignee.is_none()
+            && self.note.is_none()
+            && self.evidence_url.is_none()
+            && self.skip_reason.is_none()
+    }
+}
+
+/// An item changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ItemUpdated {
+    /// The item.
+    pub item_id: String,
+    /// The item's reference, e.g. `1.1.1`.
+    pub reference: String,
+    /// The item's title.
+    pub title: String,
+    /// The item's version after the change.
+    pub version: i64,
+    /// Whether the change waived a required item (skipped it).
+    pub waiver: bool,
+    /// How many sign-offs the change invalidated (a change to an approval item's work).
+    pub invalidated_signoffs: u64,
+    /// What changed, from what to what.
+    pub changes: ItemChanges,
+}
+
+/// An approval item was signed off: approved or rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignoffRecorded {
+    /// The item.
+    pub item_id: String,
+    /// The item's reference.
+    pub reference: String,
+    /// The item's title.
+    pub title: String,
+    /// The sign-off.
+    pub signoff_id: String,
+    /// Approve or reject.
+    pub verdict: Verdict,
+    /// The signer's comment.
+    pub comment: Option<String>,
+    /// The item's approval state after the sign-off.
+    pub approval_state: ApprovalState,
+    /// The item's status change the sign-off caused, if any.
+    pub status: Option<ItemStatusChange>,
+}
+
+/// A decision was recorded at a decision point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DecisionRecorded {
+    /// The decision.
+    pub decision_id: String,
+    /// The decision point's key.
+    pub point_key: String,
+    /// What was decided.
+    pub outcome: Outcome,
+    /// Why.
+    pub rationale: String,
+    /// Each criterion's result.
+    pub criteria: Vec<CriterionAssessment>,
+    /// The run's status change the decision caused (rollback, abort), if any.
+    pub run_status: Option<RunStatusChange>,
+}
+
+/// A member joined or left the run's team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberChanged {
+    /// The user.
+    pub user_id: String,
+    /// The user's name.
+    pub username: String,
+    /// Their responsibility in the run.
+    pub run_role: String,
+}
+
+/// Declares the kinds of event once: the payload enum, the kind enum, and the list the
+/// OpenAPI document is built from.
+macro_rules! event_kinds {
+    ($( $variant:ident($payload:ty) = $name:literal, $schema:literal, $doc:literal; )*) => {
+        /// What happened, with its details: serialized as the event's `type` and `payload`.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "type", content = "payload")]
+        pub enum EventData {
+            $( #[doc = $doc] #[serde(rename = $name)] $variant($payload), )*
+        }
+
+        /// What kind of change an event records.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        pub enum EventType {
+            $( #[doc = $doc] #[serde(rename = $name)] $variant, )*
+        }
+
+        impl EventType {
+            /// Every kind of event.
+            pub const ALL: &[EventType] = &[$(EventType::$variant),*];
+
+            /// The wire and database spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( EventType::$variant => $name, )*
+                }
+            }
+
+            /// Parses the wire and database spelling.
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|e| e.as_str() == s)
+            }
+        }
+
+        impl EventData {
+            /// Its kind.
+            pub fn event_type(&self) -> EventType {
+                match self {
+                    $( EventData::$variant(_) => EventType::$variant, )*
+                }
+            }
+        }
+
+        /// For the OpenAPI document: each kind's `type` value, the name of its event schema,
+        /// its description, and its payload schema's name and schemas.
+        #[cfg(feature = "openapi")]
+        pub(crate) fn openapi_kinds() -> Vec<crate::event::openapi::Kind> {
+            use utoipa::ToSchema;
+            vec![$(
+                crate::event::openapi::Kind {
+                    name: $name,
+                    schema: $schema,
+                    description: $doc,
+                    payload: <$payload as ToSchema>::name().into_owned(),
+                    payload_schema: <$payload as utoipa::PartialSchema>::schema(),
+                    payload_schemas: {
+                        let mut v = Vec::new();
+                        <$payload as ToSchema>::schemas(&mut v);
+                        v
+                    },
+                },
+            )*]
+        }
+    };
+}
+
+event_kinds! {
+    RunCreated(RunCreated) = "run_created", "RunCreatedEvent", "The run was created.";
+    RunUpdated(RunUpdated) = "run_updated", "RunUpdatedEvent",
+        "The run's release version or schedule changed.";
+    RunTransitioned(RunTransitioned) = "run_transitioned", "RunTransitionedEvent",
+        "The run changed status or was closed.";
+    ItemUpdated(ItemUpdated) = "item_updated", "ItemUpdatedEvent", "An item changed.";
+    DecisionRecorded(DecisionRecorded) = "decision_recorded", "DecisionRecordedEvent",
+        "A decision was recorded.";
+    RunOverridden(RunOverridden) = "run_overridden", "RunOverriddenEvent",
+        "A release manager forced a transition past unmet gates.";
+    MemberAdded(MemberChanged) = "member_added", "MemberAddedEvent",
+        "A member joined the run's team.";
+    MemberRemoved(MemberChanged) = "member_removed", "MemberRemovedEvent",
+        "A member left the run's team.";
+    SignoffRecorded(SignoffRecorded) = "signoff_recorded", "SignoffRecordedEvent",
+        "An approval item was signed off (approved or rejected).";
+}
+
+/// One entry of a run's append-only, hash-chained event log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the run's log, from 1, without gaps.
+    pub seq: i64,
+    /// The run.
+    pub run_id: String,
+    /// Who did it (user name).
+    pub actor: String,
+    /// When.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
+    pub at: DateTime<Utc>,
+    /// What happened: the event's `type` and `payload`.
+    #[serde(flatten)]
+    pub data: EventData,
+    /// The previous event's `hash` (64 zeros for the first event).
+    pub prev_hash: String,
+    /// SHA-256 over `prev_hash` and this event's canonical encoding (see the README).
+    pub hash: String,
+}
+
+impl Event {
+    /// Its kind.
+    pub fn event_type(&self) -> EventType {
+        self.data.event_type()
+    }
+
+    /// The part of the event its hash covers: everything but `prev_hash` and `hash`, as JSON.
+    pub fn chained_body(&self) -> Result<serde_json::Value, serde_json::Error> {
+        event_body(self.seq, &self.run_id, &self.actor, self.at, &self.data)
+    }
+}
+
+/// The part of an event its hash covers, as JSON: `seq`, `run_id`, `actor`, `at`, `type`,
+/// `payload`.
+pub fn event_body(
+    seq: i64,
+    run_id: &str,
+    actor: &str,
+    at: DateTime<Utc>,
+    data: &EventData,
+) -> Result<serde_json::Value, serde_json::Error> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        seq: i64,
+        run_id: &'a str,
+        actor: &'a str,
+        at: DateTime<Utc>,
+        #[serde(flatten)]
+        data: &'a EventData,
+    }
+    serde_json::to_value(Body {
+        seq,
+        run_id,
+        actor,
+        at,
+        data,
+    })
+}
+
+#[cfg(feature = "openapi")]
+pub(crate) mod openapi {
+    //! `Event` in the OpenAPI document: a `oneOf` over one schema per kind, each with the
+    //! common fields, a one-valued `type`, and its payload, with a `type` discriminator.
+
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{
+        Discriminator, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+    };
+    use utoipa::openapi::{Ref, RefOr};
+
+    pub(crate) struct Kind {
+        pub name: &'static str,
+        pub schema: &'static str,
+        pub description: &'static str,
+        pub payload: String,
+        pub payload_schema: RefOr<Schema>,
+        pub payload_schemas: Vec<(String, RefOr<Schema>)>,
+    }
+
+    fn string(description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    }
+
+    fn envelope(kind: &Kind) -> Schema {
+        ObjectBuilder::new()
+            .description(Some(format!("`{}`: {}", kind.name, kind.description)))
+            .property(
+                "seq",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .description(Some("Position in the run's log, from 1, without gaps.")),
+            )
+            .required("seq")
+            .property("run_id", string("The run."))
+            .required("run_id")
+            .property(
+                "type",
+                string(&format!("What happened: always `{}` here.", kind.name))
+                    .enum_values(Some([kind.name])),
+            )
+            .required("type")
+            .property("actor", string("Who did it (user name)."))
+            .required("actor")
+            .property(
+                "at",
+                string("When.").format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .required("at")
+            .property("payload", Ref::from_schema_name(kind.payload.clone()))
+            .required("payload")
+            .property(
+                "prev_hash",
+                string("The previous event's `hash` (64 zeros for the first event)."),
+            )
+            .required("prev_hash")
+            .property(
+                "hash",
+                string(
+                    "SHA-256 (hex) over `prev_hash` and this event's canonical encoding (see \
+                     the README).",
+                ),
+            )
+            .required("hash")
+            .into()
+    }
+
+    impl utoipa::PartialSchema for super::Event {
+        fn schema() -> RefOr<Schema> {
+            let kinds = super::openapi_kinds();
+            let mut one_of = OneOfBuilder::new().description(Some(
+                "One entry of a run's append-only, hash-chained event log; `type` says which \
+                 kind, and so the shape of `payload`.",
+            ));
+            for kind in &kinds {
+                one_of = one_of.item(Ref::from_schema_name(kind.schema));
+            }
+            let mut one_of = one_of.build();
+            one_of.discriminator = Some(Discriminator::with_mapping(
+                "type",
+                kinds
+                    .iter()
+                    .map(|k| (k.name, format!("#/components/schemas/{}", k.schema))),
+            ));
+            RefOr::T(Schema::OneOf(one_of))
+        }
+    }
+
+    impl utoipa::ToSchema for super::Event {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Event")
+        }
+
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            for kind in super::openapi_kinds() {
+                schemas.push((kind.schema.to_owned(), RefOr::T(envelope(&kind))));
+                schemas.push((kind.payload.clone(), kind.payload_schema));
+                schemas.extend(kind.payload_schemas);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(data: EventData) -> Event {
+        Event {
+            seq: 3,
+            run_id: "r".into(),
+            actor: "alice".into(),
+            at: DateTime::UNIX_EPOCH,
+            data,
+            prev_hash: "0".repeat(64),
+            hash: "h".into(),
+        }
+    }
+
+    #[test]
+    fn an_event_keeps_its_wire_shape_with_type_and_payload() {
+        let e = event(EventData::MemberAdded(MemberChanged {
+            user_id: "u".into(),
+            username: "bob".into(),
+            run_role: "DBA".into(),
+        }));
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["type"], "member_added");
+        assert_eq!(json["payload"]["run_role"], "DBA");
+        assert_eq!(json["seq"], 3);
+        let back: Event = serde_json::from_value(json).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.event_type(), EventType::MemberAdded);
+    }
+
+    #[test]
+    fn payloads_written_by_earlier_versions_decode() {
+        let legacy = serde_json::json!({
+            "seq": 2, "run_id": "r", "actor": "a", "at": "2026-11-27T10:00:00Z",
+            "type": "item_updated", "prev_hash": "", "hash": "",
+            "payload": {"item_id": "i", "reference": "1.1.1", "title": "Code freeze", "version": 2,
+                "waiver": false, "invalidated_signoffs": 0,
+                "changes": {"status": {"from": "pending", "to": "done"}, "note": {"from": null, "to": "ok"}}}
+        });
+        let e: Event = serde_json::from_value(legacy).unwrap();
+        let EventData::ItemUpdated(p) = &e.data else {
+            panic!("wrong kind")
+        };
+        assert_eq!(p.changes.status.unwrap().to, ItemStatus::Done);
+        assert_eq!(p.changes.note.as_ref().unwrap().from, None);
+        assert!(p.changes.assignee.is_none());
+    }
+
+    #[test]
+    fn an_unknown_type_or_a_payload_of_the_wrong_shape_is_refused() {
+        let bad = serde_json::json!({"seq": 1, "run_id": "r", "actor": "a", "at": "2026-11-27T10:00:00Z",
+            "type": "run_exploded", "payload": {}, "prev_hash": "", "hash": ""});
+        assert!(serde_json::from_value::<Event>(bad).is_err());
+        let wrong = serde_json::json!({"seq": 1, "run_id": "r", "actor": "a", "at": "2026-11-27T10:00:00Z",
+            "type": "member_added", "payload": {"user_id": 5}, "prev_hash": "", "hash": ""});
+        assert!(serde_json::from_value::<Event>(wrong).is_err());
+    }
+
+    #[test]
+    fn every_kind_has_one_spelling() {
+        for kind in EventType::ALL {
+            assert_eq!(EventType::parse(kind.as_str()), Some(*kind));
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::String(kind.as_str().into())
+            );
+        }
+        assert_eq!(EventType::ALL.len(), 9);
+    }
+}

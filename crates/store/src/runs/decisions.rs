@@ -1,0 +1,109 @@
+//! Recording a decision at a decision point.
+
+use diesel::prelude::*;
+use shipshape_domain::decision::{CheckedDecision, DecisionError, check_decision};
+use shipshape_domain::event::*;
+use shipshape_domain::wire::{CreateDecisionRequest, Decision};
+
+use crate::schema::{decisions as d, runs as r};
+use crate::{Store, StoreError, StoreResult, new_id, now};
+
+use super::Actor;
+use super::events::append_event;
+use super::rows::*;
+
+impl Store {
+    /// Records a decision; a rollback or abort moves the run in the same transaction.
+    pub fn record_decision(
+        &self,
+        run_id: &str,
+        req: CreateDecisionRequest,
+        actor: &Actor,
+    ) -> StoreResult<Decision> {
+        self.write(|conn| {
+            lock_run(conn, run_id)?;
+            let run = load_run(conn, run_id)?;
+            let status = run.status()?;
+            let template = self
+                .templates
+                .get(conn, &run.template_id, run.template_version)?;
+            let point =
+                template
+                    .decision_point(&req.point_key)
+                    .ok_or_else(|| DecisionError::Invalid {
+                        field: "point_key",
+                        message: format!(
+                            "`{}` is not a decision point of this run; its points are: {}",
+                            req.point_key,
+                            template
+                                .decision_points()
+                                .iter()
+                                .map(|p| p.key.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })?;
+            let CheckedDecision {
+                outcome,
+                rationale,
+                criteria,
+                moves_run_to,
+            } = check_decision(
+                status,
+                run.closed_at.is_some(),
+                point,
+                req.outcome,
+                &req.rationale,
+                req.criteria,
+            )?;
+            let at = now();
+            let id = new_id();
+            let criteria_json =
+                serde_json::to_string(&criteria).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if let Some(to) = moves_run_to {
+                diesel::update(r::table.find(run_id))
+                    .set(r::status.eq(to.as_str()))
+                    .execute(conn)?;
+            }
+            let seq = append_event(
+                conn,
+                run_id,
+                &actor.username,
+                at,
+                &EventData::DecisionRecorded(DecisionRecorded {
+                    decision_id: id.clone(),
+                    point_key: point.key.clone(),
+                    outcome,
+                    rationale: rationale.clone(),
+                    criteria: criteria.clone(),
+                    run_status: moves_run_to.map(|to| RunStatusChange { from: status, to }),
+                }),
+            )?;
+            let row = DecisionRow {
+                id,
+                run_id: run_id.to_owned(),
+                point_key: point.key.clone(),
+                outcome: outcome.as_str().to_owned(),
+                rationale,
+                criteria: criteria_json,
+                decided_by: actor.username.clone(),
+                decided_at: at,
+                seq,
+            };
+            diesel::insert_into(d::table)
+                .values((
+                    d::id.eq(&row.id),
+                    d::run_id.eq(&row.run_id),
+                    d::point_key.eq(&row.point_key),
+                    d::outcome.eq(&row.outcome),
+                    d::rationale.eq(&row.rationale),
+                    d::criteria.eq(&row.criteria),
+                    d::decided_by.eq(&row.decided_by),
+                    d::decided_at.eq(row.decided_at),
+                    d::seq.eq(row.seq),
+                ))
+                .execute(conn)?;
+            row.to_wire(false)
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! The run's event log: appending a typed event with its place in the run's hash chain,
+//! reading pages of it, verifying the chain, and chaining events written before the log was
+//! chained.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use shipshape_domain::event::*;
+use shipshape_domain::wire::EventPage;
+
+use crate::schema::{run_events as ev, runs as r};
+use crate::{AnyConnection, Store, StoreError, StoreResult, utc};
+
+use super::rows::*;
+use shipshape_domain::chain::{GENESIS, Verifier, canonical_json, link_hash};
+use shipshape_domain::event::event_body;
+use shipshape_domain::wire::ChainVerdict;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ev)]
+pub(super) struct EventRow {
+    run_id: String,
+    seq: i64,
+    event_type: String,
+    actor: String,
+    at: NaiveDateTime,
+    payload: String,
+    prev_hash: Option<String>,
+    hash: Option<String>,
+}
+
+impl EventRow {
+    /// The typed event data, or why the stored row does not decode to one. A payload that
+    /// decodes but is not what its type writes (an extra field, say) does not count as one.
+    fn data(&self) -> Result<EventData, String> {
+        let payload: serde_json::Value =
+            serde_json::from_str(&self.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
+        let tagged = serde_json::json!({"type": self.event_type, "payload": payload});
+        let data: EventData = serde_json::from_value(tagged)
+            .map_err(|e| format!("`{}` event: {e}", self.event_type))?;
+        let written = serde_json::to_value(&data).map_err(|e| e.to_string())?;
+        if canonical_json(&written["payload"]) != canonical_json(&payload) {
+            return Err(format!(
+                "`{}` payload holds fields its type does not",
+                self.event_type
+            ));
+        }
+        Ok(data)
+    }
+
+    /// The part of the event its hash covers.
+    fn body(&self) -> Result<serde_json::Value, String> {
+        let data = self.data()?;
+        event_body(self.seq, &self.run_id, &self.actor, utc(self.at), &data)
+            .map_err(|e| e.to_string())
+    }
+
+    pub(super) fn to_wire(&self) -> StoreResult<Event> {
+        Ok(Event {
+            seq: self.seq,
+            run_id: self.run_id.clone(),
+            actor: self.actor.clone(),
+            at: utc(self.at),
+            data: self
+                .data()
+                .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", self.seq)))?,
+            prev_hash: self.prev_hash.clone().unwrap_or_default(),
+            hash: self.hash.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// Appends one event to a run's log, numbering it after the last and chaining it to the
+/// one before, and touches the run. Runs inside the change's transaction, after the run's
+/// lock is taken.
+pub(super) fn append_event(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    actor: &str,
+    at: NaiveDateTime,
+    data: &EventData,
+) -> StoreResult<i64> {
+    diesel::update(r::table.find(run_id))
+        .set((r::last_seq.eq(r::last_seq + 1), r::updated_at.eq(at)))
+        .execute(conn)?;
+    let seq: i64 = r::table.find(run_id).select(r::last_seq).first(conn)?;
+    let prev_hash = if seq == 1 {
+        GENESIS.to_owned()
+    } else {
+        let mut prev: Option<String> = ev::table
+            .find((run_id, seq - 1))
+            .select(ev::hash)
+            .first(conn)?;
+        if prev.is_none() {
+            // Written before the log was chained and not yet chained at start-up.
+            chain_run(conn, run_id)?;
+            prev = ev::table
+                .find((run_id, seq - 1))
+                .select(ev::hash)
+                .first(conn)?;
+        }
+        prev.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "event {} of run {run_id} cannot be chained",
+                seq - 1
+            ))
+        })?
+    };
+    let body = event_body(seq, run_id, actor, utc(at), data)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let hash = link_hash(&prev_hash, &body);
+    diesel::insert_into(ev::table)
+        .values((
+            ev::run_id.eq(run_id),
+            ev::seq.eq(seq),
+            ev::event_type.eq(data.event_type().as_str()),
+            ev::actor.eq(actor),
+            ev::at.eq(at),
+            ev::payload.eq(body["payload"].to_string()),
+            ev::prev_hash.eq(&prev_hash),
+            ev::hash.eq(&hash),
+        ))
+        .execute(conn)?;
+    Ok(seq)
+}
+
+/// Chains a run's events that were written before the log was chained, in order, after
+/// the last chained one; stops at an event that does not decode (verification reports it).
+fn chain_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
+    let rows: Vec<EventRow> = ev::table
+        .filter(ev::run_id.eq(run_id))
+        .order(ev::seq.asc())
+        .select(EventRow::as_select())
+        .load(conn)?;
+    let mut prev = GENESIS.to_owned();
+    for row in rows {
+        if let Some(hash) = &row.hash {
+            prev = hash.clone();
+            continue;
+        }
+        let Ok(body) = row.body() else {
+            tracing::warn!(
+                run_id,
+                seq = row.seq,
+                "an event does not decode; left unchained"
+            );
+            return Ok(());
+        };
+        let hash = link_hash(&prev, &body);
+        diesel::update(ev::table.find((run_id, row.seq)))
+            .set((ev::prev_hash.eq(&prev), ev::hash.eq(&hash)))
+            .execute(conn)?;
+        prev = hash;
+    }
+    Ok(())
+}
+
+/// How many events a verification reads at once.
+const VERIFY_BATCH: i64 = 500;
+
+impl Store {
+    /// Chains the events (of every run) written before the log was chained. Idempotent: it
+    /// touches only unchained events, each run under its lock. Part of `migrate`.
+    pub(crate) fn chain_unchained_events(&self) -> StoreResult<usize> {
+        let runs: Vec<String> = self.query(|conn| {
+            Ok(ev::table
+                .filter(ev::hash.is_null())
+                .select(ev::run_id)
+                .distinct()
+                .load(conn)?)
+        })?;
+        for run_id in &runs {
+            self.write(|conn| {
+                lock_run(conn, run_id)?;
+                chain_run(conn, run_id)
+            })?;
+        }
+        Ok(runs.len())
+    }
+
+    /// Verifies a run's event log: every event present, decodable, and linked to the one
+    /// before by its hash.
+    pub fn verify_run(&self, run_id: &str) -> StoreResult<ChainVerdict> {
+        self.read(|conn| {
+            let last_seq: i64 = r::table
+                .find(run_id)
+                .select(r::last_seq)
+                .first(conn)
+                .optional()?
+                .ok_or(StoreError::NotFound("run"))?;
+            let mut verifier = Verifier::new();
+            let mut after = 0;
+            loop {
+                let rows: Vec<EventRow> = ev::table
+                    .filter(ev::run_id.eq(run_id).and(ev::seq.gt(after)))
+                    .order(ev::seq.asc())
+                    .limit(VERIFY_BATCH)
+                    .select(EventRow::as_select())
+                    .load(conn)?;
+                for row in &rows {
+                    verifier.entry(
+                        row.seq,
+                        row.body(),
+                        row.prev_hash.as_deref(),
+                        row.hash.as_deref(),
+                    );
+                }
+                match rows.last() {
+                    Some(last) if !verifier.is_broken() && rows.len() as i64 == VERIFY_BATCH => {
+                        after = last.seq;
+                    }
+                    _ => break,
+                }
+            }
+            Ok(verifier.finish(Some(last_seq)).into())
+        })
+    }
+
+    /// Every run's id, oldest first (for verifying them all).
+    pub fn run_ids(&self) -> StoreResult<Vec<String>> {
+        self.query(|conn| {
+            Ok(r::table
+                .order((r::created_at.asc(), r::id.asc()))
+                .select(r::id)
+                .load(conn)?)
+        })
+    }
+
+    /// A page of a run's events after `after`, in order.
+    pub fn events(&self, run_id: &str, after: i64, limit: i64) -> StoreResult<EventPage> {
+        self.read(|conn| {
+            load_run(conn, run_id)?;
+            let rows: Vec<EventRow> = ev::table
+                .filter(ev::run_id.eq(run_id).and(ev::seq.gt(after)))
+                .order(ev::seq.asc())
+                .limit(limit)
+                .select(EventRow::as_select())
+                .load(conn)?;
+            let items = rows
+                .iter()
+                .map(EventRow::to_wire)
+                .collect::<StoreResult<Vec<_>>>()?;
+            let next_after = match items.last() {
+                Some(last) if items.len() as i64 == limit => Some(last.seq),
+                _ => None,
+            };
+            Ok(EventPage { items, next_after })
+        })
+    }
+}

@@ -1,0 +1,311 @@
+//! A run's life: creating it, changing its schedule, and moving it through its status
+//! machine (including a release manager's forced transition and the review item it adds).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use shipshape_domain::Role;
+use shipshape_domain::event::*;
+use shipshape_domain::item::ItemStatus;
+use shipshape_domain::run::{
+    OVERRIDE_REVIEW_TITLE, RunStatus, TransitionAction, TransitionError, check_label,
+    check_run_editable, check_schedule, plan_forced_transition, plan_transition,
+};
+use shipshape_domain::template::{Applicability, Gate, ItemKind};
+use shipshape_domain::wire::{Run, UpdateRunRequest};
+
+use crate::schema::{run_items as ri, runs as r};
+use crate::templates::load_version;
+use crate::{AnyConnection, Store, StoreError, StoreResult, is_unique_violation, new_id, now, utc};
+
+use super::events::append_event;
+use super::rows::*;
+use super::{Actor, NewRun};
+
+/// Adds the required close item that makes someone review a forced transition.
+pub(super) fn add_override_review(
+    conn: &mut AnyConnection,
+    rows: &RunRows,
+    at: NaiveDateTime,
+) -> StoreResult<String> {
+    let part = rows.template.parts().len();
+    let existing = rows
+        .items
+        .iter()
+        .filter(|i| usize::try_from(i.part_index).is_ok_and(|p| p >= part))
+        .count();
+    let position = rows.items.iter().map(|i| i.position).max().unwrap_or(0) + 1;
+    let id = new_id();
+    diesel::insert_into(ri::table)
+        .values((
+            ri::id.eq(&id),
+            ri::run_id.eq(&rows.run.id),
+            ri::position.eq(position),
+            ri::part_index.eq(i32::try_from(part).unwrap_or(i32::MAX)),
+            ri::section_index.eq(0),
+            ri::reference.eq(format!("{}.1.{}", part + 1, existing + 1)),
+            ri::title.eq(OVERRIDE_REVIEW_TITLE),
+            ri::guidance.eq(Some(
+                "A release manager forced a transition past unmet gates. Review why, what was \
+                 skipped (see the override in the event log) and what follows from it.",
+            )),
+            ri::gate.eq(Gate::Close.as_str()),
+            ri::applies.eq(Applicability::Always.as_str()),
+            ri::required.eq(true),
+            ri::kind.eq(ItemKind::Manual.as_str()),
+            ri::status.eq(ItemStatus::Pending.as_str()),
+            ri::version.eq(1_i64),
+            ri::updated_at.eq(Some(at)),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+impl Store {
+    /// Creates a run of a template version, copying its items.
+    pub fn create_run(&self, new: NewRun, actor: &Actor) -> StoreResult<Run> {
+        let run_id = new_id();
+        self.write(|conn| {
+            let (_, version) = load_version(conn, &new.template_id, new.template_version)?;
+            let template = version.template()?;
+            let at = now();
+            diesel::insert_into(r::table)
+                .values((
+                    r::id.eq(&run_id),
+                    r::template_id.eq(&version.template_id),
+                    r::template_version.eq(version.version),
+                    r::template_name.eq(&version.name),
+                    r::product.eq(&new.product),
+                    r::release_version.eq(&new.release_version),
+                    r::environment.eq(&new.environment),
+                    r::status.eq(RunStatus::Planned.as_str()),
+                    r::window_start.eq(naive(new.window_start)),
+                    r::window_end.eq(naive(new.window_end)),
+                    r::expected_downtime_minutes.eq(new.expected_downtime_minutes),
+                    r::created_by.eq(&actor.username),
+                    r::created_at.eq(at),
+                    r::updated_at.eq(at),
+                    r::closed_at.eq(None::<NaiveDateTime>),
+                    r::last_seq.eq(0_i64),
+                    r::overridden.eq(false),
+                ))
+                .execute(conn)?;
+            for (position, (pi, si, ii, item)) in template.items().enumerate() {
+                diesel::insert_into(ri::table)
+                    .values((
+                        ri::id.eq(new_id()),
+                        ri::run_id.eq(&run_id),
+                        ri::position.eq(i32::try_from(position).unwrap_or(i32::MAX)),
+                        ri::part_index.eq(i32::try_from(pi).unwrap_or(i32::MAX)),
+                        ri::section_index.eq(i32::try_from(si).unwrap_or(i32::MAX)),
+                        ri::reference.eq(format!("{}.{}.{}", pi + 1, si + 1, ii + 1)),
+                        ri::title.eq(&item.title),
+                        ri::guidance.eq(&item.guidance),
+                        ri::gate.eq(item.gate.as_str()),
+                        ri::applies.eq(item.applies.as_str()),
+                        ri::required.eq(item.required),
+                        ri::kind.eq(item.kind.as_str()),
+                        ri::role.eq(item.role.map(Role::as_str)),
+                        ri::approvers.eq(approvers_column(item)),
+                        ri::status.eq(ItemStatus::Pending.as_str()),
+                        ri::version.eq(1_i64),
+                    ))
+                    .execute(conn)?;
+            }
+            append_event(
+                conn,
+                &run_id,
+                &actor.username,
+                at,
+                &EventData::RunCreated(RunCreated {
+                    template_id: version.template_id.clone(),
+                    template_version: version.version,
+                    product: new.product.clone(),
+                    release_version: new.release_version.clone(),
+                    environment: new.environment.clone(),
+                }),
+            )?;
+            read_run(conn, &self.templates, &run_id)
+        })
+    }
+
+    /// Changes a run's schedule fields.
+    pub fn update_run(
+        &self,
+        run_id: &str,
+        if_match: Option<i64>,
+        patch: &UpdateRunRequest,
+        actor: &Actor,
+    ) -> StoreResult<Run> {
+        // What the patch says on its own is checked before anything is compared with the
+        // stored run (its version, its other fields).
+        if patch.release_version.is_none()
+            && patch.window_start.is_none()
+            && patch.window_end.is_none()
+            && patch.expected_downtime_minutes.is_none()
+        {
+            return Err(StoreError::Invalid {
+                field: "release_version",
+                message: "nothing to change: give at least one of release_version, \
+                          window_start, window_end, expected_downtime_minutes"
+                    .into(),
+            });
+        }
+        if let Some(v) = &patch.release_version {
+            check_label("release_version", v)?;
+        }
+        check_schedule(
+            patch.window_start.flatten(),
+            patch.window_end.flatten(),
+            patch.expected_downtime_minutes.flatten(),
+        )?;
+        self.write(|conn| {
+            lock_run(conn, run_id)?;
+            let run = load_run(conn, run_id)?;
+            check_if_match("run", if_match, run.last_seq)?;
+            check_run_editable(run.status()?, run.closed_at.is_some())?;
+            let start = match patch.window_start {
+                Some(v) => naive(v),
+                None => run.window_start,
+            };
+            let end = match patch.window_end {
+                Some(v) => naive(v),
+                None => run.window_end,
+            };
+            let release = match &patch.release_version {
+                Some(v) => check_label("release_version", v)?,
+                None => run.release_version.clone(),
+            };
+            let downtime = match patch.expected_downtime_minutes {
+                Some(v) => v,
+                None => run.expected_downtime_minutes,
+            };
+            check_schedule(start.map(utc), end.map(utc), downtime)?;
+            let changes = RunChanges {
+                release_version: (release != run.release_version).then(|| TextChange {
+                    from: Some(run.release_version.clone()),
+                    to: Some(release.clone()),
+                }),
+                window_start: (start != run.window_start).then(|| TimeChange {
+                    from: run.window_start.map(utc),
+                    to: start.map(utc),
+                }),
+                window_end: (end != run.window_end).then(|| TimeChange {
+                    from: run.window_end.map(utc),
+                    to: end.map(utc),
+                }),
+                expected_downtime_minutes: (downtime != run.expected_downtime_minutes).then_some(
+                    MinutesChange {
+                        from: run.expected_downtime_minutes,
+                        to: downtime,
+                    },
+                ),
+            };
+            if changes.is_empty() {
+                return read_run(conn, &self.templates, run_id);
+            }
+            diesel::update(r::table.find(run_id))
+                .set((
+                    r::release_version.eq(&release),
+                    r::window_start.eq(start),
+                    r::window_end.eq(end),
+                    r::expected_downtime_minutes.eq(downtime),
+                ))
+                .execute(conn)?;
+            append_event(
+                conn,
+                run_id,
+                &actor.username,
+                now(),
+                &EventData::RunUpdated(RunUpdated { changes }),
+            )?;
+            read_run(conn, &self.templates, run_id)
+        })
+    }
+
+    /// Moves a run (start, advance, complete, abort, finish_rollback, close). With `force`
+    /// (break-glass) unmet gates are overridden: the override is logged with every blocker it
+    /// skipped, the run is flagged, and a required close item to review it is added.
+    pub fn transition(
+        &self,
+        run_id: &str,
+        if_match: Option<i64>,
+        action: TransitionAction,
+        reason: Option<&str>,
+        force: bool,
+        actor: &Actor,
+    ) -> StoreResult<Run> {
+        self.write(|conn| {
+            lock_run(conn, run_id)?;
+            let rows = load_rows(conn, &self.templates, run_id)?;
+            let run = &rows.run;
+            check_if_match("run", if_match, run.last_seq)?;
+            // Only a start can collide with another live run; other actions skip the query.
+            let other_live_run = rows.other_live_run.clone();
+            let facts = facts(
+                run,
+                &rows.template,
+                &rows.items,
+                &rows.decisions,
+                other_live_run,
+            )?;
+            let (plan, overridden) = if force {
+                plan_forced_transition(&facts, action, reason)?
+            } else {
+                (plan_transition(&facts, action)?, Vec::new())
+            };
+            if !plan.changes() {
+                return assemble(rows);
+            }
+            let at = now();
+            diesel::update(r::table.find(run_id))
+                .set((
+                    r::status.eq(plan.to.as_str()),
+                    r::closed_at.eq(if plan.closes { Some(at) } else { run.closed_at }),
+                    r::overridden.eq(run.overridden || !overridden.is_empty()),
+                ))
+                .execute(conn)
+                .map_err(|e| {
+                    // A concurrent start of another run of the same product and environment
+                    // got there first: the unique index is the last line of the live-run rule.
+                    if is_unique_violation(&e) {
+                        StoreError::Transition(TransitionError::LiveRunExists("another run".into()))
+                    } else {
+                        e.into()
+                    }
+                })?;
+            if overridden.is_empty() {
+                append_event(
+                    conn,
+                    run_id,
+                    &actor.username,
+                    at,
+                    &EventData::RunTransitioned(RunTransitioned {
+                        action,
+                        from: plan.from,
+                        to: plan.to,
+                        closed: plan.closes,
+                        reason: reason.map(str::to_owned),
+                    }),
+                )?;
+            } else {
+                let review_id = add_override_review(conn, &rows, at)?;
+                append_event(
+                    conn,
+                    run_id,
+                    &actor.username,
+                    at,
+                    &EventData::RunOverridden(RunOverridden {
+                        action,
+                        from: plan.from,
+                        to: plan.to,
+                        closed: plan.closes,
+                        reason: reason.map(str::to_owned),
+                        overridden_blockers: overridden,
+                        review_item_id: review_id,
+                    }),
+                )?;
+            }
+            read_run(conn, &self.templates, run_id)
+        })
+    }
+}

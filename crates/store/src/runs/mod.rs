@@ -1,0 +1,69 @@
+//! Runs, their items, decisions and event log.
+//!
+//! Every change first takes the run's row lock, then reads the state it needs inside its
+//! transaction, asks the domain whether the change is allowed, writes it, and appends exactly
+//! one event to the run's log — all in the same transaction. The lock serialises changes to
+//! one run on PostgreSQL, where writers are concurrent; reads of a whole run see one
+//! consistent snapshot. Reading a whole run is a fixed handful of queries whatever its size.
+
+use chrono::{DateTime, Utc};
+use shipshape_domain::Role;
+use shipshape_domain::run::RunStatus;
+
+mod decisions;
+mod events;
+mod items;
+mod lifecycle;
+mod reads;
+mod rows;
+mod signoffs;
+mod team;
+
+pub(crate) use rows::approvers_column;
+
+/// Who is making a change.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// User id.
+    pub id: String,
+    /// User name (recorded in the log).
+    pub username: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// A run to create (fields already validated by the domain).
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Template id.
+    pub template_id: String,
+    /// Template version; latest when `None`.
+    pub template_version: Option<i32>,
+    /// Product.
+    pub product: String,
+    /// Release version.
+    pub release_version: String,
+    /// Environment.
+    pub environment: String,
+    /// Window start.
+    pub window_start: Option<DateTime<Utc>>,
+    /// Window end.
+    pub window_end: Option<DateTime<Utc>>,
+    /// Expected downtime, minutes.
+    pub expected_downtime_minutes: Option<i32>,
+}
+
+/// Filters and paging for the run list.
+#[derive(Debug, Clone, Default)]
+pub struct ListRunsFilter {
+    /// Only runs in this status.
+    pub status: Option<RunStatus>,
+    /// Only runs in this environment.
+    pub environment: Option<String>,
+    /// Only runs of this product.
+    pub product: Option<String>,
+    /// Continue after this cursor.
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: i64,
+}

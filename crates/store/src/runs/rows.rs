@@ -1,0 +1,624 @@
+//! A run's rows as stored, their conversion to wire types, and the loads every change and
+//! read builds on: the run's lock, its items, sign-offs, decisions and team, and the whole
+//! run assembled from them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use shipshape_domain::Role;
+use shipshape_domain::approval::{SignoffFacts, Verdict, approval_state, missing_approvals};
+use shipshape_domain::decision::{CriterionAssessment, Outcome};
+use shipshape_domain::item::ItemStatus;
+use shipshape_domain::run::{
+    ItemFacts, PointFacts, RunFacts, RunStatus, available_transitions, item_applies, progress,
+};
+use shipshape_domain::template::{Applicability, Gate, ItemKind, ItemSpec, Template};
+use shipshape_domain::wire::{
+    Decision, ItemApproval, Progress, Run, RunDecisionPoint, RunItem, RunMember, RunPart,
+    RunSection, RunSummary, Signoff,
+};
+
+use crate::schema::{
+    decisions as d, run_items as ri, run_members as m, runs as r, signoffs as so, users as u,
+};
+use crate::templates::TemplateCache;
+use crate::{AnyConnection, StoreError, StoreResult, utc};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = r)]
+pub(super) struct RunRow {
+    pub(super) id: String,
+    pub(super) template_id: String,
+    pub(super) template_version: i32,
+    pub(super) template_name: String,
+    pub(super) product: String,
+    pub(super) release_version: String,
+    pub(super) environment: String,
+    pub(super) status: String,
+    pub(super) window_start: Option<NaiveDateTime>,
+    pub(super) window_end: Option<NaiveDateTime>,
+    pub(super) expected_downtime_minutes: Option<i32>,
+    pub(super) created_by: String,
+    pub(super) created_at: NaiveDateTime,
+    pub(super) updated_at: NaiveDateTime,
+    pub(super) closed_at: Option<NaiveDateTime>,
+    pub(super) last_seq: i64,
+    pub(super) overridden: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ri)]
+pub(super) struct ItemRow {
+    pub(super) id: String,
+    pub(super) run_id: String,
+    pub(super) position: i32,
+    pub(super) part_index: i32,
+    pub(super) section_index: i32,
+    pub(super) reference: String,
+    pub(super) title: String,
+    pub(super) guidance: Option<String>,
+    pub(super) gate: String,
+    pub(super) applies: String,
+    pub(super) required: bool,
+    pub(super) kind: String,
+    pub(super) role: Option<String>,
+    pub(super) status: String,
+    pub(super) assignee: Option<String>,
+    pub(super) note: Option<String>,
+    pub(super) evidence_url: Option<String>,
+    pub(super) skip_reason: Option<String>,
+    pub(super) version: i64,
+    pub(super) updated_by: Option<String>,
+    pub(super) updated_at: Option<NaiveDateTime>,
+    pub(super) approvers: Option<String>,
+    pub(super) worked_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = so)]
+pub(super) struct SignoffRow {
+    pub(super) id: String,
+    pub(super) item_id: String,
+    pub(super) user_id: String,
+    pub(super) username: String,
+    pub(super) role: String,
+    pub(super) verdict: String,
+    pub(super) comment: Option<String>,
+    pub(super) signed_at: NaiveDateTime,
+    pub(super) invalidated_at: Option<NaiveDateTime>,
+}
+
+impl SignoffRow {
+    pub(super) fn role(&self) -> StoreResult<Role> {
+        Role::parse(&self.role).ok_or_else(|| corrupt("role", &self.role))
+    }
+    pub(super) fn verdict(&self) -> StoreResult<Verdict> {
+        Verdict::parse(&self.verdict).ok_or_else(|| corrupt("verdict", &self.verdict))
+    }
+    pub(super) fn facts(&self) -> StoreResult<SignoffFacts> {
+        Ok(SignoffFacts {
+            user_id: self.user_id.clone(),
+            role: self.role()?,
+            verdict: self.verdict()?,
+        })
+    }
+    pub(super) fn to_wire(&self) -> StoreResult<Signoff> {
+        Ok(Signoff {
+            id: self.id.clone(),
+            item_id: self.item_id.clone(),
+            user_id: self.user_id.clone(),
+            username: self.username.clone(),
+            role: self.role()?,
+            verdict: self.verdict()?,
+            comment: self.comment.clone(),
+            signed_at: utc(self.signed_at),
+            invalidated_at: self.invalidated_at.map(utc),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = d)]
+pub(super) struct DecisionRow {
+    pub(super) id: String,
+    pub(super) run_id: String,
+    pub(super) point_key: String,
+    pub(super) outcome: String,
+    pub(super) rationale: String,
+    pub(super) criteria: String,
+    pub(super) decided_by: String,
+    pub(super) decided_at: NaiveDateTime,
+    pub(super) seq: i64,
+}
+
+pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} `{value}`"))
+}
+
+impl RunRow {
+    pub(super) fn status(&self) -> StoreResult<RunStatus> {
+        RunStatus::parse(&self.status).ok_or_else(|| corrupt("run status", &self.status))
+    }
+
+    pub(super) fn summary(&self, progress: Progress) -> StoreResult<RunSummary> {
+        Ok(RunSummary {
+            id: self.id.clone(),
+            template_id: self.template_id.clone(),
+            template_version: self.template_version,
+            template_name: self.template_name.clone(),
+            product: self.product.clone(),
+            release_version: self.release_version.clone(),
+            environment: self.environment.clone(),
+            status: self.status()?,
+            closed_at: self.closed_at.map(utc),
+            window_start: self.window_start.map(utc),
+            window_end: self.window_end.map(utc),
+            expected_downtime_minutes: self.expected_downtime_minutes,
+            progress,
+            overridden: self.overridden,
+            created_by: self.created_by.clone(),
+            created_at: utc(self.created_at),
+            updated_at: utc(self.updated_at),
+            version: self.last_seq,
+        })
+    }
+}
+
+impl ItemRow {
+    pub(super) fn status(&self) -> StoreResult<ItemStatus> {
+        ItemStatus::parse(&self.status).ok_or_else(|| corrupt("item status", &self.status))
+    }
+    pub(super) fn gate(&self) -> StoreResult<Gate> {
+        Gate::parse(&self.gate).ok_or_else(|| corrupt("gate", &self.gate))
+    }
+    pub(super) fn applies(&self) -> StoreResult<Applicability> {
+        Applicability::parse(&self.applies).ok_or_else(|| corrupt("applies", &self.applies))
+    }
+    pub(super) fn kind(&self) -> StoreResult<ItemKind> {
+        ItemKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))
+    }
+
+    pub(super) fn facts(&self) -> StoreResult<ItemFacts> {
+        Ok(ItemFacts {
+            id: self.id.clone(),
+            reference: self.reference.clone(),
+            title: self.title.clone(),
+            gate: self.gate()?,
+            applies: self.applies()?,
+            required: self.required,
+            status: self.status()?,
+        })
+    }
+
+    /// The approval policy (empty for a manual item).
+    pub(super) fn policy(&self) -> StoreResult<Vec<Role>> {
+        match &self.approvers {
+            None => Ok(Vec::new()),
+            Some(list) => list
+                .split(',')
+                .map(|r| Role::parse(r).ok_or_else(|| corrupt("approver role", r)))
+                .collect(),
+        }
+    }
+
+    /// Who did the work: the assignee and everyone who changed it materially.
+    pub(super) fn workers(&self) -> Vec<&str> {
+        self.assignee
+            .iter()
+            .map(String::as_str)
+            .chain(self.worked_by.iter().flat_map(|w| w.split(',')))
+            .collect()
+    }
+
+    /// `signoffs`: the valid sign-offs of this item.
+    pub(super) fn to_wire(
+        &self,
+        run_status: RunStatus,
+        signoffs: &[&SignoffRow],
+    ) -> StoreResult<RunItem> {
+        let applies = self.applies()?;
+        let policy = self.policy()?;
+        let approval = if policy.is_empty() {
+            None
+        } else {
+            let facts = signoffs
+                .iter()
+                .map(|s| s.facts())
+                .collect::<StoreResult<Vec<_>>>()?;
+            Some(ItemApproval {
+                state: approval_state(&policy, &facts),
+                missing: missing_approvals(&policy, &facts),
+                approvers: policy,
+                signoffs: signoffs
+                    .iter()
+                    .map(|s| s.to_wire())
+                    .collect::<StoreResult<_>>()?,
+            })
+        };
+        Ok(RunItem {
+            id: self.id.clone(),
+            reference: self.reference.clone(),
+            title: self.title.clone(),
+            guidance: self.guidance.clone(),
+            gate: self.gate()?,
+            applies,
+            applicable: item_applies(applies, run_status),
+            required: self.required,
+            kind: self.kind()?,
+            role: match &self.role {
+                Some(s) => Some(Role::parse(s).ok_or_else(|| corrupt("role", s))?),
+                None => None,
+            },
+            status: self.status()?,
+            assignee: self.assignee.clone(),
+            note: self.note.clone(),
+            evidence_url: self.evidence_url.clone(),
+            skip_reason: self.skip_reason.clone(),
+            version: self.version,
+            updated_by: self.updated_by.clone(),
+            updated_at: self.updated_at.map(utc),
+            approval,
+        })
+    }
+}
+
+impl DecisionRow {
+    pub(super) fn outcome(&self) -> StoreResult<Outcome> {
+        Outcome::parse(&self.outcome).ok_or_else(|| corrupt("outcome", &self.outcome))
+    }
+
+    pub(super) fn to_wire(&self, superseded: bool) -> StoreResult<Decision> {
+        let criteria: Vec<CriterionAssessment> = serde_json::from_str(&self.criteria)
+            .map_err(|e| StoreError::Corrupt(format!("decision {} criteria: {e}", self.id)))?;
+        Ok(Decision {
+            id: self.id.clone(),
+            point_key: self.point_key.clone(),
+            outcome: self.outcome()?,
+            rationale: self.rationale.clone(),
+            criteria,
+            decided_by: self.decided_by.clone(),
+            decided_at: utc(self.decided_at),
+            superseded,
+        })
+    }
+}
+
+pub(super) fn load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<RunRow> {
+    r::table
+        .find(run_id)
+        .select(RunRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("run"))
+}
+
+/// Takes the run's row lock before anything of the run is read, so that every change to a
+/// run judges the state the previous change left (on PostgreSQL, where writers run
+/// concurrently; SQLite has one writer anyway). Fails with `NotFound` for an unknown run.
+pub(super) fn lock_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
+    let locked = diesel::update(r::table.find(run_id))
+        .set(r::last_seq.eq(r::last_seq))
+        .execute(conn)?;
+    if locked == 0 {
+        return Err(StoreError::NotFound("run"));
+    }
+    Ok(())
+}
+
+pub(super) fn load_items(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<ItemRow>> {
+    Ok(ri::table
+        .filter(ri::run_id.eq(run_id))
+        .order(ri::position.asc())
+        .select(ItemRow::as_select())
+        .load(conn)?)
+}
+
+/// The valid (not invalidated) sign-offs of a run, or of one item. (Two fixed queries rather
+/// than one boxed one: diesel caches the prepared statements of fixed queries only.)
+pub(super) fn load_signoffs(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    item_id: Option<&str>,
+) -> StoreResult<Vec<SignoffRow>> {
+    let valid = so::run_id.eq(run_id).and(so::invalidated_at.is_null());
+    let order = (so::signed_at.asc(), so::id.asc());
+    Ok(match item_id {
+        Some(item) => so::table
+            .filter(valid.and(so::item_id.eq(item)))
+            .order(order)
+            .select(SignoffRow::as_select())
+            .load(conn)?,
+        None => so::table
+            .filter(valid)
+            .order(order)
+            .select(SignoffRow::as_select())
+            .load(conn)?,
+    })
+}
+
+pub(super) fn load_members(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<RunMember>> {
+    let rows: Vec<(String, String, String, String, String, NaiveDateTime)> = m::table
+        .inner_join(u::table)
+        .filter(m::run_id.eq(run_id))
+        .order((m::added_at.asc(), u::username.asc()))
+        .select((
+            m::user_id,
+            u::username,
+            u::role,
+            m::run_role,
+            m::added_by,
+            m::added_at,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(user_id, username, role, run_role, added_by, added_at)| {
+            Ok(RunMember {
+                role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+                user_id,
+                username,
+                run_role,
+                added_by,
+                added_at: utc(added_at),
+            })
+        })
+        .collect()
+}
+
+pub(super) fn item_signoffs<'a>(signoffs: &'a [SignoffRow], item_id: &str) -> Vec<&'a SignoffRow> {
+    signoffs.iter().filter(|s| s.item_id == item_id).collect()
+}
+
+pub(super) fn load_item(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    item_id: &str,
+) -> StoreResult<ItemRow> {
+    ri::table
+        .filter(ri::id.eq(item_id).and(ri::run_id.eq(run_id)))
+        .select(ItemRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("item"))
+}
+
+pub(super) fn load_decisions(
+    conn: &mut AnyConnection,
+    run_id: &str,
+) -> StoreResult<Vec<DecisionRow>> {
+    Ok(d::table
+        .filter(d::run_id.eq(run_id))
+        .order(d::seq.asc())
+        .select(DecisionRow::as_select())
+        .load(conn)?)
+}
+
+/// The latest outcome at each decision point.
+pub(super) fn latest_outcomes(decisions: &[DecisionRow]) -> StoreResult<HashMap<&str, Outcome>> {
+    let mut latest = HashMap::new();
+    for row in decisions {
+        latest.insert(row.point_key.as_str(), row.outcome()?);
+    }
+    Ok(latest)
+}
+
+pub(super) fn facts(
+    run: &RunRow,
+    template: &Template,
+    items: &[ItemRow],
+    decisions: &[DecisionRow],
+    other_live_run: Option<String>,
+) -> StoreResult<RunFacts> {
+    let latest = latest_outcomes(decisions)?;
+    Ok(RunFacts {
+        status: run.status()?,
+        closed: run.closed_at.is_some(),
+        items: items
+            .iter()
+            .map(ItemRow::facts)
+            .collect::<StoreResult<_>>()?,
+        points: PointFacts::of_template(template, |key| latest.get(key).copied()),
+        other_live_run,
+    })
+}
+
+pub(super) fn check_if_match(
+    what: &'static str,
+    if_match: Option<i64>,
+    current: i64,
+) -> StoreResult<()> {
+    match if_match {
+        Some(v) if v != current => Err(StoreError::PreconditionFailed { what, current }),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn naive(t: Option<DateTime<Utc>>) -> Option<NaiveDateTime> {
+    t.map(|t| t.naive_utc())
+}
+
+pub(super) fn item_progress(items: &[&ItemRow], status: RunStatus) -> StoreResult<Progress> {
+    let pairs = items
+        .iter()
+        .map(|i| Ok((i.status()?, i.applies()?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(progress(pairs, status))
+}
+
+/// The rows of one run that make up its whole view.
+pub(super) struct RunRows {
+    pub(super) run: RunRow,
+    pub(super) template: Arc<Template>,
+    pub(super) items: Vec<ItemRow>,
+    pub(super) decisions: Vec<DecisionRow>,
+    pub(super) signoffs: Vec<SignoffRow>,
+    pub(super) members: Vec<RunMember>,
+    /// For a planned run (the only kind a start applies to): a live run of the same product
+    /// and environment, which would refuse the start.
+    pub(super) other_live_run: Option<String>,
+}
+
+/// Another live run of the run's product and environment, if any.
+pub(super) fn find_other_live_run(
+    conn: &mut AnyConnection,
+    run: &RunRow,
+) -> StoreResult<Option<String>> {
+    Ok(r::table
+        .filter(r::product.eq(&run.product))
+        .filter(r::environment.eq(&run.environment))
+        .filter(r::id.ne(&run.id))
+        .filter(
+            r::status.eq_any(
+                RunStatus::ALL
+                    .into_iter()
+                    .filter(|s| s.is_live())
+                    .map(RunStatus::as_str)
+                    .collect::<Vec<_>>(),
+            ),
+        )
+        .select(r::id)
+        .first(conn)
+        .optional()?)
+}
+
+pub(super) fn load_rows(
+    conn: &mut AnyConnection,
+    templates: &TemplateCache,
+    run_id: &str,
+) -> StoreResult<RunRows> {
+    let run = load_run(conn, run_id)?;
+    let other_live_run = if run.status()? == RunStatus::Planned {
+        find_other_live_run(conn, &run)?
+    } else {
+        None
+    };
+    Ok(RunRows {
+        other_live_run,
+        template: templates.get(conn, &run.template_id, run.template_version)?,
+        items: load_items(conn, run_id)?,
+        decisions: load_decisions(conn, run_id)?,
+        signoffs: load_signoffs(conn, run_id, None)?,
+        members: load_members(conn, run_id)?,
+        run,
+    })
+}
+
+/// Where override review items are shown: after the template's own parts.
+pub(super) const OVERRIDE_PART_TITLE: &str = "Emergency overrides";
+pub(super) const OVERRIDE_SECTION_TITLE: &str = "Override reviews";
+
+/// Assembles the whole run from its rows.
+pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
+    let RunRows {
+        run,
+        template,
+        items,
+        decisions,
+        signoffs,
+        members,
+        other_live_run,
+    } = rows;
+    let (run, template, items, decisions) = (&run, &template, &items[..], &decisions[..]);
+    let status = run.status()?;
+    let all: Vec<&ItemRow> = items.iter().collect();
+    let summary = run.summary(item_progress(&all, status)?)?;
+    let mut layout: Vec<(String, Vec<String>)> = template
+        .parts()
+        .iter()
+        .map(|p| {
+            (
+                p.title.clone(),
+                p.sections.iter().map(|s| s.title.clone()).collect(),
+            )
+        })
+        .collect();
+    if items
+        .iter()
+        .any(|i| usize::try_from(i.part_index).is_ok_and(|p| p >= template.parts().len()))
+    {
+        layout.push((
+            OVERRIDE_PART_TITLE.to_owned(),
+            vec![OVERRIDE_SECTION_TITLE.to_owned()],
+        ));
+    }
+    let mut parts = Vec::with_capacity(layout.len());
+    for (pi, (part_title, section_titles)) in layout.iter().enumerate() {
+        let in_part: Vec<&ItemRow> = items
+            .iter()
+            .filter(|i| usize::try_from(i.part_index).ok() == Some(pi))
+            .collect();
+        let mut sections = Vec::with_capacity(section_titles.len());
+        for (si, section_title) in section_titles.iter().enumerate() {
+            sections.push(RunSection {
+                title: section_title.clone(),
+                items: in_part
+                    .iter()
+                    .filter(|i| usize::try_from(i.section_index).ok() == Some(si))
+                    .map(|i| i.to_wire(status, &item_signoffs(&signoffs, &i.id)))
+                    .collect::<StoreResult<_>>()?,
+            });
+        }
+        parts.push(RunPart {
+            title: part_title.clone(),
+            progress: item_progress(&in_part, status)?,
+            sections,
+        });
+    }
+    let latest = latest_outcomes(decisions)?;
+    let decision_points = template
+        .decision_points()
+        .iter()
+        .map(|p| RunDecisionPoint {
+            key: p.key.clone(),
+            title: p.title.clone(),
+            stage: p.stage,
+            criteria: p.criteria.clone(),
+            latest_outcome: latest.get(p.key.as_str()).copied(),
+        })
+        .collect();
+    let wire_decisions = decisions_to_wire(decisions)?;
+    let transitions =
+        available_transitions(&facts(run, template, items, decisions, other_live_run)?);
+    Ok(Run {
+        summary,
+        parts,
+        decision_points,
+        decisions: wire_decisions,
+        transitions,
+        members,
+    })
+}
+
+pub(super) fn decisions_to_wire(decisions: &[DecisionRow]) -> StoreResult<Vec<Decision>> {
+    decisions
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let superseded = decisions[i + 1..]
+                .iter()
+                .any(|later| later.point_key == row.point_key);
+            row.to_wire(superseded)
+        })
+        .collect()
+}
+
+pub(super) fn read_run(
+    conn: &mut AnyConnection,
+    templates: &TemplateCache,
+    run_id: &str,
+) -> StoreResult<Run> {
+    assemble(load_rows(conn, templates, run_id)?)
+}
+
+/// An approval policy as stored: comma-separated roles, `None` for a manual item.
+pub(crate) fn approvers_column(item: &ItemSpec) -> Option<String> {
+    let policy = item.approval_policy();
+    (!policy.is_empty()).then(|| {
+        policy
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
