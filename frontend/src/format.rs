@@ -236,14 +236,6 @@ fn or_nothing(v: Option<&str>) -> String {
     v.map_or_else(|| "nothing".to_owned(), words)
 }
 
-/// The wire spelling of a value of a serde enum, as words.
-fn spelled<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => words(&s),
-        _ => String::new(),
-    }
-}
-
 fn change(field: &str, from: String, to: String) -> String {
     format!("{field} {from} → {to}")
 }
@@ -288,7 +280,11 @@ fn run_changes(c: &RunChanges) -> String {
 fn item_changes(c: &ItemChanges) -> String {
     let mut parts = Vec::new();
     if let Some(s) = &c.status {
-        parts.push(change("status", spelled(&s.from), spelled(&s.to)));
+        parts.push(change(
+            "status",
+            words(s.from.as_str()),
+            words(s.to.as_str()),
+        ));
     }
     for (field, v) in [
         ("assignee", &c.assignee),
@@ -319,7 +315,11 @@ pub fn event(event: &Event) -> String {
             format!("{who} changed the schedule: {}", run_changes(&p.changes))
         }
         EventData::RunTransitioned(p) => {
-            let mut s = format!("{who}: {} → {}", spelled(&p.from), spelled(&p.to));
+            let mut s = format!(
+                "{who}: {} → {}",
+                words(p.from.as_str()),
+                words(p.to.as_str())
+            );
             if p.closed {
                 s.push_str(" (closed)");
             }
@@ -330,7 +330,7 @@ pub fn event(event: &Event) -> String {
         }
         EventData::RunOverridden(p) => format!(
             "{who} forced “{}” past {} blocker(s) (break-glass) — “{}”",
-            spelled(&p.action),
+            words(p.action.as_str()),
             p.overridden_blockers.len(),
             p.reason.as_deref().unwrap_or("")
         ),

@@ -71,6 +71,33 @@ pub fn link_hash(prev_hash: &str, body: &Value) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// The links to store for entries written before their log was chained: for each unchained
+/// entry of `entries` (stored in `seq` order), its `(seq, prev_hash, hash)`, continuing from
+/// the entries before it. Stops at an entry whose body does not decode, leaving it and what
+/// follows unchained for verification to report.
+pub fn missing_links<E>(
+    entries: &[E],
+    seq: impl Fn(&E) -> i64,
+    stored_hash: impl Fn(&E) -> Option<&str>,
+    body: impl Fn(&E) -> Result<Value, String>,
+) -> Vec<(i64, String, String)> {
+    let mut prev = GENESIS.to_owned();
+    let mut links = Vec::new();
+    for entry in entries {
+        if let Some(hash) = stored_hash(entry) {
+            prev = hash.to_owned();
+            continue;
+        }
+        let Ok(body) = body(entry) else {
+            break;
+        };
+        let hash = link_hash(&prev, &body);
+        links.push((seq(entry), prev, hash.clone()));
+        prev = hash;
+    }
+    links
+}
+
 /// The verdict on one chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainReport {
@@ -296,6 +323,35 @@ mod tests {
         entries[1].1 = b;
         entries[3].1 = a;
         assert_eq!(verify(&entries, Some(5)).first_bad_seq, Some(2));
+    }
+
+    #[test]
+    fn missing_links_continue_the_chain_and_stop_at_what_does_not_decode() {
+        let entries = chain(&bodies());
+        // The first two chained, the rest written before the chain.
+        let stored: Vec<(i64, Option<String>, Value)> = entries
+            .iter()
+            .map(|(seq, body, _, hash)| (*seq, (*seq <= 2).then(|| hash.clone()), body.clone()))
+            .collect();
+        let links = missing_links(&stored, |e| e.0, |e| e.1.as_deref(), |e| Ok(e.2.clone()));
+        let expected: Vec<_> = entries[2..]
+            .iter()
+            .map(|(seq, _, prev, hash)| (*seq, prev.clone(), hash.clone()))
+            .collect();
+        assert_eq!(links, expected);
+        let links = missing_links(
+            &stored,
+            |e| e.0,
+            |e| e.1.as_deref(),
+            |e| {
+                if e.0 == 4 {
+                    Err("bad".into())
+                } else {
+                    Ok(e.2.clone())
+                }
+            },
+        );
+        assert_eq!(links.iter().map(|l| l.0).collect::<Vec<_>>(), vec![3]);
     }
 
     #[test]

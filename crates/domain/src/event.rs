@@ -30,8 +30,10 @@ pub struct TextChange {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimeChange {
     /// Before.
+    #[serde(deserialize_with = "crate::timestamp::deserialize_option")]
     pub from: Option<DateTime<Utc>>,
     /// After.
+    #[serde(deserialize_with = "crate::timestamp::deserialize_option")]
     pub to: Option<DateTime<Utc>>,
 }
 
@@ -293,6 +295,16 @@ macro_rules! event_kinds {
         }
 
         impl EventData {
+            /// Decodes a payload of the given kind.
+            pub fn from_payload(
+                kind: EventType,
+                payload: serde_json::Value,
+            ) -> Result<EventData, serde_json::Error> {
+                match kind {
+                    $( EventType::$variant => <$payload>::deserialize(payload).map(EventData::$variant), )*
+                }
+            }
+
             /// Its kind.
             pub fn event_type(&self) -> EventType {
                 match self {
@@ -344,7 +356,7 @@ event_kinds! {
 }
 
 /// One entry of a run's append-only, hash-chained event log.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
     /// Position in the run's log, from 1, without gaps.
     pub seq: i64,
@@ -362,6 +374,37 @@ pub struct Event {
     pub prev_hash: String,
     /// SHA-256 over `prev_hash` and this event's canonical encoding (see the README).
     pub hash: String,
+}
+
+impl<'de> Deserialize<'de> for Event {
+    /// Reads the payload as a JSON tree first, then as the type `type` names: far less code
+    /// than a flattened tagged enum (the web app decodes events, and its size is budgeted).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Wire {
+            seq: i64,
+            run_id: String,
+            actor: String,
+            #[serde(deserialize_with = "crate::timestamp::deserialize")]
+            at: DateTime<Utc>,
+            #[serde(rename = "type")]
+            event_type: EventType,
+            payload: serde_json::Value,
+            prev_hash: String,
+            hash: String,
+        }
+        let w = Wire::deserialize(deserializer)?;
+        Ok(Event {
+            seq: w.seq,
+            run_id: w.run_id,
+            actor: w.actor,
+            at: w.at,
+            data: EventData::from_payload(w.event_type, w.payload)
+                .map_err(serde::de::Error::custom)?,
+            prev_hash: w.prev_hash,
+            hash: w.hash,
+        })
+    }
 }
 
 impl Event {
@@ -410,6 +453,7 @@ pub(crate) mod openapi {
 
     use std::borrow::Cow;
 
+    use utoipa::openapi::schema::RefBuilder;
     use utoipa::openapi::schema::{
         Discriminator, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
     };
@@ -456,7 +500,12 @@ pub(crate) mod openapi {
                 string("When.").format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
             )
             .required("at")
-            .property("payload", Ref::from_schema_name(kind.payload.clone()))
+            .property(
+                "payload",
+                RefBuilder::new()
+                    .ref_location_from_schema_name(kind.payload.clone())
+                    .description(Some(format!("The details of `{}`.", kind.name))),
+            )
             .required("payload")
             .property(
                 "prev_hash",

@@ -6,7 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::Value;
-use shipshape_domain::chain::{GENESIS, Verifier, link_hash};
+use shipshape_domain::chain::{GENESIS, Verifier, link_hash, missing_links};
 use shipshape_domain::wire::{AuditAction, AuditEntry, AuditPage, ChainVerdict};
 
 use crate::schema::audit_log::dsl as al;
@@ -132,24 +132,14 @@ fn chain_audit(conn: &mut AnyConnection) -> StoreResult<()> {
         .order(al::seq.asc())
         .select(AuditRow::as_select())
         .load(conn)?;
-    let mut prev = GENESIS.to_owned();
-    for row in rows {
-        if let Some(hash) = &row.hash {
-            prev = hash.clone();
-            continue;
-        }
-        let Ok(body) = row.body() else {
-            tracing::warn!(
-                seq = row.seq,
-                "an audit entry does not decode; left unchained"
-            );
-            return Ok(());
-        };
-        let hash = link_hash(&prev, &body);
-        diesel::update(al::audit_log.find(row.seq))
-            .set((al::prev_hash.eq(&prev), al::hash.eq(&hash)))
+    let links = missing_links(&rows, |r| r.seq, |r| r.hash.as_deref(), AuditRow::body);
+    if links.len() < rows.iter().filter(|r| r.hash.is_none()).count() {
+        tracing::warn!("an audit entry does not decode; it and those after stay unchained");
+    }
+    for (seq, prev_hash, hash) in links {
+        diesel::update(al::audit_log.find(seq))
+            .set((al::prev_hash.eq(prev_hash), al::hash.eq(hash)))
             .execute(conn)?;
-        prev = hash;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use crate::schema::{run_events as ev, runs as r};
 use crate::{AnyConnection, Store, StoreError, StoreResult, utc};
 
 use super::rows::*;
-use shipshape_domain::chain::{GENESIS, Verifier, canonical_json, link_hash};
+use shipshape_domain::chain::{GENESIS, Verifier, canonical_json, link_hash, missing_links};
 use shipshape_domain::event::event_body;
 use shipshape_domain::wire::ChainVerdict;
 
@@ -34,8 +34,9 @@ impl EventRow {
     fn data(&self) -> Result<EventData, String> {
         let payload: serde_json::Value =
             serde_json::from_str(&self.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
-        let tagged = serde_json::json!({"type": self.event_type, "payload": payload});
-        let data: EventData = serde_json::from_value(tagged)
+        let kind = EventType::parse(&self.event_type)
+            .ok_or_else(|| format!("unknown event type `{}`", self.event_type))?;
+        let data = EventData::from_payload(kind, payload.clone())
             .map_err(|e| format!("`{}` event: {e}", self.event_type))?;
         let written = serde_json::to_value(&data).map_err(|e| e.to_string())?;
         if canonical_json(&written["payload"]) != canonical_json(&payload) {
@@ -131,25 +132,17 @@ fn chain_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
         .order(ev::seq.asc())
         .select(EventRow::as_select())
         .load(conn)?;
-    let mut prev = GENESIS.to_owned();
-    for row in rows {
-        if let Some(hash) = &row.hash {
-            prev = hash.clone();
-            continue;
-        }
-        let Ok(body) = row.body() else {
-            tracing::warn!(
-                run_id,
-                seq = row.seq,
-                "an event does not decode; left unchained"
-            );
-            return Ok(());
-        };
-        let hash = link_hash(&prev, &body);
-        diesel::update(ev::table.find((run_id, row.seq)))
-            .set((ev::prev_hash.eq(&prev), ev::hash.eq(&hash)))
+    let links = missing_links(&rows, |r| r.seq, |r| r.hash.as_deref(), EventRow::body);
+    if links.len() < rows.iter().filter(|r| r.hash.is_none()).count() {
+        tracing::warn!(
+            run_id,
+            "an event does not decode; it and those after stay unchained"
+        );
+    }
+    for (seq, prev_hash, hash) in links {
+        diesel::update(ev::table.find((run_id, seq)))
+            .set((ev::prev_hash.eq(prev_hash), ev::hash.eq(hash)))
             .execute(conn)?;
-        prev = hash;
     }
     Ok(())
 }

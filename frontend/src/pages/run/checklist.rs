@@ -1,0 +1,440 @@
+//! The checklist: parts, sections and item rows, each edited inline with `If-Match`; a
+//! conflict shows the other person's values and a way to re-apply yours.
+
+use super::*;
+
+#[component]
+pub(super) fn Checklist() -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    // Keyed: a break-glass override adds a part (and then items to it) while people work;
+    // the rows already shown stay as they are, each following its own item, so an open
+    // editor survives every change streamed in.
+    let parts = Memo::new(move |_| {
+        ctx.run.with(|r| {
+            r.as_ref()
+                .map(|r| {
+                    r.parts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| (i, p.title.clone(), p.sections.len()))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    view! {
+        <section class="panel checklist" aria-labelledby="checklist-h">
+            <h2 id="checklist-h">"Checklist"</h2>
+            <For each=move || parts.get() key=|p| p.clone() let:part>
+                <div class="part">
+                    <h3>{part.1.clone()}</h3>
+                    {(0..part.2).map(|s| view! { <SectionView part=part.0 section=s/> }).collect_view()}
+                </div>
+            </For>
+        </section>
+    }
+}
+
+#[component]
+pub(super) fn SectionView(part: usize, section: usize) -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    let title = ctx.run.with_untracked(|r| {
+        r.as_ref()
+            .and_then(|r| r.parts.get(part)?.sections.get(section))
+            .map(|s| s.title.clone())
+            .unwrap_or_default()
+    });
+    let ids = Memo::new(move |_| {
+        ctx.run.with(|r| {
+            r.as_ref()
+                .and_then(|r| r.parts.get(part)?.sections.get(section))
+                .map(|s| s.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    });
+    view! {
+        <div class="section">
+            <h4>{title}</h4>
+            <ul class="items">
+                <For each=move || ids.get() key=|id| id.clone() let:id>
+                    <ItemRow item_id=id/>
+                </For>
+            </ul>
+        </div>
+    }
+}
+
+/// Which part of an item row a save came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    Status,
+    Details,
+    Skip,
+    Reapply,
+}
+
+/// An edit that met a newer version: what the user wanted and what is there now.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Conflict {
+    mine: UpdateItemRequest,
+    theirs: RunItem,
+}
+
+#[component]
+pub(super) fn ItemRow(item_id: String) -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    let session = use_session();
+    let item = {
+        let id = item_id.clone();
+        Memo::new(move |_| {
+            ctx.run
+                .with(|r| r.as_ref().and_then(|r| find_item(r, &id)).cloned())
+        })
+    };
+    let Some(first) = item.get_untracked() else {
+        return ().into_any();
+    };
+    let reference = first.reference.clone();
+    let gate = first.gate;
+    let kind = first.kind;
+
+    let status =
+        Signal::derive(move || item.with(|i| i.as_ref().map_or(ItemStatus::Pending, |i| i.status)));
+    let version = move || item.with_untracked(|i| i.as_ref().map_or(0, |i| i.version));
+    let editable = Memo::new(move |_| {
+        let applicable = item.with(|i| i.as_ref().is_some_and(|i| i.applicable));
+        applicable
+            && ctx.run.with(|r| {
+                r.as_ref().is_some_and(|r| {
+                    item_editable(gate, r.summary.status, r.summary.closed_at.is_some())
+                })
+            })
+    });
+    let can_work = can(Permission::WorkItems);
+    let can_sign = can(Permission::SignOff);
+    let can_waive = can(Permission::SteerRuns);
+    let me = move || session.user().map(|u| u.username);
+
+    let error = RwSignal::new(None::<ApiError>);
+    let conflict = RwSignal::new(None::<Conflict>);
+    let busy = RwSignal::new(false);
+    // The details editor: the version it was opened on, and the user's values.
+    let editing = RwSignal::new(None::<RunItem>);
+    let assignee = RwSignal::new(String::new());
+    let note = RwSignal::new(String::new());
+    let evidence = RwSignal::new(String::new());
+    let skipping = RwSignal::new(false);
+    let skip_reason = RwSignal::new(String::new());
+    // The version the skip was chosen on: the reason takes a while to type.
+    let skip_base = RwSignal::new(0_i64);
+    let comment = RwSignal::new(String::new());
+    let select = NodeRef::<leptos::html::Select>::new();
+
+    let item_id = StoredValue::new(item_id);
+    // A save settles only the part of the row it came from: a status change leaves an open
+    // editor, a typed skip reason or a pending conflict as they are.
+    let save = move |change: UpdateItemRequest, base: i64, from: Source| {
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let id = item_id.try_get_value().unwrap_or_default();
+            match api::update_item(&ctx.id(), &id, &change, base).await {
+                Ok(updated) => {
+                    match from {
+                        Source::Status => {}
+                        Source::Details => {
+                            editing.try_set(None);
+                        }
+                        Source::Skip => {
+                            skipping.try_set(false);
+                            skip_reason.try_set(String::new());
+                        }
+                        Source::Reapply => {
+                            conflict.try_set(None);
+                            editing.try_set(None);
+                            skipping.try_set(false);
+                        }
+                    }
+                    ctx.accept_item(updated);
+                    ctx.reload();
+                }
+                Err(e) if e.is_conflict() => {
+                    match api::get_item(&ctx.id(), &id).await {
+                        Ok(theirs) => {
+                            ctx.accept_item(theirs.clone());
+                            conflict.try_set(Some(Conflict {
+                                mine: change,
+                                theirs,
+                            }));
+                        }
+                        Err(e) => {
+                            error.try_set(Some(e));
+                        }
+                    }
+                    ctx.reload();
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+            // Show the status the server holds, whatever the select was set to.
+            if let Some(Some(el)) = select.try_get_untracked()
+                && let Some(held) = status.try_get_untracked()
+            {
+                el.set_value(held.as_str());
+            }
+            busy.try_set(false);
+        });
+    };
+
+    let on_status = move |ev: leptos::ev::Event| {
+        let Some(new) = ItemStatus::parse(&event_target_value(&ev)) else {
+            return;
+        };
+        if new == ItemStatus::Skipped {
+            skip_base.set(version());
+            skipping.set(true);
+            return;
+        }
+        skipping.set(false);
+        save(
+            UpdateItemRequest {
+                status: Some(new),
+                ..UpdateItemRequest::default()
+            },
+            version(),
+            Source::Status,
+        );
+    };
+    let open_editor = move |_| {
+        if let Some(current) = item.get_untracked() {
+            assignee.set(current.assignee.clone().unwrap_or_default());
+            note.set(current.note.clone().unwrap_or_default());
+            evidence.set(current.evidence_url.clone().unwrap_or_default());
+            editing.set(Some(current));
+        }
+    };
+    let save_details = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(base) = editing.get_untracked() else {
+            return;
+        };
+        let value = |s: RwSignal<String>| {
+            let v = s.get_untracked().trim().to_owned();
+            (!v.is_empty()).then_some(v)
+        };
+        let mut change = UpdateItemRequest::default();
+        if value(assignee) != base.assignee {
+            change.assignee = Some(value(assignee));
+        }
+        if value(note) != base.note {
+            change.note = Some(value(note));
+        }
+        if value(evidence) != base.evidence_url {
+            change.evidence_url = Some(value(evidence));
+        }
+        if change == UpdateItemRequest::default() {
+            editing.set(None);
+            return;
+        }
+        save(change, base.version, Source::Details);
+    };
+    let confirm_skip = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        save(
+            UpdateItemRequest {
+                status: Some(ItemStatus::Skipped),
+                reason: Some(skip_reason.get_untracked()),
+                ..UpdateItemRequest::default()
+            },
+            skip_base.get_untracked(),
+            Source::Skip,
+        );
+    };
+    let claim = move |_| {
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let id = item_id.try_get_value().unwrap_or_default();
+            match api::claim(&ctx.id(), &id).await {
+                Ok(updated) => {
+                    ctx.accept_item(updated);
+                    ctx.reload();
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+            busy.set(false);
+        });
+    };
+    let sign = move |verdict: Verdict| {
+        busy.set(true);
+        error.set(None);
+        let request = CreateSignoffRequest {
+            verdict,
+            comment: Some(comment.get_untracked().trim().to_owned()).filter(|c| !c.is_empty()),
+        };
+        leptos::task::spawn_local(async move {
+            let id = item_id.try_get_value().unwrap_or_default();
+            match api::sign_off(&ctx.id(), &id, &request).await {
+                Ok(_) => {
+                    comment.set(String::new());
+                    ctx.reload();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    let reapply = move |_| {
+        if let Some(c) = conflict.get_untracked() {
+            save(c.mine, c.theirs.version, Source::Reapply);
+        }
+    };
+    let keep_theirs = move |_| {
+        conflict.set(None);
+        editing.set(None);
+        skipping.set(false);
+    };
+
+    let r = reference.clone();
+    // Buttons repeated on every item say which item they act on.
+    let claim_label = StoredValue::new(format!("Assign {reference} to me"));
+    let edit_label = StoredValue::new(format!("Edit details of {reference}"));
+    let approve_label = StoredValue::new(format!("Approve {reference}"));
+    let reject_label = StoredValue::new(format!("Reject {reference}"));
+    view! {
+        <li class="item" id=format!("item-{reference}") data-ref=reference.clone()
+            data-status=move || status.get().as_str()
+            class:na=move || item.with(|i| i.as_ref().is_some_and(|i| !i.applicable))>
+            <div class="item-head">
+                <span class="ref">{reference.clone()}</span>
+                <span class="title">{first.title.clone()}</span>
+                <ItemStatusBadge status=status/>
+                <span class="tags">
+                    <span class="tag" title="The transition this item must be finished before">{format!("before {}", gate_word(gate))}</span>
+                    {(!first.required).then(|| view! { <span class="tag">"optional"</span> })}
+                    {(kind == ItemKind::Approval).then(|| view! { <span class="tag">"approval"</span> })}
+                    {first.role.map(|r| view! { <span class="tag">{format!("for {}", format::role(r))}</span> })}
+                    {move || item.with(|i| i.as_ref().is_some_and(|i| !i.applicable)).then(|| view! { <span class="tag">"only after a rollback"</span> })}
+                </span>
+            </div>
+            {first.guidance.clone().map(|g| view! { <p class="guidance">{g}</p> })}
+            <p class="item-meta">
+                {move || item.get().map(|i| view! {
+                    <span>"Assignee: "<strong class="assignee">{i.assignee.clone().unwrap_or_else(|| "nobody".into())}</strong></span>
+                    {i.note.clone().map(|n| view! { <span>" · Note: "<span class="note">{n}</span></span> })}
+                    {i.evidence_url.clone().map(|u| view! { <span>" · "<a class="evidence" href=u.clone() target="_blank" rel="noopener noreferrer">"Evidence"</a></span> })}
+                    {i.skip_reason.clone().map(|s| view! { <span>" · Skipped because: "{s}</span> })}
+                    {i.updated_by.clone().map(|by| view! { <span class="muted">{format!(" · changed by {by}{}", i.updated_at.map(|t| format!(" at {}", format::time(t))).unwrap_or_default())}</span> })}
+                })}
+            </p>
+            {show_when(move || editable.get() && can_work(), move || view! {
+                <div class="item-controls">
+                    <label class="inline">"Status"
+                        <select node_ref=select name="status" aria-label=format!("Status of {r}")
+                            prop:value=move || status.get().as_str()
+                            disabled=move || busy.get()
+                            on:change=on_status>
+                            // `selected` on the options: the select's value is set before
+                            // its options exist.
+                            {ItemStatus::ALL.iter().map(|s| {
+                                let s = *s;
+                                view! {
+                                    <option value=s.as_str() selected=move || status.get() == s>{format::item_status(s)}</option>
+                                }
+                            }).collect_view()}
+                        </select>
+                    </label>
+                    {show_when(move || item.with(|i| i.as_ref().map(|i| i.assignee.clone())) != Some(me()), move || view! {
+                        <button type="button" class="claim" aria-label=move || claim_label.get_value() disabled=move || busy.get() on:click=claim>"Assign to me"</button>
+                    })}
+                    <button type="button" class="edit" aria-label=move || edit_label.get_value() aria-expanded=move || editing.with(Option::is_some).to_string()
+                        on:click=open_editor>"Edit details"</button>
+                </div>
+            })}
+            {show_when(move || skipping.get(), move || view! {
+                <form class="inline-form" on:submit=confirm_skip aria-label="Skip the item">
+                    <label>{if first.required { "Why is this required item waived? (release managers only)" } else { "Why is it skipped?" }}
+                        <input name="skip_reason" required bind:value=skip_reason/>
+                    </label>
+                    <button type="submit" disabled=move || busy.get() || (first.required && !can_waive())>"Skip"</button>
+                    <button type="button" on:click=move |_| {
+                        skipping.set(false);
+                        if let Some(el) = select.get_untracked() { el.set_value(status.get_untracked().as_str()); }
+                    }>"Cancel"</button>
+                </form>
+            })}
+            {show_when(move || editing.with(Option::is_some), move || view! {
+                <form class="editor stack" on:submit=save_details aria-label="Item details">
+                    <label>"Assignee (user name)"<input name="assignee" bind:value=assignee/></label>
+                    <label>"Note"<textarea name="note" bind:value=note></textarea></label>
+                    <label>"Evidence link"<input name="evidence_url" type="url" placeholder="https://…" bind:value=evidence/></label>
+                    <div class="row">
+                        <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
+                        <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
+                    </div>
+                </form>
+            })}
+            {(kind == ItemKind::Approval).then(|| view! {
+                <div class="approval">
+                    {move || item.get().and_then(|i| i.approval).map(|a| view! {
+                        <p>
+                            <strong class="approval-state">{format::approval_state(&a.state)}</strong>
+                            {format!(" — needs one sign-off each from: {}", a.approvers.iter().map(|r| format::role(*r)).collect::<Vec<_>>().join(", "))}
+                            {(!a.missing.is_empty()).then(|| format!("; still missing: {}", a.missing.iter().map(|r| format::role(*r)).collect::<Vec<_>>().join(", ")))}
+                        </p>
+                        <ul class="signoffs">
+                            {a.signoffs.iter().map(|s| view! {
+                                <li>{format!("{} {} ({}) at {}{}",
+                                    if s.verdict == Verdict::Approve { "✓ approved by" } else { "✗ rejected by" },
+                                    s.username, format::role(s.role), format::time(s.signed_at),
+                                    s.comment.as_ref().map(|c| format!(": “{c}”")).unwrap_or_default())}</li>
+                            }).collect_view()}
+                        </ul>
+                    })}
+                    {show_when(move || editable.get() && can_sign(), move || view! {
+                        <div class="row signoff">
+                            <input name="signoff_comment" aria-label="Sign-off comment (required to reject)" placeholder="comment" bind:value=comment/>
+                            <button type="button" class="approve" aria-label=move || approve_label.get_value() disabled=move || busy.get() on:click=move |_| sign(Verdict::Approve)>"Approve"</button>
+                            <button type="button" class="reject" aria-label=move || reject_label.get_value() disabled=move || busy.get() on:click=move |_| sign(Verdict::Reject)>"Reject"</button>
+                        </div>
+                    })}
+                </div>
+            })}
+            {move || conflict.get().map(|c| {
+                let t = &c.theirs;
+                view! {
+                    <div class="conflict" role="alert">
+                        <p><strong>"Changed by someone else. "</strong>
+                            {format!("{} changed this item{}. It now reads: {}; assignee {}; note {}; evidence {}.",
+                                t.updated_by.clone().unwrap_or_else(|| "Someone".into()),
+                                t.updated_at.map(|at| format!(" at {}", format::time(at))).unwrap_or_default(),
+                                format::item_status(t.status),
+                                t.assignee.clone().unwrap_or_else(|| "nobody".into()),
+                                t.note.as_ref().map_or("empty".into(), |n| format!("“{n}”")),
+                                t.evidence_url.as_ref().map_or("none".into(), |u| format!("“{u}”")))}
+                        </p>
+                        <p>{format!("Your change was not saved: {}.", format::item_change(&c.mine))}</p>
+                        <div class="row">
+                            <button type="button" class="reapply" on:click=reapply disabled=move || busy.get()>"Re-apply my change"</button>
+                            <button type="button" class="keep" on:click=keep_theirs>"Keep theirs"</button>
+                        </div>
+                    </div>
+                }
+            })}
+            <ErrorNote error=error/>
+        </li>
+    }
+    .into_any()
+}
+
+pub(super) fn gate_word(gate: Gate) -> &'static str {
+    match gate {
+        Gate::Deploy => "deploying",
+        Gate::Verify => "verifying",
+        Gate::Complete => "completing",
+        Gate::Close => "closing",
+    }
+}

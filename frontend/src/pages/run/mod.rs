@@ -1,0 +1,288 @@
+//! The run page: the checklist with every item's status, assignee, note and evidence (edited
+//! inline, claimed, signed off), what blocks the next transition before anyone clicks, the
+//! transitions, the decision panel, the team, the break-glass override and the event
+//! timeline. It follows the run's event stream, so changes by others appear within a second.
+//!
+//! Edits name the version they were based on (`If-Match`). When someone else got there
+//! first, the item shows "changed by someone else" with their values and a way to re-apply
+//! yours: nothing is dropped or overwritten without the user choosing so.
+
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use shipshape_domain::access::Permission;
+use shipshape_domain::approval::Verdict;
+use shipshape_domain::decision::{CriterionInput, CriterionResult, Outcome};
+use shipshape_domain::item::ItemStatus;
+use shipshape_domain::run::{Blocker, RunStatus, TransitionAction, item_editable};
+use shipshape_domain::template::{Gate, ItemKind};
+use shipshape_domain::wire::{
+    AddMemberRequest, CreateDecisionRequest, CreateSignoffRequest, Event, Run, RunDecisionPoint,
+    RunItem, TransitionAvailability, TransitionRequest, UpdateItemRequest,
+};
+
+use crate::api::{self, ApiError};
+use crate::components::{ErrorNote, ItemStatusBadge, ProgressBar, RunStatusBadge, show_when};
+use crate::format;
+use crate::live::{self, Coalesce, LinkState};
+use crate::session::use_session;
+
+mod checklist;
+mod decisions;
+mod team;
+mod timeline;
+mod transitions;
+
+use checklist::Checklist;
+use decisions::Decisions;
+use team::Team;
+use timeline::Timeline;
+use transitions::Transitions;
+
+/// The run being shown, shared by the page's parts.
+///
+/// Requests finish after the page may have been left (its signals disposed), so everything
+/// here that runs after an `await` uses the `try_` accessors and does nothing once the page
+/// is gone.
+#[derive(Debug, Clone, Copy)]
+struct RunCtx {
+    id: StoredValue<String>,
+    run: RwSignal<Option<Run>>,
+    /// Re-reads of the run, folded together.
+    reads: StoredValue<Coalesce, LocalStorage>,
+    /// The highest event sequence number the stream has delivered.
+    seen: StoredValue<i64>,
+}
+
+impl RunCtx {
+    /// The run's id (empty once the page is gone).
+    fn id(self) -> String {
+        self.id.try_get_value().unwrap_or_default()
+    }
+
+    /// Takes a run read from the server, unless a newer one is already shown. Items keep a
+    /// newer version already shown (an item saved while this read was under way).
+    fn accept(self, mut run: Run) {
+        let Some(newer) = self.run.try_with_untracked(|cur| match cur {
+            None => true,
+            Some(cur) if cur.summary.version > run.summary.version => false,
+            Some(cur) => {
+                for part in &mut run.parts {
+                    for section in &mut part.sections {
+                        for item in &mut section.items {
+                            if let Some(shown) = find_item(cur, &item.id)
+                                && shown.version > item.version
+                            {
+                                *item = shown.clone();
+                            }
+                        }
+                    }
+                }
+                true
+            }
+        }) else {
+            return;
+        };
+        let behind = run.summary.version < self.seen.try_get_value().unwrap_or(0);
+        if newer {
+            self.run.set(Some(run));
+        }
+        if behind {
+            // The stream has already told of later changes: read again.
+            self.reload();
+        }
+    }
+
+    /// Puts a changed item in place at once (the run's progress follows with the reload).
+    fn accept_item(self, item: RunItem) {
+        self.run.try_update(|run| {
+            if let Some(slot) = run.as_mut().and_then(|r| find_item_mut(r, &item.id))
+                && slot.version < item.version
+            {
+                *slot = item;
+            }
+        });
+    }
+
+    /// Reads the run again; reads asked for meanwhile are folded into one more.
+    fn reload(self) {
+        if let Some(reads) = self.reads.try_get_value() {
+            reads.read(move || async move {
+                if let Ok(run) = api::get_run(&self.id()).await {
+                    self.accept(run);
+                }
+            });
+        }
+    }
+}
+
+fn find_item<'a>(run: &'a Run, id: &str) -> Option<&'a RunItem> {
+    run.parts
+        .iter()
+        .flat_map(|p| &p.sections)
+        .flat_map(|s| &s.items)
+        .find(|i| i.id == id)
+}
+
+fn find_item_mut<'a>(run: &'a mut Run, id: &str) -> Option<&'a mut RunItem> {
+    run.parts
+        .iter_mut()
+        .flat_map(|p| &mut p.sections)
+        .flat_map(|s| &mut s.items)
+        .find(|i| i.id == id)
+}
+
+fn can(permission: Permission) -> impl Fn() -> bool + Copy {
+    let session = use_session();
+    move || session.allows(permission)
+}
+
+/// The run page (`/runs/:id`).
+#[component]
+pub fn RunPage(id: String) -> impl IntoView {
+    let ctx = RunCtx {
+        id: StoredValue::new(id.clone()),
+        run: RwSignal::new(None),
+        reads: StoredValue::new_local(Coalesce::default()),
+        seen: StoredValue::new(0),
+    };
+    provide_context(ctx);
+    let events = RwSignal::new(Vec::<Event>::new());
+    let link = RwSignal::new(None::<LinkState>);
+    let load_error = RwSignal::new(None::<ApiError>);
+
+    leptos::task::spawn_local(async move {
+        match api::get_run(&ctx.id()).await {
+            Ok(run) => {
+                ctx.accept(run);
+                scroll_to_hash();
+            }
+            Err(e) => load_error.set(Some(e)),
+        }
+    });
+    // The whole log, then every new event: the timeline, and a reload when the run moved on.
+    let follow = live::follow(
+        id,
+        0,
+        move |batch| {
+            let last = batch.last().map_or(0, |e| e.seq);
+            ctx.seen.try_set_value(last);
+            events.try_update(|e| e.extend(batch));
+            let behind = ctx
+                .run
+                .try_with_untracked(|r| r.as_ref().is_some_and(|r| r.summary.version < last))
+                .unwrap_or(false);
+            if behind {
+                ctx.reload();
+            }
+        },
+        move |state| {
+            link.try_set(Some(state));
+        },
+    );
+    let follow = SendWrapper::new(follow);
+    on_cleanup(move || drop(follow));
+
+    let loaded = Memo::new(move |_| ctx.run.with(Option::is_some));
+    view! {
+        {move || {
+            if loaded.get() {
+                view! { <RunBody events=events link=link/> }.into_any()
+            } else if load_error.with(Option::is_some) {
+                view! { <h1>"Run"</h1><ErrorNote error=load_error/> }.into_any()
+            } else {
+                view! { <p class="loading" role="status">"Loading the run…"</p> }.into_any()
+            }
+        }}
+    }
+}
+
+fn scroll_to_hash() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let hash = window.location().hash().unwrap_or_default();
+    let Some(target) = hash.strip_prefix('#').filter(|h| !h.is_empty()) else {
+        return;
+    };
+    let target = target.to_owned();
+    leptos::task::spawn_local(async move {
+        // After the checklist is in the page.
+        live::sleep(0).await;
+        if let Some(el) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(&target))
+        {
+            el.scroll_into_view();
+        }
+    });
+}
+
+#[component]
+fn RunBody(events: RwSignal<Vec<Event>>, link: RwSignal<Option<LinkState>>) -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    let summary = Memo::new(move |_| ctx.run.with(|r| r.as_ref().map(|r| r.summary.clone())));
+    let field = move |f: fn(&shipshape_domain::wire::RunSummary) -> String| {
+        move || summary.with(|s| s.as_ref().map(f).unwrap_or_default())
+    };
+    let status = Signal::derive(move || {
+        summary.with(|s| s.as_ref().map_or(RunStatus::Planned, |s| s.status))
+    });
+    let part_count = move || ctx.run.with(|r| r.as_ref().map_or(0, |r| r.parts.len()));
+    view! {
+        <div class="run-head" data-version=move || summary.with(|s| s.as_ref().map_or(0, |s| s.version))>
+            <h1>{field(|s| format!("{} {} → {}", s.product, s.release_version, s.environment))}</h1>
+            <p class="run-status">
+                <RunStatusBadge status=status/>
+                {move || summary.with(|s| s.as_ref().and_then(|s| s.closed_at)).map(|at| view! {
+                    <span class="badge closed">{format!("🔒 Closed {}", format::time(at))}</span>
+                })}
+                {move || summary.with(|s| s.as_ref().is_some_and(|s| s.overridden)).then(|| view! {
+                    <span class="badge warn">"⚠ Break-glass override in effect: review it before closing"</span>
+                })}
+                <span class="link-state" role="status" data-link=move || match link.get() {
+                    Some(LinkState::Live) => "live",
+                    Some(LinkState::Reconnecting) => "reconnecting",
+                    Some(LinkState::Stopped) => "stopped",
+                    None => "connecting",
+                }>
+                    {move || match link.get() {
+                        Some(LinkState::Live) => "● Live",
+                        Some(LinkState::Reconnecting) => "○ Reconnecting…",
+                        Some(LinkState::Stopped) => "■ Not live: reload the page",
+                        None => "○ Connecting…",
+                    }}
+                </span>
+            </p>
+            <dl class="facts">
+                <dt>"Template"</dt><dd>{field(|s| format!("{} v{}", s.template_name, s.template_version))}</dd>
+                <dt>"Window (UTC)"</dt><dd>{field(|s| match (s.window_start, s.window_end) {
+                    (Some(a), Some(b)) => format!("{} – {}", format::time(a), format::time(b)),
+                    (Some(a), None) => format!("from {}", format::time(a)),
+                    (None, Some(b)) => format!("until {}", format::time(b)),
+                    (None, None) => "not scheduled".into(),
+                })}</dd>
+                <dt>"Expected downtime"</dt><dd>{field(|s| s.expected_downtime_minutes.map_or("none stated".into(), |m| format!("{m} min")))}</dd>
+                <dt>"Created by"</dt><dd>{field(|s| format!("{} on {}", s.created_by, format::time(s.created_at)))}</dd>
+            </dl>
+            <div class="parts-progress">
+                <ProgressBar label="Overall" progress=Signal::derive(move || summary.with(|s| s.as_ref().map(|s| s.progress).unwrap_or_default()))/>
+                {move || (0..part_count()).map(|i| {
+                    let title = ctx.run.with_untracked(|r| r.as_ref().map(|r| r.parts[i].title.clone()).unwrap_or_default());
+                    let progress = Signal::derive(move || ctx.run.with(|r| r.as_ref().and_then(|r| r.parts.get(i)).map(|p| p.progress).unwrap_or_default()));
+                    view! { <ProgressBar label=title progress=progress/> }
+                }).collect_view()}
+            </div>
+        </div>
+        <div class="run-grid">
+            <div class="run-main">
+                <Transitions/>
+                <Decisions/>
+                <Checklist/>
+            </div>
+            <aside class="run-side">
+                <Team/>
+                <Timeline events=events/>
+            </aside>
+        </div>
+    }
+}

@@ -1,0 +1,147 @@
+//! The transitions panel: what the run may do next, what blocks it, and the break-glass
+//! override.
+
+use super::*;
+
+pub(super) fn blocker_list(blockers: Vec<Blocker>) -> impl IntoView {
+    view! {
+        <ul class="blockers">
+            {blockers.into_iter().map(|b| {
+                let href = match &b {
+                    Blocker::Item { reference, .. } => format!("#item-{reference}"),
+                    Blocker::Decision { point_key, .. } => format!("#decide-{point_key}"),
+                };
+                view! { <li><a href=href>{format::blocker(&b)}</a></li> }
+            }).collect_view()}
+        </ul>
+    }
+}
+
+/// Whether break-glass can force this transition: gates block it and it may be forced.
+pub(super) fn forceable(t: &TransitionAvailability) -> bool {
+    !t.allowed && !t.blockers.is_empty() && t.action.can_be_forced()
+}
+
+#[component]
+pub(super) fn Transitions() -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    let can_steer = can(Permission::SteerRuns);
+    let state = Memo::new(move |_| {
+        ctx.run.with(|r| {
+            r.as_ref()
+                .map(|r| (r.summary.status, r.transitions.clone()))
+                .unwrap_or((RunStatus::Planned, Vec::new()))
+        })
+    });
+    let reason = RwSignal::new(String::new());
+    let force_reason = RwSignal::new(String::new());
+    let refused = RwSignal::new(None::<ApiError>);
+    let busy = RwSignal::new(false);
+    // A refusal speaks of the run as it was: once the transitions change, it is stale.
+    Effect::new(move |_| {
+        state.track();
+        refused.set(None);
+    });
+
+    let go = move |action: TransitionAction, force: bool| {
+        if busy.get_untracked() {
+            return;
+        }
+        let text = if force { force_reason } else { reason }.get_untracked();
+        let request = TransitionRequest {
+            action,
+            reason: (!text.trim().is_empty()).then(|| text.trim().to_owned()),
+            force,
+        };
+        let version = ctx
+            .run
+            .with_untracked(|r| r.as_ref().map_or(0, |r| r.summary.version));
+        busy.set(true);
+        refused.set(None);
+        leptos::task::spawn_local(async move {
+            match api::transition(&ctx.id(), &request, version).await {
+                Ok(run) => {
+                    ctx.accept(run);
+                    reason.set(String::new());
+                    force_reason.set(String::new());
+                }
+                Err(e) => {
+                    refused.set(Some(e));
+                    ctx.reload();
+                }
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <section class="panel" aria-labelledby="next-h" id="next-step">
+            <h2 id="next-h">"Next step"</h2>
+            {move || {
+                let (status, transitions) = state.get();
+                if transitions.is_empty() {
+                    return view! { <p class="muted">"Nothing more to do: the run is closed."</p> }.into_any();
+                }
+                transitions.into_iter().map(|t| {
+                    let action = t.action;
+                    let why_id = format!("why-{}", action.as_str());
+                    let label = format::action(action, status);
+                    let allowed = t.allowed;
+                    view! {
+                        <div class="transition" data-action=action.as_str()>
+                            <button type="button" class="primary" class:blocked=!allowed
+                                aria-disabled=(!allowed).to_string()
+                                aria-describedby=(!allowed).then(|| why_id.clone())
+                                disabled=move || busy.get()
+                                on:click=move |_| go(action, false)>
+                                {label}
+                            </button>
+                            {(!allowed).then(|| view! {
+                                <div class="why" id=why_id.clone()>
+                                    <p>{format!("{label} is not possible yet: {}", t.reason.clone().unwrap_or_default())}</p>
+                                    {(!t.blockers.is_empty()).then(|| blocker_list(t.blockers.clone()))}
+                                </div>
+                            })}
+                        </div>
+                    }
+                }).collect_view().into_any()
+            }}
+            <label class="inline">"Reason for the log (optional)"
+                <input name="transition_reason" bind:value=reason/>
+            </label>
+            {move || refused.get().map(|e| {
+                let blockers = e.problem.as_ref().and_then(|p| p.blockers.clone()).unwrap_or_default();
+                view! {
+                    <div class="error refused" role="alert">
+                        <p>{format!("Refused: {}", e.message())}</p>
+                        {(!blockers.is_empty()).then(|| blocker_list(blockers))}
+                    </div>
+                }
+            })}
+            {show_when(move || can_steer() && state.with(|(_, t)| t.iter().any(forceable)), move || view! {
+                <details class="break-glass">
+                    <summary>"Break-glass override"</summary>
+                    <p>"Forces a transition past its unmet gates. The override is logged with every blocker it skips, flags the run, and adds a required close item to review it."</p>
+                    <label>"Reason for the override (required)"
+                        <textarea name="force_reason" bind:value=force_reason></textarea>
+                    </label>
+                    {move || {
+                        let (status, transitions) = state.get();
+                        transitions.into_iter()
+                            .filter(forceable)
+                            .map(|t| {
+                                let action = t.action;
+                                view! {
+                                    <button type="button" class="danger" data-force=action.as_str()
+                                        disabled=move || busy.get() || force_reason.with(|r| r.trim().is_empty())
+                                        on:click=move |_| go(action, true)>
+                                        {format!("Force: {}", format::action(action, status))}
+                                    </button>
+                                }
+                            }).collect_view()
+                    }}
+                </details>
+            })}
+        </section>
+    }
+}
