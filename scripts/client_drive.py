@@ -235,7 +235,7 @@ def drive_a_rollback(api, signers, template_id: str) -> str:
         body=UpdateItemRequest(status=ItemStatus.SKIPPED, reason="covered by the 4.2.0 run"),
     )
     check(isinstance(waived, RunItem) and waived.status == ItemStatus.SKIPPED, "a waiver")
-    approval = next(i for i in items(current) if i.approval)
+    approval = next(i for i in items(current) if i.approval and Role.APPROVER in i.approval.missing)
     worked = update_item.sync(
         client=api, run_id=run.id, item_id=approval.id, body=UpdateItemRequest(note="scripts written")
     )
