@@ -550,6 +550,11 @@ pub(crate) mod openapi {
         }
 
         fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            // The kinds on their own, for what names one (a stream's event names).
+            schemas.push((
+                "EventType".to_owned(),
+                <super::EventType as utoipa::PartialSchema>::schema(),
+            ));
             for kind in super::openapi_kinds() {
                 schemas.push((kind.schema.to_owned(), RefOr::T(envelope(&kind))));
                 schemas.push((kind.payload.clone(), kind.payload_schema));
