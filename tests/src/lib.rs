@@ -244,6 +244,20 @@ impl TestApp {
         app
     }
 
+    /// A run's whole event log (up to 1,000 events), as the admin reads it.
+    pub async fn events(&self, run_id: &str) -> Vec<Value> {
+        self.get(
+            &self.admin,
+            &format!("/api/v1/runs/{run_id}/events?limit=1000"),
+        )
+        .await
+        .expect(200)
+        .json["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
     /// Runs SQL on the database directly, behind the server's back.
     pub fn sql(&self, statements: &str) {
         let url = shipshape_store::DbUrl::parse(&self.db_url).unwrap();

@@ -7,7 +7,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use shipshape_tests::{EDULIBRA, TestApp, items, on_both_backends};
+use shipshape_tests::{EDULIBRA, items, on_both_backends};
 
 fn blockers_of(answer: &Value) -> Vec<Value> {
     answer["blockers"].as_array().cloned().unwrap_or_default()
@@ -63,19 +63,6 @@ async fn read_until(stream: &mut reqwest::Response, seen: &mut String, needle: &
         };
         seen.push_str(&String::from_utf8_lossy(&bytes));
     }
-}
-
-async fn events(app: &TestApp, run_id: &str) -> Vec<Value> {
-    app.get(
-        &app.admin,
-        &format!("/api/v1/runs/{run_id}/events?limit=1000"),
-    )
-    .await
-    .expect(200)
-    .json["items"]
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 on_both_backends! {
@@ -259,7 +246,7 @@ on_both_backends! {
         assert!(run["transitions"].as_array().unwrap().is_empty());
 
         // The log holds every change, in order, numbered without gaps.
-        let log = events(&app, &id).await;
+        let log = app.events(&id).await;
         let seqs: Vec<i64> = log.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
         assert_eq!(seqs, (1..=log.len() as i64).collect::<Vec<_>>());
         assert_eq!(log[0]["type"], "run_created");
@@ -292,7 +279,7 @@ on_both_backends! {
         let run = app.run(&rm, &id).await;
         assert_eq!(run["status"], "rolling_back");
         assert_eq!(run["progress"]["not_applicable"], 0, "the post-contingency review now applies");
-        let log = events(&app, &id).await;
+        let log = app.events(&id).await;
         let last = log.last().unwrap();
         assert_eq!(last["type"], "decision_recorded");
         assert_eq!(last["payload"]["run_status"], json!({"from": "deploying", "to": "rolling_back"}));
@@ -441,7 +428,7 @@ on_both_backends! {
         app.patch(&eng, &path, json!({"status": "skipped"}), None).await.expect_problem(422, "invalid_input");
         let waived = app.patch(&rm, &path, skip, None).await.expect(200).json;
         assert_eq!(waived["skip_reason"], "not needed this time");
-        let log = events(&app, id).await;
+        let log = app.events(id).await;
         assert_eq!(log.last().unwrap()["payload"]["waiver"], true);
         // Nor may an engineer reword the waiver.
         app.patch(&eng, &path, json!({"status": "skipped", "reason": "whatever"}), None).await.expect_problem(403, "forbidden");
@@ -658,10 +645,10 @@ on_both_backends! {
         let run = app.create_run(&app.admin, "EduLibra", "production").await;
         let id = run["id"].as_str().unwrap().to_owned();
         app.transition(&app.admin, &id, "start").await.expect(200);
-        let before = events(&app, &id).await.len();
+        let before = app.events(&id).await.len();
         let again = app.transition(&app.admin, &id, "start").await.expect(200);
         assert_eq!(again.json["status"], "preparing");
-        assert_eq!(events(&app, &id).await.len(), before, "no event for a restated start");
+        assert_eq!(app.events(&id).await.len(), before, "no event for a restated start");
         app.finish_gate(&app.admin, &id, "deploy").await;
         app.decide(&app.admin, &id, "go_no_go", "go").await.expect(201);
         app.transition(&app.admin, &id, "advance").await.expect(200);
@@ -727,7 +714,7 @@ on_both_backends! {
         app.set_item(&app.admin, id, &item, "done").await.expect(200);
         let again = app.set_item(&app.admin, id, &item, "done").await.expect(200);
         assert_eq!(again.json["version"], 2);
-        assert_eq!(events(&app, id).await.len(), 2);
+        assert_eq!(app.events(id).await.len(), 2);
     }
 
     async fn concurrent_item_updates_are_all_kept_with_one_event_each(app) {
@@ -752,7 +739,7 @@ on_both_backends! {
         }
         let run = app.run(&app.admin, &id).await;
         assert_eq!(run["progress"]["done"], 16);
-        let log = events(&app, &id).await;
+        let log = app.events(&id).await;
         assert_eq!(log.len(), 17);
         let seqs: Vec<i64> = log.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
         assert_eq!(seqs, (1..=17).collect::<Vec<_>>());
@@ -778,7 +765,7 @@ on_both_backends! {
         assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
         assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
         assert_eq!(app.run(&app.admin, &id).await["status"], "deploying");
-        let log = events(&app, &id).await;
+        let log = app.events(&id).await;
         let advances = log.iter().filter(|e| e["type"] == "run_transitioned" && e["payload"]["action"] == "advance").count();
         assert_eq!(advances, 1);
     }

@@ -42,21 +42,8 @@ async fn run_with_a_log(app: &TestApp) -> (String, Vec<Value>) {
     .await
     .expect(200);
     app.transition(&app.admin, &id, "start").await.expect(200);
-    let events = events(app, &id).await;
+    let events = app.events(&id).await;
     (id, events)
-}
-
-async fn events(app: &TestApp, run_id: &str) -> Vec<Value> {
-    app.get(
-        &app.admin,
-        &format!("/api/v1/runs/{run_id}/events?limit=1000"),
-    )
-    .await
-    .expect(200)
-    .json["items"]
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 async fn audit(app: &TestApp, run_id: &str) -> Value {
@@ -119,7 +106,7 @@ on_both_backends! {
         app.transition(&app.admin, &id, "advance").await.expect(200);
         app.decide(&app.admin, &id, "deployment_checkpoint", "rollback").await.expect(201);
         app.transition(&app.admin, &id, "finish_rollback").await.expect(200);
-        let log = events(&app, &id).await;
+        let log = app.events(&id).await;
         let (ok, printed) = readme_verifier(&log);
         assert!(ok, "the README's verifier accepts the real log: {printed}");
         let head = audit(&app, &id).await["head_hash"].as_str().unwrap().to_owned();
@@ -141,7 +128,7 @@ on_both_backends! {
             "UPDATE run_events SET payload = REPLACE(payload, '\"to\":20}}', '\"to\":5}}') \
              WHERE run_id = '{id}' AND seq = 2"
         ));
-        let after = events(&app, &id).await;
+        let after = app.events(&id).await;
         assert_eq!(after[1]["payload"]["changes"]["expected_downtime_minutes"]["to"], 5, "the change landed");
         assert_broken_at(&audit(&app, &id).await, 2);
     }

@@ -262,16 +262,11 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let token = bearer(req);
-        let peer = req.peer_addr().map(|a| a.ip());
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let address = state
+            .as_ref()
+            .and_then(|s| crate::throttle::request_address(req, &s.trusted_proxies));
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::unauthorized("not configured"))?;
-            let address =
-                crate::throttle::client_address(peer, forwarded.as_deref(), &state.trusted_proxies);
             let mut caller = authenticate(state, token?).await?;
             caller.address = address.map(|a| a.to_string());
             Ok(caller)

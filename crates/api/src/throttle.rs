@@ -29,6 +29,18 @@ pub fn client_address(
         .or(Some(peer))
 }
 
+/// The address of the client behind a request, as [`client_address`] reads it.
+pub fn request_address(
+    req: &actix_web::HttpRequest,
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let forwarded = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    client_address(req.peer_addr().map(|a| a.ip()), forwarded, trusted)
+}
+
 /// A sign-in attempt admitted by the guard. Finish it with its verdict; one dropped unfinished
 /// (the client went away while it waited or was judged) is given back in the background.
 #[derive(Debug)]

@@ -11,8 +11,11 @@
 //!
 //! [`Verifier`] walks stored entries in order and names the first one that does not hold.
 
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::wire::ChainVerdict;
 
 /// The `prev_hash` of a chain's first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -62,6 +65,17 @@ fn write_scalar(value: &Value, out: &mut String) {
     out.push_str(&value.to_string());
 }
 
+/// The part of an entry its hash covers: its JSON as the API serves it, without `prev_hash`
+/// and `hash`.
+pub fn chained_body<T: Serialize>(entry: &T) -> Result<Value, serde_json::Error> {
+    let mut body = serde_json::to_value(entry)?;
+    if let Some(map) = body.as_object_mut() {
+        map.remove("prev_hash");
+        map.remove("hash");
+    }
+    Ok(body)
+}
+
 /// The hash of an entry whose body (its JSON without `prev_hash` and `hash`) is `body`.
 pub fn link_hash(prev_hash: &str, body: &Value) -> String {
     let mut hasher = Sha256::new();
@@ -96,21 +110,6 @@ pub fn missing_links<E>(
         prev = hash;
     }
     links
-}
-
-/// The verdict on one chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainReport {
-    /// Whether every entry is present, well formed, and links to the one before.
-    pub verified: bool,
-    /// How many entries the chain should hold.
-    pub count: i64,
-    /// The last entry's hash, as stored (`None` for an empty chain).
-    pub head_hash: Option<String>,
-    /// The first entry that does not hold, when the chain is broken.
-    pub first_bad_seq: Option<i64>,
-    /// What is wrong there.
-    pub problem: Option<String>,
 }
 
 /// Walks a chain's stored entries in `seq` order; the first entry that does not hold breaks
@@ -199,7 +198,7 @@ impl Verifier {
 
     /// The verdict, given how many entries the chain should hold (a run's last `seq`, or
     /// `None` to trust the entries read).
-    pub fn finish(mut self, expected_count: Option<i64>) -> ChainReport {
+    pub fn finish(mut self, expected_count: Option<i64>) -> ChainVerdict {
         let read = self.expected_seq - 1;
         let count = expected_count.unwrap_or(read).max(read);
         if self.broken.is_none() && read < count {
@@ -210,7 +209,7 @@ impl Verifier {
             Some((seq, problem)) => (Some(seq), Some(problem)),
             None => (None, None),
         };
-        ChainReport {
+        ChainVerdict {
             verified: first_bad_seq.is_none(),
             count,
             head_hash: self.head_hash,
@@ -239,7 +238,7 @@ mod tests {
             .collect()
     }
 
-    fn verify(entries: &[(i64, Value, String, String)], count: Option<i64>) -> ChainReport {
+    fn verify(entries: &[(i64, Value, String, String)], count: Option<i64>) -> ChainVerdict {
         let mut v = Verifier::new();
         for (seq, body, prev, hash) in entries {
             v.entry(*seq, Ok(body.clone()), Some(prev), Some(hash));

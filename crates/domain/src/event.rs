@@ -412,38 +412,6 @@ impl Event {
     pub fn event_type(&self) -> EventType {
         self.data.event_type()
     }
-
-    /// The part of the event its hash covers: everything but `prev_hash` and `hash`, as JSON.
-    pub fn chained_body(&self) -> Result<serde_json::Value, serde_json::Error> {
-        event_body(self.seq, &self.run_id, &self.actor, self.at, &self.data)
-    }
-}
-
-/// The part of an event its hash covers, as JSON: `seq`, `run_id`, `actor`, `at`, `type`,
-/// `payload`.
-pub fn event_body(
-    seq: i64,
-    run_id: &str,
-    actor: &str,
-    at: DateTime<Utc>,
-    data: &EventData,
-) -> Result<serde_json::Value, serde_json::Error> {
-    #[derive(Serialize)]
-    struct Body<'a> {
-        seq: i64,
-        run_id: &'a str,
-        actor: &'a str,
-        at: DateTime<Utc>,
-        #[serde(flatten)]
-        data: &'a EventData,
-    }
-    serde_json::to_value(Body {
-        seq,
-        run_id,
-        actor,
-        at,
-        data,
-    })
 }
 
 #[cfg(feature = "openapi")]

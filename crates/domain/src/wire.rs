@@ -781,18 +781,6 @@ pub struct ChainVerdict {
     pub problem: Option<String>,
 }
 
-impl From<crate::chain::ChainReport> for ChainVerdict {
-    fn from(r: crate::chain::ChainReport) -> Self {
-        ChainVerdict {
-            verified: r.verified,
-            count: r.count,
-            head_hash: r.head_hash,
-            first_bad_seq: r.first_bad_seq,
-            problem: r.problem,
-        }
-    }
-}
-
 /// What an audit entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -886,18 +874,6 @@ pub struct AuditEntry {
     pub prev_hash: String,
     /// SHA-256 (hex) over `prev_hash` and this entry's canonical encoding (see the README).
     pub hash: String,
-}
-
-impl AuditEntry {
-    /// The part of the entry its hash covers: everything but `prev_hash` and `hash`.
-    pub fn chained_body(&self) -> Result<serde_json::Value, serde_json::Error> {
-        let mut v = serde_json::to_value(self)?;
-        if let Some(map) = v.as_object_mut() {
-            map.remove("prev_hash");
-            map.remove("hash");
-        }
-        Ok(v)
-    }
 }
 
 /// One page of the audit log.

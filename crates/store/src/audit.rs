@@ -6,9 +6,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::Value;
-use shipshape_domain::chain::{GENESIS, Verifier, link_hash, missing_links};
+use shipshape_domain::chain::{GENESIS, chained_body, link_hash};
 use shipshape_domain::wire::{AuditAction, AuditEntry, AuditPage, ChainVerdict};
 
+use crate::chain::{ChainEntry, links_to_store, verify};
 use crate::schema::audit_log::dsl as al;
 use crate::{AnyConnection, Store, StoreError, StoreResult, lock_named, now, utc};
 
@@ -68,9 +69,23 @@ impl AuditRow {
             hash: self.hash.clone().unwrap_or_default(),
         })
     }
+}
+
+impl ChainEntry for AuditRow {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
 
     fn body(&self) -> Result<Value, String> {
-        self.to_wire()?.chained_body().map_err(|e| e.to_string())
+        chained_body(&self.to_wire()?).map_err(|e| e.to_string())
+    }
+
+    fn prev_hash(&self) -> Option<&str> {
+        self.prev_hash.as_deref()
+    }
+
+    fn hash(&self) -> Option<&str> {
+        self.hash.as_deref()
     }
 }
 
@@ -132,10 +147,7 @@ fn chain_audit(conn: &mut AnyConnection) -> StoreResult<()> {
         .order(al::seq.asc())
         .select(AuditRow::as_select())
         .load(conn)?;
-    let links = missing_links(&rows, |r| r.seq, |r| r.hash.as_deref(), AuditRow::body);
-    if links.len() < rows.iter().filter(|r| r.hash.is_none()).count() {
-        tracing::warn!("an audit entry does not decode; it and those after stay unchained");
-    }
+    let links = links_to_store(&rows, "audit log");
     for (seq, prev_hash, hash) in links {
         diesel::update(al::audit_log.find(seq))
             .set((al::prev_hash.eq(prev_hash), al::hash.eq(hash)))
@@ -191,29 +203,14 @@ impl Store {
             let last: Option<i64> = al::audit_log
                 .select(diesel::dsl::max(al::seq))
                 .first(conn)?;
-            let mut verifier = Verifier::new();
-            let mut after = 0;
-            loop {
-                let rows: Vec<AuditRow> = al::audit_log
+            verify(last.unwrap_or(0), |after, limit| {
+                Ok(al::audit_log
                     .filter(al::seq.gt(after))
                     .order(al::seq.asc())
-                    .limit(500)
+                    .limit(limit)
                     .select(AuditRow::as_select())
-                    .load(conn)?;
-                for row in &rows {
-                    verifier.entry(
-                        row.seq,
-                        row.body(),
-                        row.prev_hash.as_deref(),
-                        row.hash.as_deref(),
-                    );
-                }
-                match rows.last() {
-                    Some(last) if !verifier.is_broken() && rows.len() == 500 => after = last.seq,
-                    _ => break,
-                }
-            }
-            Ok(verifier.finish(Some(last.unwrap_or(0))).into())
+                    .load(conn)?)
+            })
         })
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 mod audit;
+mod chain;
 pub mod db;
 mod runs;
 mod schema;

@@ -2,14 +2,11 @@
 //! administration and security events (admins only).
 
 use actix_web::{HttpResponse, get, web};
-use serde::Deserialize;
 use shipshape_domain::access::Permission;
 use shipshape_domain::wire::{AuditPage, ChainVerdict, Problem};
-use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::blocking;
-use super::runs::limit;
+use super::{LogPage, blocking};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -41,24 +38,12 @@ pub async fn get_run_audit(
     Ok(HttpResponse::Ok().json(verdict))
 }
 
-/// Paging of the audit log.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct AuditLogQuery {
-    /// Only entries with a sequence number above this (default 0: from the start).
-    pub after: Option<i64>,
-    /// Page size, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<i64>,
-}
-
 /// The global audit log in order, paged with `after`: user, token and template
 /// administration, and sign-in locks; who, when, from which address, what changed.
 #[utoipa::path(
     tag = "audit",
     summary = "List the audit log of administration and security events",
-    params(AuditLogQuery),
+    params(LogPage),
     responses(
         (status = 200, description = "A page of audit entries", body = AuditPage),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
@@ -72,11 +57,10 @@ pub struct AuditLogQuery {
 pub async fn list_audit_log(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<AuditLogQuery>,
+    query: web::Query<LogPage>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageUsers)?;
-    let after = query.after.unwrap_or(0).max(0);
-    let limit = limit(query.limit, 100, 1000)?;
+    let (after, limit) = query.bounds()?;
     let page = blocking(&state, move |s| s.audit_log(after, limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }

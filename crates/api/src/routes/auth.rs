@@ -37,15 +37,7 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
     // The peer address; a forwarded header only when the peer is a trusted proxy.
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let address = throttle::client_address(
-        req.peer_addr().map(|a| a.ip()),
-        forwarded,
-        &state.trusted_proxies,
-    );
+    let address = throttle::request_address(&req, &state.trusted_proxies);
     let attempt = throttle::Attempt::admit(&state, &username, address).await?;
     // Only wrong credentials count as a failure; an error that kept us from judging them (the
     // database was down) gives the attempt back.

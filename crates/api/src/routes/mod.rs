@@ -18,6 +18,38 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::AppState;
 use crate::error::ApiError;
 
+/// A page size: `default` when none is given, 422 outside 1 to `max`.
+fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::invalid(format!(
+            "limit must be between 1 and {max}"
+        ))),
+    }
+}
+
+/// Paging of an ordered log (a run's events, the audit log) by sequence number.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogPage {
+    /// Only entries with a sequence number above this (default 0: from the start).
+    pub after: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+impl LogPage {
+    /// `after` (negative reads as 0) and the page size, or 422 for a size out of range.
+    pub fn bounds(&self) -> Result<(i64, i64), ApiError> {
+        Ok((
+            self.after.unwrap_or(0).max(0),
+            limit(self.limit, 100, 1000)?,
+        ))
+    }
+}
+
 /// Registers every `/api/v1` handler.
 pub fn api(cfg: &mut ServiceConfig) {
     cfg.service(auth::login)

@@ -13,7 +13,7 @@ use shipshape_store::{ListRunsFilter, NewRun};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::{blocking, etag, if_match};
+use super::{LogPage, blocking, etag, if_match, limit};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -35,27 +35,6 @@ pub struct ListRunsQuery {
     /// Page size, 1 to 200 (default 50).
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-}
-
-/// Paging for the event log.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EventsQuery {
-    /// Only events with a sequence number above this (default 0: from the start).
-    pub after: Option<i64>,
-    /// Page size, 1 to 1000 (default 100).
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<i64>,
-}
-
-pub(crate) fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
-    match value {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::invalid(format!(
-            "limit must be between 1 and {max}"
-        ))),
-    }
 }
 
 /// A page of runs, newest first.
@@ -413,7 +392,7 @@ pub async fn create_decision(
 #[utoipa::path(
     tag = "events",
     summary = "List a run's events in order",
-    params(("run_id" = Uuid, Path, description = "The run's id"), EventsQuery),
+    params(("run_id" = Uuid, Path, description = "The run's id"), LogPage),
     responses(
         (status = 200, description = "A page of events", body = EventPage),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
@@ -429,12 +408,11 @@ pub async fn list_events(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<Uuid>,
-    query: web::Query<EventsQuery>,
+    query: web::Query<LogPage>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let id = path.into_inner().to_string();
-    let after = query.after.unwrap_or(0).max(0);
-    let limit = limit(query.limit, 100, 1000)?;
+    let (after, limit) = query.bounds()?;
     let page = blocking(&state, move |s| s.events(&id, after, limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }

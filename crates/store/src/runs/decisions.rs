@@ -70,7 +70,7 @@ impl Store {
                 run_id,
                 &actor.username,
                 at,
-                &EventData::DecisionRecorded(DecisionRecorded {
+                EventData::DecisionRecorded(DecisionRecorded {
                     decision_id: id.clone(),
                     point_key: point.key.clone(),
                     outcome,

@@ -11,9 +11,10 @@ use crate::schema::{run_events as ev, runs as r};
 use crate::{AnyConnection, Store, StoreError, StoreResult, utc};
 
 use super::rows::*;
-use shipshape_domain::chain::{GENESIS, Verifier, canonical_json, link_hash, missing_links};
-use shipshape_domain::event::event_body;
+use shipshape_domain::chain::{GENESIS, canonical_json, chained_body, link_hash};
 use shipshape_domain::wire::ChainVerdict;
+
+use crate::chain::{ChainEntry, links_to_store, verify};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = ev)]
@@ -29,44 +30,58 @@ pub(super) struct EventRow {
 }
 
 impl EventRow {
-    /// The typed event data, or why the stored row does not decode to one. A payload that
-    /// decodes but is not what its type writes (an extra field, say) does not count as one.
-    fn data(&self) -> Result<EventData, String> {
-        let payload: serde_json::Value =
-            serde_json::from_str(&self.payload).map_err(|e| format!("payload is not JSON: {e}"))?;
+    fn payload(&self) -> Result<serde_json::Value, String> {
+        serde_json::from_str(&self.payload).map_err(|e| format!("payload is not JSON: {e}"))
+    }
+
+    /// The typed event with the given stored payload, or why the row does not decode.
+    fn decode(&self, payload: serde_json::Value) -> Result<Event, String> {
         let kind = EventType::parse(&self.event_type)
             .ok_or_else(|| format!("unknown event type `{}`", self.event_type))?;
-        let data = EventData::from_payload(kind, payload.clone())
-            .map_err(|e| format!("`{}` event: {e}", self.event_type))?;
-        let written = serde_json::to_value(&data).map_err(|e| e.to_string())?;
-        if canonical_json(&written["payload"]) != canonical_json(&payload) {
-            return Err(format!(
-                "`{}` payload holds fields its type does not",
-                self.event_type
-            ));
-        }
-        Ok(data)
-    }
-
-    /// The part of the event its hash covers.
-    fn body(&self) -> Result<serde_json::Value, String> {
-        let data = self.data()?;
-        event_body(self.seq, &self.run_id, &self.actor, utc(self.at), &data)
-            .map_err(|e| e.to_string())
-    }
-
-    pub(super) fn to_wire(&self) -> StoreResult<Event> {
         Ok(Event {
             seq: self.seq,
             run_id: self.run_id.clone(),
             actor: self.actor.clone(),
             at: utc(self.at),
-            data: self
-                .data()
-                .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", self.seq)))?,
+            data: EventData::from_payload(kind, payload)
+                .map_err(|e| format!("`{}` event: {e}", self.event_type))?,
             prev_hash: self.prev_hash.clone().unwrap_or_default(),
             hash: self.hash.clone().unwrap_or_default(),
         })
+    }
+
+    pub(super) fn to_wire(&self) -> StoreResult<Event> {
+        self.payload()
+            .and_then(|p| self.decode(p))
+            .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", self.seq)))
+    }
+}
+
+impl ChainEntry for EventRow {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    /// The event as served, without its hashes. A stored payload that decodes but is not
+    /// what its type writes (an extra field, say) does not count.
+    fn body(&self) -> Result<serde_json::Value, String> {
+        let stored = self.payload()?;
+        let body = chained_body(&self.decode(stored.clone())?).map_err(|e| e.to_string())?;
+        if canonical_json(&body["payload"]) != canonical_json(&stored) {
+            return Err(format!(
+                "`{}` payload holds fields its type does not",
+                self.event_type
+            ));
+        }
+        Ok(body)
+    }
+
+    fn prev_hash(&self) -> Option<&str> {
+        self.prev_hash.as_deref()
+    }
+
+    fn hash(&self) -> Option<&str> {
+        self.hash.as_deref()
     }
 }
 
@@ -78,7 +93,7 @@ pub(super) fn append_event(
     run_id: &str,
     actor: &str,
     at: NaiveDateTime,
-    data: &EventData,
+    data: EventData,
 ) -> StoreResult<i64> {
     diesel::update(r::table.find(run_id))
         .set((r::last_seq.eq(r::last_seq + 1), r::updated_at.eq(at)))
@@ -106,14 +121,23 @@ pub(super) fn append_event(
             ))
         })?
     };
-    let body = event_body(seq, run_id, actor, utc(at), data)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let event_type = data.event_type();
+    let event = Event {
+        seq,
+        run_id: run_id.to_owned(),
+        actor: actor.to_owned(),
+        at: utc(at),
+        data,
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    let body = chained_body(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let hash = link_hash(&prev_hash, &body);
     diesel::insert_into(ev::table)
         .values((
             ev::run_id.eq(run_id),
             ev::seq.eq(seq),
-            ev::event_type.eq(data.event_type().as_str()),
+            ev::event_type.eq(event_type.as_str()),
             ev::actor.eq(actor),
             ev::at.eq(at),
             ev::payload.eq(body["payload"].to_string()),
@@ -132,13 +156,7 @@ fn chain_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
         .order(ev::seq.asc())
         .select(EventRow::as_select())
         .load(conn)?;
-    let links = missing_links(&rows, |r| r.seq, |r| r.hash.as_deref(), EventRow::body);
-    if links.len() < rows.iter().filter(|r| r.hash.is_none()).count() {
-        tracing::warn!(
-            run_id,
-            "an event does not decode; it and those after stay unchained"
-        );
-    }
+    let links = links_to_store(&rows, "run events");
     for (seq, prev_hash, hash) in links {
         diesel::update(ev::table.find((run_id, seq)))
             .set((ev::prev_hash.eq(prev_hash), ev::hash.eq(hash)))
@@ -147,13 +165,10 @@ fn chain_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// How many events a verification reads at once.
-const VERIFY_BATCH: i64 = 500;
-
 impl Store {
     /// Chains the events (of every run) written before the log was chained. Idempotent: it
     /// touches only unchained events, each run under its lock. Part of `migrate`.
-    pub(crate) fn chain_unchained_events(&self) -> StoreResult<usize> {
+    pub(crate) fn chain_unchained_events(&self) -> StoreResult<()> {
         let runs: Vec<String> = self.query(|conn| {
             Ok(ev::table
                 .filter(ev::hash.is_null())
@@ -167,7 +182,7 @@ impl Store {
                 chain_run(conn, run_id)
             })?;
         }
-        Ok(runs.len())
+        Ok(())
     }
 
     /// Verifies a run's event log: every event present, decodable, and linked to the one
@@ -180,31 +195,14 @@ impl Store {
                 .first(conn)
                 .optional()?
                 .ok_or(StoreError::NotFound("run"))?;
-            let mut verifier = Verifier::new();
-            let mut after = 0;
-            loop {
-                let rows: Vec<EventRow> = ev::table
+            verify(last_seq, |after, limit| {
+                Ok(ev::table
                     .filter(ev::run_id.eq(run_id).and(ev::seq.gt(after)))
                     .order(ev::seq.asc())
-                    .limit(VERIFY_BATCH)
+                    .limit(limit)
                     .select(EventRow::as_select())
-                    .load(conn)?;
-                for row in &rows {
-                    verifier.entry(
-                        row.seq,
-                        row.body(),
-                        row.prev_hash.as_deref(),
-                        row.hash.as_deref(),
-                    );
-                }
-                match rows.last() {
-                    Some(last) if !verifier.is_broken() && rows.len() as i64 == VERIFY_BATCH => {
-                        after = last.seq;
-                    }
-                    _ => break,
-                }
-            }
-            Ok(verifier.finish(Some(last_seq)).into())
+                    .load(conn)?)
+            })
         })
     }
 

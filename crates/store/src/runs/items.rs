@@ -99,7 +99,7 @@ impl Store {
                 run_id,
                 &actor.username,
                 at,
-                &EventData::ItemUpdated(plan.event),
+                EventData::ItemUpdated(plan.event),
             )?;
             let fresh = load_item(conn, run_id, item_id)?;
             let signoffs = load_signoffs(conn, run_id, Some(item_id))?;

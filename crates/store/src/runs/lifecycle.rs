@@ -116,7 +116,7 @@ impl Store {
                 &run_id,
                 &actor.username,
                 at,
-                &EventData::RunCreated(RunCreated {
+                EventData::RunCreated(RunCreated {
                     template_id: version.template_id.clone(),
                     template_version: version.version,
                     product: new.product.clone(),
@@ -216,7 +216,7 @@ impl Store {
                 run_id,
                 &actor.username,
                 now(),
-                &EventData::RunUpdated(RunUpdated { changes }),
+                EventData::RunUpdated(RunUpdated { changes }),
             )?;
             read_run(conn, &self.templates, run_id)
         })
@@ -279,7 +279,7 @@ impl Store {
                     run_id,
                     &actor.username,
                     at,
-                    &EventData::RunTransitioned(RunTransitioned {
+                    EventData::RunTransitioned(RunTransitioned {
                         action,
                         from: plan.from,
                         to: plan.to,
@@ -294,7 +294,7 @@ impl Store {
                     run_id,
                     &actor.username,
                     at,
-                    &EventData::RunOverridden(RunOverridden {
+                    EventData::RunOverridden(RunOverridden {
                         action,
                         from: plan.from,
                         to: plan.to,

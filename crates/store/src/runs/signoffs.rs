@@ -92,7 +92,7 @@ impl Store {
                 run_id,
                 &actor.username,
                 at,
-                &EventData::SignoffRecorded(SignoffRecorded {
+                EventData::SignoffRecorded(SignoffRecorded {
                     item_id: item.id.clone(),
                     reference: item.reference.clone(),
                     title: item.title.clone(),

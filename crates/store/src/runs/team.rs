@@ -62,7 +62,7 @@ impl Store {
                 run_id,
                 &actor.username,
                 at,
-                &EventData::MemberAdded(MemberChanged {
+                EventData::MemberAdded(MemberChanged {
                     user_id: user_id.clone(),
                     username: username.to_owned(),
                     run_role: run_role.to_owned(),
@@ -92,7 +92,7 @@ impl Store {
                 run_id,
                 &actor.username,
                 now(),
-                &EventData::MemberRemoved(MemberChanged {
+                EventData::MemberRemoved(MemberChanged {
                     user_id: member.user_id,
                     username: member.username,
                     run_role: member.run_role,
