@@ -158,3 +158,19 @@ fn the_document_states_the_limits_the_server_enforces() {
         "bidirectional overrides are refused: {pattern}"
     );
 }
+
+#[test]
+fn the_documented_event_types_are_the_wire_spellings() {
+    let doc: Value = serde_json::from_str(&committed()).expect("JSON");
+    let documented: Vec<&str> = doc["components"]["schemas"]["EventType"]["enum"]
+        .as_array()
+        .expect("EventType is an enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let spelled: Vec<&str> = shipshape_domain::wire::EventType::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(documented, spelled);
+}

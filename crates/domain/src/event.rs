@@ -265,16 +265,19 @@ macro_rules! event_kinds {
     ($( $variant:ident($payload:ty) = $name:literal, $schema:literal, $doc:literal; )*) => {
         /// What happened, with its details: serialized as the event's `type` and `payload`.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(tag = "type", content = "payload")]
+        #[serde(tag = "type", content = "payload", rename_all = "snake_case")]
         pub enum EventData {
-            $( #[doc = $doc] #[serde(rename = $name)] $variant($payload), )*
+            $( #[doc = $doc] $variant($payload), )*
         }
 
         /// What kind of change an event records.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        // The spelling is snake_case of the variant, written out as `$name` for `as_str`
+        // (a test holds the two together); utoipa does not read a `rename` made by a macro.
+        #[serde(rename_all = "snake_case")]
         pub enum EventType {
-            $( #[doc = $doc] #[serde(rename = $name)] $variant, )*
+            $( #[doc = $doc] $variant, )*
         }
 
         impl EventType {
@@ -601,6 +604,15 @@ mod tests {
                 serde_json::Value::String(kind.as_str().into())
             );
         }
+        let data = EventData::MemberRemoved(MemberChanged {
+            user_id: "u".into(),
+            username: "bob".into(),
+            run_role: "DBA".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&data).unwrap()["type"],
+            data.event_type().as_str()
+        );
         assert_eq!(EventType::ALL.len(), 9);
     }
 }
