@@ -202,6 +202,18 @@ impl From<DecisionError> for ApiError {
     }
 }
 
+impl From<shipshape_domain::text::TextError> for ApiError {
+    fn from(e: shipshape_domain::text::TextError) -> Self {
+        ApiError::invalid(e.to_string())
+    }
+}
+
+impl From<shipshape_domain::run::FieldError> for ApiError {
+    fn from(e: shipshape_domain::run::FieldError) -> Self {
+        ApiError::invalid(e.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -12,6 +12,7 @@ use std::process::Command;
 use diesel::connection::SimpleConnection;
 use shipshape_api::config::Config;
 use shipshape_domain::Role;
+use shipshape_domain::text::Label;
 use shipshape_domain::wire::UpdateRunRequest;
 use shipshape_store::{Actor, DbUrl, EDULIBRA_TEMPLATE_ID, NewRun};
 
@@ -35,9 +36,9 @@ fn database_with_a_run(url: &str) -> String {
             NewRun {
                 template_id: EDULIBRA_TEMPLATE_ID.into(),
                 template_version: None,
-                product: "EduLibra".into(),
-                release_version: "4.2.0".into(),
-                environment: "production".into(),
+                product: Label::parse("product", "EduLibra").expect("a label"),
+                release_version: Label::parse("release_version", "4.2.0").expect("a label"),
+                environment: Label::parse("environment", "production").expect("a label"),
                 window_start: None,
                 window_end: None,
                 expected_downtime_minutes: None,
@@ -49,7 +50,9 @@ fn database_with_a_run(url: &str) -> String {
         let patch = UpdateRunRequest {
             expected_downtime_minutes: Some(Some(minutes)),
             ..UpdateRunRequest::default()
-        };
+        }
+        .validated()
+        .expect("a valid patch");
         store
             .update_run(&run.summary.id, None, &patch, &actor)
             .expect("updates the run");

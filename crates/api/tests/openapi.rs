@@ -143,7 +143,7 @@ fn the_document_states_the_limits_the_server_enforces() {
     );
     assert_eq!(
         schemas["CreateRunRequest"]["properties"]["product"]["maxLength"],
-        shipshape_domain::run::MAX_LABEL_LEN
+        shipshape_domain::text::MAX_LABEL_LEN
     );
     assert_eq!(schemas["UpdateRunRequest"]["minProperties"], 1);
     assert_eq!(

@@ -8,9 +8,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Role;
-use crate::item::{ItemStatus, MAX_NOTE_LEN, check_free_text};
+use crate::item::ItemStatus;
 use crate::run::{RunStatus, item_editable};
 use crate::template::Gate;
+use crate::text::Note;
 
 /// A sign-off's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -161,11 +162,10 @@ pub fn check_signoff(
             "the run no longer accepts changes to this item".into(),
         ));
     }
-    let comment = comment.map(str::trim).filter(|c| !c.is_empty());
-    if let Some(c) = comment {
-        check_free_text("comment", c, MAX_NOTE_LEN)
-            .map_err(|e| SignoffError::Invalid(e.to_string()))?;
-    }
+    let comment = match comment {
+        Some(c) => Note::parse("comment", c).map_err(|e| SignoffError::Invalid(e.to_string()))?,
+        None => None,
+    };
     if ctx.workers.iter().any(|w| *w == user_id || *w == username) {
         return Err(SignoffError::Forbidden(
             "you did the work on this item; someone else must sign it off".into(),
@@ -235,7 +235,7 @@ pub fn check_signoff(
     Ok(SignoffEffect {
         state,
         new_status: target.filter(|t| *t != ctx.status),
-        comment: comment.map(str::to_owned),
+        comment: comment.map(String::from),
     })
 }
 

@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::item::check_free_text;
 use crate::run::{InvalidTransition, RunStatus};
 use crate::template::{DecisionPointSpec, DecisionStage};
+use crate::text::{TextError, TextRule};
 
 /// What was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -136,6 +136,15 @@ pub struct CheckedDecision {
     pub moves_run_to: Option<RunStatus>,
 }
 
+impl From<TextError> for DecisionError {
+    fn from(e: TextError) -> Self {
+        DecisionError::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
 /// Checks a decision at `point` for a run in `status`.
 pub fn check_decision(
     status: RunStatus,
@@ -145,19 +154,7 @@ pub fn check_decision(
     rationale: &str,
     criteria: Vec<CriterionInput>,
 ) -> Result<CheckedDecision, DecisionError> {
-    let rationale = rationale.trim();
-    if rationale.is_empty() {
-        return Err(DecisionError::Invalid {
-            field: "rationale",
-            message: "a decision needs a rationale".into(),
-        });
-    }
-    check_free_text("rationale", rationale, MAX_RATIONALE_LEN).map_err(|e| {
-        DecisionError::Invalid {
-            field: "rationale",
-            message: e.to_string(),
-        }
-    })?;
+    let rationale = TextRule::prose(MAX_RATIONALE_LEN).required("rationale", rationale)?;
     let mut assessed: Vec<CriterionAssessment> = point
         .criteria
         .iter()
@@ -186,18 +183,10 @@ pub fn check_decision(
                 message: format!("`{}` is assessed twice", input.criterion),
             });
         }
-        let observed = input
-            .observed
-            .map(|o| o.trim().to_owned())
-            .filter(|o| !o.is_empty());
-        if let Some(o) = &observed {
-            check_free_text("observed", o, MAX_OBSERVED_LEN).map_err(|e| {
-                DecisionError::Invalid {
-                    field: "criteria",
-                    message: e.to_string(),
-                }
-            })?;
-        }
+        let observed = match input.observed {
+            Some(o) => TextRule::prose(MAX_OBSERVED_LEN).optional("observed", &o)?,
+            None => None,
+        };
         assessed[idx] = CriterionAssessment {
             criterion: input.criterion,
             result: input.result,

@@ -7,6 +7,7 @@ use crate::Role;
 use crate::access::Permission;
 use crate::run::{RunStatus, item_editable};
 use crate::template::{Gate, ItemKind};
+use crate::text::{HttpUrl, Label, Note, TextError};
 
 /// An item's state in a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,13 +68,6 @@ impl ItemStatus {
     }
 }
 
-/// The longest assignee accepted.
-pub const MAX_ASSIGNEE_LEN: usize = 200;
-/// The longest note or reason accepted.
-pub const MAX_NOTE_LEN: usize = 10_000;
-/// The longest evidence URL accepted.
-pub const MAX_URL_LEN: usize = 2_000;
-
 /// Why an item change is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ItemError {
@@ -100,44 +94,6 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ItemError {
     ItemError::Invalid {
         field,
         message: message.into(),
-    }
-}
-
-/// Free text: no NUL or other control characters but newlines and tabs (PostgreSQL rejects
-/// NUL in text, SQLite accepts it: refuse it for both).
-pub fn check_free_text(field: &'static str, s: &str, max: usize) -> Result<(), ItemError> {
-    if s.chars().count() > max {
-        return Err(invalid(field, format!("must be at most {max} characters")));
-    }
-    if s.chars().any(crate::text::is_forbidden) {
-        return Err(invalid(
-            field,
-            "must not contain control or bidirectional-override characters",
-        ));
-    }
-    Ok(())
-}
-
-/// An absolute `http` or `https` URL without white space.
-pub fn check_url(field: &'static str, s: &str) -> Result<(), ItemError> {
-    let rest = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"));
-    match rest {
-        Some(host_and_path)
-            if !host_and_path.is_empty()
-                && !host_and_path.starts_with('/')
-                && s.chars().count() <= MAX_URL_LEN
-                && !s.chars().any(|c| {
-                    c.is_whitespace() || c.is_control() || crate::text::is_forbidden(c)
-                }) =>
-        {
-            Ok(())
-        }
-        _ => Err(invalid(
-            field,
-            format!("must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"),
-        )),
     }
 }
 
@@ -191,13 +147,18 @@ impl ItemChange {
     /// with what is stored (an `If-Match`, the item's state).
     pub fn validated(self) -> Result<ItemChange, ItemError> {
         let change = ItemChange {
-            assignee: normalise(self.assignee),
-            note: normalise(self.note),
-            evidence_url: normalise(self.evidence_url),
-            reason: self
-                .reason
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty()),
+            assignee: clearable(self.assignee, |s| Label::RULE.optional("assignee", s))?,
+            note: clearable(self.note, |s| Ok(Note::parse("note", s)?.map(String::from)))?,
+            evidence_url: clearable(self.evidence_url, |s| {
+                Ok(match s.trim() {
+                    "" => None,
+                    u => Some(HttpUrl::parse("evidence_url", u)?.into_string()),
+                })
+            })?,
+            reason: match self.reason {
+                Some(r) => Note::parse("reason", &r)?.map(String::from),
+                None => None,
+            },
             status: self.status,
         };
         if change.status.is_none()
@@ -210,24 +171,27 @@ impl ItemChange {
                 "nothing to change: give at least one of status, assignee, note, evidence_url",
             ));
         }
-        if let Some(Some(a)) = &change.assignee {
-            check_free_text("assignee", a, MAX_ASSIGNEE_LEN)?;
-        }
-        if let Some(Some(n)) = &change.note {
-            check_free_text("note", n, MAX_NOTE_LEN)?;
-        }
-        if let Some(Some(u)) = &change.evidence_url {
-            check_url("evidence_url", u)?;
-        }
-        if let Some(r) = &change.reason {
-            check_free_text("reason", r, MAX_NOTE_LEN)?;
-        }
         Ok(change)
     }
 }
 
-fn normalise(v: Option<Option<String>>) -> Option<Option<String>> {
-    v.map(|inner| inner.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+/// A clearable field checked by `check` (which trims, and answers `None` for white space
+/// alone: a cleared field).
+fn clearable(
+    v: Option<Option<String>>,
+    check: impl Fn(&str) -> Result<Option<String>, TextError>,
+) -> Result<Option<Option<String>>, TextError> {
+    Ok(match v {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(s)) => Some(check(&s)?),
+    })
+}
+
+impl From<TextError> for ItemError {
+    fn from(e: TextError) -> Self {
+        invalid(e.field, e.message)
+    }
 }
 
 /// Checks a change to an item made by someone with `role`. `is_member` says whether they are

@@ -57,28 +57,10 @@ impl Role {
 #[error("{0}")]
 pub struct CredentialError(pub &'static str);
 
-/// The longest user name.
-pub const MAX_USERNAME_LEN: usize = 64;
 /// The shortest password, in characters.
 pub const MIN_PASSWORD_LEN: usize = 12;
 /// The longest password, in characters.
 pub const MAX_PASSWORD_LEN: usize = 256;
-
-/// A user name: 1 to 64 characters of ASCII letters, digits, `.`, `_`, `-`, `@`.
-pub fn check_username(s: &str) -> Result<(), CredentialError> {
-    if s.is_empty() || s.len() > MAX_USERNAME_LEN {
-        return Err(CredentialError("username must be 1 to 64 characters"));
-    }
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
-    {
-        return Err(CredentialError(
-            "username may hold only letters, digits, `.`, `_`, `-` and `@`",
-        ));
-    }
-    Ok(())
-}
 
 /// A password: 12 to 256 characters.
 pub fn check_password(s: &str) -> Result<(), CredentialError> {

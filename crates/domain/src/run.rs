@@ -675,30 +675,60 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// The longest product, release or environment name accepted.
-pub const MAX_LABEL_LEN: usize = 200;
+impl From<crate::text::TextError> for FieldError {
+    fn from(e: crate::text::TextError) -> Self {
+        FieldError {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
 
-/// A product, release or environment name: one trimmed line of 1 to 200 characters.
-pub fn check_label(field: &'static str, s: &str) -> Result<String, FieldError> {
-    let t = s.trim();
-    let err = |message: &str| FieldError {
-        field,
-        message: message.into(),
-    };
-    if t.is_empty() {
-        return Err(err("must not be empty"));
+/// A checked change to a run's own fields (see [`UpdateRunRequest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunPatch {
+    /// New release version.
+    pub release_version: Option<crate::text::Label>,
+    /// New window start, or clear it.
+    pub window_start: Option<Option<chrono::DateTime<chrono::Utc>>>,
+    /// New window end, or clear it.
+    pub window_end: Option<Option<chrono::DateTime<chrono::Utc>>>,
+    /// New expected downtime, or clear it.
+    pub expected_downtime_minutes: Option<Option<i32>>,
+}
+
+impl crate::wire::UpdateRunRequest {
+    /// The patch checked on its own, before anything is compared with the stored run (its
+    /// version, its other fields).
+    pub fn validated(self) -> Result<RunPatch, FieldError> {
+        if self.release_version.is_none()
+            && self.window_start.is_none()
+            && self.window_end.is_none()
+            && self.expected_downtime_minutes.is_none()
+        {
+            return Err(FieldError {
+                field: "release_version",
+                message: "nothing to change: give at least one of release_version, \
+                          window_start, window_end, expected_downtime_minutes"
+                    .into(),
+            });
+        }
+        let release_version = self
+            .release_version
+            .map(|v| crate::text::Label::parse("release_version", &v))
+            .transpose()?;
+        check_schedule(
+            self.window_start.flatten(),
+            self.window_end.flatten(),
+            self.expected_downtime_minutes.flatten(),
+        )?;
+        Ok(RunPatch {
+            release_version,
+            window_start: self.window_start,
+            window_end: self.window_end,
+            expected_downtime_minutes: self.expected_downtime_minutes,
+        })
     }
-    if t.chars().count() > MAX_LABEL_LEN {
-        return Err(err("must be at most 200 characters"));
-    }
-    if t.chars()
-        .any(|c| c.is_control() || crate::text::is_forbidden(c))
-    {
-        return Err(err(
-            "must be one line without control or bidirectional-override characters",
-        ));
-    }
-    Ok(t.to_owned())
 }
 
 /// The longest expected downtime accepted, in minutes (a week).

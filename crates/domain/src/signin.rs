@@ -65,8 +65,7 @@ impl GuardKey {
     /// The account key of an attempt, when the name could be an account's (other names are
     /// not remembered: they would only fill the table).
     pub fn account(username: &str) -> Option<GuardKey> {
-        crate::role::check_username(username)
-            .is_ok()
+        crate::text::Username::is_valid(username)
             .then(|| GuardKey::Account(username.to_lowercase()))
     }
 

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::TextRule;
+
 use crate::Role;
 
 /// The stage transition an item must be finished before.
@@ -315,8 +317,15 @@ pub const MAX_LINE_LEN: usize = 500;
 /// Longest accepted multi-line text (guidance, prose).
 pub const MAX_TEXT_LEN: usize = 20_000;
 
-/// A single line: trimmed, non-empty, no control characters, no Markdown comment markers.
-pub(crate) fn check_line(path: &str, s: &str) -> Result<(), TemplateError> {
+/// The one text rule for a template's single lines (names, titles, criteria).
+const LINE: TextRule = TextRule::line(MAX_LINE_LEN);
+/// The one text rule for a template's multi-line text (guidance, prose).
+const TEXT: TextRule = TextRule::prose(MAX_TEXT_LEN);
+
+/// What every template text must be besides the one text rule: kept verbatim (its Markdown
+/// form round-trips byte for byte), so not empty and not padded with white space, and never
+/// an HTML comment marker (it would end the Markdown form's annotations).
+fn check_verbatim(path: &str, s: &str, rule: TextRule) -> Result<(), TemplateError> {
     if s.trim().is_empty() {
         return Err(TemplateError::new(path, "must not be empty"));
     }
@@ -326,19 +335,8 @@ pub(crate) fn check_line(path: &str, s: &str) -> Result<(), TemplateError> {
             "must not start or end with white space",
         ));
     }
-    if s.chars().count() > MAX_LINE_LEN {
-        return Err(TemplateError::new(
-            path,
-            format!("must be at most {MAX_LINE_LEN} characters"),
-        ));
-    }
-    if s.chars()
-        .any(|c| c.is_control() || crate::text::is_forbidden(c))
-    {
-        return Err(TemplateError::new(
-            path,
-            "must be one line without control characters",
-        ));
+    if let Some(message) = rule.problem(s) {
+        return Err(TemplateError::new(path, message));
     }
     if s.contains("<!--") || s.contains("-->") {
         return Err(TemplateError::new(path, "must not contain `<!--` or `-->`"));
@@ -346,34 +344,21 @@ pub(crate) fn check_line(path: &str, s: &str) -> Result<(), TemplateError> {
     Ok(())
 }
 
-/// Multi-line text: non-empty, trimmed, no NUL or other control characters but newlines, and
-/// no line that Markdown would read as a heading or a checklist item.
+/// A single line: the one text rule's, kept verbatim.
+pub(crate) fn check_line(path: &str, s: &str) -> Result<(), TemplateError> {
+    check_verbatim(path, s, LINE)
+}
+
+/// Multi-line text: the one text rule's prose, kept verbatim, with lines the Markdown form
+/// can hold: no tabs or carriage returns, no line that would read as a heading or a checklist
+/// item, none ending in white space.
 pub(crate) fn check_text(path: &str, s: &str) -> Result<(), TemplateError> {
-    if s.trim().is_empty() {
-        return Err(TemplateError::new(path, "must not be empty"));
-    }
-    if s.trim() != s {
+    check_verbatim(path, s, TEXT)?;
+    if s.contains(['\t', '\r']) {
         return Err(TemplateError::new(
             path,
-            "must not start or end with white space",
+            "must not contain tabs or carriage returns (indent with spaces)",
         ));
-    }
-    if s.chars().count() > MAX_TEXT_LEN {
-        return Err(TemplateError::new(
-            path,
-            format!("must be at most {MAX_TEXT_LEN} characters"),
-        ));
-    }
-    if s.chars()
-        .any(|c| (c.is_control() && c != '\n') || crate::text::is_forbidden(c))
-    {
-        return Err(TemplateError::new(
-            path,
-            "must not contain control characters other than newlines",
-        ));
-    }
-    if s.contains("<!--") || s.contains("-->") {
-        return Err(TemplateError::new(path, "must not contain `<!--` or `-->`"));
     }
     for line in s.lines() {
         let t = line.trim_start();

@@ -9,23 +9,15 @@
 
 use serde_json::{Map, Value, json};
 use shipshape_domain::decision::{MAX_OBSERVED_LEN, MAX_RATIONALE_LEN};
-use shipshape_domain::item::{MAX_ASSIGNEE_LEN, MAX_NOTE_LEN, MAX_URL_LEN};
-use shipshape_domain::role::{MAX_PASSWORD_LEN, MAX_USERNAME_LEN, MIN_PASSWORD_LEN};
-use shipshape_domain::run::{MAX_DOWNTIME_MINUTES, MAX_LABEL_LEN};
+use shipshape_domain::role::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+use shipshape_domain::run::MAX_DOWNTIME_MINUTES;
 use shipshape_domain::template::{
     MAX_APPROVERS, MAX_CRITERIA, MAX_DECISION_POINTS, MAX_LINE_LEN, MAX_PARTS, MAX_PROSE_BLOCKS,
     MAX_SECTION_ITEMS, MAX_SECTIONS, MAX_TEXT_LEN,
 };
-use shipshape_domain::text::pattern_class;
+use shipshape_domain::text::{HttpUrl, Label, Note, TextRule, Username, pattern_class};
 
 use crate::routes::tokens::MAX_TOKEN_DAYS;
-
-/// A run label, member role or token name: one line with something besides white space (the
-/// server trims it).
-fn label(max: usize) -> Value {
-    let f = pattern_class(&[]);
-    json!({"minLength": 1, "maxLength": max, "pattern": format!("^[^{f}]*[^\\s{f}][^{f}]*$")})
-}
 
 /// A template's one-line text (names, titles, criteria): kept verbatim, so no white space at
 /// either end, and never an HTML comment marker (it would break the Markdown form).
@@ -50,26 +42,6 @@ fn template_text() -> Value {
              (?![\\s\\S]*[^\\S\\n](?:\\n|$))[^\\s{f}](?:[^{f}]*[^\\s{f}])?$"
         ),
     })
-}
-
-/// Free text (notes, reasons, comments): tabs and line breaks allowed; `required` when it
-/// must hold more than white space.
-fn free_text(max: usize, required: bool) -> Value {
-    let f = pattern_class(&['\t', '\n', '\r']);
-    let pattern = if required {
-        format!("^[^{f}]*[^\\s{f}][^{f}]*$")
-    } else {
-        format!("^[^{f}]*$")
-    };
-    let mut v = json!({"maxLength": max, "pattern": pattern});
-    if required {
-        v["minLength"] = json!(1);
-    }
-    v
-}
-
-fn username() -> Value {
-    json!({"minLength": 1, "maxLength": MAX_USERNAME_LEN, "pattern": "^[A-Za-z0-9._@-]+$"})
 }
 
 fn password() -> Value {
@@ -117,48 +89,40 @@ fn merge(target: &mut Value, extra: &Value) {
 pub fn apply(doc: &mut Value) -> Vec<String> {
     let mut missing = Vec::new();
     let downtime = json!({"minimum": 0, "maximum": MAX_DOWNTIME_MINUTES});
-    let f = pattern_class(&[]);
-    let url = json!({
-        "type": "string",
-        "maxLength": MAX_URL_LEN,
-        "pattern": format!("^https?://[^\\s/{f}][^\\s{f}]*$"),
-    });
-    let text = free_text(MAX_NOTE_LEN, false);
+    let url = HttpUrl::schema();
+    let label = || Label::RULE.schema(true);
+    let text = Note::RULE.schema(false);
     let fields: Vec<(&str, &str, Value)> = vec![
         ("LoginRequest", "username", json!({"minLength": 1})),
-        ("CreateUserRequest", "username", username()),
+        ("CreateUserRequest", "username", Username::schema()),
         ("CreateUserRequest", "password", password()),
         ("ChangePasswordRequest", "new_password", password()),
-        ("CreateTokenRequest", "name", label(MAX_LABEL_LEN)),
+        ("CreateTokenRequest", "name", label()),
         ("CreateTokenRequest", "scopes", json!({"minItems": 1})),
         (
             "CreateTokenRequest",
             "expires_in_days",
             json!({"minimum": 1, "maximum": MAX_TOKEN_DAYS}),
         ),
-        ("AddMemberRequest", "username", username()),
-        ("AddMemberRequest", "run_role", label(MAX_LABEL_LEN)),
+        ("AddMemberRequest", "username", Username::schema()),
+        ("AddMemberRequest", "run_role", label()),
         ("CreateRunRequest", "template_id", json!({"format": "uuid"})),
         (
             "CreateRunRequest",
             "template_version",
             json!({"minimum": 1}),
         ),
-        ("CreateRunRequest", "product", label(MAX_LABEL_LEN)),
-        ("CreateRunRequest", "release_version", label(MAX_LABEL_LEN)),
-        ("CreateRunRequest", "environment", label(MAX_LABEL_LEN)),
+        ("CreateRunRequest", "product", label()),
+        ("CreateRunRequest", "release_version", label()),
+        ("CreateRunRequest", "environment", label()),
         (
             "CreateRunRequest",
             "expected_downtime_minutes",
             downtime.clone(),
         ),
-        ("UpdateRunRequest", "release_version", label(MAX_LABEL_LEN)),
+        ("UpdateRunRequest", "release_version", label()),
         ("UpdateRunRequest", "expected_downtime_minutes", downtime),
-        (
-            "UpdateItemRequest",
-            "assignee",
-            free_text(MAX_ASSIGNEE_LEN, false),
-        ),
+        ("UpdateItemRequest", "assignee", Label::RULE.schema(false)),
         ("UpdateItemRequest", "note", text.clone()),
         ("UpdateItemRequest", "reason", text.clone()),
         (
@@ -177,7 +141,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         (
             "CreateDecisionRequest",
             "rationale",
-            free_text(MAX_RATIONALE_LEN, true),
+            TextRule::prose(MAX_RATIONALE_LEN).schema(true),
         ),
         (
             "CreateDecisionRequest",
@@ -187,7 +151,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         (
             "CriterionInput",
             "observed",
-            free_text(MAX_OBSERVED_LEN, false),
+            TextRule::prose(MAX_OBSERVED_LEN).schema(false),
         ),
         ("TemplateDraft", "name", template_line()),
         ("TemplateDraft", "title", template_line()),
@@ -245,8 +209,8 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
     // Changes must change something; a skip, a forced transition and a rejection must say why.
     // (`minProperties` rather than an `anyOf` of the fields that count: client generators
     // drop an object schema that has one.)
-    let non_blank = |max: usize| {
-        let mut v = free_text(max, true);
+    let non_blank = || {
+        let mut v = Note::RULE.schema(true);
         v["type"] = json!("string");
         v
     };
@@ -257,7 +221,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
             json!({
                 "minProperties": 1,
                 "if": {"required": ["status"], "properties": {"status": {"const": "skipped"}}},
-                "then": {"required": ["reason"], "properties": {"reason": non_blank(MAX_NOTE_LEN)}},
+                "then": {"required": ["reason"], "properties": {"reason": non_blank()}},
             }),
         ),
         ("UpdateRunRequest", json!({"minProperties": 1})),
@@ -265,14 +229,14 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
             "TransitionRequest",
             json!({
                 "if": {"required": ["force"], "properties": {"force": {"const": true}}},
-                "then": {"required": ["reason"], "properties": {"reason": non_blank(MAX_NOTE_LEN)}},
+                "then": {"required": ["reason"], "properties": {"reason": non_blank()}},
             }),
         ),
         (
             "CreateSignoffRequest",
             json!({
                 "if": {"properties": {"verdict": {"const": "reject"}}},
-                "then": {"required": ["comment"], "properties": {"comment": non_blank(MAX_NOTE_LEN)}},
+                "then": {"required": ["comment"], "properties": {"comment": non_blank()}},
             }),
         ),
     ];
@@ -303,7 +267,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
                             json!({"type": "integer", "format": "int64", "minimum": 0})
                         }
                         "product" | "environment" if p["in"] == "query" => {
-                            let mut v = label(MAX_LABEL_LEN);
+                            let mut v = label();
                             v["type"] = json!("string");
                             v
                         }

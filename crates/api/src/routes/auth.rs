@@ -2,8 +2,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use shipshape_domain::access::Permission;
-use shipshape_domain::role::{check_password, check_username};
+use shipshape_domain::role::check_password;
 use shipshape_domain::signin::Verdict;
+use shipshape_domain::text::Username;
 use shipshape_domain::wire::{
     ChangePasswordRequest, LoginRequest, Pending, Problem, TokenResponse, User,
 };
@@ -74,7 +75,7 @@ async fn check_credentials(
         .map_err(|e| ApiError::internal(&e))?;
     // A name that cannot exist is looked up nowhere (and cannot carry a NUL to the database).
     let name = username.to_owned();
-    let user = if check_username(username).is_ok() {
+    let user = if Username::is_valid(username) {
         blocking(state, move |s| s.user_by_name(&name)).await?
     } else {
         None

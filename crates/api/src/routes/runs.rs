@@ -4,7 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use shipshape_domain::access::Permission;
 use shipshape_domain::item::ItemChange;
-use shipshape_domain::run::{RunStatus, check_label, check_schedule};
+use shipshape_domain::run::{RunStatus, check_schedule};
+use shipshape_domain::text::{Label, Note};
 use shipshape_domain::wire::{
     CreateDecisionRequest, CreateRunRequest, Decision, EventPage, Problem, Run, RunItem, RunPage,
     TransitionRequest, UpdateItemRequest, UpdateRunRequest,
@@ -60,9 +61,8 @@ pub async fn list_runs(
     caller.require(Permission::Read)?;
     let q = query.into_inner();
     let label = |field, v: Option<String>| {
-        v.map(|v| check_label(field, &v))
+        v.map(|v| Label::parse(field, &v).map(Label::into_string))
             .transpose()
-            .map_err(|e| ApiError::invalid(e.to_string()))
     };
     let filter = ListRunsFilter {
         status: q.status,
@@ -100,11 +100,10 @@ pub async fn create_run(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::SteerRuns)?;
     let req = body.into_inner();
-    let field = |e: shipshape_domain::run::FieldError| ApiError::invalid(e.to_string());
     let new = NewRun {
-        product: check_label("product", &req.product).map_err(field)?,
-        release_version: check_label("release_version", &req.release_version).map_err(field)?,
-        environment: check_label("environment", &req.environment).map_err(field)?,
+        product: Label::parse("product", &req.product)?,
+        release_version: Label::parse("release_version", &req.release_version)?,
+        environment: Label::parse("environment", &req.environment)?,
         template_id: Uuid::parse_str(&req.template_id)
             .map_err(|_| ApiError::not_found("template not found"))?
             .to_string(),
@@ -117,8 +116,7 @@ pub async fn create_run(
         new.window_start,
         new.window_end,
         new.expected_downtime_minutes,
-    )
-    .map_err(field)?;
+    )?;
     let actor = caller.actor();
     let run = blocking(&state, move |s| s.create_run(new, &actor)).await?;
     Ok(HttpResponse::Created()
@@ -187,7 +185,7 @@ pub async fn update_run(
     caller.require(Permission::SteerRuns)?;
     let expected = if_match(&req)?;
     let id = path.into_inner().to_string();
-    let patch = body.into_inner();
+    let patch = body.into_inner().validated()?;
     let actor = caller.actor();
     let run = blocking(&state, move |s| s.update_run(&id, expected, &patch, &actor)).await?;
     Ok(HttpResponse::Ok()
@@ -234,9 +232,10 @@ pub async fn create_transition(
         reason,
         force,
     } = body.into_inner();
-    if let Some(r) = &reason {
-        shipshape_domain::item::check_free_text("reason", r, shipshape_domain::item::MAX_NOTE_LEN)?;
-    }
+    let reason = match reason {
+        Some(r) => Note::parse("reason", &r)?,
+        None => None,
+    };
     let actor = caller.actor();
     let run = blocking(&state, move |s| {
         s.transition(&id, expected, action, reason.as_deref(), force, &actor)

@@ -3,8 +3,7 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use shipshape_domain::access::Permission;
 use shipshape_domain::item::ItemChange;
-use shipshape_domain::role::check_username;
-use shipshape_domain::run::check_label;
+use shipshape_domain::text::{Label, Username};
 use shipshape_domain::wire::{
     AddMemberRequest, CreateSignoffRequest, Problem, RunItem, RunMember, Signoff,
 };
@@ -67,12 +66,11 @@ pub async fn create_member(
     caller.require(Permission::SteerRuns)?;
     let id = path.into_inner().to_string();
     let req = body.into_inner();
-    let run_role =
-        check_label("run_role", &req.run_role).map_err(|e| ApiError::invalid(e.to_string()))?;
-    check_username(req.username.trim()).map_err(|e| ApiError::invalid(format!("username: {e}")))?;
+    let run_role = Label::parse("run_role", &req.run_role)?;
+    let username = Username::parse("username", &req.username)?;
     let actor = caller.actor();
     let member = blocking(&state, move |s| {
-        s.add_member(&id, req.username.trim(), &run_role, &actor)
+        s.add_member(&id, &username, &run_role, &actor)
     })
     .await?;
     Ok(HttpResponse::Created().json(member))

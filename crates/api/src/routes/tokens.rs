@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{Duration, Utc};
 use shipshape_domain::access::{Scope, role_can_use_scope};
-use shipshape_domain::run::check_label;
+use shipshape_domain::text::Label;
 use shipshape_domain::wire::{ApiToken, CreateTokenRequest, CreatedToken, Problem};
 use shipshape_store::NewToken;
 use uuid::Uuid;
@@ -60,7 +60,7 @@ pub async fn create_token(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
     let req = body.into_inner();
-    let name = check_label("name", &req.name).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let name = Label::parse("name", &req.name)?.into_string();
     if req.scopes.is_empty() {
         return Err(ApiError::invalid("scopes: give at least one scope"));
     }

@@ -2,7 +2,8 @@
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use shipshape_domain::access::Permission;
-use shipshape_domain::role::{check_password, check_username};
+use shipshape_domain::role::check_password;
+use shipshape_domain::text::Username;
 use shipshape_domain::wire::{CreateUserRequest, Problem, UpdateUserRequest, User};
 use shipshape_store::NewUser;
 use uuid::Uuid;
@@ -56,7 +57,7 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::ManageUsers)?;
     let req = body.into_inner();
-    check_username(&req.username).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let username = Username::parse("username", &req.username)?;
     check_password(&req.password).map_err(|e| ApiError::invalid(e.to_string()))?;
     let password = req.password;
     let hash = web::block(move || hash_password(&password)).await??;
@@ -64,7 +65,7 @@ pub async fn create_user(
     let user = blocking(&state, move |s| {
         s.create_user(
             NewUser {
-                username: &req.username,
+                username: &username,
                 password_hash: &hash,
                 role: req.role,
             },

@@ -7,11 +7,11 @@ use shipshape_domain::Role;
 use shipshape_domain::event::*;
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::{
-    OVERRIDE_REVIEW_TITLE, RunStatus, TransitionAction, TransitionError, check_label,
+    OVERRIDE_REVIEW_TITLE, RunPatch, RunStatus, TransitionAction, TransitionError,
     check_run_editable, check_schedule, plan_forced_transition, plan_transition,
 };
 use shipshape_domain::template::{Applicability, Gate, ItemKind};
-use shipshape_domain::wire::{Run, UpdateRunRequest};
+use shipshape_domain::wire::Run;
 
 use crate::schema::{run_items as ri, runs as r};
 use crate::templates::load_version;
@@ -74,9 +74,9 @@ impl Store {
                     r::template_id.eq(&version.template_id),
                     r::template_version.eq(version.version),
                     r::template_name.eq(&version.name),
-                    r::product.eq(&new.product),
-                    r::release_version.eq(&new.release_version),
-                    r::environment.eq(&new.environment),
+                    r::product.eq(new.product.as_str()),
+                    r::release_version.eq(new.release_version.as_str()),
+                    r::environment.eq(new.environment.as_str()),
                     r::status.eq(RunStatus::Planned.as_str()),
                     r::window_start.eq(naive(new.window_start)),
                     r::window_end.eq(naive(new.window_end)),
@@ -119,9 +119,9 @@ impl Store {
                 EventData::RunCreated(RunCreated {
                     template_id: version.template_id.clone(),
                     template_version: version.version,
-                    product: new.product.clone(),
-                    release_version: new.release_version.clone(),
-                    environment: new.environment.clone(),
+                    product: new.product.to_string(),
+                    release_version: new.release_version.to_string(),
+                    environment: new.environment.to_string(),
                 }),
             )?;
             read_run(conn, &self.templates, &run_id)
@@ -133,31 +133,9 @@ impl Store {
         &self,
         run_id: &str,
         if_match: Option<i64>,
-        patch: &UpdateRunRequest,
+        patch: &RunPatch,
         actor: &Actor,
     ) -> StoreResult<Run> {
-        // What the patch says on its own is checked before anything is compared with the
-        // stored run (its version, its other fields).
-        if patch.release_version.is_none()
-            && patch.window_start.is_none()
-            && patch.window_end.is_none()
-            && patch.expected_downtime_minutes.is_none()
-        {
-            return Err(StoreError::Invalid {
-                field: "release_version",
-                message: "nothing to change: give at least one of release_version, \
-                          window_start, window_end, expected_downtime_minutes"
-                    .into(),
-            });
-        }
-        if let Some(v) = &patch.release_version {
-            check_label("release_version", v)?;
-        }
-        check_schedule(
-            patch.window_start.flatten(),
-            patch.window_end.flatten(),
-            patch.expected_downtime_minutes.flatten(),
-        )?;
         self.write(|conn| {
             lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
@@ -172,7 +150,7 @@ impl Store {
                 None => run.window_end,
             };
             let release = match &patch.release_version {
-                Some(v) => check_label("release_version", v)?,
+                Some(v) => v.as_str().to_owned(),
                 None => run.release_version.clone(),
             };
             let downtime = match patch.expected_downtime_minutes {

@@ -9,6 +9,7 @@
 use chrono::{DateTime, Utc};
 use shipshape_domain::Role;
 use shipshape_domain::run::RunStatus;
+use shipshape_domain::text::Label;
 
 mod decisions;
 mod events;
@@ -18,6 +19,7 @@ mod reads;
 mod rows;
 mod signoffs;
 mod team;
+
 
 pub(crate) use rows::approvers_column;
 
@@ -40,11 +42,11 @@ pub struct NewRun {
     /// Template version; latest when `None`.
     pub template_version: Option<i32>,
     /// Product.
-    pub product: String,
+    pub product: Label,
     /// Release version.
-    pub release_version: String,
+    pub release_version: Label,
     /// Environment.
-    pub environment: String,
+    pub environment: Label,
     /// Window start.
     pub window_start: Option<DateTime<Utc>>,
     /// Window end.
