@@ -112,6 +112,8 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("create_decision", Roles(STEER, "decisions:write")),
         ("list_events", Roles(ALL, "runs:read")),
         ("get_event_stream", Roles(ALL, "runs:read")),
+        ("get_all_events_stream", Roles(ALL, "runs:read")),
+        ("list_instances", Roles(ADMIN, "admin")),
         ("get_run_audit", Roles(ALL, "runs:read")),
         ("list_audit_log", Roles(ADMIN, "admin")),
     ]
@@ -283,6 +285,8 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
         "list_audit_log" => (get, "/api/v1/audit-log".into(), None),
         "list_events" => (get, format!("/api/v1/runs/{run}/events"), None),
         "get_event_stream" => (get, format!("/api/v1/runs/{run}/events/stream"), None),
+        "get_all_events_stream" => (get, "/api/v1/events/stream".into(), None),
+        "list_instances" => (get, "/api/v1/instances".into(), None),
         other => panic!("the matrix has no request for `{other}`"),
     }
 }
@@ -384,7 +388,7 @@ on_both_backends! {
             };
             for (op, access) in &ops {
                 let (method, path, body) = request(op, &fixture, &name);
-                if *op == "get_event_stream" {
+                if op.ends_with("events_stream") || *op == "get_event_stream" {
                     // The stream never ends: judge it by its status, then hang up.
                     let mut req = app.client.get(app.url(&path));
                     if let Some(t) = identity.token() {

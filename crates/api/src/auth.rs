@@ -154,6 +154,8 @@ pub struct Caller {
     pub token: Option<(String, Vec<Scope>)>,
     /// The client's address (for the audit log).
     pub address: Option<String>,
+    /// When the credential expires (an event stream ends then).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Caller {
@@ -233,6 +235,7 @@ pub(crate) async fn authenticate(
                 id: user.id,
                 username: user.username,
                 address: None,
+                expires_at: Some(t.expires_at.and_utc()),
             }),
             _ => Err(ApiError::unauthorized(
                 "the API token is unknown, revoked or expired, or its user is deactivated",
@@ -240,7 +243,11 @@ pub(crate) async fn authenticate(
         };
     }
     let claims = state.keys.verify(&token)?;
-    let user = web::block(move || store.user(&claims.sub)).await??;
+    let expires_at = i64::try_from(claims.exp)
+        .ok()
+        .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0));
+    let sub = claims.sub.clone();
+    let user = web::block(move || store.user(&sub)).await??;
     match user {
         Some(u) if u.active && u.token_generation == claims.tgen => Ok(Caller {
             role: u.role()?,
@@ -248,6 +255,7 @@ pub(crate) async fn authenticate(
             username: u.username,
             token: None,
             address: None,
+            expires_at,
         }),
         _ => Err(ApiError::unauthorized(
             "the access token was revoked, or its user is deactivated; sign in again",

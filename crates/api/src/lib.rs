@@ -3,6 +3,7 @@
 //! store and domain crates; handlers stay thin — extract, call the store, map the result.
 
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod error;
 pub mod logging;
@@ -24,8 +25,8 @@ pub struct AppState {
     pub keys: auth::TokenKeys,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Open event streams per user.
-    pub streams: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+    /// This instance's bus: pushes committed events to its open streams.
+    pub bus: std::sync::Arc<bus::Bus>,
     /// Bounds concurrent password hashing (each takes ~19 MiB and a core for a while).
     pub hashing: tokio::sync::Semaphore,
 }

@@ -79,11 +79,12 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         Some(s) => s.expose().to_owned(),
         None => store.setting_or_init("jwt_secret", || random_string(64))?,
     };
+    let bus = crate::bus::Bus::start(&store)?;
     Ok(AppState {
         store,
         keys: TokenKeys::new(secret.as_bytes(), config.token_ttl_secs),
         trusted_proxies: config.trusted_proxies.clone(),
-        streams: Default::default(),
+        bus,
         hashing: tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
         ),

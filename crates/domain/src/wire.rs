@@ -927,3 +927,33 @@ mod tests {
         assert!(!is_server_path("/"));
     }
 }
+
+/// An instance of Shipshape serving this database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Instance {
+    /// Its id (new at every start).
+    pub id: String,
+    /// The version it runs.
+    pub version: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it last said it is alive (every few seconds while it runs).
+    pub seen_at: DateTime<Utc>,
+    /// Whether it is alive: heard from within the last 20 seconds.
+    pub alive: bool,
+    /// The event streams open on it.
+    pub streams: i64,
+    /// Whether it runs the background work now (one instance at a time does).
+    pub runs_background_work: bool,
+}
+
+/// The instances serving this database, and which one answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InstanceList {
+    /// The id of the instance that answered.
+    pub answered_by: String,
+    /// Every instance recorded, most recently started first.
+    pub instances: Vec<Instance>,
+}

@@ -10,6 +10,7 @@ pub mod admin;
 mod audit;
 mod chain;
 pub mod db;
+mod live;
 mod runs;
 mod schema;
 mod seed;
@@ -24,6 +25,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use audit::Auditor;
 pub use db::{AnyConnection, DbUrl};
+pub use live::{ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, Positioned, Signal};
 pub use runs::{Actor, ListRunsFilter, NewRun};
 pub use seed::SEED_ENVIRONMENTS;
 pub use templates::EDULIBRA_TEMPLATE_ID;
@@ -149,6 +151,7 @@ pub struct Store {
     write: db::DbPool,
     faults: db::Faults,
     templates: std::sync::Arc<templates::TemplateCache>,
+    signals: live::SignalHook,
 }
 
 impl std::fmt::Debug for Store {
@@ -172,6 +175,7 @@ impl Store {
             write,
             faults,
             templates: Default::default(),
+            signals: Default::default(),
         })
     }
 
@@ -258,7 +262,13 @@ impl Store {
         &self,
         f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        self.with(&self.write, |conn| conn.transaction(f))
+        live::take_pending();
+        let result = self.with(&self.write, |conn| conn.transaction(f));
+        let signals = live::take_pending();
+        if result.is_ok() {
+            self.fire(&signals);
+        }
+        result
     }
 
     /// A setting, creating it with `make()` the first time (e.g. the token signing key).

@@ -39,6 +39,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_log_head (id) {
+        id -> Integer,
+        position -> BigInt,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        version -> Text,
+        started_at -> Timestamp,
+        seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stream_leases (id) {
+        id -> Text,
+        instance_id -> Text,
+        user_id -> Text,
+        opened_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    work_leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(stream_leases -> instances (instance_id));
+
+diesel::table! {
     settings (key) {
         key -> Text,
         value -> Text,
@@ -141,6 +176,7 @@ diesel::table! {
         payload -> Text,
         prev_hash -> Nullable<Text>,
         hash -> Nullable<Text>,
+        position -> Nullable<BigInt>,
     }
 }
 
@@ -200,4 +236,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     run_items,
     decisions,
     run_events,
+    event_log_head,
+    instances,
+    stream_leases,
+    work_leases,
 );

@@ -162,6 +162,7 @@ impl Store {
                 diesel::update(t::table.find(token_id))
                     .set(t::revoked_at.eq(now()))
                     .execute(conn)?;
+                crate::live::publish(conn, crate::live::Signal::Access(user_id.to_owned()))?;
                 append_audit(
                     conn,
                     NewAuditEntry {

@@ -183,6 +183,7 @@ impl Store {
                     users::token_generation.eq(users::token_generation + i32::from(deactivated)),
                 ))
                 .execute(conn)?;
+            crate::live::publish(conn, crate::live::Signal::Access(id.to_owned()))?;
             if deactivated {
                 diesel::update(
                     api_tokens::table
@@ -240,6 +241,7 @@ impl Store {
             if n == 0 {
                 return Err(StoreError::NotFound("user"));
             }
+            crate::live::publish(conn, crate::live::Signal::Access(id.to_owned()))?;
             let username: String = users::table.find(id).select(users::username).first(conn)?;
             append_audit(
                 conn,
@@ -260,6 +262,7 @@ impl Store {
             diesel::update(users::table.find(id))
                 .set(users::token_generation.eq(users::token_generation + 1))
                 .execute(conn)?;
+            crate::live::publish(conn, crate::live::Signal::Access(id.to_owned()))?;
             Ok(())
         })
     }

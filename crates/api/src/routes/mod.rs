@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod instances;
 pub mod runs;
 pub mod stream;
 pub mod team;
@@ -84,8 +85,10 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(runs::create_decision)
         .service(runs::list_events)
         .service(stream::get_event_stream)
+        .service(stream::get_all_events_stream)
         .service(audit::get_run_audit)
-        .service(audit::list_audit_log);
+        .service(audit::list_audit_log)
+        .service(instances::list_instances);
 }
 
 /// Registers the ops endpoints outside `/api/v1`.

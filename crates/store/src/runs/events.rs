@@ -18,7 +18,7 @@ use crate::chain::{ChainEntry, links_to_store, verify};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = ev)]
-pub(super) struct EventRow {
+pub(crate) struct EventRow {
     run_id: String,
     seq: i64,
     event_type: String,
@@ -50,7 +50,7 @@ impl EventRow {
         })
     }
 
-    pub(super) fn to_wire(&self) -> StoreResult<Event> {
+    pub(crate) fn to_wire(&self) -> StoreResult<Event> {
         self.payload()
             .and_then(|p| self.decode(p))
             .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", self.seq)))
@@ -133,6 +133,8 @@ pub(super) fn append_event(
     };
     let body = chained_body(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let hash = link_hash(&prev_hash, &body);
+    let position = crate::live::next_position(conn)?;
+    crate::live::publish(conn, crate::live::Signal::Events)?;
     diesel::insert_into(ev::table)
         .values((
             ev::run_id.eq(run_id),
@@ -143,6 +145,7 @@ pub(super) fn append_event(
             ev::payload.eq(body["payload"].to_string()),
             ev::prev_hash.eq(&prev_hash),
             ev::hash.eq(&hash),
+            ev::position.eq(position),
         ))
         .execute(conn)?;
     Ok(seq)

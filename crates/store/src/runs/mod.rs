@@ -20,6 +20,7 @@ mod rows;
 mod signoffs;
 mod team;
 
+pub(crate) use events::EventRow;
 
 pub(crate) use rows::approvers_column;
 

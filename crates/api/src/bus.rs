@@ -1,0 +1,231 @@
+//! The bus: pushes every committed event to the open streams of this instance, at once.
+//!
+//! A commit signals it (in process; on PostgreSQL also through `NOTIFY`, which one listening
+//! connection per instance hears, whichever instance wrote). One dispatcher per instance
+//! then reads what is new from the log, once for all streams, and broadcasts it in log
+//! order. Streams catch up from the log themselves, then follow the broadcast; one that
+//! falls behind the broadcast re-reads from the log. Nothing here queries the database while
+//! nothing happens.
+//!
+//! Also here: this instance's record among the instances serving the database (a heartbeat
+//! keeps it alive; the per-user stream cap counts streams on live instances), and the lease
+//! that makes housekeeping run on one instance at a time.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use shipshape_domain::wire::Event;
+use shipshape_store::{Heard, Signal, Store};
+use tokio::sync::broadcast;
+
+/// Events read from the log per query.
+pub const BATCH: i64 = 500;
+/// Events the broadcast holds for a slow stream before it must re-read from the log.
+const CAPACITY: usize = 4096;
+/// How often an instance says it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// An instance not heard from for this long is taken for dead: its streams no longer count.
+pub const ALIVE: Duration = Duration::from_secs(20);
+/// The lease of the housekeeping work (reaping dead instances).
+pub const HOUSEKEEPING: &str = "housekeeping";
+
+/// An event of the log with its position in the all-runs order.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    /// The position.
+    pub position: i64,
+    /// The event.
+    pub event: Event,
+}
+
+/// What the bus broadcasts to the streams of this instance.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// An event, in log order.
+    Event(Arc<Delivered>),
+    /// A user's access changed (`None`: anyone's may have; every stream checks).
+    Access(Option<Arc<str>>),
+}
+
+/// The bus of one instance.
+#[derive(Debug)]
+pub struct Bus {
+    sender: broadcast::Sender<Message>,
+    wake: std::sync::Mutex<mpsc::Sender<()>>,
+    head: AtomicI64,
+    instance: String,
+}
+
+impl Bus {
+    /// Starts the bus of an instance on `store`: registers the instance, and starts the
+    /// dispatcher, the listener (PostgreSQL) and the heartbeat on threads of their own,
+    /// which end once the returned bus is dropped.
+    pub fn start(store: &Store) -> Result<Arc<Bus>, shipshape_store::StoreError> {
+        let instance = uuid::Uuid::new_v4().to_string();
+        store.register_instance(&instance, env!("CARGO_PKG_VERSION"))?;
+        let (wake, woken) = mpsc::channel();
+        let bus = Arc::new(Bus {
+            sender: broadcast::channel(CAPACITY).0,
+            wake: std::sync::Mutex::new(wake),
+            head: AtomicI64::new(store.log_head()?),
+            instance,
+        });
+        let weak = Arc::downgrade(&bus);
+        store.on_signal({
+            let weak = weak.clone();
+            move |s| {
+                if let Some(bus) = weak.upgrade() {
+                    bus.heard(Heard::Signal(s.clone()));
+                }
+            }
+        });
+        spawn("shipshape-bus", {
+            let (store, weak) = (store.clone(), weak.clone());
+            move || dispatch(&store, &weak, &woken)
+        })?;
+        if store.shares_signals() {
+            spawn("shipshape-listen", {
+                let (store, weak) = (store.clone(), weak.clone());
+                move || {
+                    let w = weak.clone();
+                    store.listen(
+                        move || w.strong_count() > 0,
+                        |heard| {
+                            if let Some(bus) = weak.upgrade() {
+                                bus.heard(heard);
+                            }
+                        },
+                    );
+                }
+            })?;
+        }
+        spawn("shipshape-heartbeat", {
+            let store = store.clone();
+            move || heartbeat(&store, &weak)
+        })?;
+        Ok(bus)
+    }
+
+    /// This instance's id.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Subscribes to what the bus broadcasts from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Message> {
+        self.sender.subscribe()
+    }
+
+    /// The position of the last event broadcast.
+    pub fn head(&self) -> i64 {
+        self.head.load(Ordering::Acquire)
+    }
+
+    /// Streams open on this instance.
+    pub fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    fn heard(&self, heard: Heard) {
+        match heard {
+            Heard::Signal(Signal::Events) => self.wake(),
+            Heard::Signal(Signal::Access(user)) => {
+                let _ = self.sender.send(Message::Access(Some(user.into())));
+            }
+            Heard::Listening => {
+                // Whatever was published while nobody listened: catch up, and have every
+                // stream check its caller again.
+                self.wake();
+                let _ = self.sender.send(Message::Access(None));
+            }
+        }
+    }
+
+    fn wake(&self) {
+        let wake = self.wake.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = wake.send(());
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), shipshape_store::StoreError> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(f)
+        .map(drop)
+        .map_err(|e| shipshape_store::StoreError::Config(format!("cannot start {name}: {e}")))
+}
+
+/// Reads what is new in the log whenever woken, and broadcasts it in order.
+fn dispatch(store: &Store, bus: &Weak<Bus>, woken: &mpsc::Receiver<()>) {
+    let mut pending = false;
+    loop {
+        match woken.recv_timeout(Duration::from_secs(1)) {
+            Ok(()) => pending = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        while woken.try_recv().is_ok() {}
+        let Some(bus) = bus.upgrade() else {
+            return;
+        };
+        if !pending {
+            continue;
+        }
+        loop {
+            match store.events_since(bus.head(), None, BATCH) {
+                Ok(page) => {
+                    let full = page.len() as i64 >= BATCH;
+                    for p in page {
+                        if let Some(event) = p.event {
+                            let _ = bus.sender.send(Message::Event(Arc::new(Delivered {
+                                position: p.position,
+                                event,
+                            })));
+                        }
+                        bus.head.store(p.position, Ordering::Release);
+                    }
+                    if !full {
+                        pending = false;
+                        break;
+                    }
+                }
+                Err(e) => {
+                    // The database is away: try again shortly (the wake is kept).
+                    tracing::warn!(error = %e, "the bus cannot read the log; retrying");
+                    std::thread::sleep(Duration::from_millis(500));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Keeps this instance's record alive, and (on one instance at a time) forgets dead ones.
+fn heartbeat(store: &Store, bus: &Weak<Bus>) {
+    loop {
+        let Some(instance) = bus.upgrade().map(|b| b.instance.clone()) else {
+            return;
+        };
+        if let Err(e) = store.heartbeat(&instance, env!("CARGO_PKG_VERSION")) {
+            tracing::warn!(error = %e, "cannot record that this instance is alive");
+        }
+        match store.hold_lease(HOUSEKEEPING, &instance, ALIVE) {
+            Ok(true) => {
+                if let Err(e) = store.reap_instances(ALIVE * 3) {
+                    tracing::warn!(error = %e, "cannot forget stopped instances");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot take the housekeeping lease"),
+        }
+        // Sleep in short steps so that a stopped server's thread ends soon.
+        for _ in 0..(HEARTBEAT.as_millis() / 100) {
+            if bus.strong_count() == 0 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
