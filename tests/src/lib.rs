@@ -63,6 +63,8 @@ pub enum TestDb {
         /// The database's name.
         name: String,
     },
+    /// Another server's database: the other server drops it.
+    Shared,
 }
 
 impl TestDb {
@@ -100,6 +102,7 @@ impl Drop for TestDb {
             TestDb::Postgres { server, name } => {
                 let _ = shipshape_store::admin::drop_postgres_database(server, name);
             }
+            TestDb::Shared => {}
         }
     }
 }
@@ -242,6 +245,49 @@ impl TestApp {
             app.user("signing-manager", "release_manager").await,
         );
         app
+    }
+
+    /// Starts a second instance on this server's database (several instances behind one
+    /// load balancer); it shares the first one's signers. Drop it before the first.
+    pub async fn spawn_beside(&self) -> TestApp {
+        let mut config = Config::for_database(&self.db_url);
+        config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+        config.jwt_secret = Some(Secret::new(JWT_SECRET));
+        let (server, addr) = shipshape_api::server::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("a second server starts: {e}"));
+        let handle = server.handle();
+        tokio::spawn(server);
+        let mut app = TestApp {
+            base: format!("http://{addr}"),
+            client: Client::new(),
+            admin: String::new(),
+            signers: self.signers.clone(),
+            handle,
+            db_url: self.db_url.clone(),
+            _db: TestDb::Shared,
+        };
+        app.admin = app.login("admin", ADMIN_PASSWORD).await;
+        app
+    }
+
+    /// Stops the server (gracefully, as at a deployment), keeping its database.
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+
+    /// Opens an event stream at `path` (asserting 200), resuming after `last_event_id`.
+    pub async fn stream(&self, token: &str, path: &str, last_event_id: Option<i64>) -> Sse {
+        let mut req = self.client.get(self.url(path)).bearer_auth(token);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let response = req.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "the stream {path} opens");
+        Sse {
+            response,
+            pending: String::new(),
+        }
     }
 
     /// A run's whole event log (up to 1,000 events), as the admin reads it.
@@ -462,6 +508,86 @@ impl TestApp {
                 } else {
                     self.set_item(token, run_id, id, "done").await.expect(200);
                 }
+            }
+        }
+    }
+}
+
+/// An open Server-Sent Events stream, read message by message.
+#[derive(Debug)]
+pub struct Sse {
+    response: Response,
+    pending: String,
+}
+
+/// One message of an event stream.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    /// Its `id` (the cursor).
+    pub id: i64,
+    /// Its `event` (the event type).
+    pub event: String,
+    /// Its `data`, as JSON.
+    pub data: Value,
+}
+
+/// What reading a stream found.
+#[derive(Debug)]
+pub enum Read {
+    /// A message.
+    Event(SseEvent),
+    /// Nothing within the time allowed.
+    Quiet,
+    /// The server ended the stream.
+    Ended,
+}
+
+impl Sse {
+    /// The next message with an id, waiting at most `wait`.
+    pub async fn read(&mut self, wait: std::time::Duration) -> Read {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        id = v.parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.to_owned();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data.push_str(v);
+                    }
+                }
+                if let Some(id) = id {
+                    let data = serde_json::from_str(&data).unwrap();
+                    return Read::Event(SseEvent { id, event, data });
+                }
+            }
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return Read::Quiet,
+                Ok(Ok(Some(bytes))) => self.pending.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(Ok(None) | Err(_)) => return Read::Ended,
+            }
+        }
+    }
+
+    /// The next message, which must arrive within `wait`.
+    pub async fn next(&mut self, wait: std::time::Duration) -> SseEvent {
+        match self.read(wait).await {
+            Read::Event(e) => e,
+            other => panic!("expected an event within {wait:?}, got {other:?}"),
+        }
+    }
+
+    /// Every message until the stream is quiet for `quiet`.
+    pub async fn drain(&mut self, quiet: std::time::Duration) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        loop {
+            match self.read(quiet).await {
+                Read::Event(e) => out.push(e),
+                Read::Quiet => return out,
+                Read::Ended => panic!("the stream ended"),
             }
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shipshape_tests::postgres::PrivatePostgres;
-use shipshape_tests::{Answer, Backend, TestApp, TestDb, items};
+use shipshape_tests::{Answer, Backend, Read, TestApp, TestDb, items};
 
 /// Asserts the answer a request gets while the database cannot serve.
 #[track_caller]
@@ -158,6 +158,82 @@ async fn a_postgres_restart_while_idle_costs_no_request() {
     app.get(&app.admin, &format!("/api/v1/runs/{run_id}"))
         .await
         .expect(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_pauses_open_streams_and_they_resume_without_gaps() {
+    let pg = PrivatePostgres::start();
+    let (db, url) = TestDb::create_on(Backend::Postgres, &pg.url());
+    let app = TestApp::spawn_on(db, &url, |c| c.db_pool_size = 4).await;
+    let (run_id, item_id) = first_item(&app).await;
+    let mut all = app.stream(&app.admin, "/api/v1/events/stream", None).await;
+    let mut one = app
+        .stream(
+            &app.admin,
+            &format!("/api/v1/runs/{run_id}/events/stream"),
+            None,
+        )
+        .await;
+    let history = one.drain(Duration::from_millis(400)).await;
+    let last_seq = history.last().unwrap().id;
+    let (_, write) = read_and_write(&app, &run_id, &item_id, "before the restart").await;
+    write.expect(200);
+    let before = all.next(Duration::from_secs(5)).await;
+    assert_eq!(one.next(Duration::from_secs(5)).await.id, last_seq + 1);
+
+    // The database restarts. The streams pause; they do not end.
+    pg.stop();
+    for stream in [&mut all, &mut one] {
+        match stream.read(Duration::from_millis(500)).await {
+            Read::Quiet => {}
+            other => panic!("a stream pauses while the database is down; got {other:?}"),
+        }
+    }
+    pg.start_server();
+    let back = Instant::now();
+    loop {
+        let (_, write) = read_and_write(&app, &run_id, &item_id, "after the restart").await;
+        if write.status == 200 {
+            break;
+        }
+        assert_unavailable(write);
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "writes work again within seconds"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The change after the restart reaches both streams, right after the one before it: the
+    // listening connection came back, and nothing was lost or sent twice.
+    let after = all.next(Duration::from_secs(10)).await;
+    assert_eq!(after.id, before.id + 1, "the next position, no gap");
+    assert_eq!(
+        after.data["payload"]["changes"]["note"]["to"],
+        "after the restart"
+    );
+    assert_eq!(one.next(Duration::from_secs(10)).await.id, last_seq + 2);
+    for stream in [&mut all, &mut one] {
+        assert!(
+            stream.drain(Duration::from_millis(400)).await.is_empty(),
+            "nothing twice"
+        );
+    }
+    // And another instance's change would be heard: the listener is back. A second instance
+    // writes; the first one's stream gets it.
+    let other = app.spawn_beside().await;
+    other
+        .patch(
+            &other.admin,
+            &format!("/api/v1/runs/{run_id}/items/{item_id}"),
+            json!({ "note": "through another instance" }),
+            None,
+        )
+        .await
+        .expect(200);
+    let heard = all.next(Duration::from_secs(5)).await;
+    assert_eq!(heard.id, after.id + 1);
+    drop(other);
 }
 
 /// Makes the SQLite database's write-ahead log unwritable (the immutable attribute, which

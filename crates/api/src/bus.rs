@@ -56,6 +56,21 @@ pub struct Bus {
     wake: std::sync::Mutex<mpsc::Sender<()>>,
     head: AtomicI64,
     instance: String,
+    store: Store,
+}
+
+impl Drop for Bus {
+    /// The instance stops: it leaves the record, with its streams and its work, at once.
+    fn drop(&mut self) {
+        let (store, instance) = (self.store.clone(), std::mem::take(&mut self.instance));
+        let _ = std::thread::Builder::new()
+            .name("shipshape-retire".into())
+            .spawn(move || {
+                if let Err(e) = store.retire_instance(&instance) {
+                    tracing::warn!(error = %e, "cannot record that this instance stopped");
+                }
+            });
+    }
 }
 
 impl Bus {
@@ -71,6 +86,7 @@ impl Bus {
             wake: std::sync::Mutex::new(wake),
             head: AtomicI64::new(store.log_head()?),
             instance,
+            store: store.clone(),
         });
         let weak = Arc::downgrade(&bus);
         store.on_signal({

@@ -218,9 +218,12 @@ impl Store {
         })
     }
 
-    /// Removes this instance and the streams it held (at shutdown).
+    /// Removes this instance, the streams it held and the leases it holds (at shutdown: the
+    /// work passes to another instance at once).
     pub fn retire_instance(&self, id: &str) -> StoreResult<()> {
+        use crate::schema::work_leases as wl;
         self.write(|conn| {
+            diesel::delete(wl::table.filter(wl::holder.eq(id))).execute(conn)?;
             diesel::delete(sl::table.filter(sl::instance_id.eq(id))).execute(conn)?;
             diesel::delete(i::table.find(id)).execute(conn)?;
             Ok(())

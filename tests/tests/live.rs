@@ -1,0 +1,145 @@
+//! The all-runs event stream (one per browser tab), pushed by the bus: what it carries, how
+//! it resumes, what it refuses. On SQLite and PostgreSQL.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail loudly, naming what went wrong"
+)]
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use shipshape_tests::{Read, TestApp, items, on_both_backends};
+
+/// Long enough for a pushed event on a loaded test machine; the benchmark measures latency.
+const ARRIVES: Duration = Duration::from_secs(5);
+/// How long a stream must stay silent to count as having nothing more.
+const QUIET: Duration = Duration::from_millis(400);
+
+async fn note(app: &TestApp, run: &serde_json::Value, text: &str) {
+    let id = run["id"].as_str().unwrap();
+    let item = &items(run)[0];
+    app.patch(
+        &app.admin,
+        &format!("/api/v1/runs/{id}/items/{}", item["id"].as_str().unwrap()),
+        json!({"note": text}),
+        None,
+    )
+    .await
+    .expect(200);
+}
+
+on_both_backends! {
+    async fn the_all_runs_stream_carries_every_run_from_now_on_in_one_order(app) {
+        let a = app.create_run(&app.admin, "EduLibra", "production").await;
+        let viewer = app.user("vic", "viewer").await;
+        // Without a cursor the stream starts at the end of the log: nothing from before.
+        let mut stream = app.stream(&viewer, "/api/v1/events/stream", None).await;
+        assert!(matches!(stream.read(QUIET).await, Read::Quiet), "no history without a cursor");
+
+        let b = app.create_run(&app.admin, "EduLibra", "staging").await;
+        note(&app, &a, "first").await;
+        note(&app, &b, "second").await;
+        let got = [stream.next(ARRIVES).await, stream.next(ARRIVES).await, stream.next(ARRIVES).await];
+        assert_eq!(got[0].event, "run_created");
+        assert_eq!(got[0].data["run_id"], b["id"]);
+        assert_eq!((got[1].event.as_str(), &got[1].data["run_id"]), ("item_updated", &a["id"]));
+        assert_eq!((got[2].event.as_str(), &got[2].data["run_id"]), ("item_updated", &b["id"]));
+        assert_eq!(got[1].data["payload"]["changes"]["note"]["to"], "first", "typed payloads");
+        assert!(got[0].id < got[1].id && got[1].id < got[2].id, "one order across runs");
+        assert_eq!(got[2].id - got[0].id, 2, "no position skipped");
+        assert!(stream.drain(QUIET).await.is_empty(), "nothing twice");
+    }
+
+    async fn a_reconnect_resumes_after_its_last_event_without_gaps_or_duplicates(app) {
+        let a = app.create_run(&app.admin, "EduLibra", "production").await;
+        let b = app.create_run(&app.admin, "EduLibra", "staging").await;
+        let mut whole = app.stream(&app.admin, "/api/v1/events/stream?after=0", None).await;
+        let history = whole.drain(QUIET).await;
+        assert_eq!(history.len(), 2, "after=0 is the whole log: both runs created");
+        for i in 0..6 {
+            note(&app, if i % 2 == 0 { &a } else { &b }, &format!("note {i}")).await;
+        }
+        let all: Vec<_> = [history, whole.drain(QUIET).await].concat();
+        assert_eq!(all.len(), 8);
+        let ids: Vec<i64> = all.iter().map(|e| e.id).collect();
+        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "consecutive positions: {ids:?}");
+
+        // A client that saw up to the fourth event reconnects: it gets exactly the rest.
+        let mut resumed = app.stream(&app.admin, "/api/v1/events/stream", Some(ids[3])).await;
+        let rest: Vec<i64> = resumed.drain(QUIET).await.iter().map(|e| e.id).collect();
+        assert_eq!(rest, ids[4..].to_vec());
+        // `after` in the query works the same for clients that cannot set headers.
+        let mut by_query = app.stream(&app.admin, &format!("/api/v1/events/stream?after={}", ids[5]), None).await;
+        let rest: Vec<i64> = by_query.drain(QUIET).await.iter().map(|e| e.id).collect();
+        assert_eq!(rest, ids[6..].to_vec());
+    }
+
+    async fn a_stream_of_named_runs_carries_only_theirs(app) {
+        let a = app.create_run(&app.admin, "EduLibra", "production").await;
+        let b = app.create_run(&app.admin, "EduLibra", "staging").await;
+        let c = app.create_run(&app.admin, "EduLibra", "test").await;
+        let path = format!("/api/v1/events/stream?after=0&runs={},{}", a["id"].as_str().unwrap(), c["id"].as_str().unwrap());
+        let mut stream = app.stream(&app.admin, &path, None).await;
+        note(&app, &b, "not carried").await;
+        note(&app, &c, "carried").await;
+        let got = stream.drain(QUIET).await;
+        let runs: Vec<&str> = got.iter().map(|e| e.data["run_id"].as_str().unwrap()).collect();
+        assert_eq!(runs, [a["id"].as_str().unwrap(), c["id"].as_str().unwrap(), c["id"].as_str().unwrap()]);
+    }
+
+    async fn a_run_stream_is_pushed_too_and_counts_by_sequence(app) {
+        let a = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = a["id"].as_str().unwrap();
+        let mut stream = app.stream(&app.admin, &format!("/api/v1/runs/{id}/events/stream"), None).await;
+        assert_eq!(stream.next(ARRIVES).await.id, 1, "the run's whole log first");
+        let other = app.create_run(&app.admin, "EduLibra", "staging").await;
+        note(&app, &other, "elsewhere").await;
+        note(&app, &a, "here").await;
+        let e = stream.next(ARRIVES).await;
+        assert_eq!((e.id, e.event.as_str()), (2, "item_updated"));
+        assert!(stream.drain(QUIET).await.is_empty());
+    }
+
+    async fn bad_cursors_and_filters_are_refused_and_unknown_runs_are_not_found(app) {
+        for (path, header) in [
+            ("/api/v1/events/stream", Some("ten")),
+            ("/api/v1/events/stream", Some("-1")),
+            ("/api/v1/events/stream?after=-3", None),
+            ("/api/v1/events/stream?runs=not-a-run", None),
+            ("/api/v1/events/stream?runs=", None),
+        ] {
+            let headers: Vec<(&str, &str)> = header.map(|h| ("Last-Event-ID", h)).into_iter().collect();
+            let a = app.send(Method::GET, path, Some(&app.admin), None, &headers).await;
+            assert_eq!(a.status.as_u16(), 400, "{path} {header:?}: {}", a.text);
+            assert_eq!(a.content_type, "application/problem+json");
+        }
+        let unknown = uuid::Uuid::new_v4();
+        app.send(Method::GET, &format!("/api/v1/events/stream?runs={unknown}"), Some(&app.admin), None, &[])
+            .await
+            .expect_problem(404, "not_found");
+        let many: Vec<String> = (0..101).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        app.send(Method::GET, &format!("/api/v1/events/stream?runs={}", many.join(",")), Some(&app.admin), None, &[])
+            .await
+            .expect_problem(400, "bad_query");
+    }
+
+    async fn the_all_runs_stream_ends_when_its_token_is_revoked(app) {
+        let rm = app.user("rita", "release_manager").await;
+        let token = app
+            .post(&rm, "/api/v1/tokens", json!({"name": "bot", "scopes": ["runs:read"], "expires_in_days": 1}))
+            .await
+            .expect(201)
+            .json;
+        let secret = token["secret"].as_str().unwrap();
+        let mut stream = app.stream(secret, "/api/v1/events/stream", None).await;
+        app.send(Method::DELETE, &format!("/api/v1/tokens/{}", token["token"]["id"].as_str().unwrap()), Some(&rm), None, &[])
+            .await
+            .expect(200);
+        match stream.read(ARRIVES).await {
+            Read::Ended => {}
+            other => panic!("the stream ends when its token is revoked; got {other:?}"),
+        }
+    }
+}
