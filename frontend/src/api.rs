@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shipshape_domain::wire::{
     ApiToken, ChangePasswordRequest, CreateDecisionRequest, CreateRunRequest, CreateSignoffRequest,
-    CreateTokenRequest, CreateUserRequest, CreatedToken, Decision, Pending, Problem, Run, RunItem,
-    RunPage, Signoff, TemplateDetail, TemplateSummary, TokenResponse, TransitionRequest,
-    UpdateItemRequest, UpdateUserRequest, User,
+    CreateTokenRequest, CreateUserRequest, CreatedToken, Decision, EventPage, Pending, Problem,
+    Run, RunItem, RunPage, Signoff, TemplateDetail, TemplateSummary, TokenResponse,
+    TransitionRequest, UpdateItemRequest, UpdateUserRequest, User,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -263,6 +263,11 @@ pub async fn create_run(body: &CreateRunRequest) -> ApiResult<Run> {
 /// The whole run.
 pub async fn get_run(run_id: &str) -> ApiResult<Run> {
     get(&format!("/runs/{run_id}")).await
+}
+
+/// A page of a run's event log after sequence number `after`.
+pub async fn events(run_id: &str, after: i64) -> ApiResult<EventPage> {
+    get(&format!("/runs/{run_id}/events?after={after}&limit=500")).await
 }
 
 /// Moves a run that was at `version` when the user chose to (two people pressing "advance"

@@ -1,8 +1,15 @@
-//! Live updates: a run's event stream (`GET /runs/{id}/events/stream`, Server-Sent Events)
-//! read with `fetch`, because `EventSource` cannot send the bearer token. [`SseParser`] turns
-//! the byte stream into messages (pure, tested on the host); [`follow`] keeps a stream open,
-//! reconnecting with `Last-Event-ID` so no event is missed or seen twice, until the returned
-//! [`Follow`] is dropped.
+//! Live updates: the tab's one event stream (`GET /events/stream`, Server-Sent Events,
+//! every run's events), shared by every page of the tab, so that a dashboard and a run page
+//! — or eight live runs — cost one connection, not one each (a browser allows six per
+//! origin over HTTP/1.1, across all its tabs).
+//!
+//! The stream is read with `fetch`, because `EventSource` cannot send the bearer token.
+//! [`SseParser`] turns the byte stream into messages (pure, tested on the host). The hub
+//! opens the stream when the first page subscribes and closes it a while after the last
+//! leaves; it reconnects with `Last-Event-ID`, so it misses nothing while it stays open.
+//! [`follow`] gives a page one run's events in order from a sequence number: it reads the
+//! log itself whenever the hub (re)connects or an event arrives out of order, so a page
+//! sees every event once, whenever it subscribed.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -70,18 +77,21 @@ impl SseParser {
     }
 }
 
-/// The events of messages, skipping those already seen (`seq <= after`), and the new `after`.
-pub fn events_after(messages: &[SseMessage], mut after: i64) -> (Vec<Event>, i64) {
+/// The events of a run in `batch` after `after` that follow it without a gap, and the new
+/// `after`; `None` when one is missing (the page must read the log).
+pub fn in_order(batch: &[Event], run_id: &str, mut after: i64) -> Option<(Vec<Event>, i64)> {
     let mut events = Vec::new();
-    for message in messages {
-        if let Some(event) = crate::api::from_json::<Event>(&message.data)
-            && event.seq > after
-        {
-            after = event.seq;
-            events.push(event);
+    for event in batch.iter().filter(|e| e.run_id == run_id) {
+        if event.seq <= after {
+            continue;
         }
+        if event.seq != after + 1 {
+            return None;
+        }
+        after = event.seq;
+        events.push(event.clone());
     }
-    (events, after)
+    Some((events, after))
 }
 
 /// Whether the stream is connected, for the page to show.
@@ -95,79 +105,281 @@ pub enum LinkState {
     Stopped,
 }
 
-/// An open stream; dropping it closes the connection.
-#[derive(Debug)]
-pub struct Follow {
-    stop: Rc<Cell<bool>>,
-    abort: Rc<RefCell<Option<web_sys::AbortController>>>,
+/// What the hub tells its subscribers.
+enum Note<'a> {
+    Events(&'a [Event]),
+    State(LinkState),
 }
 
-impl Drop for Follow {
+type Listener = Rc<dyn Fn(Note<'_>)>;
+
+/// The tab's one stream and the pages listening to it.
+#[derive(Default)]
+struct Hub {
+    listeners: RefCell<Vec<(u64, Listener)>>,
+    next_id: Cell<u64>,
+    /// The stream's task runs while this is set; its generation tells an old task to end.
+    running: Cell<Option<u64>>,
+    generation: Cell<u64>,
+    abort: RefCell<Option<web_sys::AbortController>>,
+    state: Cell<Option<LinkState>>,
+}
+
+thread_local! {
+    static HUB: Rc<Hub> = Rc::default();
+}
+
+/// A page's place on the hub; dropping it leaves (and the stream closes a while after the
+/// last page leaves).
+#[derive(Debug)]
+pub struct Subscription(u64);
+
+impl Drop for Subscription {
     fn drop(&mut self) {
-        self.stop.set(true);
+        let id = self.0;
+        HUB.with(|hub| {
+            hub.listeners.borrow_mut().retain(|(i, _)| *i != id);
+            if hub.listeners.borrow().is_empty() {
+                let hub = hub.clone();
+                let generation = hub.generation.get();
+                wasm_bindgen_futures::spawn_local(async move {
+                    // A page that replaces another subscribes again at once: keep the stream.
+                    sleep(CLOSE_AFTER_MS).await;
+                    if hub.listeners.borrow().is_empty() && hub.generation.get() == generation {
+                        hub.stop();
+                    }
+                });
+            }
+        });
+    }
+}
+
+/// How long the stream stays open after the last page left.
+const CLOSE_AFTER_MS: i32 = 5_000;
+
+impl Hub {
+    fn subscribe(self: &Rc<Self>, listener: Listener) -> Subscription {
+        let id = self.next_id.get() + 1;
+        self.next_id.set(id);
+        self.listeners.borrow_mut().push((id, listener.clone()));
+        if self.running.get().is_none() {
+            self.start();
+        } else if let Some(state) = self.state.get() {
+            listener(Note::State(state));
+        }
+        Subscription(id)
+    }
+
+    fn tell(&self, note: impl Fn() -> Note<'static>) {
+        let listeners: Vec<Listener> = self
+            .listeners
+            .borrow()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect();
+        for l in listeners {
+            l(note());
+        }
+    }
+
+    fn set_state(&self, state: LinkState) {
+        if self.state.get() != Some(state) {
+            self.state.set(Some(state));
+            self.tell(|| Note::State(state));
+        }
+    }
+
+    fn stop(&self) {
+        self.generation.set(self.generation.get() + 1);
+        self.running.set(None);
+        self.state.set(None);
         if let Some(controller) = self.abort.borrow_mut().take() {
             controller.abort();
         }
     }
+
+    fn start(self: &Rc<Self>) {
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        self.running.set(Some(generation));
+        let hub = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let current = || hub.running.get() == Some(generation);
+            // The position of the last event seen: a reconnect resumes right after it.
+            let mut after: Option<i64> = None;
+            while current() {
+                // Signed out or expired: wait for the user to sign in again.
+                let Some(token) = crate::session::token() else {
+                    sleep(1000).await;
+                    continue;
+                };
+                let controller = web_sys::AbortController::new().ok();
+                let signal = controller.as_ref().map(|c| c.signal());
+                *hub.abort.borrow_mut() = controller;
+                match open(after, &token, signal.as_ref()).await {
+                    Ok(Some(reader)) => {
+                        hub.set_state(LinkState::Live);
+                        let mut parser = SseParser::default();
+                        while let Some(chunk) = read(&reader).await {
+                            if !current() {
+                                return;
+                            }
+                            let mut events = Vec::new();
+                            for message in parser.feed(&chunk) {
+                                let position = message.id.as_deref().and_then(|i| i.parse().ok());
+                                if let Some(p) = position {
+                                    after = Some(p);
+                                }
+                                if let Some(event) = crate::api::from_json::<Event>(&message.data) {
+                                    events.push(event);
+                                }
+                            }
+                            if !events.is_empty() {
+                                let listeners: Vec<Listener> = hub
+                                    .listeners
+                                    .borrow()
+                                    .iter()
+                                    .map(|(_, l)| l.clone())
+                                    .collect();
+                                for l in listeners {
+                                    l(Note::Events(&events));
+                                }
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        // The caller may not read runs at all.
+                        hub.set_state(LinkState::Stopped);
+                        hub.running.set(None);
+                        return;
+                    }
+                    Err(()) => {}
+                }
+                if !current() {
+                    return;
+                }
+                hub.set_state(LinkState::Reconnecting);
+                sleep(1000).await;
+            }
+        });
+    }
 }
 
-/// Follows a run's events after `after`, calling `on_events` with each batch and `on_state`
-/// when the connection comes and goes.
+/// Calls `on_events` with every batch of events of any run, and `on_state` when the tab's
+/// stream comes and goes (after a gap, the page should read what it shows again).
+pub fn watch_all(
+    on_events: impl Fn(&[Event]) + 'static,
+    on_state: impl Fn(LinkState) + 'static,
+) -> Subscription {
+    HUB.with(|hub| {
+        hub.subscribe(Rc::new(move |note| match note {
+            Note::Events(events) => on_events(events),
+            Note::State(state) => on_state(state),
+        }))
+    })
+}
+
+/// One page's following of one run.
+struct Follower {
+    run_id: String,
+    /// The last sequence number given to the page.
+    seen: Cell<i64>,
+    /// A read of the log is under way; `again`: another is wanted after it.
+    busy: Cell<bool>,
+    again: Cell<bool>,
+    on_events: Box<dyn Fn(Vec<Event>)>,
+    on_state: Box<dyn Fn(LinkState)>,
+}
+
+impl Follower {
+    /// Gives the page the events that follow what it has seen.
+    fn give(&self, events: Vec<Event>) {
+        if let Some(last) = events.last() {
+            self.seen.set(last.seq);
+            (self.on_events)(events);
+        }
+    }
+
+    /// Reads the run's log after what the page has seen (one read at a time; a request
+    /// while one runs asks for one more after it).
+    fn catch_up(self: &Rc<Self>) {
+        if self.busy.replace(true) {
+            self.again.set(true);
+            return;
+        }
+        let this = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                this.again.set(false);
+                this.read_log().await;
+                if !this.again.get() {
+                    break;
+                }
+            }
+            this.busy.set(false);
+        });
+    }
+
+    async fn read_log(&self) {
+        loop {
+            match crate::api::events(&self.run_id, self.seen.get()).await {
+                Ok(page) => {
+                    let seen = self.seen.get();
+                    self.give(page.items.into_iter().filter(|e| e.seq > seen).collect());
+                    if page.next_after.is_none() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    if matches!(e.status, 403 | 404) {
+                        (self.on_state)(LinkState::Stopped);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn hear(self: &Rc<Self>, note: Note<'_>) {
+        match note {
+            Note::Events(batch) => match in_order(batch, &self.run_id, self.seen.get()) {
+                Some((events, _)) => self.give(events),
+                None => self.catch_up(),
+            },
+            Note::State(state) => {
+                (self.on_state)(state);
+                if state == LinkState::Live {
+                    self.catch_up();
+                }
+            }
+        }
+    }
+}
+
+/// Follows a run's events after sequence number `after`, calling `on_events` with each batch,
+/// in order, each event once, and `on_state` when the connection comes and goes. Reads the
+/// run's log itself to start, whenever the tab's stream (re)connects, and when an event
+/// arrives out of order.
 pub fn follow(
     run_id: String,
     after: i64,
     on_events: impl Fn(Vec<Event>) + 'static,
     on_state: impl Fn(LinkState) + 'static,
-) -> Follow {
-    let stop = Rc::new(Cell::new(false));
-    let abort = Rc::new(RefCell::new(None::<web_sys::AbortController>));
-    let follow = Follow {
-        stop: stop.clone(),
-        abort: abort.clone(),
-    };
-    wasm_bindgen_futures::spawn_local(async move {
-        let mut after = after;
-        while !stop.get() {
-            // Signed out or expired: wait for the user to sign in again, then catch up.
-            let Some(token) = crate::session::token() else {
-                sleep(1000).await;
-                continue;
-            };
-            let controller = web_sys::AbortController::new().ok();
-            let signal = controller.as_ref().map(|c| c.signal());
-            *abort.borrow_mut() = controller;
-            match open(&run_id, after, &token, signal.as_ref()).await {
-                Ok(Some(reader)) => {
-                    on_state(LinkState::Live);
-                    let mut parser = SseParser::default();
-                    while let Some(chunk) = read(&reader).await {
-                        let (events, next) = events_after(&parser.feed(&chunk), after);
-                        after = next;
-                        if !events.is_empty() {
-                            on_events(events);
-                        }
-                    }
-                }
-                Ok(None) => {
-                    // The run is gone or may not be read: nothing more to follow.
-                    on_state(LinkState::Stopped);
-                    return;
-                }
-                Err(()) => {}
-            }
-            if stop.get() {
-                return;
-            }
-            on_state(LinkState::Reconnecting);
-            sleep(1000).await;
-        }
+) -> Subscription {
+    let follower = Rc::new(Follower {
+        run_id,
+        seen: Cell::new(after),
+        busy: Cell::new(false),
+        again: Cell::new(false),
+        on_events: Box::new(on_events),
+        on_state: Box::new(on_state),
     });
-    follow
+    follower.catch_up();
+    HUB.with(|hub| hub.subscribe(Rc::new(move |note| follower.hear(note))))
 }
 
 async fn open(
-    run_id: &str,
-    after: i64,
+    after: Option<i64>,
     token: &str,
     signal: Option<&web_sys::AbortSignal>,
 ) -> Result<Option<web_sys::ReadableStreamDefaultReader>, ()> {
@@ -177,16 +389,15 @@ async fn open(
         .set("Authorization", &format!("Bearer {token}"))
         .map_err(|_| ())?;
     headers.set("Accept", "text/event-stream").map_err(|_| ())?;
-    headers
-        .set("Last-Event-ID", &after.to_string())
-        .map_err(|_| ())?;
+    if let Some(after) = after {
+        headers
+            .set("Last-Event-ID", &after.to_string())
+            .map_err(|_| ())?;
+    }
     let init = web_sys::RequestInit::new();
     init.set_headers(&headers);
     init.set_signal(signal);
-    let url = format!(
-        "{}/runs/{run_id}/events/stream?after={after}",
-        crate::api::BASE
-    );
+    let url = format!("{}/events/stream", crate::api::BASE);
     let request = web_sys::Request::new_with_str_and_init(&url, &init).map_err(|_| ())?;
     let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
         .await
@@ -200,7 +411,7 @@ async fn open(
             crate::session::refused(token);
             return Err(());
         }
-        403 | 404 => return Ok(None),
+        403 => return Ok(None),
         _ => return Err(()),
     }
     let body = response.body().ok_or(())?;
@@ -285,16 +496,26 @@ mod tests {
     }
 
     #[test]
-    fn replayed_events_are_not_delivered_twice() {
-        let message = |seq: i64| SseMessage {
-            id: Some(seq.to_string()),
-            event: Some("member_added".into()),
-            data: format!(
-                r#"{{"seq":{seq},"run_id":"r","type":"member_added","actor":"a","at":"2026-11-27T10:00:00Z","payload":{{"user_id":"u","username":"bob","run_role":"DBA"}},"prev_hash":"p","hash":"h"}}"#
-            ),
+    fn a_run_takes_its_events_in_order_and_asks_for_the_log_after_a_gap() {
+        let event = |run: &str, seq: i64| -> Event {
+            crate::api::from_json(&format!(
+                r#"{{"seq":{seq},"run_id":"{run}","type":"member_added","actor":"a","at":"2026-11-27T10:00:00Z","payload":{{"user_id":"u","username":"bob","run_role":"DBA"}},"prev_hash":"p","hash":"h"}}"#
+            ))
+            .unwrap()
         };
-        let (events, after) = events_after(&[message(3), message(4), message(5)], 4);
-        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5]);
+        let batch = [
+            event("r", 3),
+            event("other", 9),
+            event("r", 4),
+            event("r", 5),
+        ];
+        let (events, after) = in_order(&batch, "r", 3).unwrap();
+        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4, 5]);
         assert_eq!(after, 5);
+        assert!(
+            in_order(&batch, "r", 1).is_none(),
+            "seq 2 is missing: read the log"
+        );
+        assert_eq!(in_order(&batch, "nobody", 0).unwrap().0.len(), 0);
     }
 }

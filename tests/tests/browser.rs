@@ -326,6 +326,82 @@ async fn a_change_made_elsewhere_appears_without_a_reload(backend: Backend) {
     second.quit().await;
 }
 
+async fn one_stream_per_tab_serves_eight_live_runs_a_dashboard_and_a_run_page(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let mut runs = Vec::new();
+    for i in 0..8 {
+        let run = app
+            .create_run(&app.admin, &format!("Service {i}"), "production")
+            .await;
+        let id = run["id"].as_str().unwrap().to_owned();
+        app.transition(&app.admin, &id, "start").await.expect(200);
+        runs.push((run, id));
+    }
+    let b = Browser::open(&app.base).await;
+    b.goto("/").await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    for (_, id) in &runs {
+        b.find(&format!("li.card[data-run='{id}']")).await;
+    }
+    let dashboard = b.driver.window().await.unwrap();
+
+    // A run page in a second tab of the same browser.
+    let (first_run, first_id) = &runs[0];
+    let tab = b.driver.new_tab().await.unwrap();
+    b.driver.switch_to_window(tab.clone()).await.unwrap();
+    b.goto(&format!("/runs/{first_id}")).await;
+    b.wait_text(".link-state", "Live").await;
+
+    // One stream per tab, however many runs are live: the browser's six connections per
+    // origin stay free for the pages' own requests.
+    let open_streams = || async {
+        let listed = app
+            .get(&app.admin, "/api/v1/instances")
+            .await
+            .expect(200)
+            .json;
+        listed["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["streams"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!(open_streams().await, 2, "one stream per tab");
+
+    // Every page keeps updating: the run page with a change to its run...
+    let item_id = item(first_run, "1.1.2")["id"].as_str().unwrap().to_owned();
+    app.set_item(&app.admin, first_id, &item_id, "blocked")
+        .await
+        .expect(200);
+    b.wait_text(&format!("{} .badge", row("1.1.2")), "Blocked")
+        .await;
+    // ...and keeps loading: another screen, and back, in the same tab.
+    b.click("nav a[href='/templates']").await;
+    b.wait_text("h1", "Templates").await;
+    b.driver.back().await.unwrap();
+    b.wait_text(".link-state", "Live").await;
+
+    // The dashboard in the first tab shows a change to the last of the eight runs.
+    b.driver.switch_to_window(dashboard).await.unwrap();
+    let (last_run, last_id) = &runs[7];
+    let done_id = item(last_run, "1.1.1")["id"].as_str().unwrap().to_owned();
+    app.set_item(&app.admin, last_id, &done_id, "done")
+        .await
+        .expect(200);
+    b.wait_text(&format!("li.card[data-run='{last_id}']"), "1 of 10 settled")
+        .await;
+    // And it still loads a run page of its own.
+    b.click(&format!("li.card[data-run='{}'] a", runs[3].1))
+        .await;
+    b.wait_text(".link-state", "Live").await;
+    assert!(
+        open_streams().await <= 2,
+        "navigating reuses the tab's stream"
+    );
+    b.quit().await;
+}
+
 async fn an_edit_over_someone_elses_change_is_shown_and_can_be_reapplied(backend: Backend) {
     let app = TestApp::spawn_web(backend).await;
     let (run, run_id) = started_run(&app).await;
@@ -715,6 +791,7 @@ macro_rules! in_the_browser {
 in_the_browser!(
     a_release_team_works_a_run_through_to_a_rollback,
     a_change_made_elsewhere_appears_without_a_reload,
+    one_stream_per_tab_serves_eight_live_runs_a_dashboard_and_a_run_page,
     an_edit_over_someone_elses_change_is_shown_and_can_be_reapplied,
     a_release_manager_forces_a_gate_with_a_reason,
     a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_were,

@@ -1,10 +1,8 @@
 //! The dashboard: live runs with a progress bar per part, upcoming scheduled runs, recent
-//! outcomes and what waits on me. It follows the event stream of every live run it shows
-//! (a change anywhere refreshes it) and looks for new runs every few seconds.
+//! outcomes and what waits on me. It listens to the tab's one event stream (a change to any
+//! run refreshes it) and reads the lists again every few seconds.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+use std::cell::Cell;
 use std::rc::Rc;
 
 use leptos::prelude::*;
@@ -15,10 +13,8 @@ use shipshape_domain::wire::{Pending, Run, RunSummary};
 use crate::api::{self, ApiError};
 use crate::components::{ErrorNote, ProgressBar, RunStatusBadge};
 use crate::format;
-use crate::live::{self, Coalesce, Follow};
+use crate::live::{self, Coalesce, LinkState};
 
-/// The most live runs followed at once (each holds an open stream).
-const MAX_FOLLOWED: usize = 6;
 /// How often the lists are re-read for runs that appeared.
 const REFRESH_MS: i32 = 10_000;
 
@@ -72,7 +68,6 @@ pub fn Dashboard() -> impl IntoView {
     let board = RwSignal::new(None::<Board>);
     let error = RwSignal::new(None::<ApiError>);
     let stopped = Rc::new(Cell::new(false));
-    let follows: Rc<RefCell<HashMap<String, Follow>>> = Rc::default();
 
     // Reads the board; a request while one is in flight is folded into one more read.
     let reads = Coalesce::default();
@@ -96,32 +91,21 @@ pub fn Dashboard() -> impl IntoView {
         })
     });
 
-    // Follow the live runs shown; stop following those no longer live.
-    Effect::new({
-        let follows = follows.clone();
-        let refresh = refresh.clone();
-        move |_| {
-            let live: Vec<(String, i64)> = board.with(|b| {
-                b.as_ref()
-                    .map(|b| {
-                        b.live
-                            .iter()
-                            .take(MAX_FOLLOWED)
-                            .map(|r| (r.summary.id.clone(), r.summary.version))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            });
-            let mut follows = follows.borrow_mut();
-            follows.retain(|id, _| live.iter().any(|(l, _)| l == id));
-            for (id, version) in live {
-                if let Entry::Vacant(slot) = follows.entry(id.clone()) {
-                    let refresh = refresh.clone();
-                    slot.insert(live::follow(id, version, move |_| refresh(), |_| {}));
+    // Any change to any run refreshes the board; so does the stream coming back after a gap.
+    let subscription = live::watch_all(
+        {
+            let refresh = refresh.clone();
+            move |_| refresh()
+        },
+        {
+            let refresh = refresh.clone();
+            move |state| {
+                if state == LinkState::Live {
+                    refresh();
                 }
             }
-        }
-    });
+        },
+    );
 
     refresh();
     leptos::task::spawn_local({
@@ -136,11 +120,11 @@ pub fn Dashboard() -> impl IntoView {
             }
         }
     });
-    let guard = SendWrapper::new((stopped, follows));
+    let guard = SendWrapper::new((stopped, subscription));
     on_cleanup(move || {
-        let (stopped, follows) = guard.take();
+        let (stopped, subscription) = guard.take();
         stopped.set(true);
-        follows.borrow_mut().clear();
+        drop(subscription);
     });
 
     view! {
