@@ -63,7 +63,7 @@ with open(os.path.join(out, "schemathesis.toml"), "w") as f:
 
 # A stream follows the log until the client leaves: read what is there, then leave.
 [[operations]]
-include-operation-id = ["get_event_stream"]
+include-operation-id = ["get_event_stream", "get_all_events_stream"]
 request-timeout = 1
 
 # A stale ETag is answered 412, and a change the rules refuse in the run's current state 409:

@@ -287,6 +287,7 @@ impl TestApp {
         Sse {
             response,
             pending: String::new(),
+            ready: None,
         }
     }
 
@@ -518,6 +519,8 @@ impl TestApp {
 pub struct Sse {
     response: Response,
     pending: String,
+    /// The position an all-runs stream said it starts after (its `ready` message).
+    pub ready: Option<i64>,
 }
 
 /// One message of an event stream.
@@ -558,6 +561,10 @@ impl Sse {
                     } else if let Some(v) = line.strip_prefix("data: ") {
                         data.push_str(v);
                     }
+                }
+                if event == "ready" {
+                    self.ready = id;
+                    continue;
                 }
                 if let Some(id) = id {
                     let data = serde_json::from_str(&data).unwrap();

@@ -37,6 +37,8 @@ on_both_backends! {
         // Without a cursor the stream starts at the end of the log: nothing from before.
         let mut stream = app.stream(&viewer, "/api/v1/events/stream", None).await;
         assert!(matches!(stream.read(QUIET).await, Read::Quiet), "no history without a cursor");
+        let head = stream.ready.expect("the stream says where it starts");
+        assert_eq!(head, app.events(a["id"].as_str().unwrap()).await.len() as i64, "after the one event so far");
 
         let b = app.create_run(&app.admin, "EduLibra", "staging").await;
         note(&app, &a, "first").await;
@@ -49,6 +51,7 @@ on_both_backends! {
         assert_eq!(got[1].data["payload"]["changes"]["note"]["to"], "first", "typed payloads");
         assert!(got[0].id < got[1].id && got[1].id < got[2].id, "one order across runs");
         assert_eq!(got[2].id - got[0].id, 2, "no position skipped");
+        assert_eq!(got[0].id, head + 1, "right after where it started");
         assert!(stream.drain(QUIET).await.is_empty(), "nothing twice");
     }
 

@@ -17,6 +17,8 @@
 //! It is a benchmark, not a test: it never fails because a number is slow. `--smoke` runs
 //! every step briefly, to keep the harness working in CI.
 
+mod fanout;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -99,6 +101,7 @@ struct BackendResult {
     rss_streams_open_kib: u64,
     rss_streams_closed_kib: u64,
     events_in_read_run: i64,
+    fanout: Vec<fanout::FanOut>,
 }
 
 struct Settings {
@@ -512,7 +515,8 @@ fn run_backend(args: &Args, s: &Settings, backend: &str) -> BenchResult<BackendR
             .map_err(err("create the database"))?,
         other => return Err(format!("unknown backend {other}")),
     };
-    let result = measure_backend(args, s, backend, &database_url, &work);
+    let postgres = (backend == "postgres").then(|| (args.postgres.clone(), pg_name.clone()));
+    let result = measure_backend(args, s, backend, &database_url, &work, postgres.as_ref());
     if backend == "postgres" {
         let _ = drop_postgres_database(&args.postgres, &pg_name);
     }
@@ -526,6 +530,7 @@ fn measure_backend(
     backend: &str,
     database_url: &str,
     work: &Path,
+    postgres: Option<&(String, String)>,
 ) -> BenchResult<BackendResult> {
     let db = DbUrl::parse(database_url).map_err(err("database url"))?;
     let server = start_server(&args.server, database_url)?;
@@ -599,6 +604,21 @@ fn measure_backend(
 
     eprintln!("streams");
     (r.rss_streams_open_kib, r.rss_streams_closed_kib) = stream_memory(&api, &server, &read_run)?;
+
+    eprintln!("fan-out");
+    let subscribers = if args.smoke { 20 } else { fanout::SUBSCRIBERS };
+    let watchers = fanout::watchers(&api, subscribers)?;
+    for kind in ["run", "all"] {
+        r.fanout.push(fanout::measure(
+            &api,
+            &server,
+            &watchers,
+            postgres,
+            kind,
+            subscribers,
+            args.smoke,
+        )?);
+    }
 
     eprintln!("scale");
     let store = Store::connect(database_url, 2).map_err(err("connect the store"))?;
@@ -783,6 +803,41 @@ fn markdown(machine: &str, s: &Settings, results: &[BackendResult]) -> String {
             r.rss_streams_open_kib / 1024,
             r.rss_streams_closed_kib / 1024
         );
+    }
+    let _ = writeln!(
+        t,
+        "\nPushed streams: one writer, each write's acknowledgement to its arrival at every subscriber; then the streams sit idle.\n"
+    );
+    let _ = writeln!(
+        t,
+        "| backend | stream | subscribers | writes | missing | p50 ms | p95 ms | p99 ms | idle CPU % | idle RSS MiB | idle DB tx/s (none open) |"
+    );
+    let _ = writeln!(t, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in results {
+        for f in &r.fanout {
+            let db = match (f.idle_db_tx_per_sec, f.baseline_db_tx_per_sec) {
+                (Some(idle), Some(base)) => format!("{idle:.1} ({base:.1})"),
+                _ => "–".into(),
+            };
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {db} |",
+                r.version,
+                if f.stream == "run" {
+                    "a run's"
+                } else {
+                    "all runs"
+                },
+                f.subscribers,
+                f.writes,
+                f.missing,
+                f.p50_ms,
+                f.p95_ms,
+                f.p99_ms,
+                f.idle_cpu_percent,
+                f.idle_rss_kib / 1024
+            );
+        }
     }
     t
 }

@@ -336,6 +336,13 @@ async fn open(
         last_sent: Instant::now(),
         started: false,
     };
+    if let Scope::Runs(_) = follow.scope {
+        // Where the stream starts, before any event: a client that reconnects before the
+        // first event arrives resumes from here, not from a later "now".
+        follow.queue.push_back(Bytes::from(format!(
+            "id: {cursor}\nevent: ready\ndata: {{\"position\":{cursor}}}\n\n"
+        )));
+    }
     // The first page is read before answering, so a store error is a plain error answer.
     follow.behind = !follow.read_log().await?;
     Ok(headers(HttpResponse::Ok()).streaming(futures_util::stream::unfold(follow, next)))
@@ -343,8 +350,11 @@ async fn open(
 
 /// Streams every event the caller may read as Server-Sent Events (`text/event-stream`), or
 /// those of the runs named: one message per event, `id` = its position in the all-runs log,
-/// `event` = its type, `data` = the event as JSON. Reconnecting with `Last-Event-ID` resumes
-/// right after that event. One of these per browser tab serves every page.
+/// `event` = its type, `data` = the event as JSON. The first message is `event: ready` with
+/// `id` = the position the stream starts after (and `data` = `{"position": …}`), so a client
+/// that reconnects before any event arrives misses nothing. Reconnecting with
+/// `Last-Event-ID` resumes right after that position. One of these per browser tab serves
+/// every page.
 #[utoipa::path(
     tag = "events",
     summary = "Stream the events of every run live (Server-Sent Events)",
@@ -353,7 +363,7 @@ async fn open(
         ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this position (sent by reconnecting clients)"),
     ),
     responses(
-        (status = 200, description = "An endless stream of `id: <position>` / `event: <type>` / `data: <Event JSON>` messages", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless stream: first `id: <position>` / `event: ready` / `data: {\"position\": <position>}`, then `id: <position>` / `event: <type>` / `data: <Event JSON>` messages", content_type = "text/event-stream", body = String),
         (status = 400, description = "A malformed Last-Event-ID or query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
