@@ -109,7 +109,7 @@ on_both_backends! {
         for (path, header) in [
             ("/api/v1/events/stream", Some("ten")),
             ("/api/v1/events/stream", Some("-1")),
-            ("/api/v1/events/stream?after=-3", None),
+            ("/api/v1/events/stream?runs=urn:uuid:67e55044-10b1-426f-9247-bb680e5fe0c8", None),
             ("/api/v1/events/stream?runs=not-a-run", None),
             ("/api/v1/events/stream?runs=", None),
         ] {

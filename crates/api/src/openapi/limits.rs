@@ -271,6 +271,10 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
                             v["type"] = json!("string");
                             v
                         }
+                        "runs" if p["in"] == "query" => {
+                            let id = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+                            json!({"type": "string", "pattern": format!("^{id}(?:,{id}){{0,99}}$")})
+                        }
                         "version" if p["in"] == "query" => {
                             json!({"type": "integer", "format": "int32", "minimum": 1})
                         }
@@ -288,6 +292,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         "Last-Event-ID",
         "product",
         "environment",
+        "runs",
         "version",
     ] {
         if !seen.contains_key(name) {

@@ -266,36 +266,30 @@ fn last_event_id(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
         .transpose()
 }
 
-fn bad_after(after: Option<i64>) -> Result<Option<i64>, ApiError> {
-    match after {
-        Some(n) if n < 0 => Err(ApiError::bad_request(
-            "bad_query",
-            "after must be 0 or more",
-        )),
-        other => Ok(other),
-    }
-}
-
-/// Parses the `runs` filter: run ids separated by commas.
+/// Parses the `runs` filter: run ids (hyphenated, as the API writes them) separated by
+/// commas.
 fn run_filter(runs: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
     let Some(runs) = runs else {
         return Ok(None);
     };
-    let mut ids = Vec::new();
-    for part in runs.split(',') {
-        let id = Uuid::parse_str(part.trim()).map_err(|_| {
-            ApiError::bad_request("bad_query", "runs must be run ids separated by commas")
-        })?;
-        let id = id.to_string();
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    if ids.len() > MAX_STREAM_RUNS {
+    if runs.split(',').count() > MAX_STREAM_RUNS {
         return Err(ApiError::bad_request(
             "bad_query",
             format!("runs names at most {MAX_STREAM_RUNS} runs"),
         ));
+    }
+    let mut ids = Vec::new();
+    for part in runs.split(',') {
+        let id = Some(part)
+            .filter(|p| p.len() == 36)
+            .and_then(|p| Uuid::parse_str(p).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request("bad_query", "runs must be run ids separated by commas")
+            })?;
+        let id = id.to_string();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
     }
     Ok(Some(ids))
 }
@@ -382,7 +376,8 @@ pub async fn get_all_events_stream(
     caller.require(Permission::Read)?;
     let q = query.into_inner();
     let runs = run_filter(q.runs.as_deref())?;
-    let after = last_event_id(&req)?.or(bad_after(q.after)?);
+    // A negative `after` is the log's beginning, as for the log's pages.
+    let after = last_event_id(&req)?.or(q.after.map(|a| a.max(0)));
     if let Some(runs) = runs.clone() {
         // Every run named must exist (and so be readable).
         blocking(&state, move |s| {
@@ -432,9 +427,7 @@ pub async fn get_event_stream(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let run_id = path.into_inner().to_string();
-    let after = last_event_id(&req)?
-        .or(bad_after(query.after)?)
-        .unwrap_or(0);
+    let after = last_event_id(&req)?.or(query.after).unwrap_or(0).max(0);
     // An unknown run is a plain 404, before a stream is counted.
     let id = run_id.clone();
     blocking(&state, move |s| s.events(&id, i64::MAX, 1)).await?;
