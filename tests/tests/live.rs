@@ -146,3 +146,37 @@ on_both_backends! {
         }
     }
 }
+
+mod decoding {
+    //! The wire types the web app decodes with hand-written readers (a run, a blocker) read
+    //! back exactly what the server writes.
+
+    use serde_json::Value;
+    use shipshape_domain::wire::{Problem, Run};
+    use shipshape_tests::on_both_backends;
+
+    on_both_backends! {
+        async fn a_run_and_its_blockers_read_back_as_the_server_wrote_them(app) {
+            let created = app.create_run(&app.admin, "EduLibra", "production").await;
+            let id = created["id"].as_str().unwrap();
+            app.transition(&app.admin, id, "start").await.expect(200);
+            let json = app.run(&app.admin, id).await;
+            let run: Run = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(serde_json::to_value(&run).unwrap(), json);
+            assert!(run.transitions.iter().any(|t| !t.blockers.is_empty()), "blockers of both kinds are read");
+
+            let refused = app.post(&app.admin, &format!("/api/v1/runs/{id}/transitions"), serde_json::json!({"action": "advance"})).await;
+            let problem: Problem = serde_json::from_str(&refused.text).unwrap();
+            let kinds: Vec<Value> = refused.json["blockers"].as_array().unwrap().iter().map(|b| b["kind"].clone()).collect();
+            assert!(kinds.contains(&Value::from("item")) && kinds.contains(&Value::from("decision")));
+            assert_eq!(serde_json::to_value(&problem).unwrap()["blockers"], refused.json["blockers"]);
+
+            let mut bad = json.clone();
+            bad["transitions"][0]["blockers"] = serde_json::json!([{"kind": "weather"}]);
+            assert!(serde_json::from_value::<Run>(bad).is_err(), "an unknown blocker kind is refused");
+            let mut short = json;
+            short.as_object_mut().unwrap().remove("members");
+            assert!(serde_json::from_value::<Run>(short).is_err(), "a missing field is refused");
+        }
+    }
+}

@@ -26,3 +26,11 @@ pub use role::Role;
 /// `<!-- shipshape … -->` annotations and the decision-points block it is the customer's
 /// checklist verbatim (a test checks this).
 pub const EDULIBRA_TEMPLATE_MD: &str = include_str!("../templates/edulibra-production.md");
+
+/// Reads `T` from a JSON tree, with the error type of the deserializer at hand (for the
+/// hand-written decoders that read an object first, then its parts).
+pub(crate) fn tree<T: serde::de::DeserializeOwned, E: serde::de::Error>(
+    value: serde_json::Value,
+) -> Result<T, E> {
+    T::deserialize(value).map_err(E::custom)
+}

@@ -404,7 +404,7 @@ impl RunFacts {
 }
 
 /// One reason a gate is not met; `kind` says which: an `item` or a `decision`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Blocker {
@@ -432,6 +432,56 @@ pub enum Blocker {
         /// The latest decision's outcome, if any.
         latest: Option<Outcome>,
     },
+}
+
+impl<'de> Deserialize<'de> for Blocker {
+    /// Reads the blocker as a JSON object, then the variant its `kind` names: far less code
+    /// than an internally tagged enum (the web app decodes blockers, and its size is
+    /// budgeted).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        struct ItemBlocker {
+            item_id: String,
+            reference: String,
+            title: String,
+            gate: Gate,
+            status: ItemStatus,
+        }
+        #[derive(Deserialize)]
+        struct DecisionBlocker {
+            point_key: String,
+            title: String,
+            needed: Outcome,
+            latest: Option<Outcome>,
+        }
+        let mut fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let kind = fields.remove("kind");
+        let rest = serde_json::Value::Object(fields);
+        match kind.as_ref().and_then(serde_json::Value::as_str) {
+            Some("item") => {
+                let b: ItemBlocker = crate::tree(rest)?;
+                Ok(Blocker::Item {
+                    item_id: b.item_id,
+                    reference: b.reference,
+                    title: b.title,
+                    gate: b.gate,
+                    status: b.status,
+                })
+            }
+            Some("decision") => {
+                let b: DecisionBlocker = crate::tree(rest)?;
+                Ok(Blocker::Decision {
+                    point_key: b.point_key,
+                    title: b.title,
+                    needed: b.needed,
+                    latest: b.latest,
+                })
+            }
+            Some(other) => Err(D::Error::unknown_variant(other, &["item", "decision"])),
+            None => Err(D::Error::missing_field("kind")),
+        }
+    }
 }
 
 /// Why a transition was refused.
