@@ -170,14 +170,17 @@ impl Hub {
         Subscription(id)
     }
 
-    fn tell(&self, note: impl Fn() -> Note<'static>) {
-        let listeners: Vec<Listener> = self
-            .listeners
+    /// The pages listening now (a page may leave while it is told).
+    fn listeners(&self) -> Vec<Listener> {
+        self.listeners
             .borrow()
             .iter()
             .map(|(_, l)| l.clone())
-            .collect();
-        for l in listeners {
+            .collect()
+    }
+
+    fn tell(&self, note: impl Fn() -> Note<'static>) {
+        for l in self.listeners() {
             l(note());
         }
     }
@@ -235,13 +238,7 @@ impl Hub {
                                 }
                             }
                             if !events.is_empty() {
-                                let listeners: Vec<Listener> = hub
-                                    .listeners
-                                    .borrow()
-                                    .iter()
-                                    .map(|(_, l)| l.clone())
-                                    .collect();
-                                for l in listeners {
+                                for l in hub.listeners() {
                                     l(Note::Events(&events));
                                 }
                             }

@@ -51,12 +51,12 @@ pub struct FanOut {
     pub baseline_db_tx_per_sec: Option<f64>,
 }
 
-/// Tokens of enough users to hold `n` streams.
-pub fn watchers(api: &Api, n: usize) -> BenchResult<Vec<String>> {
+/// Tokens of enough new users (`<prefix>-0`, …) to hold `n` streams.
+pub fn watchers(api: &Api, prefix: &str, n: usize) -> BenchResult<Vec<String>> {
     let mut tokens = Vec::new();
     for k in 0..n.div_ceil(PER_USER) {
-        let name = format!("fanout-watcher-{k}");
-        let password = "fanout-watcher-password";
+        let name = format!("{prefix}-{k}");
+        let password = "watcher-password";
         api.call(
             reqwest::Method::POST,
             "/api/v1/users",

@@ -607,7 +607,7 @@ fn measure_backend(
 
     eprintln!("fan-out");
     let subscribers = if args.smoke { 20 } else { fanout::SUBSCRIBERS };
-    let watchers = fanout::watchers(&api, subscribers)?;
+    let watchers = fanout::watchers(&api, "fanout-watcher", subscribers)?;
     for kind in ["run", "all"] {
         r.fanout.push(fanout::measure(
             &api,
@@ -672,29 +672,7 @@ const STREAMS: usize = 64;
 /// The server's resident memory with [`STREAMS`] event streams open, and a few seconds after
 /// they closed: closed streams must give their memory back.
 fn stream_memory(api: &Api, server: &Server, run_id: &str) -> BenchResult<(u64, u64)> {
-    let mut tokens = vec![api.token.clone()];
-    for n in 1..STREAMS / 16 {
-        let name = format!("stream-watcher-{n}");
-        let password = "stream-watcher-password";
-        api.call(
-            reqwest::Method::POST,
-            "/api/v1/users",
-            Some(json!({"username": name, "password": password, "role": "viewer"})),
-        )?;
-        let login: Value = api
-            .client
-            .post(format!("{}/api/v1/auth/login", api.base))
-            .json(&json!({"username": name, "password": password}))
-            .send()
-            .and_then(|r| r.json())
-            .map_err(err("login"))?;
-        tokens.push(
-            login["access_token"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
-    }
+    let tokens = fanout::watchers(api, "stream-watcher", STREAMS)?;
     let mut open = Vec::with_capacity(STREAMS);
     for i in 0..STREAMS {
         // One connection per stream, as browsers make them.

@@ -118,6 +118,19 @@ pub struct InstanceRecord {
     pub streams: i64,
 }
 
+fn insert_instance(conn: &mut AnyConnection, id: &str, version: &str) -> StoreResult<()> {
+    let t = now();
+    diesel::insert_into(i::table)
+        .values((
+            i::id.eq(id),
+            i::version.eq(version),
+            i::started_at.eq(t),
+            i::seen_at.eq(t),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 fn ago(d: Duration) -> NaiveDateTime {
     now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
@@ -181,18 +194,7 @@ impl Store {
 
     /// Records this instance as serving the database.
     pub fn register_instance(&self, id: &str, version: &str) -> StoreResult<()> {
-        let t = now();
-        self.write(|conn| {
-            diesel::insert_into(i::table)
-                .values((
-                    i::id.eq(id),
-                    i::version.eq(version),
-                    i::started_at.eq(t),
-                    i::seen_at.eq(t),
-                ))
-                .execute(conn)?;
-            Ok(())
-        })
+        self.write(|conn| insert_instance(conn, id, version))
     }
 
     /// Says this instance is alive. An instance taken for dead (it paused longer than the
@@ -205,14 +207,7 @@ impl Store {
                 .set(i::seen_at.eq(t))
                 .execute(conn)?;
             if n == 0 {
-                diesel::insert_into(i::table)
-                    .values((
-                        i::id.eq(id),
-                        i::version.eq(version),
-                        i::started_at.eq(t),
-                        i::seen_at.eq(t),
-                    ))
-                    .execute(conn)?;
+                insert_instance(conn, id, version)?;
             }
             Ok(())
         })

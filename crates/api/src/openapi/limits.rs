@@ -300,34 +300,55 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         }
     }
 
-    // An event stream is a sequence of Server-Sent Events, each with its `data` an `Event`.
-    let stream = [
-        "paths",
-        "/api/v1/runs/{run_id}/events/stream",
-        "get",
-        "responses",
-        "200",
-        "content",
-        "text/event-stream",
+    // An event stream is a sequence of Server-Sent Events, each with its `data` an `Event`;
+    // the all-runs stream opens with a `ready` message naming its starting position.
+    let event = json!({"$ref": "#/components/schemas/EventType"});
+    let data = |schema: Value| json!({"type": "string", "contentMediaType": "application/json", "contentSchema": schema});
+    let run_event = json!({"$ref": "#/components/schemas/Event"});
+    let ready = json!({
+        "type": "object",
+        "required": ["position"],
+        "properties": {"position": {"type": "integer", "format": "int64", "minimum": 0}},
+    });
+    let streams = [
+        (
+            "/api/v1/runs/{run_id}/events/stream",
+            "One Server-Sent Event: `id` is the event's sequence number, `event` its type, `data` the event as JSON; the first message only sets `retry`.",
+            event.clone(),
+            data(run_event.clone()),
+        ),
+        (
+            "/api/v1/events/stream",
+            "One Server-Sent Event: `id` is the event's position in the all-runs log, `event` its type, `data` the event as JSON. The first message only sets `retry`; the second is `ready`, with `data` `{\"position\": …}` and `id` the position the stream starts after.",
+            json!({"anyOf": [event, {"type": "string", "const": "ready"}]}),
+            data(json!({"anyOf": [run_event, ready]})),
+        ),
     ];
-    match at(doc, &stream) {
-        Some(content) => {
-            content["schema"] = json!({
-                "type": "object",
-                "description": "One Server-Sent Event: `id` is the event's sequence number, `event` its type, `data` the event as JSON; the first message only sets `retry`.",
-                "properties": {
-                    "id": {"type": "string", "pattern": "^[0-9]+$"},
-                    "event": {"$ref": "#/components/schemas/EventType"},
-                    "retry": {"type": "integer"},
-                    "data": {
-                        "type": "string",
-                        "contentMediaType": "application/json",
-                        "contentSchema": {"$ref": "#/components/schemas/Event"},
+    for (path, description, event, data) in streams {
+        let content = [
+            "paths",
+            path,
+            "get",
+            "responses",
+            "200",
+            "content",
+            "text/event-stream",
+        ];
+        match at(doc, &content) {
+            Some(content) => {
+                content["schema"] = json!({
+                    "type": "object",
+                    "description": description,
+                    "properties": {
+                        "id": {"type": "string", "pattern": "^[0-9]+$"},
+                        "event": event,
+                        "retry": {"type": "integer"},
+                        "data": data,
                     },
-                },
-            });
+                });
+            }
+            None => missing.push(format!("the response of {path}")),
         }
-        None => missing.push("the event stream's response".into()),
     }
     missing
 }
