@@ -147,6 +147,90 @@ on_both_backends! {
     }
 }
 
+mod falling_behind {
+    //! A stream whose client does not read while the bus moves on past what it holds for it
+    //! re-reads from the log: it loses nothing and repeats nothing.
+
+    use std::time::Duration;
+
+    use serde_json::json;
+    use shipshape_tests::{Backend, TestApp, items};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn a_stream_that_falls_behind_the_bus_loses_nothing(backend: Backend) {
+        // The bus holds 4 events for a slow stream. The stream's client, with a small receive
+        // buffer, reads nothing while 400 events of about 18 KB each are written: far more
+        // than the buffers between them hold, so the server stops taking its events off the
+        // bus, falls behind, and must re-read them from the log.
+        let app = TestApp::spawn_with(backend, |c| c.bus_capacity = 4).await;
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        let item = items(&run)[0]["id"].as_str().unwrap().to_owned();
+        let addr: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        let request = format!(
+            "GET /api/v1/events/stream HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\r\n",
+            app.admin
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let path = format!("/api/v1/runs/{id}/items/{item}");
+        let filler = "x".repeat(9_000);
+        for i in 0..400 {
+            app.patch(
+                &app.admin,
+                &path,
+                json!({"note": format!("{i} {filler}")}),
+                None,
+            )
+            .await
+            .expect(200);
+        }
+        // Now read everything the stream sends until it has been quiet for a while.
+        let mut received = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await
+        {
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&received);
+        assert!(
+            text.starts_with("HTTP/1.1 200"),
+            "{}",
+            &text[..text.len().min(200)]
+        );
+        let ids: Vec<i64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: "))
+            .map(|v| v.trim().parse().unwrap())
+            .collect();
+        let start = ids[0];
+        assert_eq!(
+            ids[1..].to_vec(),
+            (start + 1..=start + 400).collect::<Vec<_>>(),
+            "every event once, in order"
+        );
+        assert!(text.contains("\"to\":\"399 "), "the last change arrived");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        a_stream_that_falls_behind_the_bus_loses_nothing(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        a_stream_that_falls_behind_the_bus_loses_nothing(Backend::Postgres).await;
+    }
+}
+
 mod decoding {
     //! The wire types the web app decodes with hand-written readers (a run, a blocker) read
     //! back exactly what the server writes.

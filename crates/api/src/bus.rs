@@ -22,8 +22,6 @@ use tokio::sync::broadcast;
 
 /// Events read from the log per query.
 pub const BATCH: i64 = 500;
-/// Events the broadcast holds for a slow stream before it must re-read from the log.
-const CAPACITY: usize = 4096;
 /// How often an instance says it is alive.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// An instance not heard from for this long is taken for dead: its streams no longer count.
@@ -77,12 +75,13 @@ impl Bus {
     /// Starts the bus of an instance on `store`: registers the instance, and starts the
     /// dispatcher, the listener (PostgreSQL) and the heartbeat on threads of their own,
     /// which end once the returned bus is dropped.
-    pub fn start(store: &Store) -> Result<Arc<Bus>, shipshape_store::StoreError> {
+    /// `capacity` events are held for a slow stream before it must re-read from the log.
+    pub fn start(store: &Store, capacity: u32) -> Result<Arc<Bus>, shipshape_store::StoreError> {
         let instance = uuid::Uuid::new_v4().to_string();
         store.register_instance(&instance, env!("CARGO_PKG_VERSION"))?;
         let (wake, woken) = mpsc::channel();
         let bus = Arc::new(Bus {
-            sender: broadcast::channel(CAPACITY).0,
+            sender: broadcast::channel(usize::try_from(capacity).unwrap_or(1).max(1)).0,
             wake: std::sync::Mutex::new(wake),
             head: AtomicI64::new(store.log_head()?),
             instance,

@@ -111,6 +111,9 @@ pub struct Config {
     /// Database connections in the reader pool.
     #[arg(long, env = "SHIPSHAPE_DB_POOL_SIZE", default_value_t = 8)]
     pub db_pool_size: u32,
+    /// Events the bus holds for a slow stream before that stream must re-read the log.
+    #[arg(long, env = "SHIPSHAPE_BUS_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub bus_capacity: u32,
 }
 
 impl Config {
@@ -126,6 +129,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             web_dir: "frontend/dist".into(),
             db_pool_size: 4,
+            bus_capacity: 4096,
         }
     }
 }

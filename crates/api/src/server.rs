@@ -79,7 +79,7 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         Some(s) => s.expose().to_owned(),
         None => store.setting_or_init("jwt_secret", || random_string(64))?,
     };
-    let bus = crate::bus::Bus::start(&store)?;
+    let bus = crate::bus::Bus::start(&store, config.bus_capacity)?;
     Ok(AppState {
         store,
         keys: TokenKeys::new(secret.as_bytes(), config.token_ttl_secs),
