@@ -177,12 +177,12 @@ impl Follow {
                 .await?;
                 let last = (page.len() as i64) < BATCH;
                 for p in &page {
-                    match &p.event {
-                        Some(event) => self.push(p.position, event),
-                        // An event that does not decode is passed over (audit verify names it).
-                        None => self.cursor = self.cursor.max(p.position),
+                    if let Some(event) = &p.event {
+                        self.push(p.position, event);
                     }
                 }
+                // The cursor moves past the whole page, an event that does not decode among
+                // it (`audit verify` names that one).
                 if let Some(p) = page.last() {
                     self.cursor = self.cursor.max(p.position);
                 }
