@@ -46,6 +46,14 @@ run = call(
 item = run["parts"][0]["sections"][0]["items"][0]
 user = call("POST", "/api/v1/users", {"username": "fuzz-user", "password": "fuzz-user-password", "role": "engineer"}, token)
 api_token = call("POST", "/api/v1/tokens", {"name": "fuzz", "scopes": ["runs:read"], "expires_in_days": 1}, token)
+# A webhook to localhost port 9, where nothing listens (the server allows only localhost here).
+webhook = call(
+    "POST",
+    "/api/v1/webhooks",
+    {"url": "http://localhost:9/hook", "event_types": ["run_created", "item_updated"]},
+    token,
+)["subscription"]
+delivery = call("POST", f"/api/v1/webhooks/{webhook['id']}/test", {}, token)
 
 os.makedirs(out, exist_ok=True)
 with open(os.path.join(out, "token"), "w") as f:
@@ -60,6 +68,8 @@ with open(os.path.join(out, "schemathesis.toml"), "w") as f:
 "path.user_id" = "{user['id']}"
 "path.template_id" = "{template['id']}"
 "path.token_id" = "{api_token['token']['id']}"
+"path.webhook_id" = "{webhook['id']}"
+"path.delivery_id" = "{delivery['id']}"
 
 # A stream follows the log until the client leaves: read what is there, then leave.
 [[operations]]
@@ -74,10 +84,11 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 
 
 # These also answer 422 for what a schema cannot say: a window that ends before it starts
 # (across two fields, or against the stored run), a decision point or a team member that this
-# run does not have, a template version that does not exist, and the structure of a Markdown
-# document. Every value the document forbids must still be refused, and none may be a 5xx.
+# run does not have, a template version that does not exist, the structure of a Markdown
+# document, a webhook target the outbound guard refuses, a redelivery to an inactive
+# subscription, and a delivery-log cursor that is not one of the subscription's deliveries. Every value the document forbids must still be refused, and none may be a 5xx.
 [[operations]]
-include-operation-id = ["create_run", "update_run", "update_item", "create_decision", "create_claim", "create_member", "create_template", "create_template_version"]
+include-operation-id = ["create_run", "update_run", "update_item", "create_decision", "create_claim", "create_member", "create_template", "create_template_version", "create_webhook", "update_webhook", "create_redelivery", "list_deliveries"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 412, 422, 429]
 """
     )

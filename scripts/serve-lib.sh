@@ -25,7 +25,10 @@ build_server() {
 # ready; sets $port and $server_pid.
 start_server() {
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # Strict egress: webhooks that clients and the fuzzer create may reach only `localhost`
+    # (loopback; nothing listens where the fixtures point), and no name is looked up.
     SHIPSHAPE_ADMIN_PASSWORD=$2 DATABASE_URL=$1 SHIPSHAPE_BIND=127.0.0.1:$port \
+        SHIPSHAPE_OUTBOUND_PUBLIC=false SHIPSHAPE_OUTBOUND_ALLOW=localhost \
         SHIPSHAPE_WEB_DIR="$work/no-web-app" RUST_LOG=warn "$target/debug/shipshape" serve 2>"$3" &
     server_pid=$!
     for _ in $(seq 1 100); do

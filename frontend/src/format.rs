@@ -4,12 +4,12 @@
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use shipshape_domain::approval::ApprovalState;
-use shipshape_domain::approval::Verdict;
-use shipshape_domain::decision::{CriterionResult, Outcome};
-use shipshape_domain::event::{Event, EventData, ItemChanges, RunChanges};
+use shipshape_domain::decision::CriterionResult;
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::{Blocker, RunStatus, TransitionAction};
 use shipshape_domain::wire::{Problem, UpdateItemRequest};
+
+pub use shipshape_domain::describe::{event, outcome, time};
 
 /// An item status with its symbol, e.g. "✓ Done".
 pub fn item_status(status: ItemStatus) -> &'static str {
@@ -47,16 +47,6 @@ pub fn action(action: TransitionAction, from: RunStatus) -> &'static str {
         (TransitionAction::Abort, _) => "Abort the run",
         (TransitionAction::FinishRollback, _) => "Finish the rollback",
         (TransitionAction::Close, _) => "Close the run",
-    }
-}
-
-/// A decision outcome in words.
-pub fn outcome(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Go => "Go",
-        Outcome::Hold => "Hold",
-        Outcome::Rollback => "Roll back",
-        Outcome::Abort => "Abort",
     }
 }
 
@@ -143,13 +133,6 @@ pub fn item_change(change: &UpdateItemRequest) -> String {
     parts.join("; ")
 }
 
-/// A time as "2026-11-27 14:05 UTC".
-// Written by hand rather than with chrono's `format`: its format-string machinery would
-// add tens of kilobytes to the web app for two fixed layouts.
-pub fn time(at: DateTime<Utc>) -> String {
-    format!("{} UTC", input_layout(at).replace('T', " "))
-}
-
 fn input_layout(at: DateTime<Utc>) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}",
@@ -228,154 +211,10 @@ pub fn problem_message(status: u16, problem: Option<&Problem>) -> String {
     }
 }
 
-fn words(s: &str) -> String {
-    s.replace('_', " ")
-}
-
-fn or_nothing(v: Option<&str>) -> String {
-    v.map_or_else(|| "nothing".to_owned(), words)
-}
-
-fn change(field: &str, from: String, to: String) -> String {
-    format!("{field} {from} → {to}")
-}
-
-fn time_or_nothing(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "nothing".to_owned(), time)
-}
-
-/// A run's changes, as "release version 1.0 → 1.1; window start … → …".
-fn run_changes(c: &RunChanges) -> String {
-    let mut parts = Vec::new();
-    if let Some(v) = &c.release_version {
-        parts.push(change(
-            "release version",
-            or_nothing(v.from.as_deref()),
-            or_nothing(v.to.as_deref()),
-        ));
-    }
-    if let Some(v) = &c.window_start {
-        parts.push(change(
-            "window start",
-            time_or_nothing(v.from),
-            time_or_nothing(v.to),
-        ));
-    }
-    if let Some(v) = &c.window_end {
-        parts.push(change(
-            "window end",
-            time_or_nothing(v.from),
-            time_or_nothing(v.to),
-        ));
-    }
-    if let Some(v) = &c.expected_downtime_minutes {
-        let minutes =
-            |m: Option<i32>| m.map_or_else(|| "nothing".to_owned(), |m| format!("{m} min"));
-        parts.push(change("expected downtime", minutes(v.from), minutes(v.to)));
-    }
-    parts.join("; ")
-}
-
-/// An item's changes, as "status pending → done; note … → …".
-fn item_changes(c: &ItemChanges) -> String {
-    let mut parts = Vec::new();
-    if let Some(s) = &c.status {
-        parts.push(change(
-            "status",
-            words(s.from.as_str()),
-            words(s.to.as_str()),
-        ));
-    }
-    for (field, v) in [
-        ("assignee", &c.assignee),
-        ("note", &c.note),
-        ("evidence url", &c.evidence_url),
-        ("skip reason", &c.skip_reason),
-    ] {
-        if let Some(v) = v {
-            parts.push(change(
-                field,
-                or_nothing(v.from.as_deref()),
-                or_nothing(v.to.as_deref()),
-            ));
-        }
-    }
-    parts.join("; ")
-}
-
-/// One event of the log as a sentence for the timeline.
-pub fn event(event: &Event) -> String {
-    let who = &event.actor;
-    match &event.data {
-        EventData::RunCreated(p) => format!(
-            "{who} created the run ({} {} → {})",
-            p.product, p.release_version, p.environment
-        ),
-        EventData::RunUpdated(p) => {
-            format!("{who} changed the schedule: {}", run_changes(&p.changes))
-        }
-        EventData::RunTransitioned(p) => {
-            let mut s = format!(
-                "{who}: {} → {}",
-                words(p.from.as_str()),
-                words(p.to.as_str())
-            );
-            if p.closed {
-                s.push_str(" (closed)");
-            }
-            if let Some(reason) = p.reason.as_deref().filter(|r| !r.is_empty()) {
-                s.push_str(&format!(" — “{reason}”"));
-            }
-            s
-        }
-        EventData::RunOverridden(p) => format!(
-            "{who} forced “{}” past {} blocker(s) (break-glass) — “{}”",
-            words(p.action.as_str()),
-            p.overridden_blockers.len(),
-            p.reason.as_deref().unwrap_or("")
-        ),
-        EventData::ItemUpdated(p) => {
-            let mut s = format!(
-                "{who} updated {} {}: {}",
-                p.reference,
-                p.title,
-                item_changes(&p.changes)
-            );
-            if p.invalidated_signoffs > 0 {
-                s.push_str(&format!(
-                    " ({} sign-off(s) invalidated)",
-                    p.invalidated_signoffs
-                ));
-            }
-            s
-        }
-        EventData::SignoffRecorded(p) => {
-            let verdict = match p.verdict {
-                Verdict::Reject => "rejected",
-                Verdict::Approve => "approved",
-            };
-            format!("{who} {verdict} {} {}", p.reference, p.title)
-        }
-        EventData::DecisionRecorded(p) => format!(
-            "{who} decided {} at {}: “{}”",
-            outcome(p.outcome),
-            words(&p.point_key),
-            p.rationale
-        ),
-        EventData::MemberAdded(p) => {
-            format!("{who} added {} to the team ({})", p.username, p.run_role)
-        }
-        EventData::MemberRemoved(p) => format!("{who} removed {} from the team", p.username),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shipshape_domain::event::{
-        DecisionRecorded, ItemStatusChange, ItemUpdated, MinutesChange, RunTransitioned,
-        RunUpdated, TextChange,
-    };
+    use shipshape_domain::decision::Outcome;
 
     fn problem(status: u16, code: &str, detail: &str) -> Problem {
         Problem {
@@ -385,18 +224,6 @@ mod tests {
             detail: detail.into(),
             code: code.into(),
             blockers: None,
-        }
-    }
-
-    fn event_of(data: EventData) -> Event {
-        Event {
-            seq: 1,
-            run_id: "r".into(),
-            actor: "alice".into(),
-            at: DateTime::UNIX_EPOCH,
-            data,
-            prev_hash: String::new(),
-            hash: String::new(),
         }
     }
 
@@ -453,66 +280,6 @@ mod tests {
         assert!(parse_utc_input("tomorrow").is_err());
         assert!(parse_utc_input("2026-02-30T10:00").is_err());
         assert_eq!(time(t), "2026-11-27 14:05 UTC");
-    }
-
-    #[test]
-    fn events_read_as_sentences() {
-        let item = event_of(EventData::ItemUpdated(ItemUpdated {
-            item_id: "i".into(),
-            reference: "1.1.1".into(),
-            title: "Code freeze".into(),
-            version: 2,
-            waiver: false,
-            invalidated_signoffs: 2,
-            changes: ItemChanges {
-                status: Some(ItemStatusChange {
-                    from: ItemStatus::Pending,
-                    to: ItemStatus::InProgress,
-                }),
-                note: Some(TextChange {
-                    from: None,
-                    to: Some("on it".into()),
-                }),
-                ..ItemChanges::default()
-            },
-        }));
-        assert_eq!(
-            event(&item),
-            "alice updated 1.1.1 Code freeze: status pending → in progress; note nothing → on it (2 sign-off(s) invalidated)"
-        );
-        let decision = event_of(EventData::DecisionRecorded(DecisionRecorded {
-            decision_id: "d".into(),
-            point_key: "deployment_checkpoint".into(),
-            outcome: Outcome::Rollback,
-            rationale: "errors".into(),
-            criteria: vec![],
-            run_status: None,
-        }));
-        assert_eq!(
-            event(&decision),
-            "alice decided Roll back at deployment checkpoint: “errors”"
-        );
-        let moved = event_of(EventData::RunTransitioned(RunTransitioned {
-            action: TransitionAction::Close,
-            from: RunStatus::Completed,
-            to: RunStatus::Completed,
-            closed: true,
-            reason: None,
-        }));
-        assert_eq!(event(&moved), "alice: completed → completed (closed)");
-        let scheduled = event_of(EventData::RunUpdated(RunUpdated {
-            changes: RunChanges {
-                expected_downtime_minutes: Some(MinutesChange {
-                    from: None,
-                    to: Some(15),
-                }),
-                ..RunChanges::default()
-            },
-        }));
-        assert_eq!(
-            event(&scheduled),
-            "alice changed the schedule: expected downtime nothing → 15 min"
-        );
     }
 
     #[test]

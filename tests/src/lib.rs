@@ -12,6 +12,7 @@
 
 pub mod browser;
 pub mod postgres;
+pub mod receiver;
 
 use std::path::PathBuf;
 
@@ -250,7 +251,13 @@ impl TestApp {
     /// Starts a second instance on this server's database (several instances behind one
     /// load balancer); it shares the first one's signers. Drop it before the first.
     pub async fn spawn_beside(&self) -> TestApp {
+        self.spawn_beside_with(|_| {}).await
+    }
+
+    /// [`TestApp::spawn_beside`], with changes to the second instance's configuration.
+    pub async fn spawn_beside_with(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::for_database(&self.db_url);
+        configure(&mut config);
         config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
         config.jwt_secret = Some(Secret::new(JWT_SECRET));
         let (server, addr) = shipshape_api::server::start(config)
@@ -457,6 +464,20 @@ impl TestApp {
             }),
         )
         .await
+    }
+
+    /// Writes a note on the run's `i`-th item, as the admin (asserting 200).
+    pub async fn note(&self, run: &Value, i: usize, text: &str) {
+        let id = run["id"].as_str().unwrap();
+        let item = &items(run)[i];
+        self.patch(
+            &self.admin,
+            &format!("/api/v1/runs/{id}/items/{}", item["id"].as_str().unwrap()),
+            json!({"note": text}),
+            None,
+        )
+        .await
+        .expect(200);
     }
 
     /// Sets an item's status (as the token's user).

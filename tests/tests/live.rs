@@ -10,25 +10,12 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
-use shipshape_tests::{Read, TestApp, items, on_both_backends};
+use shipshape_tests::{Read, on_both_backends};
 
 /// Long enough for a pushed event on a loaded test machine; the benchmark measures latency.
 const ARRIVES: Duration = Duration::from_secs(5);
 /// How long a stream must stay silent to count as having nothing more.
 const QUIET: Duration = Duration::from_millis(400);
-
-async fn note(app: &TestApp, run: &serde_json::Value, text: &str) {
-    let id = run["id"].as_str().unwrap();
-    let item = &items(run)[0];
-    app.patch(
-        &app.admin,
-        &format!("/api/v1/runs/{id}/items/{}", item["id"].as_str().unwrap()),
-        json!({"note": text}),
-        None,
-    )
-    .await
-    .expect(200);
-}
 
 on_both_backends! {
     async fn the_all_runs_stream_carries_every_run_from_now_on_in_one_order(app) {
@@ -41,8 +28,8 @@ on_both_backends! {
         assert_eq!(head, app.events(a["id"].as_str().unwrap()).await.len() as i64, "after the one event so far");
 
         let b = app.create_run(&app.admin, "EduLibra", "staging").await;
-        note(&app, &a, "first").await;
-        note(&app, &b, "second").await;
+        app.note(&a, 0, "first").await;
+        app.note(&b, 0, "second").await;
         let got = [stream.next(ARRIVES).await, stream.next(ARRIVES).await, stream.next(ARRIVES).await];
         assert_eq!(got[0].event, "run_created");
         assert_eq!(got[0].data["run_id"], b["id"]);
@@ -62,7 +49,7 @@ on_both_backends! {
         let history = whole.drain(QUIET).await;
         assert_eq!(history.len(), 2, "after=0 is the whole log: both runs created");
         for i in 0..6 {
-            note(&app, if i % 2 == 0 { &a } else { &b }, &format!("note {i}")).await;
+            app.note(if i % 2 == 0 { &a } else { &b }, 0, &format!("note {i}")).await;
         }
         let all: Vec<_> = [history, whole.drain(QUIET).await].concat();
         assert_eq!(all.len(), 8);
@@ -85,8 +72,8 @@ on_both_backends! {
         let c = app.create_run(&app.admin, "EduLibra", "test").await;
         let path = format!("/api/v1/events/stream?after=0&runs={},{}", a["id"].as_str().unwrap(), c["id"].as_str().unwrap());
         let mut stream = app.stream(&app.admin, &path, None).await;
-        note(&app, &b, "not carried").await;
-        note(&app, &c, "carried").await;
+        app.note(&b, 0, "not carried").await;
+        app.note(&c, 0, "carried").await;
         let got = stream.drain(QUIET).await;
         let runs: Vec<&str> = got.iter().map(|e| e.data["run_id"].as_str().unwrap()).collect();
         assert_eq!(runs, [a["id"].as_str().unwrap(), c["id"].as_str().unwrap(), c["id"].as_str().unwrap()]);
@@ -98,8 +85,8 @@ on_both_backends! {
         let mut stream = app.stream(&app.admin, &format!("/api/v1/runs/{id}/events/stream"), None).await;
         assert_eq!(stream.next(ARRIVES).await.id, 1, "the run's whole log first");
         let other = app.create_run(&app.admin, "EduLibra", "staging").await;
-        note(&app, &other, "elsewhere").await;
-        note(&app, &a, "here").await;
+        app.note(&other, 0, "elsewhere").await;
+        app.note(&a, 0, "here").await;
         let e = stream.next(ARRIVES).await;
         assert_eq!((e.id, e.event.as_str()), (2, "item_updated"));
         assert!(stream.drain(QUIET).await.is_empty());

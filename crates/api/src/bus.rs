@@ -55,6 +55,7 @@ pub struct Bus {
     head: AtomicI64,
     instance: String,
     store: Store,
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Bus {
@@ -86,6 +87,7 @@ impl Bus {
             head: AtomicI64::new(store.log_head()?),
             instance,
             store: store.clone(),
+            outbox: Arc::new(tokio::sync::Notify::new()),
         });
         let weak = Arc::downgrade(&bus);
         store.on_signal({
@@ -128,6 +130,11 @@ impl Bus {
         &self.instance
     }
 
+    /// What wakes the delivery worker: deliveries were queued (or resumed) on some instance.
+    pub fn outbox(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox.clone()
+    }
+
     /// Subscribes to what the bus broadcasts from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Message> {
         self.sender.subscribe()
@@ -149,7 +156,9 @@ impl Bus {
             Heard::Signal(Signal::Access(user)) => {
                 let _ = self.sender.send(Message::Access(Some(user.into())));
             }
+            Heard::Signal(Signal::Outbox) => self.outbox.notify_one(),
             Heard::Listening => {
+                self.outbox.notify_one();
                 // Whatever was published while nobody listened: catch up, and have every
                 // stream check its caller again.
                 self.wake();

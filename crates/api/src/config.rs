@@ -114,6 +114,28 @@ pub struct Config {
     /// Events the bus holds for a slow stream before that stream must re-read the log.
     #[arg(long, env = "SHIPSHAPE_BUS_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub bus_capacity: u32,
+    /// Addresses outbound requests (webhooks) may reach beyond public ones: comma-separated
+    /// CIDRs (`10.20.0.0/16`, `127.0.0.1/32`) or host names. Loopback, private, link-local
+    /// and cloud-metadata addresses are refused unless listed here.
+    #[arg(long, env = "SHIPSHAPE_OUTBOUND_ALLOW")]
+    pub outbound_allow: Option<String>,
+    /// Whether outbound requests may reach public addresses; `false` limits them to what
+    /// SHIPSHAPE_OUTBOUND_ALLOW lists (strict egress).
+    #[arg(long, env = "SHIPSHAPE_OUTBOUND_PUBLIC", default_value_t = true, action = clap::ArgAction::Set)]
+    pub outbound_public: bool,
+    /// The address people open the web app at (e.g. `https://shipshape.example.com`), for
+    /// links in chat messages and mail.
+    #[arg(long, env = "SHIPSHAPE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Seconds an outbound request (a webhook delivery) may take before it counts as failed.
+    #[arg(long, env = "SHIPSHAPE_WEBHOOK_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_secs: u64,
+    /// Waits between a delivery's attempts (the Standard Webhooks schedule; tests shorten it).
+    #[arg(skip = shipshape_domain::webhook::RETRY_SCHEDULE.to_vec())]
+    pub webhook_retry_schedule: Vec<std::time::Duration>,
+    /// A subscription whose every attempt has failed for this long is deactivated.
+    #[arg(skip = shipshape_domain::webhook::DISABLE_AFTER)]
+    pub webhook_disable_after: std::time::Duration,
 }
 
 impl Config {
@@ -130,6 +152,12 @@ impl Config {
             web_dir: "frontend/dist".into(),
             db_pool_size: 4,
             bus_capacity: 4096,
+            outbound_allow: None,
+            outbound_public: true,
+            public_url: None,
+            webhook_timeout_secs: 10,
+            webhook_retry_schedule: shipshape_domain::webhook::RETRY_SCHEDULE.to_vec(),
+            webhook_disable_after: shipshape_domain::webhook::DISABLE_AFTER,
         }
     }
 }

@@ -5,9 +5,11 @@
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod deliver;
 pub mod error;
 pub mod logging;
 pub mod openapi;
+pub mod outbound;
 mod routes;
 pub mod server;
 pub mod throttle;
@@ -27,6 +29,8 @@ pub struct AppState {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// This instance's bus: pushes committed events to its open streams.
     pub bus: std::sync::Arc<bus::Bus>,
+    /// The guard every outbound request passes (webhook targets are vetted with it too).
+    pub outbound: outbound::Guard,
     /// Bounds concurrent password hashing (each takes ~19 MiB and a core for a while).
     pub hashing: tokio::sync::Semaphore,
 }

@@ -9,6 +9,7 @@ use utoipa_actix_web::{AppExt, scope};
 use crate::routes;
 
 mod limits;
+mod webhooks;
 
 /// The document's fixed parts: info, tags, the bearer scheme.
 #[derive(OpenApi)]
@@ -35,6 +36,7 @@ version.",
         (name = "items", description = "Checklist items of a run"),
         (name = "decisions", description = "Go / hold / rollback / abort decisions"),
         (name = "events", description = "The append-only event log of a run"),
+        (name = "webhooks", description = "Signed webhook deliveries (Standard Webhooks) and chat notifications: subscriptions, delivery logs, redelivery"),
         (name = "audit", description = "Tamper evidence: hash-chain verification and the audit log (admin)"),
         (name = "ops", description = "Liveness and readiness"),
     )
@@ -56,8 +58,8 @@ impl Modify for BearerScheme {
                         "A session token from `POST /api/v1/auth/login`, or an API token \
                          (`ss_…`) from `POST /api/v1/tokens`, sent as `Authorization: Bearer \
                          <token>`. Each operation lists the API token scope it needs: \
-                         `runs:read`, `runs:write`, `decisions:write`, `templates:write` or \
-                         `admin`; an empty list means any signed-in user (operations on \
+                         `runs:read`, `runs:write`, `decisions:write`, `templates:write`, \
+                         `webhooks:write` or `admin`; an empty list means any signed-in user (operations on \
                          sessions and tokens refuse API tokens). Roles: `admin`, \
                          `release_manager`, `approver`, `engineer`, `viewer` — a token never \
                          has more power than its user's role.",
@@ -117,6 +119,7 @@ fn document_body_errors(api: &mut utoipa::openapi::OpenApi) {
 pub fn document_value() -> serde_json::Value {
     let mut doc = serde_json::to_value(document()).unwrap_or_default();
     let missing = limits::apply(&mut doc);
+    webhooks::apply(&mut doc);
     if !missing.is_empty() {
         doc["x-missing-limits"] = serde_json::json!(missing);
     }

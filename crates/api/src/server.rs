@@ -79,8 +79,39 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         Some(s) => s.expose().to_owned(),
         None => store.setting_or_init("jwt_secret", || random_string(64))?,
     };
+    let allow = shipshape_domain::outbound::AllowList::parse(
+        config.outbound_allow.as_deref().unwrap_or(""),
+    )
+    .map_err(|e| StartError::Other(format!("SHIPSHAPE_OUTBOUND_ALLOW: {e}")))?
+    .with_public(config.outbound_public);
+    let guard = crate::outbound::Guard::new(
+        allow,
+        std::time::Duration::from_secs(config.webhook_timeout_secs),
+    )
+    .map_err(|e| StartError::Other(e.to_string()))?;
+    let public_url = match config.public_url.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(u) => Some(
+            crate::outbound::Guard::parse(u)
+                .map_err(|e| StartError::Other(format!("SHIPSHAPE_PUBLIC_URL {e}")))?
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+        ),
+    };
     let bus = crate::bus::Bus::start(&store, config.bus_capacity)?;
+    crate::deliver::start(
+        &store,
+        &bus,
+        guard.clone(),
+        crate::deliver::DeliveryPolicy {
+            retry_schedule: config.webhook_retry_schedule.clone(),
+            disable_after: config.webhook_disable_after,
+            public_url,
+        },
+    )?;
     Ok(AppState {
+        outbound: guard,
         store,
         keys: TokenKeys::new(secret.as_bytes(), config.token_ttl_secs),
         trusted_proxies: config.trusted_proxies.clone(),

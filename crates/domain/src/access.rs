@@ -23,6 +23,10 @@ pub enum Scope {
     /// Create templates.
     #[serde(rename = "templates:write")]
     TemplatesWrite,
+    /// Manage webhook subscriptions: create, change, rotate secrets, read deliveries,
+    /// redeliver.
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
     /// Manage users.
     #[serde(rename = "admin")]
     Admin,
@@ -30,11 +34,12 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 5] = [
+    pub const ALL: [Scope; 6] = [
         Scope::RunsRead,
         Scope::RunsWrite,
         Scope::DecisionsWrite,
         Scope::TemplatesWrite,
+        Scope::WebhooksWrite,
         Scope::Admin,
     ];
 
@@ -45,6 +50,7 @@ impl Scope {
             Scope::RunsWrite => "runs:write",
             Scope::DecisionsWrite => "decisions:write",
             Scope::TemplatesWrite => "templates:write",
+            Scope::WebhooksWrite => "webhooks:write",
             Scope::Admin => "admin",
         }
     }
@@ -70,19 +76,22 @@ pub enum Permission {
     Decide,
     /// Create templates.
     WriteTemplates,
+    /// Manage webhook subscriptions (their targets and secrets, deliveries, redelivery).
+    ManageWebhooks,
     /// Manage users.
     ManageUsers,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Permission::Read,
         Permission::WorkItems,
         Permission::SignOff,
         Permission::SteerRuns,
         Permission::Decide,
         Permission::WriteTemplates,
+        Permission::ManageWebhooks,
         Permission::ManageUsers,
     ];
 
@@ -93,6 +102,7 @@ impl Permission {
             Permission::WorkItems | Permission::SignOff | Permission::SteerRuns => Scope::RunsWrite,
             Permission::Decide => Scope::DecisionsWrite,
             Permission::WriteTemplates => Scope::TemplatesWrite,
+            Permission::ManageWebhooks => Scope::WebhooksWrite,
             Permission::ManageUsers => Scope::Admin,
         }
     }
@@ -106,6 +116,7 @@ impl Permission {
             Permission::SteerRuns => "create, change or move runs",
             Permission::Decide => "record decisions",
             Permission::WriteTemplates => "create templates",
+            Permission::ManageWebhooks => "manage webhook subscriptions",
             Permission::ManageUsers => "manage users",
         }
     }
@@ -124,7 +135,7 @@ impl Role {
                 Role::Admin | Role::ReleaseManager | Role::Approver => true,
                 Role::Engineer | Role::Viewer => false,
             },
-            Permission::SteerRuns | Permission::Decide => match self {
+            Permission::SteerRuns | Permission::Decide | Permission::ManageWebhooks => match self {
                 Role::Admin | Role::ReleaseManager => true,
                 Role::Engineer | Role::Approver | Role::Viewer => false,
             },

@@ -295,6 +295,21 @@ macro_rules! event_kinds {
             pub fn parse(s: &str) -> Option<Self> {
                 Self::ALL.iter().copied().find(|e| e.as_str() == s)
             }
+
+            /// The name of its event's schema in the OpenAPI document, e.g.
+            /// `RunCreatedEvent`.
+            pub fn schema_name(self) -> &'static str {
+                match self {
+                    $( EventType::$variant => $schema, )*
+                }
+            }
+
+            /// What it records, in a sentence.
+            pub fn describe(self) -> &'static str {
+                match self {
+                    $( EventType::$variant => $doc, )*
+                }
+            }
         }
 
         impl EventData {

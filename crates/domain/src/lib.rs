@@ -9,15 +9,18 @@ pub mod access;
 pub mod approval;
 pub mod chain;
 pub mod decision;
+pub mod describe;
 pub mod event;
 pub mod item;
 pub mod markdown;
+pub mod outbound;
 pub mod role;
 pub mod run;
 pub mod signin;
 pub mod template;
 pub mod text;
 pub mod timestamp;
+pub mod webhook;
 pub mod wire;
 
 pub use role::Role;

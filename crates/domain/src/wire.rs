@@ -833,11 +833,23 @@ pub enum AuditAction {
     /// An admin published a new version of a template; details: `template_id`, `version`
     /// `{from, to}`.
     TemplateVersionCreated,
+    /// A webhook subscription was created; details: `url`, `format`, `event_types`,
+    /// `product`, `environment`, `active` (never the secret).
+    WebhookCreated,
+    /// A webhook subscription was changed; details: each changed field `{from, to}`.
+    WebhookUpdated,
+    /// A webhook subscription's signing secret was rotated; details:
+    /// `previous_secret_expires_at`.
+    WebhookSecretRotated,
+    /// A webhook subscription was deleted; details: `url`.
+    WebhookDeleted,
+    /// The server deactivated a webhook subscription that kept failing; details: `reason`.
+    WebhookDisabled,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 10] = [
+    pub const ALL: [AuditAction; 15] = [
         AuditAction::SignInLocked,
         AuditAction::UserCreated,
         AuditAction::UserRoleChanged,
@@ -848,6 +860,11 @@ impl AuditAction {
         AuditAction::TokenRevoked,
         AuditAction::TemplateImported,
         AuditAction::TemplateVersionCreated,
+        AuditAction::WebhookCreated,
+        AuditAction::WebhookUpdated,
+        AuditAction::WebhookSecretRotated,
+        AuditAction::WebhookDeleted,
+        AuditAction::WebhookDisabled,
     ];
 
     /// The wire and database spelling.
@@ -863,6 +880,11 @@ impl AuditAction {
             AuditAction::TokenRevoked => "token_revoked",
             AuditAction::TemplateImported => "template_imported",
             AuditAction::TemplateVersionCreated => "template_version_created",
+            AuditAction::WebhookCreated => "webhook_created",
+            AuditAction::WebhookUpdated => "webhook_updated",
+            AuditAction::WebhookSecretRotated => "webhook_secret_rotated",
+            AuditAction::WebhookDeleted => "webhook_deleted",
+            AuditAction::WebhookDisabled => "webhook_disabled",
         }
     }
 

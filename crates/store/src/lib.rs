@@ -18,6 +18,7 @@ mod signin;
 mod templates;
 mod tokens;
 mod users;
+mod webhooks;
 
 use chrono::{DateTime, NaiveDateTime, Timelike, Utc};
 use diesel::Connection;
@@ -25,12 +26,15 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use audit::Auditor;
 pub use db::{AnyConnection, DbUrl};
-pub use live::{ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, Positioned, Signal};
+pub use live::{
+    ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, OUTBOX_CHANNEL, Positioned, Signal,
+};
 pub use runs::{Actor, ListRunsFilter, NewRun};
 pub use seed::SEED_ENVIRONMENTS;
 pub use templates::EDULIBRA_TEMPLATE_ID;
 pub use tokens::{NewToken, TokenRecord};
 pub use users::{NewUser, UserRecord};
+pub use webhooks::{AttemptOutcome, Outgoing, envelope};
 
 use shipshape_domain::decision::DecisionError;
 use shipshape_domain::item::ItemError;

@@ -25,12 +25,16 @@ pub enum Signal {
     /// A user's access changed (signed out everywhere, deactivated, role or password
     /// changed, a token revoked): what they hold open checks it again.
     Access(String),
+    /// Outbound deliveries were queued (or became due again): a worker sends them.
+    Outbox,
 }
 
 /// The `NOTIFY` channel of [`Signal::Events`].
 pub const EVENTS_CHANNEL: &str = "shipshape_events";
 /// The `NOTIFY` channel of [`Signal::Access`] (the payload is the user's id).
 pub const ACCESS_CHANNEL: &str = "shipshape_access";
+/// The `NOTIFY` channel of [`Signal::Outbox`].
+pub const OUTBOX_CHANNEL: &str = "shipshape_outbox";
 
 impl Signal {
     /// The signal a `NOTIFY` on `channel` with `payload` carries.
@@ -38,6 +42,7 @@ impl Signal {
         match channel {
             EVENTS_CHANNEL => Some(Signal::Events),
             ACCESS_CHANNEL => Some(Signal::Access(payload.to_owned())),
+            OUTBOX_CHANNEL => Some(Signal::Outbox),
             _ => None,
         }
     }
@@ -46,6 +51,7 @@ impl Signal {
         match self {
             Signal::Events => (EVENTS_CHANNEL, ""),
             Signal::Access(user) => (ACCESS_CHANNEL, user),
+            Signal::Outbox => (OUTBOX_CHANNEL, ""),
         }
     }
 }
@@ -386,7 +392,9 @@ impl Store {
             };
             let listening = diesel::connection::SimpleConnection::batch_execute(
                 &mut conn,
-                &format!("LISTEN {EVENTS_CHANNEL}; LISTEN {ACCESS_CHANNEL}"),
+                &format!(
+                    "LISTEN {EVENTS_CHANNEL}; LISTEN {ACCESS_CHANNEL}; LISTEN {OUTBOX_CHANNEL}"
+                ),
             );
             if let Err(e) = listening {
                 tracing::warn!(error = %e, "cannot listen for other instances' changes; retrying");

@@ -16,6 +16,7 @@ use shipshape_domain::template::{
     MAX_SECTION_ITEMS, MAX_SECTIONS, MAX_TEXT_LEN,
 };
 use shipshape_domain::text::{HttpUrl, Label, Note, TextRule, Username, pattern_class};
+use shipshape_domain::webhook::MAX_EVENT_TYPES;
 
 use crate::routes::tokens::MAX_TOKEN_DAYS;
 
@@ -177,6 +178,44 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         ),
         ("DecisionPointSpec", "title", template_line()),
         ("DecisionPointSpec", "criteria", items(0, MAX_CRITERIA)),
+        ("CreateWebhookRequest", "url", HttpUrl::schema()),
+        (
+            "CreateWebhookRequest",
+            "description",
+            Label::RULE.schema(false),
+        ),
+        ("CreateWebhookRequest", "product", Label::RULE.schema(false)),
+        (
+            "CreateWebhookRequest",
+            "environment",
+            Label::RULE.schema(false),
+        ),
+        (
+            "CreateWebhookRequest",
+            "event_types",
+            items(1, MAX_EVENT_TYPES),
+        ),
+        (
+            "UpdateWebhookRequest",
+            "url",
+            json!({"anyOf": [HttpUrl::schema(), {"type": "null"}]}),
+        ),
+        (
+            "UpdateWebhookRequest",
+            "description",
+            Label::RULE.schema(false),
+        ),
+        ("UpdateWebhookRequest", "product", Label::RULE.schema(false)),
+        (
+            "UpdateWebhookRequest",
+            "environment",
+            Label::RULE.schema(false),
+        ),
+        (
+            "UpdateWebhookRequest",
+            "event_types",
+            items(1, MAX_EVENT_TYPES),
+        ),
         ("ProseBlock", "heading", template_line()),
         ("ProseBlock", "body", template_text()),
     ];
@@ -185,7 +224,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
             missing.push(format!("{schema}.{field}"));
             continue;
         };
-        if field == "evidence_url" {
+        if limits.get("anyOf").is_some() {
             // The field's own type is replaced by the alternatives.
             let description = target["description"].clone();
             *target = limits;

@@ -11,6 +11,7 @@ pub mod team;
 pub mod templates;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
@@ -88,12 +89,31 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(stream::get_all_events_stream)
         .service(audit::get_run_audit)
         .service(audit::list_audit_log)
-        .service(instances::list_instances);
+        .service(instances::list_instances)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::create_webhook)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::create_webhook_secret)
+        .service(webhooks::create_test_delivery)
+        .service(webhooks::list_deliveries)
+        .service(webhooks::get_delivery)
+        .service(webhooks::create_redelivery);
 }
 
 /// Registers the ops endpoints outside `/api/v1`.
 pub fn ops(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz).service(health::readyz);
+}
+
+/// Reads a JSON body that must be an object: serde would also read a struct from an array
+/// of its fields (`[null, null]`), which no client means.
+pub fn object<T: serde::de::DeserializeOwned>(body: serde_json::Value) -> Result<T, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    }
+    serde_json::from_value(body).map_err(|e| ApiError::invalid(e.to_string()))
 }
 
 /// Runs a blocking store call off the executor.

@@ -133,6 +133,12 @@ pub(super) fn append_event(
     };
     let body = chained_body(&event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let hash = link_hash(&prev_hash, &body);
+    let event = Event {
+        prev_hash: prev_hash.clone(),
+        hash: hash.clone(),
+        ..event
+    };
+    crate::webhooks::enqueue_for_event(conn, &event, at)?;
     let position = crate::live::next_position(conn)?;
     crate::live::publish(conn, crate::live::Signal::Events)?;
     diesel::insert_into(ev::table)

@@ -1,0 +1,258 @@
+//! Sentences for what happened: one per event of the log, as the web app's timeline, chat
+//! messages and mail say it, so that every channel tells a change in the same words. Plain
+//! text; a channel with markup escapes it.
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use crate::approval::Verdict;
+use crate::decision::Outcome;
+use crate::event::{Event, EventData, ItemChanges, RunChanges};
+
+/// A decision outcome in words.
+pub fn outcome(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Go => "Go",
+        Outcome::Hold => "Hold",
+        Outcome::Rollback => "Roll back",
+        Outcome::Abort => "Abort",
+    }
+}
+
+/// A time as "2026-11-27 14:05 UTC".
+// Written by hand rather than with chrono's `format`: its format-string machinery would
+// add tens of kilobytes to the web app.
+pub fn time(at: DateTime<Utc>) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute()
+    )
+}
+
+/// A wire spelling as words: `rolling_back` → "rolling back".
+pub fn words(s: &str) -> String {
+    s.replace('_', " ")
+}
+
+fn or_nothing(v: Option<&str>) -> String {
+    v.map_or_else(|| "nothing".to_owned(), words)
+}
+
+fn change(field: &str, from: String, to: String) -> String {
+    format!("{field} {from} → {to}")
+}
+
+fn time_or_nothing(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(|| "nothing".to_owned(), time)
+}
+
+/// A run's changes, as "release version 1.0 → 1.1; window start … → …".
+fn run_changes(c: &RunChanges) -> String {
+    let mut parts = Vec::new();
+    if let Some(v) = &c.release_version {
+        parts.push(change(
+            "release version",
+            or_nothing(v.from.as_deref()),
+            or_nothing(v.to.as_deref()),
+        ));
+    }
+    if let Some(v) = &c.window_start {
+        parts.push(change(
+            "window start",
+            time_or_nothing(v.from),
+            time_or_nothing(v.to),
+        ));
+    }
+    if let Some(v) = &c.window_end {
+        parts.push(change(
+            "window end",
+            time_or_nothing(v.from),
+            time_or_nothing(v.to),
+        ));
+    }
+    if let Some(v) = &c.expected_downtime_minutes {
+        let minutes =
+            |m: Option<i32>| m.map_or_else(|| "nothing".to_owned(), |m| format!("{m} min"));
+        parts.push(change("expected downtime", minutes(v.from), minutes(v.to)));
+    }
+    parts.join("; ")
+}
+
+/// An item's changes, as "status pending → done; note … → …".
+fn item_changes(c: &ItemChanges) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = &c.status {
+        parts.push(change(
+            "status",
+            words(s.from.as_str()),
+            words(s.to.as_str()),
+        ));
+    }
+    for (field, v) in [
+        ("assignee", &c.assignee),
+        ("note", &c.note),
+        ("evidence url", &c.evidence_url),
+        ("skip reason", &c.skip_reason),
+    ] {
+        if let Some(v) = v {
+            parts.push(change(
+                field,
+                or_nothing(v.from.as_deref()),
+                or_nothing(v.to.as_deref()),
+            ));
+        }
+    }
+    parts.join("; ")
+}
+
+/// One event of the log as a sentence (the web app's timeline, chat messages, mail).
+pub fn event(event: &Event) -> String {
+    let who = &event.actor;
+    match &event.data {
+        EventData::RunCreated(p) => format!(
+            "{who} created the run ({} {} → {})",
+            p.product, p.release_version, p.environment
+        ),
+        EventData::RunUpdated(p) => {
+            format!("{who} changed the schedule: {}", run_changes(&p.changes))
+        }
+        EventData::RunTransitioned(p) => {
+            let mut s = format!(
+                "{who}: {} → {}",
+                words(p.from.as_str()),
+                words(p.to.as_str())
+            );
+            if p.closed {
+                s.push_str(" (closed)");
+            }
+            if let Some(reason) = p.reason.as_deref().filter(|r| !r.is_empty()) {
+                s.push_str(&format!(" — “{reason}”"));
+            }
+            s
+        }
+        EventData::RunOverridden(p) => format!(
+            "{who} forced “{}” past {} blocker(s) (break-glass) — “{}”",
+            words(p.action.as_str()),
+            p.overridden_blockers.len(),
+            p.reason.as_deref().unwrap_or("")
+        ),
+        EventData::ItemUpdated(p) => {
+            let mut s = format!(
+                "{who} updated {} {}: {}",
+                p.reference,
+                p.title,
+                item_changes(&p.changes)
+            );
+            if p.invalidated_signoffs > 0 {
+                s.push_str(&format!(
+                    " ({} sign-off(s) invalidated)",
+                    p.invalidated_signoffs
+                ));
+            }
+            s
+        }
+        EventData::SignoffRecorded(p) => {
+            let verdict = match p.verdict {
+                Verdict::Reject => "rejected",
+                Verdict::Approve => "approved",
+            };
+            format!("{who} {verdict} {} {}", p.reference, p.title)
+        }
+        EventData::DecisionRecorded(p) => format!(
+            "{who} decided {} at {}: “{}”",
+            outcome(p.outcome),
+            words(&p.point_key),
+            p.rationale
+        ),
+        EventData::MemberAdded(p) => {
+            format!("{who} added {} to the team ({})", p.username, p.run_role)
+        }
+        EventData::MemberRemoved(p) => format!("{who} removed {} from the team", p.username),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{
+        DecisionRecorded, ItemStatusChange, ItemUpdated, MinutesChange, RunTransitioned,
+        RunUpdated, TextChange,
+    };
+    use crate::item::ItemStatus;
+    use crate::run::{RunStatus, TransitionAction};
+
+    fn event_of(data: EventData) -> Event {
+        Event {
+            seq: 1,
+            run_id: "r".into(),
+            actor: "alice".into(),
+            at: DateTime::UNIX_EPOCH,
+            data,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn events_read_as_sentences() {
+        let item = event_of(EventData::ItemUpdated(ItemUpdated {
+            item_id: "i".into(),
+            reference: "1.1.1".into(),
+            title: "Code freeze".into(),
+            version: 2,
+            waiver: false,
+            invalidated_signoffs: 2,
+            changes: ItemChanges {
+                status: Some(ItemStatusChange {
+                    from: ItemStatus::Pending,
+                    to: ItemStatus::InProgress,
+                }),
+                note: Some(TextChange {
+                    from: None,
+                    to: Some("on it".into()),
+                }),
+                ..ItemChanges::default()
+            },
+        }));
+        assert_eq!(
+            event(&item),
+            "alice updated 1.1.1 Code freeze: status pending → in progress; note nothing → on it (2 sign-off(s) invalidated)"
+        );
+        let decision = event_of(EventData::DecisionRecorded(DecisionRecorded {
+            decision_id: "d".into(),
+            point_key: "deployment_checkpoint".into(),
+            outcome: Outcome::Rollback,
+            rationale: "errors".into(),
+            criteria: vec![],
+            run_status: None,
+        }));
+        assert_eq!(
+            event(&decision),
+            "alice decided Roll back at deployment checkpoint: “errors”"
+        );
+        let moved = event_of(EventData::RunTransitioned(RunTransitioned {
+            action: TransitionAction::Close,
+            from: RunStatus::Completed,
+            to: RunStatus::Completed,
+            closed: true,
+            reason: None,
+        }));
+        assert_eq!(event(&moved), "alice: completed → completed (closed)");
+        let scheduled = event_of(EventData::RunUpdated(RunUpdated {
+            changes: RunChanges {
+                expected_downtime_minutes: Some(MinutesChange {
+                    from: None,
+                    to: Some(15),
+                }),
+                ..RunChanges::default()
+            },
+        }));
+        assert_eq!(
+            event(&scheduled),
+            "alice changed the schedule: expected downtime nothing → 15 min"
+        );
+    }
+}
