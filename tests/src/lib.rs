@@ -13,6 +13,7 @@
 pub mod browser;
 pub mod postgres;
 pub mod receiver;
+pub mod smtp;
 
 use std::path::PathBuf;
 

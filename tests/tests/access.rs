@@ -88,6 +88,8 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("create_token", SessionOnly),
         ("delete_token", SessionOnly),
         ("get_pending", Roles(ALL, "runs:read")),
+        ("get_notifications", SessionOnly),
+        ("update_notifications", SessionOnly),
         ("list_users", Roles(ADMIN, "admin")),
         ("create_user", Roles(ADMIN, "admin")),
         ("update_user", Roles(ADMIN, "admin")),
@@ -208,6 +210,12 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
             None,
         ),
         "get_pending" => (get, "/api/v1/me/pending".into(), None),
+        "get_notifications" => (get, "/api/v1/me/notifications".into(), None),
+        "update_notifications" => (
+            Method::PATCH,
+            "/api/v1/me/notifications".into(),
+            Some(json!({"email_notifications": false})),
+        ),
         "list_users" => (get, "/api/v1/users".into(), None),
         "create_user" => (
             post,

@@ -56,6 +56,7 @@ pub struct Bus {
     instance: String,
     store: Store,
     outbox: Arc<tokio::sync::Notify>,
+    mail: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Bus {
@@ -88,6 +89,7 @@ impl Bus {
             instance,
             store: store.clone(),
             outbox: Arc::new(tokio::sync::Notify::new()),
+            mail: Arc::new(tokio::sync::Notify::new()),
         });
         let weak = Arc::downgrade(&bus);
         store.on_signal({
@@ -135,6 +137,12 @@ impl Bus {
         self.outbox.clone()
     }
 
+    /// What wakes the mail worker: events were written (what waits on someone may have
+    /// changed).
+    pub fn mail(&self) -> Arc<tokio::sync::Notify> {
+        self.mail.clone()
+    }
+
     /// Subscribes to what the bus broadcasts from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Message> {
         self.sender.subscribe()
@@ -152,13 +160,17 @@ impl Bus {
 
     fn heard(&self, heard: Heard) {
         match heard {
-            Heard::Signal(Signal::Events) => self.wake(),
+            Heard::Signal(Signal::Events) => {
+                self.mail.notify_one();
+                self.wake();
+            }
             Heard::Signal(Signal::Access(user)) => {
                 let _ = self.sender.send(Message::Access(Some(user.into())));
             }
             Heard::Signal(Signal::Outbox) => self.outbox.notify_one(),
             Heard::Listening => {
                 self.outbox.notify_one();
+                self.mail.notify_one();
                 // Whatever was published while nobody listened: catch up, and have every
                 // stream check its caller again.
                 self.wake();

@@ -130,6 +130,20 @@ pub struct Config {
     /// Seconds an outbound request (a webhook delivery) may take before it counts as failed.
     #[arg(long, env = "SHIPSHAPE_WEBHOOK_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub webhook_timeout_secs: u64,
+    /// Where mail is sent from: `smtp://user:password@host:587?tls=required` (STARTTLS),
+    /// `smtps://…:465` (TLS) or `smtp://host:25` (plain, a local relay). Unset: no mail.
+    #[arg(long, env = "SHIPSHAPE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+    /// The sender of mail.
+    #[arg(
+        long,
+        env = "SHIPSHAPE_MAIL_FROM",
+        default_value = "Shipshape <shipshape@localhost>"
+    )]
+    pub mail_from: String,
+    /// Seconds a burst of changes is gathered before one mail tells of it.
+    #[arg(long, env = "SHIPSHAPE_MAIL_BATCH_SECS", default_value_t = 60)]
+    pub mail_batch_secs: u64,
     /// Waits between a delivery's attempts (the Standard Webhooks schedule; tests shorten it).
     #[arg(skip = shipshape_domain::webhook::RETRY_SCHEDULE.to_vec())]
     pub webhook_retry_schedule: Vec<std::time::Duration>,
@@ -156,6 +170,9 @@ impl Config {
             outbound_public: true,
             public_url: None,
             webhook_timeout_secs: 10,
+            smtp_url: None,
+            mail_from: "Shipshape <shipshape@localhost>".into(),
+            mail_batch_secs: 60,
             webhook_retry_schedule: shipshape_domain::webhook::RETRY_SCHEDULE.to_vec(),
             webhook_disable_after: shipshape_domain::webhook::DISABLE_AFTER,
         }

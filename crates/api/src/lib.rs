@@ -8,6 +8,7 @@ pub mod config;
 pub mod deliver;
 pub mod error;
 pub mod logging;
+pub mod mail;
 pub mod openapi;
 pub mod outbound;
 mod routes;

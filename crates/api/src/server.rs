@@ -100,6 +100,19 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         ),
     };
     let bus = crate::bus::Bus::start(&store, config.bus_capacity)?;
+    if let Some(url) = &config.smtp_url {
+        crate::mail::start(
+            &store,
+            &bus,
+            crate::mail::MailSettings {
+                url: url.expose().to_owned(),
+                from: config.mail_from.clone(),
+                batch: std::time::Duration::from_secs(config.mail_batch_secs),
+                public_url: public_url.clone(),
+            },
+        )
+        .map_err(StartError::Other)?;
+    }
     crate::deliver::start(
         &store,
         &bus,

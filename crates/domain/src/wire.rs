@@ -152,6 +152,31 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// How a user is told of what waits on them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationSettings {
+    /// Where mail goes (`null`: none is sent).
+    pub email: Option<String>,
+    /// Whether the user is e-mailed when something waits on them (an item assigned, an
+    /// approval their role can give, a decision they may take), a burst of changes batched
+    /// into one mail.
+    pub email_notifications: bool,
+}
+
+/// Changes to the caller's notification settings; a field left out does not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNotificationsRequest {
+    /// The e-mail address; an empty string removes it.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Whether to be e-mailed.
+    #[serde(default)]
+    pub email_notifications: Option<bool>,
+}
+
 /// A new user account (admin only).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

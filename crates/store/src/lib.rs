@@ -11,6 +11,7 @@ mod audit;
 mod chain;
 pub mod db;
 mod live;
+mod mail;
 mod runs;
 mod schema;
 mod seed;

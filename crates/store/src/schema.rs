@@ -10,6 +10,16 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         token_generation -> Integer,
+        email -> Nullable<Text>,
+        email_notifications -> Bool,
+    }
+}
+
+diesel::table! {
+    mail_seen (user_id, key) {
+        user_id -> Text,
+        key -> Text,
+        seen_at -> Timestamp,
     }
 }
 
@@ -296,4 +306,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_subscriptions,
     webhook_deliveries,
     webhook_attempts,
+    mail_seen,
 );

@@ -15,6 +15,7 @@ use shipshape_domain::template::{
     MAX_APPROVERS, MAX_CRITERIA, MAX_DECISION_POINTS, MAX_LINE_LEN, MAX_PARTS, MAX_PROSE_BLOCKS,
     MAX_SECTION_ITEMS, MAX_SECTIONS, MAX_TEXT_LEN,
 };
+use shipshape_domain::text::EmailAddress;
 use shipshape_domain::text::{HttpUrl, Label, Note, TextRule, Username, pattern_class};
 use shipshape_domain::webhook::MAX_EVENT_TYPES;
 
@@ -215,6 +216,12 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
             "UpdateWebhookRequest",
             "event_types",
             items(1, MAX_EVENT_TYPES),
+        ),
+        (
+            "UpdateNotificationsRequest",
+            "email",
+            // An empty string removes the address.
+            json!({"anyOf": [EmailAddress::schema(), {"type": "string", "maxLength": 0}, {"type": "null"}]}),
         ),
         ("ProseBlock", "heading", template_line()),
         ("ProseBlock", "body", template_text()),

@@ -1,12 +1,13 @@
-//! Signing in and who am I.
+//! Signing in, who am I, what waits on me, and how I am told of it.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use shipshape_domain::access::Permission;
 use shipshape_domain::role::check_password;
 use shipshape_domain::signin::Verdict;
-use shipshape_domain::text::Username;
+use shipshape_domain::text::{EmailAddress, Username};
 use shipshape_domain::wire::{
-    ChangePasswordRequest, LoginRequest, Pending, Problem, TokenResponse, User,
+    ChangePasswordRequest, LoginRequest, NotificationSettings, Pending, Problem, TokenResponse,
+    UpdateNotificationsRequest, User,
 };
 
 use super::blocking;
@@ -194,4 +195,60 @@ pub async fn get_pending(
     let actor = caller.actor();
     let pending = blocking(&state, move |s| s.pending(&actor)).await?;
     Ok(HttpResponse::Ok().json(pending))
+}
+
+/// The caller's notification settings.
+#[utoipa::path(
+    tag = "auth",
+    summary = "Get your notification settings",
+    responses(
+        (status = 200, description = "Your settings", body = NotificationSettings),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/me/notifications")]
+pub async fn get_notifications(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let settings = blocking(&state, move |s| s.notification_settings(&caller.id)).await?;
+    Ok(HttpResponse::Ok().json(settings))
+}
+
+/// Changes the caller's e-mail address or turns e-mail notifications on or off.
+#[utoipa::path(
+    tag = "auth",
+    summary = "Change your notification settings",
+    request_body = UpdateNotificationsRequest,
+    responses(
+        (status = 200, description = "Your settings now", body = NotificationSettings),
+        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called with an API token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an e-mail address", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+#[patch("/me/notifications")]
+pub async fn update_notifications(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let req: UpdateNotificationsRequest = super::object(body.into_inner())?;
+    let email = match req.email.as_deref() {
+        None => None,
+        Some("") => Some(None),
+        Some(e) => Some(Some(EmailAddress::parse("email", e)?.into_string())),
+    };
+    let on = req.email_notifications;
+    let settings = blocking(&state, move |s| {
+        s.update_notification_settings(&caller.id, email, on)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(settings))
 }

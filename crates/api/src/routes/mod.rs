@@ -59,6 +59,8 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(auth::get_me)
         .service(auth::update_password)
         .service(auth::get_pending)
+        .service(auth::get_notifications)
+        .service(auth::update_notifications)
         .service(users::list_users)
         .service(users::create_user)
         .service(users::update_user)

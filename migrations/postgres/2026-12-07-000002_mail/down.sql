@@ -1,0 +1,3 @@
+DROP TABLE mail_seen;
+ALTER TABLE users DROP COLUMN email_notifications;
+ALTER TABLE users DROP COLUMN email;
