@@ -86,9 +86,11 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 
 # (across two fields, or against the stored run), a decision point or a team member that this
 # run does not have, a template version that does not exist, the structure of a Markdown
 # document, a webhook target the outbound guard refuses, a redelivery to an inactive
-# subscription, and a delivery-log cursor that is not one of the subscription's deliveries. Every value the document forbids must still be refused, and none may be a 5xx.
+# subscription, a delivery-log cursor that is not one of the subscription's deliveries, and
+# an announcement of a kind the run's stage does not allow, or to a subscription that is not
+# an active one. Every value the document forbids must still be refused, and none may be a 5xx.
 [[operations]]
-include-operation-id = ["create_run", "update_run", "update_item", "create_decision", "create_claim", "create_member", "create_template", "create_template_version", "create_webhook", "update_webhook", "create_redelivery", "list_deliveries"]
+include-operation-id = ["create_run", "update_run", "update_item", "create_decision", "create_claim", "create_member", "create_template", "create_template_version", "create_webhook", "update_webhook", "create_redelivery", "list_deliveries", "create_announcement"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 412, 422, 429]
 """
     )

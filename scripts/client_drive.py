@@ -9,7 +9,9 @@ Usage: PYTHONPATH=<folder holding shipshape_client> python3 client_drive.py BASE
 import sys
 
 from shipshape_client import AuthenticatedClient, Client
+from shipshape_client.api.announcements import create_announcement, get_announcement_draft
 from shipshape_client.api.auth import get_me, login
+from shipshape_client.api.webhooks import create_webhook
 from shipshape_client.api.decisions import create_decision, list_decisions
 from shipshape_client.api.events import list_events
 from shipshape_client.api.items import create_signoff, update_item
@@ -20,6 +22,12 @@ from shipshape_client.api.templates import create_template, list_templates
 from shipshape_client import models
 from shipshape_client.models import (
     AddMemberRequest,
+    AnnouncementDraft,
+    AnnouncementKind,
+    AnnouncementReceipt,
+    CreateWebhookRequest,
+    CreatedWebhook,
+    SendAnnouncementRequest,
     CreateDecisionRequest,
     CreateRunRequest,
     CreateSignoffRequest,
@@ -138,6 +146,25 @@ def main(base_url: str, password: str) -> None:
         check(decision is not None and decision.outcome == Outcome.GO, f"decision at {point_key}")
 
     check(move(TransitionAction.START).status == RunStatus.PREPARING, "start")
+    # A chat channel hears the schedule (this server may reach only localhost, where nothing
+    # listens: the delivery is queued and retried, which is all this drive needs).
+    hook = create_webhook.sync(
+        client=api,
+        body=CreateWebhookRequest.from_dict(
+            {"url": "http://localhost:9/chat", "format": "slack", "event_types": ["run_transitioned"]}
+        ),
+    )
+    check(isinstance(hook, CreatedWebhook) and hook.secret.startswith("whsec_"), "a chat subscription")
+    draft = get_announcement_draft.sync(client=api, run_id=run.id, kind=AnnouncementKind.SCHEDULE, offset_minutes=60)
+    check(isinstance(draft, AnnouncementDraft) and "Expected downtime: about 15 minutes." in draft.body, "a drafted announcement")
+    receipt = create_announcement.sync(
+        client=api,
+        run_id=run.id,
+        body=SendAnnouncementRequest.from_dict(
+            {"kind": "schedule", "subject": draft.subject, "body": draft.body, "subscription_ids": [hook.subscription.id]}
+        ),
+    )
+    check(isinstance(receipt, AnnouncementReceipt) and receipt.seq > 1, "the announcement is in the log")
     refused = move(TransitionAction.ADVANCE)
     check(isinstance(refused, Problem) and refused.code == "gate_blocked", "a gate refusal is a problem")
     check(len(refused.blockers) == 19, "18 deploy items and the Go/No-Go decision block the deployment")
@@ -165,10 +192,8 @@ def main(base_url: str, password: str) -> None:
     kinds = set()
     for run_id in (run.id, rolled_back):
         kinds |= decode_events(api, run_id)
-    every_kind = {
-        "run_created", "run_updated", "run_transitioned", "item_updated", "decision_recorded",
-        "run_overridden", "member_added", "member_removed", "signoff_recorded",
-    }
+    every_kind = {k.value for k in models.EventType}
+    check(set(TYPED) == every_kind, f"this drive knows every kind the document declares: {every_kind ^ set(TYPED)}")
     check(kinds == every_kind, f"both logs hold every kind of event: missing {every_kind - kinds}")
     print(f"every event of both logs decoded into its typed class ({len(kinds)} kinds)")
 
@@ -184,6 +209,7 @@ TYPED = {
     "member_added": ("MemberAddedEvent", "MemberChanged"),
     "member_removed": ("MemberRemovedEvent", "MemberChanged"),
     "signoff_recorded": ("SignoffRecordedEvent", "SignoffRecorded"),
+    "announcement_sent": ("AnnouncementSentEvent", "AnnouncementSent"),
 }
 
 

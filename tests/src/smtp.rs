@@ -148,7 +148,8 @@ fn parse(from: &str, to: &[String], data: &str) -> Mail {
     for raw in head.lines() {
         if raw.starts_with(' ') || raw.starts_with('\t') {
             if let Some(last) = headers.last_mut() {
-                last.1.push_str(raw.trim_start());
+                // Unfolding removes the line break only (RFC 5322 §2.2.3).
+                last.1.push_str(raw);
             }
         } else if let Some((k, v)) = raw.split_once(':') {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));

@@ -113,6 +113,8 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("list_decisions", Roles(ALL, "runs:read")),
         ("create_decision", Roles(STEER, "decisions:write")),
         ("list_events", Roles(ALL, "runs:read")),
+        ("get_announcement_draft", Roles(STEER, "runs:write")),
+        ("create_announcement", Roles(STEER, "runs:write")),
         ("get_event_stream", Roles(ALL, "runs:read")),
         ("get_all_events_stream", Roles(ALL, "runs:read")),
         ("list_instances", Roles(ADMIN, "admin")),
@@ -305,6 +307,19 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
         "get_run_audit" => (get, format!("/api/v1/runs/{run}/audit"), None),
         "list_audit_log" => (get, "/api/v1/audit-log".into(), None),
         "list_events" => (get, format!("/api/v1/runs/{run}/events"), None),
+        "get_announcement_draft" => (
+            get,
+            format!("/api/v1/runs/{run}/announcements/draft?kind=schedule"),
+            None,
+        ),
+        "create_announcement" => (
+            post,
+            format!("/api/v1/runs/{run}/announcements"),
+            // Refused (422) past authorization: mail is not configured here.
+            Some(
+                json!({"kind": "schedule", "subject": "s", "body": "b", "recipients": ["x@example.com"]}),
+            ),
+        ),
         "get_event_stream" => (get, format!("/api/v1/runs/{run}/events/stream"), None),
         "get_all_events_stream" => (get, "/api/v1/events/stream".into(), None),
         "list_instances" => (get, "/api/v1/instances".into(), None),

@@ -57,6 +57,7 @@ pub struct Bus {
     store: Store,
     outbox: Arc<tokio::sync::Notify>,
     mail: Arc<tokio::sync::Notify>,
+    mail_now: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Bus {
@@ -90,6 +91,7 @@ impl Bus {
             store: store.clone(),
             outbox: Arc::new(tokio::sync::Notify::new()),
             mail: Arc::new(tokio::sync::Notify::new()),
+            mail_now: Arc::new(tokio::sync::Notify::new()),
         });
         let weak = Arc::downgrade(&bus);
         store.on_signal({
@@ -143,6 +145,11 @@ impl Bus {
         self.mail.clone()
     }
 
+    /// What wakes the mail worker at once: mail was queued (an announcement).
+    pub fn mail_now(&self) -> Arc<tokio::sync::Notify> {
+        self.mail_now.clone()
+    }
+
     /// Subscribes to what the bus broadcasts from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Message> {
         self.sender.subscribe()
@@ -167,7 +174,10 @@ impl Bus {
             Heard::Signal(Signal::Access(user)) => {
                 let _ = self.sender.send(Message::Access(Some(user.into())));
             }
-            Heard::Signal(Signal::Outbox) => self.outbox.notify_one(),
+            Heard::Signal(Signal::Outbox) => {
+                self.outbox.notify_one();
+                self.mail_now.notify_one();
+            }
             Heard::Listening => {
                 self.outbox.notify_one();
                 self.mail.notify_one();

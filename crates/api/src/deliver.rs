@@ -83,6 +83,20 @@ pub fn chat_message(
 ) -> Value {
     let kind = envelope["type"].as_str().unwrap_or_default();
     let event: Option<Event> = serde_json::from_value(envelope["data"].clone()).ok();
+    if let Some(Event {
+        data: shipshape_domain::event::EventData::AnnouncementSent(a),
+        ..
+    }) = &event
+    {
+        // An announcement is the message itself.
+        return json!({
+            "text": escape(&a.subject),
+            "blocks": [
+                { "type": "section", "text": { "type": "mrkdwn", "text": format!("*{}*", escape(&a.subject)) } },
+                { "type": "section", "text": { "type": "mrkdwn", "text": escape(&a.body) } },
+            ],
+        });
+    }
     let headline = match (&event, kind) {
         (_, TEST_EVENT_TYPE) => {
             "Test event from Shipshape: this channel receives its notifications.".to_owned()

@@ -30,6 +30,10 @@ pub struct AppState {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// This instance's bus: pushes committed events to its open streams.
     pub bus: std::sync::Arc<bus::Bus>,
+    /// Whether mail is configured (`SHIPSHAPE_SMTP_URL`).
+    pub mail_enabled: bool,
+    /// The web app's public address, for links (`SHIPSHAPE_PUBLIC_URL`).
+    pub public_url: Option<String>,
     /// The guard every outbound request passes (webhook targets are vetted with it too).
     pub outbound: outbound::Guard,
     /// Bounds concurrent password hashing (each takes ~19 MiB and a core for a while).

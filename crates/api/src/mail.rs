@@ -129,7 +129,7 @@ pub fn start(store: &Store, bus: &Arc<Bus>, settings: MailSettings) -> Result<()
     let (store, weak, wake, batch) = (
         store.clone(),
         Arc::downgrade(bus),
-        bus.mail(),
+        (bus.mail(), bus.mail_now()),
         settings.batch,
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -146,7 +146,7 @@ pub fn start(store: &Store, bus: &Arc<Bus>, settings: MailSettings) -> Result<()
 async fn work(
     store: Store,
     bus: Weak<Bus>,
-    wake: Arc<tokio::sync::Notify>,
+    (wake, now): (Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>),
     mailer: Mailer,
     batch: Duration,
 ) {
@@ -166,6 +166,7 @@ async fn work(
                 // Gather the burst: the first change sets the time, later ones join it.
                 due.get_or_insert(Instant::now() + batch);
             }
+            () = now.notified() => due = Some(Instant::now()),
             () = tokio::time::sleep_until(until) => {}
         }
         if due.is_some_and(|d| d <= Instant::now()) {
@@ -180,6 +181,14 @@ async fn work(
                     if let Err(e) = round(&store, &mailer).await {
                         tracing::warn!(error = %e, "mail round failed; trying again shortly");
                         due = Some(Instant::now() + RETRY);
+                    }
+                    // A queued mail waiting for its retry wakes the worker then.
+                    if let Ok(Some(at)) = blocking(&store, |s| s.next_mail_due()).await {
+                        let wait = (at - chrono::Utc::now().naive_utc())
+                            .to_std()
+                            .unwrap_or(Duration::ZERO);
+                        let at = Instant::now() + wait;
+                        due = Some(due.map_or(at, |d| d.min(at)));
                     }
                 }
                 Ok(Ok(false)) => {}
@@ -207,6 +216,7 @@ async fn blocking<T: Send + 'static>(
 /// Mails every recipient what is new on their pending list. A failure for one recipient
 /// does not stop the others; it is reported at the end (and the round is tried again).
 async fn round(store: &Store, mailer: &Mailer) -> Result<(), String> {
+    send_queued(store, mailer).await?;
     let recipients = blocking(store, |s| s.mail_recipients()).await?;
     let mut failed = Vec::new();
     for (actor, email) in recipients {
@@ -246,6 +256,40 @@ async fn round(store: &Store, mailer: &Mailer) -> Result<(), String> {
     }
 }
 
+/// Sends the queued mail that is due (announcements), each retried on the webhook schedule
+/// until it is sent or its attempts run out.
+async fn send_queued(store: &Store, mailer: &Mailer) -> Result<(), String> {
+    let due = blocking(store, |s| s.due_mail(50)).await?;
+    for mail in due {
+        let to: Result<Mailbox, _> = mail.to.parse();
+        let result = match to {
+            Ok(to) => deliver(mailer, to, &mail.subject, mail.body.clone()).await,
+            Err(e) => Err(format!("address {}: {e}", mail.to)),
+        };
+        let error = result.err();
+        if let Some(e) = &error {
+            tracing::warn!(to = %mail.to, error = %e, "cannot send queued mail");
+        }
+        let attempts = u32::try_from(mail.attempts + 1).unwrap_or(u32::MAX);
+        let retry_at = error.as_ref().and_then(|_| {
+            shipshape_domain::webhook::retry_after(
+                &shipshape_domain::webhook::RETRY_SCHEDULE,
+                attempts,
+                0.5,
+            )
+            .map(|w| {
+                (chrono::Utc::now() + chrono::Duration::from_std(w).unwrap_or_default()).naive_utc()
+            })
+        });
+        let id = mail.id.clone();
+        blocking(store, move |s| {
+            s.mail_attempted(&id, error.as_deref(), retry_at)
+        })
+        .await?;
+    }
+    Ok(())
+}
+
 async fn send(
     mailer: &Mailer,
     email: &str,
@@ -256,6 +300,10 @@ async fn send(
     let to: Mailbox = format!("{username} <{email}>")
         .parse()
         .map_err(|e| format!("address {email}: {e}"))?;
+    deliver(mailer, to, subject, body).await
+}
+
+async fn deliver(mailer: &Mailer, to: Mailbox, subject: &str, body: String) -> Result<(), String> {
     let message = Message::builder()
         .from(mailer.from.clone())
         .to(to)

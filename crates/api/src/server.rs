@@ -120,10 +120,12 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         crate::deliver::DeliveryPolicy {
             retry_schedule: config.webhook_retry_schedule.clone(),
             disable_after: config.webhook_disable_after,
-            public_url,
+            public_url: public_url.clone(),
         },
     )?;
     Ok(AppState {
+        mail_enabled: config.smtp_url.is_some(),
+        public_url,
         outbound: guard,
         store,
         keys: TokenKeys::new(secret.as_bytes(), config.token_ttl_secs),

@@ -171,6 +171,11 @@ pub fn event(event: &Event) -> String {
             format!("{who} added {} to the team ({})", p.username, p.run_role)
         }
         EventData::MemberRemoved(p) => format!("{who} removed {} from the team", p.username),
+        EventData::AnnouncementSent(p) => format!(
+            "{who} sent the {} announcement “{}”",
+            p.announcement.as_str(),
+            p.subject
+        ),
     }
 }
 

@@ -259,6 +259,24 @@ pub struct MemberChanged {
     pub run_role: String,
 }
 
+/// A stakeholder announcement was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AnnouncementSent {
+    /// What it tells.
+    pub announcement: crate::announcement::AnnouncementKind,
+    /// Its subject.
+    pub subject: String,
+    /// Its text.
+    pub body: String,
+    /// The webhook subscriptions it was sent to.
+    pub subscription_ids: Vec<String>,
+    /// The addresses it was mailed to.
+    pub recipients: Vec<String>,
+    /// The checklist item it completed, if any.
+    pub item_id: Option<String>,
+}
+
 /// Declares the kinds of event once: the payload enum, the kind enum, and the list the
 /// OpenAPI document is built from.
 macro_rules! event_kinds {
@@ -371,6 +389,8 @@ event_kinds! {
         "A member left the run's team.";
     SignoffRecorded(SignoffRecorded) = "signoff_recorded", "SignoffRecordedEvent",
         "An approval item was signed off (approved or rejected).";
+    AnnouncementSent(AnnouncementSent) = "announcement_sent", "AnnouncementSentEvent",
+        "A stakeholder announcement was sent.";
 }
 
 /// One entry of a run's append-only, hash-chained event log.
@@ -628,6 +648,6 @@ mod tests {
             serde_json::to_value(&data).unwrap()["type"],
             data.event_type().as_str()
         );
-        assert_eq!(EventType::ALL.len(), 9);
+        assert_eq!(EventType::ALL.len(), 10);
     }
 }

@@ -6,6 +6,7 @@
 //! crates depend on this one; it depends on neither.
 
 pub mod access;
+pub mod announcement;
 pub mod approval;
 pub mod chain;
 pub mod decision;

@@ -30,7 +30,8 @@ pub use db::{AnyConnection, DbUrl};
 pub use live::{
     ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, OUTBOX_CHANNEL, Positioned, Signal,
 };
-pub use runs::{Actor, ListRunsFilter, NewRun};
+pub use mail::QueuedMail;
+pub use runs::{Actor, Announced, ListRunsFilter, NewRun};
 pub use seed::SEED_ENVIRONMENTS;
 pub use templates::EDULIBRA_TEMPLATE_ID;
 pub use tokens::{NewToken, TokenRecord};

@@ -6,9 +6,49 @@ use diesel::prelude::*;
 use shipshape_domain::Role;
 use shipshape_domain::wire::NotificationSettings;
 
+use chrono::NaiveDateTime;
+
+use crate::live::{Signal, publish};
 use crate::runs::Actor;
-use crate::schema::{mail_seen as ms, users as u};
-use crate::{Store, StoreError, StoreResult, now};
+use crate::schema::{mail_outbox as mo, mail_seen as ms, users as u};
+use crate::{AnyConnection, Store, StoreError, StoreResult, new_id, now};
+
+/// A mail waiting in the outbox.
+#[derive(Debug, Clone, Queryable)]
+pub struct QueuedMail {
+    /// Its id.
+    pub id: String,
+    /// The address.
+    pub to: String,
+    /// The subject.
+    pub subject: String,
+    /// The text.
+    pub body: String,
+    /// Attempts made.
+    pub attempts: i32,
+}
+
+/// Queues a mail in the caller's transaction.
+pub(crate) fn queue_mail(
+    conn: &mut AnyConnection,
+    to: &str,
+    subject: &str,
+    body: &str,
+) -> StoreResult<()> {
+    let t = now();
+    diesel::insert_into(mo::table)
+        .values((
+            mo::id.eq(new_id()),
+            mo::to_address.eq(to),
+            mo::subject.eq(subject),
+            mo::body.eq(body),
+            mo::created_at.eq(t),
+            mo::attempts.eq(0),
+            mo::next_attempt_at.eq(Some(t)),
+        ))
+        .execute(conn)?;
+    publish(conn, Signal::Outbox)
+}
 
 impl Store {
     /// A user's notification settings.
@@ -93,6 +133,52 @@ impl Store {
                     .values((ms::user_id.eq(user_id), ms::key.eq(key), ms::seen_at.eq(t)))
                     .execute(conn)?;
             }
+            Ok(())
+        })
+    }
+
+    /// Queued mail that is due, oldest first.
+    pub fn due_mail(&self, limit: i64) -> StoreResult<Vec<QueuedMail>> {
+        let t = now();
+        self.query(|conn| {
+            Ok(mo::table
+                .filter(mo::sent_at.is_null())
+                .filter(mo::next_attempt_at.le(t))
+                .order(mo::next_attempt_at.asc())
+                .limit(limit)
+                .select((mo::id, mo::to_address, mo::subject, mo::body, mo::attempts))
+                .load(conn)?)
+        })
+    }
+
+    /// When the next queued mail falls due, if any waits.
+    pub fn next_mail_due(&self) -> StoreResult<Option<NaiveDateTime>> {
+        self.query(|conn| {
+            Ok(mo::table
+                .filter(mo::sent_at.is_null())
+                .select(diesel::dsl::min(mo::next_attempt_at))
+                .first::<Option<NaiveDateTime>>(conn)?)
+        })
+    }
+
+    /// Records an attempt at a queued mail: sent (`error` is `None`), to be retried at
+    /// `retry_at`, or given up.
+    pub fn mail_attempted(
+        &self,
+        id: &str,
+        error: Option<&str>,
+        retry_at: Option<NaiveDateTime>,
+    ) -> StoreResult<()> {
+        self.write(|conn| {
+            let t = now();
+            diesel::update(mo::table.find(id))
+                .set((
+                    mo::attempts.eq(mo::attempts + 1),
+                    mo::sent_at.eq(error.is_none().then_some(t)),
+                    mo::next_attempt_at.eq(if error.is_none() { None } else { retry_at }),
+                    mo::last_error.eq(error),
+                ))
+                .execute(conn)?;
             Ok(())
         })
     }

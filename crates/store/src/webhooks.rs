@@ -94,6 +94,15 @@ fn event_types_json(kinds: &[EventType]) -> String {
     Value::from(kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()).to_string()
 }
 
+pub(crate) fn load_subscription_active(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
+    Ok(ws::table
+        .find(id)
+        .select(ws::active)
+        .first::<bool>(conn)
+        .optional()?
+        .unwrap_or(false))
+}
+
 fn load_subscription(conn: &mut AnyConnection, id: &str) -> StoreResult<SubscriptionRow> {
     ws::table
         .find(id)
@@ -142,12 +151,13 @@ fn insert_delivery(conn: &mut AnyConnection, d: NewDelivery<'_>) -> StoreResult<
     Ok(id)
 }
 
-/// Queues a delivery of `event` to every active subscription that wants it, in the
-/// transaction that appends the event.
+/// Queues a delivery of `event` to every active subscription that wants it (and to those in
+/// `also` that are active), in the transaction that appends the event.
 pub(crate) fn enqueue_for_event(
     conn: &mut AnyConnection,
     event: &Event,
     at: NaiveDateTime,
+    also: &[String],
 ) -> StoreResult<()> {
     let subscriptions: Vec<SubscriptionRow> = ws::table
         .filter(ws::active.eq(true))
@@ -164,7 +174,7 @@ pub(crate) fn enqueue_for_event(
     let mut body: Option<String> = None;
     for sub in &subscriptions {
         let Ok(spec) = sub.spec() else { continue };
-        if !spec.wants(kind, &product, &environment) {
+        if !spec.wants(kind, &product, &environment) && !also.contains(&sub.id) {
             continue;
         }
         let body = match &body {

@@ -8,6 +8,7 @@
 //! named here that the document no longer has fails the OpenAPI test (`apply` reports it).
 
 use serde_json::{Map, Value, json};
+use shipshape_domain::announcement::MAX_RECIPIENTS;
 use shipshape_domain::decision::{MAX_OBSERVED_LEN, MAX_RATIONALE_LEN};
 use shipshape_domain::role::{MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 use shipshape_domain::run::MAX_DOWNTIME_MINUTES;
@@ -15,7 +16,7 @@ use shipshape_domain::template::{
     MAX_APPROVERS, MAX_CRITERIA, MAX_DECISION_POINTS, MAX_LINE_LEN, MAX_PARTS, MAX_PROSE_BLOCKS,
     MAX_SECTION_ITEMS, MAX_SECTIONS, MAX_TEXT_LEN,
 };
-use shipshape_domain::text::EmailAddress;
+use shipshape_domain::text::{EmailAddress, MAX_EMAIL_LEN};
 use shipshape_domain::text::{HttpUrl, Label, Note, TextRule, Username, pattern_class};
 use shipshape_domain::webhook::MAX_EVENT_TYPES;
 
@@ -221,7 +222,23 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
             "UpdateNotificationsRequest",
             "email",
             // An empty string removes the address.
-            json!({"anyOf": [EmailAddress::schema(), {"type": "string", "maxLength": 0}, {"type": "null"}]}),
+            json!({"anyOf": [
+                {"type": "string", "maxLength": MAX_EMAIL_LEN, "pattern": EmailAddress::schema()["pattern"]},
+                {"type": "string", "maxLength": 0},
+                {"type": "null"},
+            ]}),
+        ),
+        ("SendAnnouncementRequest", "subject", label()),
+        ("SendAnnouncementRequest", "body", Note::RULE.schema(true)),
+        (
+            "SendAnnouncementRequest",
+            "recipients",
+            json!({"maxItems": MAX_RECIPIENTS, "items": {"type": "string", "maxLength": MAX_EMAIL_LEN, "pattern": EmailAddress::schema()["pattern"]}}),
+        ),
+        (
+            "SendAnnouncementRequest",
+            "subscription_ids",
+            json!({"maxItems": MAX_RECIPIENTS}),
         ),
         ("ProseBlock", "heading", template_line()),
         ("ProseBlock", "body", template_text()),

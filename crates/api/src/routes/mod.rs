@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per area. Each handler extracts, calls the store (off the
 //! executor) and maps the result; rules live in the domain crate.
 
+pub mod announcements;
 pub mod audit;
 pub mod auth;
 pub mod health;
@@ -87,6 +88,8 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(runs::list_decisions)
         .service(runs::create_decision)
         .service(runs::list_events)
+        .service(announcements::get_announcement_draft)
+        .service(announcements::create_announcement)
         .service(stream::get_event_stream)
         .service(stream::get_all_events_stream)
         .service(audit::get_run_audit)

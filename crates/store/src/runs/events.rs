@@ -95,6 +95,19 @@ pub(super) fn append_event(
     at: NaiveDateTime,
     data: EventData,
 ) -> StoreResult<i64> {
+    append_event_to(conn, run_id, actor, at, data, &[])
+}
+
+/// [`append_event`], delivering the event also to the webhook subscriptions `also` (active
+/// ones, whatever event types they chose): an announcement goes where it is sent.
+pub(super) fn append_event_to(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    actor: &str,
+    at: NaiveDateTime,
+    data: EventData,
+    also: &[String],
+) -> StoreResult<i64> {
     diesel::update(r::table.find(run_id))
         .set((r::last_seq.eq(r::last_seq + 1), r::updated_at.eq(at)))
         .execute(conn)?;
@@ -138,7 +151,7 @@ pub(super) fn append_event(
         hash: hash.clone(),
         ..event
     };
-    crate::webhooks::enqueue_for_event(conn, &event, at)?;
+    crate::webhooks::enqueue_for_event(conn, &event, at, also)?;
     let position = crate::live::next_position(conn)?;
     crate::live::publish(conn, crate::live::Signal::Events)?;
     diesel::insert_into(ev::table)

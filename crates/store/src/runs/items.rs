@@ -27,45 +27,59 @@ impl Store {
         let change = change.validated()?;
         self.write(|conn| {
             lock_run(conn, run_id)?;
-            let run = load_run(conn, run_id)?;
-            let run_status = run.status()?;
-            let item = load_item(conn, run_id, item_id)?;
-            check_if_match("item", if_match, item.version)?;
-            let members = load_members(conn, run_id)?;
-            let names: Vec<String> = members.iter().map(|m| m.username.clone()).collect();
-            let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
-            let ctx = ItemContext {
-                run_status,
-                run_closed: run.closed_at.is_some(),
-                gate: item.gate()?,
-                required: item.required,
-                kind: item.kind()?,
-                status: item.status()?,
-            };
-            let stored = StoredItem {
-                id: &item.id,
-                reference: &item.reference,
-                title: &item.title,
-                version: item.version,
-                assignee: item.assignee.as_deref(),
-                note: item.note.as_deref(),
-                evidence_url: item.evidence_url.as_deref(),
-                skip_reason: item.skip_reason.as_deref(),
-                worked_by: item.worked_by.as_deref(),
-                signoffs: signoffs.len(),
-            };
-            let who = ItemActor {
-                username: &actor.username,
-                role: actor.role,
-                is_member: members.iter().any(|m| m.user_id == actor.id),
-            };
-            let Some(plan) = plan_item_change(ctx, stored, who, &names, change)? else {
-                return item.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>());
-            };
-            let at = now();
-            let updated = diesel::update(
-                ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version))),
-            )
+            update_item_locked(conn, run_id, item_id, if_match, change, actor)
+        })
+    }
+}
+
+/// Changes an item in the caller's transaction, the run's lock already taken; `change` is
+/// validated.
+pub(super) fn update_item_locked(
+    conn: &mut crate::AnyConnection,
+    run_id: &str,
+    item_id: &str,
+    if_match: Option<i64>,
+    change: ItemChange,
+    actor: &Actor,
+) -> StoreResult<RunItem> {
+    let run = load_run(conn, run_id)?;
+    let run_status = run.status()?;
+    let item = load_item(conn, run_id, item_id)?;
+    check_if_match("item", if_match, item.version)?;
+    let members = load_members(conn, run_id)?;
+    let names: Vec<String> = members.iter().map(|m| m.username.clone()).collect();
+    let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
+    let ctx = ItemContext {
+        run_status,
+        run_closed: run.closed_at.is_some(),
+        gate: item.gate()?,
+        required: item.required,
+        kind: item.kind()?,
+        status: item.status()?,
+    };
+    let stored = StoredItem {
+        id: &item.id,
+        reference: &item.reference,
+        title: &item.title,
+        version: item.version,
+        assignee: item.assignee.as_deref(),
+        note: item.note.as_deref(),
+        evidence_url: item.evidence_url.as_deref(),
+        skip_reason: item.skip_reason.as_deref(),
+        worked_by: item.worked_by.as_deref(),
+        signoffs: signoffs.len(),
+    };
+    let who = ItemActor {
+        username: &actor.username,
+        role: actor.role,
+        is_member: members.iter().any(|m| m.user_id == actor.id),
+    };
+    let Some(plan) = plan_item_change(ctx, stored, who, &names, change)? else {
+        return item.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>());
+    };
+    let at = now();
+    let updated =
+        diesel::update(ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version))))
             .set((
                 ri::status.eq(plan.status.as_str()),
                 ri::assignee.eq(&plan.assignee),
@@ -78,32 +92,30 @@ impl Store {
                 ri::worked_by.eq(&plan.worked_by),
             ))
             .execute(conn)?;
-            if updated != 1 {
-                let current = ri::table.find(item_id).select(ri::version).first(conn)?;
-                return Err(StoreError::PreconditionFailed {
-                    what: "item",
-                    current,
-                });
-            }
-            if plan.invalidates_signoffs {
-                diesel::update(
-                    so::table
-                        .filter(so::item_id.eq(item_id))
-                        .filter(so::invalidated_at.is_null()),
-                )
-                .set(so::invalidated_at.eq(at))
-                .execute(conn)?;
-            }
-            append_event(
-                conn,
-                run_id,
-                &actor.username,
-                at,
-                EventData::ItemUpdated(plan.event),
-            )?;
-            let fresh = load_item(conn, run_id, item_id)?;
-            let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
-            fresh.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>())
-        })
+    if updated != 1 {
+        let current = ri::table.find(item_id).select(ri::version).first(conn)?;
+        return Err(StoreError::PreconditionFailed {
+            what: "item",
+            current,
+        });
     }
+    if plan.invalidates_signoffs {
+        diesel::update(
+            so::table
+                .filter(so::item_id.eq(item_id))
+                .filter(so::invalidated_at.is_null()),
+        )
+        .set(so::invalidated_at.eq(at))
+        .execute(conn)?;
+    }
+    append_event(
+        conn,
+        run_id,
+        &actor.username,
+        at,
+        EventData::ItemUpdated(plan.event),
+    )?;
+    let fresh = load_item(conn, run_id, item_id)?;
+    let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
+    fresh.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>())
 }

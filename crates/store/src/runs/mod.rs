@@ -11,6 +11,7 @@ use shipshape_domain::Role;
 use shipshape_domain::run::RunStatus;
 use shipshape_domain::text::Label;
 
+mod announcements;
 mod decisions;
 mod events;
 mod items;
@@ -20,6 +21,7 @@ mod rows;
 mod signoffs;
 mod team;
 
+pub use announcements::Announced;
 pub(crate) use events::EventRow;
 
 pub(crate) use rows::approvers_column;
