@@ -4,12 +4,19 @@
 //! words. A 401 on a signed-in call ends the session (the sign-in page then brings the user
 //! back where they were).
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use shipshape_domain::announcement::{
+    AnnouncementDraft, AnnouncementKind, AnnouncementReceipt, SendAnnouncementRequest,
+};
+use shipshape_domain::webhook::{
+    CreateWebhookRequest, CreatedWebhook, DeliveryPage, RotatedSecret, UpdateWebhookRequest,
+    WebhookDelivery, WebhookSubscription,
+};
 use shipshape_domain::wire::{
     ApiToken, ChangePasswordRequest, CreateDecisionRequest, CreateRunRequest, CreateSignoffRequest,
-    CreateTokenRequest, CreateUserRequest, CreatedToken, Decision, EventPage, Pending, Problem,
-    Run, RunItem, RunPage, Signoff, TemplateDetail, TemplateSummary, TokenResponse,
+    CreateTokenRequest, CreateUserRequest, CreatedToken, Decision, Event, EventPage, Pending,
+    Problem, Run, RunItem, RunPage, Signoff, TemplateDetail, TemplateSummary, TokenResponse,
     TransitionRequest, UpdateItemRequest, UpdateUserRequest, User,
 };
 use wasm_bindgen::{JsCast, JsValue};
@@ -267,7 +274,21 @@ pub async fn get_run(run_id: &str) -> ApiResult<Run> {
 
 /// A page of a run's event log after sequence number `after`.
 pub async fn events(run_id: &str, after: i64) -> ApiResult<EventPage> {
-    get(&format!("/runs/{run_id}/events?after={after}&limit=500")).await
+    // Read as a tree and each item as an `Event`: the page's own decoder (a list of events)
+    // would be a second way to read events in the run screen's download.
+    let mut tree: serde_json::Value =
+        get(&format!("/runs/{run_id}/events?after={after}&limit=500")).await?;
+    let items = match tree["items"].take() {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .map(|e| Event::deserialize(e).map_err(|_| unreadable(200)))
+            .collect::<ApiResult<Vec<Event>>>()?,
+        _ => return Err(unreadable(200)),
+    };
+    Ok(EventPage {
+        items,
+        next_after: tree["next_after"].as_i64(),
+    })
 }
 
 /// Moves a run that was at `version` when the user chose to (two people pressing "advance"
@@ -393,4 +414,92 @@ pub async fn revoke_token(token_id: &str) -> ApiResult<()> {
     )
     .await?;
     Ok(())
+}
+
+// --- Webhooks and announcements ---------------------------------------------------------
+
+/// Every webhook subscription.
+pub async fn list_webhooks() -> ApiResult<Vec<WebhookSubscription>> {
+    get("/webhooks").await
+}
+
+/// Creates a webhook subscription; its signing secret is in the answer, once.
+pub async fn create_webhook(body: &CreateWebhookRequest) -> ApiResult<CreatedWebhook> {
+    post("/webhooks", body).await
+}
+
+/// Changes a webhook subscription.
+pub async fn update_webhook(
+    id: &str,
+    body: &UpdateWebhookRequest,
+) -> ApiResult<WebhookSubscription> {
+    decode(
+        send(
+            "PATCH",
+            &format!("/webhooks/{id}"),
+            json_body(body)?,
+            None,
+            "application/json",
+        )
+        .await?,
+    )
+    .await
+}
+
+/// Deletes a webhook subscription.
+pub async fn delete_webhook(id: &str) -> ApiResult<()> {
+    send(
+        "DELETE",
+        &format!("/webhooks/{id}"),
+        None,
+        None,
+        "application/json",
+    )
+    .await?;
+    Ok(())
+}
+
+/// Gives a subscription a new signing secret (in the answer, once).
+pub async fn rotate_webhook_secret(id: &str) -> ApiResult<RotatedSecret> {
+    post(&format!("/webhooks/{id}/rotate-secret"), &()).await
+}
+
+/// Sends a subscription a test event.
+pub async fn test_webhook(id: &str) -> ApiResult<WebhookDelivery> {
+    post(&format!("/webhooks/{id}/test"), &()).await
+}
+
+/// A subscription's latest deliveries.
+pub async fn deliveries(id: &str) -> ApiResult<DeliveryPage> {
+    get(&format!("/webhooks/{id}/deliveries?limit=20")).await
+}
+
+/// Sends a delivery again.
+pub async fn redeliver(id: &str, delivery_id: &str) -> ApiResult<WebhookDelivery> {
+    post(
+        &format!("/webhooks/{id}/deliveries/{delivery_id}/redeliver"),
+        &(),
+    )
+    .await
+}
+
+/// A draft announcement of a run, with the window in the reader's zone too.
+pub async fn announcement_draft(
+    run_id: &str,
+    kind: AnnouncementKind,
+    offset_minutes: i32,
+) -> ApiResult<AnnouncementDraft> {
+    get(&format!(
+        "/runs/{run_id}/announcements/draft?kind={}&offset_minutes={offset_minutes}",
+        kind.as_str()
+    ))
+    .await
+}
+
+/// Sends an announcement.
+pub async fn send_announcement(
+    run_id: &str,
+    body: &SendAnnouncementRequest,
+) -> ApiResult<AnnouncementReceipt> {
+    post(&format!("/runs/{run_id}/announcements"), body).await
 }

@@ -130,6 +130,9 @@ fn Header() -> impl IntoView {
                         {show_when(move || session.allows(Permission::ManageUsers), move || view! {
                             <li><NavLink href="/users" label="Users"/></li>
                         })}
+                        {show_when(move || session.allows(Permission::ManageWebhooks), move || view! {
+                            <li><NavLink href="/integrations" label="Integrations"/></li>
+                        })}
                         <li><NavLink href="/tokens" label="API tokens"/></li>
                     </ul>
                 </nav>

@@ -16,11 +16,13 @@ pub enum Page {
     Dashboard,
     NewRun,
     Run(String),
+    Announce(String),
     Templates,
     ImportTemplate,
     Template(String),
     Users,
     Tokens,
+    Integrations,
     NotFound,
 }
 
@@ -39,11 +41,13 @@ impl Page {
             ["login"] => Page::Login,
             ["runs", "new"] => Page::NewRun,
             ["runs", id] => Page::Run(decode(id)),
+            ["runs", id, "announce"] => Page::Announce(decode(id)),
             ["templates"] => Page::Templates,
             ["templates", "import"] => Page::ImportTemplate,
             ["templates", id] => Page::Template(decode(id)),
             ["users"] => Page::Users,
             ["tokens"] => Page::Tokens,
+            ["integrations"] => Page::Integrations,
             _ => Page::NotFound,
         }
     }

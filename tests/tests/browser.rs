@@ -4,7 +4,8 @@
 //! rollback decision; a change made in a second browser or through the API appears in the
 //! first without a reload; an edit over someone else's change is shown as a conflict and can
 //! be re-applied; a release manager forces a gate with a reason; an expired session returns to sign-in and back; templates import with a
-//! preview and export; API tokens are created and revoked.
+//! preview and export; API tokens are created and revoked; a chat channel is subscribed, tested
+//! and sent an announcement from the run page.
 
 #![expect(
     clippy::unwrap_used,
@@ -13,6 +14,7 @@
 
 use serde_json::{Value, json};
 use shipshape_tests::browser::Browser;
+use shipshape_tests::receiver::Receiver;
 use shipshape_tests::{ADMIN_PASSWORD, Backend, TestApp, USER_PASSWORD, items};
 
 /// The reference of the item with this title prefix.
@@ -694,6 +696,132 @@ async fn templates_import_with_a_preview_and_tokens_are_managed(backend: Backend
     b.quit().await;
 }
 
+/// Integrations and announcements: an admin subscribes a chat channel, sends it a test
+/// event, reads the delivery log and redelivers; on a run, the announcement composer (fetched
+/// when opened) drafts the schedule, sends it to the channel and completes the schedule item.
+async fn a_chat_channel_is_subscribed_tested_and_sent_an_announcement(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.web_dir = shipshape_tests::browser::web_dir();
+        c.outbound_allow = Some("127.0.0.1/32".into());
+    })
+    .await;
+    let chat = Receiver::start().await;
+    let url = format!("{}/chat", chat.url);
+    let b = Browser::open(&app.base).await;
+    b.goto("/integrations").await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.wait_text("h1", "Integrations").await;
+    b.fill("input[name=hook_url]", &url).await;
+    b.fill("input[name=hook_description]", "Release channel")
+        .await;
+    b.click("input[name=hook_chat]").await;
+    b.click("input[name=hook_event][value=run_created]").await;
+    b.click("form[aria-label='New subscription'] button[type=submit]")
+        .await;
+    let secret = b.wait_text(".secret-value", "whsec_").await;
+    assert!(secret.trim().len() > 40, "{secret}");
+    let card = format!("li[data-webhook='{url}']");
+    b.wait_text(&card, "● Active").await;
+
+    // A test event reaches the channel; the delivery log says so; a redelivery repeats it.
+    b.click(&format!("{card} .actions button:nth-child(1)"))
+        .await;
+    let got = chat.wait_for(1, std::time::Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1);
+    assert!(
+        got[0].json()["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Test event from Shipshape")
+    );
+    let started = std::time::Instant::now();
+    loop {
+        b.click(&format!("{card} .actions button:nth-child(2)"))
+            .await;
+        let shown = b
+            .text(&format!("{card} table.deliveries"))
+            .await
+            .unwrap_or_default();
+        if shown.contains("✓ Delivered") {
+            assert!(
+                shown.contains("webhook test") && shown.contains("HTTP 200"),
+                "{shown}"
+            );
+            break;
+        }
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the log shows the delivery: {shown}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    b.click(&format!("{card} table.deliveries button")).await;
+    let got = chat.wait_for(2, std::time::Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].header("webhook-id"), got[1].header("webhook-id"));
+
+    // The announcement composer on a run in preparation.
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let run_id = run["id"].as_str().unwrap();
+    app.transition(&app.admin, run_id, "start")
+        .await
+        .expect(200);
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.click("p.announce a").await;
+    b.wait_text("h1", "Announce").await;
+    b.wait_text(
+        "textarea[name=announce_body]",
+        "Expected downtime: about 15 minutes.",
+    )
+    .await;
+    let subject = b
+        .js(
+            "return document.querySelector('input[name=announce_subject]').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        subject,
+        json!("Planned deployment: EduLibra 4.2.0 to production on 2026-12-01 22:00 UTC")
+    );
+    let schedule = shipshape_tests::item_by_title(&run, "Deployment schedule is communicated");
+    let chosen = b
+        .js(
+            "return document.querySelector('select[name=announce_item]').value;",
+            vec![],
+        )
+        .await;
+    assert_eq!(chosen, schedule["id"], "the schedule item is proposed");
+    b.click("input[name=announce_to]").await;
+    b.click("form[aria-label='Announcement'] button[type=submit]")
+        .await;
+    b.wait_text("form[aria-label='Announcement'] .notice", "Sent (event")
+        .await;
+    // The channel heard of the run's creation (it subscribed to that), then the announcement.
+    let got = chat.wait_for(4, std::time::Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 4);
+    assert!(
+        got[2].json()["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin created the run")
+    );
+    assert_eq!(got[3].json()["text"], subject);
+    let item = app
+        .get(
+            &app.admin,
+            &format!(
+                "/api/v1/runs/{run_id}/items/{}",
+                schedule["id"].as_str().unwrap()
+            ),
+        )
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(item["status"], "done");
+    b.quit().await;
+}
+
 /// Screens other than sign-in are modules fetched when first opened (asked for as soon as
 /// the address names them). One that cannot be fetched is reported on the page; the rest of
 /// the app goes on working.
@@ -797,4 +925,5 @@ in_the_browser!(
     a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_were,
     templates_import_with_a_preview_and_tokens_are_managed,
     a_screen_that_cannot_be_fetched_is_reported,
+    a_chat_channel_is_subscribed_tested_and_sent_an_announcement,
 );

@@ -4,7 +4,9 @@
 //! its own (`shipshape-webbuild` does the splitting), fetched the first time it is opened:
 //! the first load carries the app's shell and one screen, not all of them.
 
+pub mod announce;
 pub mod dashboard;
+pub mod integrations;
 pub mod login;
 pub mod new_run;
 pub mod run;
@@ -64,6 +66,18 @@ fn users_screen() -> Screen {
     Ok(view! { <users::Users/> }.into_any())
 }
 
+// In the new-run module (another screen of forms): each module of its own multiplies the modules shared between
+// screens, and every screen's first load pays for that.
+#[wasm_split(new_run, fallible)]
+fn integrations_screen() -> Screen {
+    Ok(view! { <integrations::Integrations/> }.into_any())
+}
+
+#[wasm_split(new_run, fallible)]
+fn announce_screen(id: String) -> Screen {
+    Ok(view! { <announce::AnnouncePage id=id/> }.into_any())
+}
+
 #[wasm_split(tokens, fallible, preload(preload_tokens))]
 fn tokens_screen() -> Screen {
     Ok(view! { <tokens::Tokens/> }.into_any())
@@ -81,6 +95,7 @@ pub fn prefetch(page: &Page) {
             Page::Templates | Page::Template(_) | Page::ImportTemplate => preload_templates().await,
             Page::Users => preload_users().await,
             Page::Tokens => preload_tokens().await,
+            Page::Integrations | Page::Announce(_) => preload_new_run().await,
             Page::Login | Page::NotFound => Ok(()),
         };
     });
@@ -102,6 +117,8 @@ pub fn Lazy(page: Page) -> impl IntoView {
             Page::ImportTemplate => import_template_screen().await,
             Page::Users => users_screen().await,
             Page::Tokens => tokens_screen().await,
+            Page::Integrations => integrations_screen().await,
+            Page::Announce(id) => announce_screen(id).await,
             Page::Login | Page::NotFound => return,
         };
         shown.try_set(Some(screen));

@@ -281,8 +281,19 @@ fn RunBody(events: RwSignal<Vec<Event>>, link: RwSignal<Option<LinkState>>) -> i
             </div>
             <aside class="run-side">
                 <Team/>
+                {show_when(can(Permission::SteerRuns), || view! { <Announce/> })}
                 <Timeline events=events/>
             </aside>
         </div>
+    }
+}
+
+/// Where a release manager announces the run: a link to its announcement screen (a module
+/// fetched when opened, so the run page's first load does not carry the composer).
+#[component]
+fn Announce() -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    view! {
+        <p class="announce"><a href=move || format!("/runs/{}/announce", ctx.id())>"Announce this deployment to stakeholders"</a></p>
     }
 }
