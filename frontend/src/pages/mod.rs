@@ -1,8 +1,9 @@
 //! The app's screens, one module per route.
 //!
-//! Sign-in is part of the app's first download. Every other screen is split into a module of
-//! its own (`shipshape-webbuild` does the splitting), fetched the first time it is opened:
-//! the first load carries the app's shell and one screen, not all of them.
+//! Sign-in is part of the app's first download. Every other screen is split into a module
+//! (`shipshape-webbuild` does the splitting), fetched the first time it is opened: the first
+//! load carries the app's shell and one screen, not all of them. The dashboard, the run page
+//! and templates have a module each; the screens of forms share one.
 
 pub mod announce;
 pub mod dashboard;
@@ -36,7 +37,11 @@ fn dashboard_screen() -> Screen {
     Ok(view! { <dashboard::Dashboard/> }.into_any())
 }
 
-#[wasm_split(new_run, fallible, preload(preload_new_run))]
+// The screens of forms share one module: new run, integrations, announcements, users and
+// tokens. Each module of its own multiplies the modules that screens share (one per set of
+// screens that use a piece of code), and every screen's first load pays for that: the run
+// screen's most of all.
+#[wasm_split(forms, fallible, preload(preload_forms))]
 fn new_run_screen() -> Screen {
     Ok(view! { <new_run::NewRun/> }.into_any())
 }
@@ -61,24 +66,22 @@ fn import_template_screen() -> Screen {
     Ok(view! { <templates::ImportTemplate/> }.into_any())
 }
 
-#[wasm_split(users, fallible, preload(preload_users))]
+#[wasm_split(forms, fallible)]
 fn users_screen() -> Screen {
     Ok(view! { <users::Users/> }.into_any())
 }
 
-// In the new-run module (another screen of forms): each module of its own multiplies the modules shared between
-// screens, and every screen's first load pays for that.
-#[wasm_split(new_run, fallible)]
+#[wasm_split(forms, fallible)]
 fn integrations_screen() -> Screen {
     Ok(view! { <integrations::Integrations/> }.into_any())
 }
 
-#[wasm_split(new_run, fallible)]
+#[wasm_split(forms, fallible)]
 fn announce_screen(id: String) -> Screen {
     Ok(view! { <announce::AnnouncePage id=id/> }.into_any())
 }
 
-#[wasm_split(tokens, fallible, preload(preload_tokens))]
+#[wasm_split(forms, fallible)]
 fn tokens_screen() -> Screen {
     Ok(view! { <tokens::Tokens/> }.into_any())
 }
@@ -90,12 +93,11 @@ pub fn prefetch(page: &Page) {
     leptos::task::spawn_local(async move {
         let _ = match page {
             Page::Dashboard => preload_dashboard().await,
-            Page::NewRun => preload_new_run().await,
+            Page::NewRun | Page::Users | Page::Tokens | Page::Integrations | Page::Announce(_) => {
+                preload_forms().await
+            }
             Page::Run(_) => preload_run().await,
             Page::Templates | Page::Template(_) | Page::ImportTemplate => preload_templates().await,
-            Page::Users => preload_users().await,
-            Page::Tokens => preload_tokens().await,
-            Page::Integrations | Page::Announce(_) => preload_new_run().await,
             Page::Login | Page::NotFound => Ok(()),
         };
     });
