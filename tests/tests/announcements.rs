@@ -1,7 +1,8 @@
 //! Stakeholder announcements, end to end: a draft generated from the run, edited and sent to
 //! a chat channel (chosen), a webhook subscriber (by event type) and mail recipients (an SMTP
 //! sink), recorded in the run's log, completing the schedule item with the announcement as
-//! its evidence. On SQLite and PostgreSQL.
+//! its evidence; a rollback announced with its reason once the run rolls back, and not
+//! before. On SQLite and PostgreSQL.
 
 #![expect(
     clippy::unwrap_used,
@@ -227,7 +228,92 @@ async fn an_announcement_is_drafted_edited_sent_and_completes_its_item(backend: 
     }
 }
 
+async fn a_rollback_is_announced_with_its_reason_once_the_run_rolls_back(backend: Backend) {
+    let app =
+        TestApp::spawn_with(backend, |c| c.outbound_allow = Some("127.0.0.1/32".into())).await;
+    let chat = Receiver::start().await;
+    let (chat_id, _) = subscribe(
+        &app,
+        json!({"url": format!("{}/chat", chat.url), "format": "slack", "event_types": ["run_overridden"]}),
+    )
+    .await;
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let id = run["id"].as_str().unwrap().to_owned();
+    app.transition(&app.admin, &id, "start").await.expect(200);
+    app.finish_gate(&app.admin, &id, "deploy").await;
+    app.decide(&app.admin, &id, "go_no_go", "go")
+        .await
+        .expect(201);
+    app.transition(&app.admin, &id, "advance").await.expect(200);
+    let path = format!("/api/v1/runs/{id}/announcements");
+    let body = |kind: &str| json!({"kind": kind, "subject": "s", "body": "b", "subscription_ids": [chat_id]});
+    let early = app
+        .post(&app.admin, &path, body("rollback"))
+        .await
+        .expect_problem(422, "invalid_input");
+    assert_eq!(
+        early.json["detail"],
+        "kind: a rollback announcement is sent once the run is rolling back or rolled back; this run is deploying"
+    );
+
+    let decision = app
+        .decide(&app.admin, &id, "deployment_checkpoint", "rollback")
+        .await
+        .expect(201)
+        .json;
+    let rationale = decision["rationale"].as_str().unwrap();
+    let draft = app
+        .get(
+            &app.admin,
+            &format!("/api/v1/runs/{id}/announcements/draft?kind=rollback"),
+        )
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(
+        draft["subject"],
+        "Rolled back: EduLibra 4.2.0 in production"
+    );
+    let text = draft["body"].as_str().unwrap();
+    assert!(text.contains(&format!("Why: {rationale}\n")), "{text}");
+    assert!(!text.contains("Your time"), "no zone given, none shown");
+    app.post(&app.admin, &path, body("success"))
+        .await
+        .expect_problem(422, "invalid_input");
+    let receipt = app
+        .post(
+            &app.admin,
+            &path,
+            json!({"kind": "rollback", "subject": draft["subject"], "body": draft["body"], "subscription_ids": [chat_id]}),
+        )
+        .await
+        .expect(201)
+        .json;
+    assert_eq!(receipt["item"], Value::Null);
+    let got = chat.wait_for(1, ARRIVES).await;
+    assert_eq!(
+        got.len(),
+        1,
+        "the channel hears the announcement, not the events it did not choose"
+    );
+    assert_eq!(
+        got[0].json()["text"],
+        "Rolled back: EduLibra 4.2.0 in production"
+    );
+    let sent = app.events(&id).await.last().unwrap().clone();
+    assert_eq!(sent["type"], "announcement_sent");
+    assert_eq!(sent["payload"]["announcement"], "rollback");
+}
+
 mod sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rollback_is_announced_with_its_reason_once_the_run_rolls_back() {
+        super::a_rollback_is_announced_with_its_reason_once_the_run_rolls_back(
+            shipshape_tests::Backend::Sqlite,
+        )
+        .await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_announcement_is_drafted_edited_sent_and_completes_its_item() {
         super::an_announcement_is_drafted_edited_sent_and_completes_its_item(
@@ -238,6 +324,14 @@ mod sqlite {
 }
 
 mod postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rollback_is_announced_with_its_reason_once_the_run_rolls_back() {
+        super::a_rollback_is_announced_with_its_reason_once_the_run_rolls_back(
+            shipshape_tests::Backend::Postgres,
+        )
+        .await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_announcement_is_drafted_edited_sent_and_completes_its_item() {
         super::an_announcement_is_drafted_edited_sent_and_completes_its_item(
