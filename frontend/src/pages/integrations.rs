@@ -10,13 +10,11 @@ use shipshape_domain::webhook::{
     WebhookSubscription,
 };
 
+use shipshape_domain::describe::words;
+
 use crate::api::{self, ApiError};
 use crate::components::ErrorNote;
 use crate::format;
-
-fn words(s: &str) -> String {
-    s.replace('_', " ")
-}
 
 fn delivery_status(d: &WebhookDelivery) -> String {
     let last = d.attempt_log.last();
