@@ -37,6 +37,30 @@ impl AnnouncementKind {
         }
     }
 
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            AnnouncementKind::Schedule,
+            AnnouncementKind::Success,
+            AnnouncementKind::Rollback,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    /// Whether a checklist item with this wording is the one an announcement of this kind
+    /// satisfies: it speaks of communicating the schedule (before deploying) or the success
+    /// (after). No item is a rollback announcement's.
+    pub fn satisfies(self, item_title: &str) -> bool {
+        let words: &[&str] = match self {
+            AnnouncementKind::Schedule => &["schedule", "communicated"],
+            AnnouncementKind::Success => &["success", "communicated"],
+            AnnouncementKind::Rollback => &[],
+        };
+        let title = item_title.to_lowercase();
+        !words.is_empty() && words.iter().all(|w| title.contains(w))
+    }
+
     /// Whether a run in `status` may send this kind: the schedule before deploying, success
     /// once verified or completed, a rollback once rolling back or rolled back. The error
     /// says when it may.
@@ -347,6 +371,23 @@ mod tests {
         let r = draft(AnnouncementKind::Rollback, &f, None);
         assert_eq!(r.subject, "Rolled back: EduLibra 4.2.0 in production");
         assert!(r.body.contains("Why: error rate doubled\n"));
+    }
+
+    #[test]
+    fn the_seed_checklists_communication_items_are_found_by_their_wording() {
+        let schedule = "Deployment schedule is communicated to all stakeholders and users, \
+                        including expected downtime.";
+        let success = "Successful deployment and availability of the new release is \
+                       communicated to users and stakeholders.";
+        assert!(AnnouncementKind::Schedule.satisfies(schedule));
+        assert!(!AnnouncementKind::Schedule.satisfies(success));
+        assert!(AnnouncementKind::Success.satisfies(success));
+        assert!(!AnnouncementKind::Rollback.satisfies(schedule));
+        assert_eq!(
+            AnnouncementKind::parse("rollback"),
+            Some(AnnouncementKind::Rollback)
+        );
+        assert_eq!(AnnouncementKind::parse("teams"), None);
     }
 
     #[test]

@@ -17,27 +17,14 @@ fn offset_minutes() -> i32 {
 }
 
 fn kind_of(value: &str) -> AnnouncementKind {
-    match value {
-        "success" => AnnouncementKind::Success,
-        "rollback" => AnnouncementKind::Rollback,
-        _ => AnnouncementKind::Schedule,
-    }
+    AnnouncementKind::parse(value).unwrap_or(AnnouncementKind::Schedule)
 }
 
-/// The item an announcement of `kind` most likely satisfies: the one whose wording speaks of
-/// communicating the schedule (before) or the success (after).
+/// The item an announcement of `kind` most likely satisfies (the domain's rule), if any.
 fn likely_item(kind: AnnouncementKind, items: &[(String, String)]) -> String {
-    let words: &[&str] = match kind {
-        AnnouncementKind::Schedule => &["schedule", "communicated"],
-        AnnouncementKind::Success => &["success", "communicated"],
-        AnnouncementKind::Rollback => &[],
-    };
     items
         .iter()
-        .find(|(_, label)| {
-            let l = label.to_lowercase();
-            !words.is_empty() && words.iter().all(|w| l.contains(w))
-        })
+        .find(|(_, label)| kind.satisfies(label))
         .map(|(id, _)| id.clone())
         .unwrap_or_default()
 }
