@@ -123,6 +123,9 @@ pub struct TestApp {
     pub signers: (String, String),
     /// The database's URL (for tests that reach behind the API, e.g. to tamper with it).
     pub db_url: String,
+    /// What probe items check in [`TestApp::finish_gate`]: the base URL of the runs'
+    /// environments, answering `/healthz` and `/version` (the run's release version).
+    pub probe_target: receiver::Receiver,
     handle: actix_web::dev::ServerHandle,
     // Dropped last: the database outlives the server.
     _db: TestDb,
@@ -219,9 +222,13 @@ impl TestApp {
         TestApp::spawn_on(db, &url, configure).await
     }
 
-    /// Starts a server on a database made with [`TestDb::create_on`].
+    /// Starts a server on a database made with [`TestDb::create_on`]. Its outbound requests
+    /// may reach 127.0.0.1 (where the tests' receivers and probe targets listen) unless
+    /// `configure` says otherwise.
     pub async fn spawn_on(db: TestDb, url: &str, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::for_database(url);
+        config.outbound_allow = Some("127.0.0.1/32".into());
+        config.schedule_poll = std::time::Duration::from_millis(200);
         configure(&mut config);
         config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
         config.jwt_secret = Some(Secret::new(JWT_SECRET));
@@ -237,6 +244,7 @@ impl TestApp {
             client,
             admin: String::new(),
             signers: (String::new(), String::new()),
+            probe_target: healthy_target().await,
             handle,
             db_url: url.to_owned(),
             _db: db,
@@ -258,6 +266,8 @@ impl TestApp {
     /// [`TestApp::spawn_beside`], with changes to the second instance's configuration.
     pub async fn spawn_beside_with(&self, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = Config::for_database(&self.db_url);
+        config.outbound_allow = Some("127.0.0.1/32".into());
+        config.schedule_poll = std::time::Duration::from_millis(200);
         configure(&mut config);
         config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
         config.jwt_secret = Some(Secret::new(JWT_SECRET));
@@ -271,6 +281,7 @@ impl TestApp {
             client: Client::new(),
             admin: String::new(),
             signers: self.signers.clone(),
+            probe_target: self.probe_target.clone(),
             handle,
             db_url: self.db_url.clone(),
             _db: TestDb::Shared,
@@ -513,14 +524,63 @@ impl TestApp {
         .await
     }
 
+    /// Points the run's environment at [`TestApp::probe_target`] (as the admin) and has the
+    /// target answer `/version` with the run's release version.
+    pub async fn serve_probes(&self, run: &Value) {
+        let environment = run["environment"].as_str().unwrap();
+        self.send(
+            Method::PUT,
+            &format!("/api/v1/environments/{environment}"),
+            Some(&self.admin),
+            Some(&json!({"base_url": self.probe_target.url})),
+            &[],
+        )
+        .await
+        .expect(200);
+        self.probe_target.route(
+            "/version",
+            receiver::Reply::status(200, &json!({"version": run["release_version"]}).to_string()),
+        );
+    }
+
+    /// Runs a probe item's check now (as the token's user).
+    pub async fn check(&self, token: &str, run_id: &str, item_id: &str) -> Answer {
+        self.post(
+            token,
+            &format!("/api/v1/runs/{run_id}/items/{item_id}/checks"),
+            json!({}),
+        )
+        .await
+    }
+
     /// Marks done every applicable item of a gate; approval items get the sign-offs their
-    /// policy asks for from the signers.
+    /// policy asks for from the signers, probe items a passing check of
+    /// [`TestApp::probe_target`], items that require evidence a link.
     pub async fn finish_gate(&self, token: &str, run_id: &str, gate: &str) {
         let run = self.run(token, run_id).await;
         for item in items(&run) {
-            if item["gate"] == gate && item["applicable"] == true && item["status"] != "done" {
+            let fresh_probe = item["probe"]["problem"].is_null();
+            if item["gate"] == gate
+                && item["applicable"] == true
+                && (item["status"] != "done" || !fresh_probe)
+            {
                 let id = item["id"].as_str().unwrap();
-                if item["kind"] == "approval" {
+                if item["kind"] == "probe" {
+                    self.serve_probes(&run).await;
+                    let result = self.check(token, run_id, id).await.expect(201).json;
+                    assert_eq!(result["passed"], true, "the check passes: {result}");
+                } else if item["evidence_required"] == true {
+                    self.patch(
+                        token,
+                        &format!("/api/v1/runs/{run_id}/items/{id}"),
+                        json!({"status": "done", "evidence": [
+                            {"label": "Log", "url": "https://ci.example/log/1"}
+                        ]}),
+                        None,
+                    )
+                    .await
+                    .expect(200);
+                } else if item["kind"] == "approval" {
                     for role in item["approval"]["missing"].as_array().unwrap() {
                         let signer = match role.as_str().unwrap() {
                             "release_manager" => &self.signers.1,
@@ -669,4 +729,15 @@ macro_rules! on_both_backends {
             )*
         }
     };
+}
+
+/// A probe target that answers `/healthz` with 200 `{"status":"ok"}` (and anything else with
+/// 200 `ok`).
+async fn healthy_target() -> receiver::Receiver {
+    let target = receiver::Receiver::start().await;
+    target.route(
+        "/healthz",
+        receiver::Reply::status(200, r#"{"status":"ok"}"#),
+    );
+    target
 }

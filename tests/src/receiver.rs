@@ -1,5 +1,6 @@
-//! An HTTP receiver on 127.0.0.1 for outbound requests (webhook deliveries): it records every
-//! request it gets and answers each as told — a status, a body, a delay, or a redirect.
+//! An HTTP receiver on 127.0.0.1 for outbound requests (webhook deliveries, probe checks): it
+//! records every request it gets and answers each as told — a status, a body, a delay, or a
+//! redirect; in order from a script, or by path.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -78,6 +79,8 @@ impl Reply {
 struct State {
     received: Vec<Received>,
     script: VecDeque<Reply>,
+    /// Standing replies by path, when the script is empty.
+    routes: Vec<(String, Reply)>,
 }
 
 /// The receiver: answers from its script in order, then 200 `ok` by default.
@@ -112,6 +115,13 @@ impl Receiver {
     /// Answers the next requests with these replies, in order.
     pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
         self.state.lock().unwrap().script.extend(replies);
+    }
+
+    /// Answers every later request for `path` with `reply` while the script is empty.
+    pub fn route(&self, path: &str, reply: Reply) {
+        let mut s = self.state.lock().unwrap();
+        s.routes.retain(|(p, _)| p != path);
+        s.routes.push((path.to_owned(), reply));
     }
 
     /// What it got so far.
@@ -171,6 +181,11 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
     }
     let reply = {
         let mut s = state.lock().unwrap();
+        let standing = s
+            .routes
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, r)| r.clone());
         s.received.push(Received {
             path,
             headers,
@@ -178,6 +193,7 @@ async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
         });
         s.script
             .pop_front()
+            .or(standing)
             .unwrap_or_else(|| Reply::status(200, "ok"))
     };
     tokio::time::sleep(reply.delay).await;

@@ -105,6 +105,10 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("get_item", Roles(ALL, "runs:read")),
         ("update_item", Roles(WORKERS, "runs:write")),
         ("create_claim", Roles(WORKERS, "runs:write")),
+        ("create_check", Roles(WORKERS, "runs:write")),
+        ("list_checks", Roles(ALL, "runs:read")),
+        ("list_environments", Roles(ALL, "runs:read")),
+        ("update_environment", Roles(ADMIN, "admin")),
         ("list_signoffs", Roles(ALL, "runs:read")),
         ("create_signoff", Roles(SIGNERS, "runs:write")),
         ("list_members", Roles(ALL, "runs:read")),
@@ -276,6 +280,23 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
             post,
             format!("/api/v1/runs/{run}/items/{manual}/claim"),
             None,
+        ),
+        // Refused (422) past authorization: not a probe item.
+        "create_check" => (
+            post,
+            format!("/api/v1/runs/{run}/items/{manual}/checks"),
+            None,
+        ),
+        "list_checks" => (
+            get,
+            format!("/api/v1/runs/{run}/items/{manual}/checks"),
+            None,
+        ),
+        "list_environments" => (get, "/api/v1/environments".into(), None),
+        "update_environment" => (
+            Method::PUT,
+            "/api/v1/environments/matrix".into(),
+            Some(json!({"base_url": "https://matrix.example"})),
         ),
         "list_signoffs" => (
             get,

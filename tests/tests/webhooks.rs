@@ -520,7 +520,7 @@ async fn a_subscription_that_keeps_failing_is_deactivated_and_says_why(backend: 
 
 async fn loopback_targets_are_refused_without_an_allow_list(backend: Backend) {
     // No allow-list: the defaults of a real installation.
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |c| c.outbound_allow = None).await;
     let hook = Receiver::start().await;
     let port = hook.url.rsplit(':').next().unwrap().to_owned();
     for (url, class) in [

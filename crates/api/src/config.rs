@@ -150,6 +150,10 @@ pub struct Config {
     /// A subscription whose every attempt has failed for this long is deactivated.
     #[arg(skip = shipshape_domain::webhook::DISABLE_AFTER)]
     pub webhook_disable_after: std::time::Duration,
+    /// The longest the scheduled-checks-and-deadlines worker sleeps before looking again
+    /// (tests shorten it).
+    #[arg(skip = std::time::Duration::from_secs(10))]
+    pub schedule_poll: std::time::Duration,
 }
 
 impl Config {
@@ -175,6 +179,7 @@ impl Config {
             mail_batch_secs: 60,
             webhook_retry_schedule: shipshape_domain::webhook::RETRY_SCHEDULE.to_vec(),
             webhook_disable_after: shipshape_domain::webhook::DISABLE_AFTER,
+            schedule_poll: std::time::Duration::from_secs(10),
         }
     }
 }

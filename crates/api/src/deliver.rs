@@ -368,7 +368,7 @@ async fn send(
 }
 
 /// What went wrong with a request, in words (with the guard's reason when it refused).
-fn describe_error(e: reqwest::Error) -> String {
+pub(crate) fn describe_error(e: reqwest::Error) -> String {
     let mut source: Option<&dyn std::error::Error> = Some(&e);
     let mut guard_said = None;
     while let Some(s) = source {

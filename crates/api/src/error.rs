@@ -185,6 +185,7 @@ impl From<ItemError> for ApiError {
             ItemError::NeedsSignoff => {
                 ApiError::new(StatusCode::CONFLICT, "signoff_required", detail)
             }
+            ItemError::NeedsCheck => ApiError::new(StatusCode::CONFLICT, "check_required", detail),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod logging;
 pub mod mail;
 pub mod openapi;
 pub mod outbound;
+pub mod probe;
 mod routes;
 pub mod server;
 pub mod throttle;

@@ -146,11 +146,20 @@ impl Guard {
     /// A POST to `url` through the guard (not yet sent): an address-literal host is checked
     /// here, a name by the resolver when the client connects.
     pub fn post(&self, url: &str) -> Result<reqwest::RequestBuilder, OutboundError> {
+        self.request(reqwest::Method::POST, url)
+    }
+
+    /// A request to `url` through the guard (not yet sent), as [`Guard::post`].
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, OutboundError> {
         let url = Guard::parse(url)?;
         if let Some(ip) = literal(&url) {
             check(&self.allow, url.host_str().unwrap_or_default(), ip)
                 .map_err(|r| OutboundError(r.to_string()))?;
         }
-        Ok(self.client.post(url))
+        Ok(self.client.request(method, url))
     }
 }

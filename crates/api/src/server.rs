@@ -123,6 +123,15 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
             public_url: public_url.clone(),
         },
     )?;
+    crate::probe::start(
+        &store,
+        &bus,
+        guard.clone(),
+        crate::probe::ScheduleSettings {
+            poll: config.schedule_poll,
+            mail: config.smtp_url.is_some(),
+        },
+    )?;
     Ok(AppState {
         mail_enabled: config.smtp_url.is_some(),
         public_url,

@@ -15,7 +15,7 @@ use shipshape_domain::{EDULIBRA_TEMPLATE_MD, markdown};
 
 fn edulibra_run(status: RunStatus) -> RunFacts {
     let t = markdown::parse(EDULIBRA_TEMPLATE_MD).expect("the built-in template parses");
-    let mut facts = RunFacts::planned(&t);
+    let mut facts = RunFacts::planned(&t, chrono::Utc::now());
     facts.status = status;
     // Half done, so the gates have work to do.
     for item in facts.items.iter_mut().step_by(2) {

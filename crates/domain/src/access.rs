@@ -80,11 +80,13 @@ pub enum Permission {
     ManageWebhooks,
     /// Manage users.
     ManageUsers,
+    /// Manage environments' settings (their base URLs).
+    ManageEnvironments,
 }
 
 impl Permission {
     /// Every permission.
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::Read,
         Permission::WorkItems,
         Permission::SignOff,
@@ -93,6 +95,7 @@ impl Permission {
         Permission::WriteTemplates,
         Permission::ManageWebhooks,
         Permission::ManageUsers,
+        Permission::ManageEnvironments,
     ];
 
     /// The API token scope that carries this permission.
@@ -103,7 +106,7 @@ impl Permission {
             Permission::Decide => Scope::DecisionsWrite,
             Permission::WriteTemplates => Scope::TemplatesWrite,
             Permission::ManageWebhooks => Scope::WebhooksWrite,
-            Permission::ManageUsers => Scope::Admin,
+            Permission::ManageUsers | Permission::ManageEnvironments => Scope::Admin,
         }
     }
 
@@ -118,6 +121,7 @@ impl Permission {
             Permission::WriteTemplates => "create templates",
             Permission::ManageWebhooks => "manage webhook subscriptions",
             Permission::ManageUsers => "manage users",
+            Permission::ManageEnvironments => "manage environments",
         }
     }
 }
@@ -139,7 +143,9 @@ impl Role {
                 Role::Admin | Role::ReleaseManager => true,
                 Role::Engineer | Role::Approver | Role::Viewer => false,
             },
-            Permission::WriteTemplates | Permission::ManageUsers => match self {
+            Permission::WriteTemplates
+            | Permission::ManageUsers
+            | Permission::ManageEnvironments => match self {
                 Role::Admin => true,
                 Role::ReleaseManager | Role::Engineer | Role::Approver | Role::Viewer => false,
             },

@@ -260,7 +260,7 @@ pub struct Work<'a> {
     /// The note.
     pub note: Option<&'a str>,
     /// The evidence link.
-    pub evidence_url: Option<&'a str>,
+    pub evidence: &'a [crate::item::EvidenceLink],
 }
 
 /// Whether going from `before` to `after` changes the work (re-sending the same values does

@@ -105,6 +105,19 @@ fn item_changes(c: &ItemChanges) -> String {
             ));
         }
     }
+    if let Some(v) = &c.evidence {
+        let links = |l: &[crate::item::EvidenceLink]| {
+            if l.is_empty() {
+                "nothing".to_owned()
+            } else {
+                l.iter()
+                    .map(|l| format!("“{}”", l.label))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        parts.push(format!("evidence {} → {}", links(&v.from), links(&v.to)));
+    }
     parts.join("; ")
 }
 
@@ -166,6 +179,23 @@ pub fn event(event: &Event) -> String {
             outcome(p.outcome),
             words(&p.point_key),
             p.rationale
+        ),
+        EventData::ProbeChecked(p) => {
+            let verdict = if p.passed { "passed" } else { "failed" };
+            let by = match p.trigger {
+                crate::event::ProbeTrigger::OnDemand => format!("{who} ran the"),
+                crate::event::ProbeTrigger::Schedule => "Scheduled".to_owned(),
+            };
+            format!(
+                "{by} check of {} {}: {verdict} — {}",
+                p.reference, p.title, p.summary
+            )
+        }
+        EventData::DecisionDue(p) => format!(
+            "{} is due at {} with no decision; then {} is recorded",
+            p.title,
+            time(p.deadline),
+            outcome(p.default_outcome)
         ),
         EventData::MemberAdded(p) => {
             format!("{who} added {} to the team ({})", p.username, p.run_role)
@@ -233,6 +263,7 @@ mod tests {
             rationale: "errors".into(),
             criteria: vec![],
             run_status: None,
+            deadline_passed: false,
         }));
         assert_eq!(
             event(&decision),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::approval::{ApprovalState, Verdict};
 use crate::decision::{CriterionAssessment, Outcome};
-use crate::item::ItemStatus;
+use crate::item::{EvidenceLink, ItemStatus};
 use crate::run::{Blocker, RunStatus, TransitionAction};
 
 /// A text field's value before and after a change (`null`: it was or became empty).
@@ -168,9 +168,12 @@ pub struct ItemChanges {
     /// The note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<TextChange>,
-    /// The evidence link.
+    /// The evidence link (events written before items carried several links).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence_url: Option<TextChange>,
+    /// The evidence links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceChange>,
     /// Why the item is skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<TextChange>,
@@ -183,8 +186,19 @@ impl ItemChanges {
             && self.assignee.is_none()
             && self.note.is_none()
             && self.evidence_url.is_none()
+            && self.evidence.is_none()
             && self.skip_reason.is_none()
     }
+}
+
+/// An item's evidence links before and after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EvidenceChange {
+    /// Before.
+    pub from: Vec<EvidenceLink>,
+    /// After.
+    pub to: Vec<EvidenceLink>,
 }
 
 /// An item changed.
@@ -245,6 +259,80 @@ pub struct DecisionRecorded {
     pub criteria: Vec<CriterionAssessment>,
     /// The run's status change the decision caused (rollback, abort), if any.
     pub run_status: Option<RunStatusChange>,
+    /// Whether the server recorded it because the point's deadline passed with no decision.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deadline_passed: bool,
+}
+
+/// What started a probe item's check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeTrigger {
+    /// Someone asked for it ("Run check", `POST …/checks`).
+    OnDemand,
+    /// The server's schedule, while the run is in the stage the item gates.
+    Schedule,
+}
+
+impl ProbeTrigger {
+    /// The wire and database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeTrigger::OnDemand => "on_demand",
+            ProbeTrigger::Schedule => "schedule",
+        }
+    }
+
+    /// Parses the wire and database spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [ProbeTrigger::OnDemand, ProbeTrigger::Schedule]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// A probe item's check ran; its result is the item's evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProbeChecked {
+    /// The item.
+    pub item_id: String,
+    /// The item's reference.
+    pub reference: String,
+    /// The item's title.
+    pub title: String,
+    /// The stored result.
+    pub result_id: String,
+    /// Whether the answer was what the probe expects.
+    pub passed: bool,
+    /// What matched or did not ("expected 200, got 503").
+    pub summary: String,
+    /// The URL requested.
+    pub url: String,
+    /// The answer's HTTP status, when there was an answer.
+    pub http_status: Option<u16>,
+    /// How long the answer took, in milliseconds, when there was one.
+    pub latency_ms: Option<u64>,
+    /// What started the check.
+    pub trigger: ProbeTrigger,
+    /// The item's status change the result caused, if any.
+    pub status: Option<ItemStatusChange>,
+}
+
+/// A decision point's deadline is near and nobody has decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DecisionDue {
+    /// The decision point's key.
+    pub point_key: String,
+    /// Its title.
+    pub title: String,
+    /// When the deadline passes.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
+    pub deadline: DateTime<Utc>,
+    /// What the server records then if nobody decides.
+    pub default_outcome: Outcome,
 }
 
 /// A member joined or left the run's team.
@@ -391,6 +479,10 @@ event_kinds! {
         "An approval item was signed off (approved or rejected).";
     AnnouncementSent(AnnouncementSent) = "announcement_sent", "AnnouncementSentEvent",
         "A stakeholder announcement was sent.";
+    ProbeChecked(ProbeChecked) = "probe_checked", "ProbeCheckedEvent",
+        "A probe item's check ran.";
+    DecisionDue(DecisionDue) = "decision_due", "DecisionDueEvent",
+        "A decision point's deadline is near and nobody has decided.";
 }
 
 /// One entry of a run's append-only, hash-chained event log.
@@ -648,6 +740,6 @@ mod tests {
             serde_json::to_value(&data).unwrap()["type"],
             data.event_type().as_str()
         );
-        assert_eq!(EventType::ALL.len(), 10);
+        assert_eq!(EventType::ALL.len(), 12);
     }
 }

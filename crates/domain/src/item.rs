@@ -68,6 +68,42 @@ impl ItemStatus {
     }
 }
 
+/// A labelled link to evidence (a log, a dashboard, a ticket, a CI run).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceLink {
+    /// What it shows, e.g. "Backup restore log" (1 to 200 characters, one line).
+    pub label: String,
+    /// Where, an absolute http(s) URL.
+    pub url: String,
+}
+
+/// The most evidence links an item carries.
+pub const MAX_EVIDENCE_LINKS: usize = 10;
+/// The label an evidence link set through `evidence_url` gets.
+pub const DEFAULT_EVIDENCE_LABEL: &str = "Evidence";
+
+/// Checks a list of evidence links: each label a [`Label`], each URL an [`HttpUrl`], at most
+/// [`MAX_EVIDENCE_LINKS`]. Values are trimmed.
+pub fn check_evidence(links: Vec<EvidenceLink>) -> Result<Vec<EvidenceLink>, ItemError> {
+    if links.len() > MAX_EVIDENCE_LINKS {
+        return Err(invalid(
+            "evidence",
+            format!("at most {MAX_EVIDENCE_LINKS} evidence links"),
+        ));
+    }
+    links
+        .into_iter()
+        .map(|l| {
+            Ok(EvidenceLink {
+                label: Label::parse("evidence.label", &l.label)?.into(),
+                url: HttpUrl::parse("evidence.url", &l.url)?.into_string(),
+            })
+        })
+        .collect()
+}
+
 /// Why an item change is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ItemError {
@@ -88,6 +124,12 @@ pub enum ItemError {
     /// Approval items are done only through sign-offs.
     #[error("an approval item is done only through sign-offs: POST its signoffs")]
     NeedsSignoff,
+    /// A probe item's status follows its check's results.
+    #[error(
+        "a probe item's status follows its check's results: POST its checks to run it, or \
+         skip it with a reason (a waiver)"
+    )]
+    NeedsCheck,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ItemError {
@@ -107,8 +149,10 @@ pub struct ItemChange {
     pub assignee: Option<Option<String>>,
     /// New note, or clear it.
     pub note: Option<Option<String>>,
-    /// New evidence URL, or clear it.
+    /// New first evidence link's URL, or remove the first link.
     pub evidence_url: Option<Option<String>>,
+    /// The evidence links, replacing the ones the item has.
+    pub evidence: Option<Vec<EvidenceLink>>,
     /// Why the item is skipped (required with status `skipped`).
     pub reason: Option<String>,
 }
@@ -128,6 +172,8 @@ pub struct ItemContext {
     pub kind: ItemKind,
     /// The item's current status.
     pub status: ItemStatus,
+    /// Whether the item is done only with evidence.
+    pub evidence_required: bool,
 }
 
 /// The checked change, ready to store: `skip_reason` is what the stored reason becomes.
@@ -159,16 +205,25 @@ impl ItemChange {
                 Some(r) => Note::parse("reason", &r)?.map(String::from),
                 None => None,
             },
+            evidence: self.evidence.map(check_evidence).transpose()?,
             status: self.status,
         };
+        if change.evidence.is_some() && change.evidence_url.is_some() {
+            return Err(invalid(
+                "evidence_url",
+                "give evidence (every link) or evidence_url (the first link's URL), not both",
+            ));
+        }
         if change.status.is_none()
             && change.assignee.is_none()
             && change.note.is_none()
             && change.evidence_url.is_none()
+            && change.evidence.is_none()
         {
             return Err(invalid(
                 "status",
-                "nothing to change: give at least one of status, assignee, note, evidence_url",
+                "nothing to change: give at least one of status, assignee, note, evidence, \
+                 evidence_url",
             ));
         }
         Ok(change)
@@ -272,10 +327,24 @@ pub fn check_item_change(
     {
         return Err(ItemError::NeedsSignoff);
     }
+    // A probe item's status follows its check's results; people only waive it (skip it with
+    // a reason) or take a waiver back (to pending).
+    if ctx.kind == ItemKind::Probe
+        && let Some(to) = change.status
+        && to != ctx.status
+        && !(to == ItemStatus::Skipped
+            || (to == ItemStatus::Pending && ctx.status == ItemStatus::Skipped))
+    {
+        return Err(ItemError::NeedsCheck);
+    }
     // Re-stating the current status is not a change of status.
     if change.status == Some(ctx.status) && ctx.status != ItemStatus::Skipped {
         change.status = None;
-        if change.assignee.is_none() && change.note.is_none() && change.evidence_url.is_none() {
+        if change.assignee.is_none()
+            && change.note.is_none()
+            && change.evidence_url.is_none()
+            && change.evidence.is_none()
+        {
             return Ok(CheckedItemChange {
                 change,
                 skip_reason: None,
@@ -297,6 +366,7 @@ impl CheckedItemChange {
             && self.change.assignee.is_none()
             && self.change.note.is_none()
             && self.change.evidence_url.is_none()
+            && self.change.evidence.is_none()
             && self.skip_reason.is_none()
     }
 }
@@ -316,8 +386,8 @@ pub struct StoredItem<'a> {
     pub assignee: Option<&'a str>,
     /// Its note.
     pub note: Option<&'a str>,
-    /// Its evidence link.
-    pub evidence_url: Option<&'a str>,
+    /// Its evidence links.
+    pub evidence: &'a [EvidenceLink],
     /// Why it is skipped.
     pub skip_reason: Option<&'a str>,
     /// Who worked on it (comma-separated user names).
@@ -347,8 +417,8 @@ pub struct ItemPlan {
     pub assignee: Option<String>,
     /// The next note.
     pub note: Option<String>,
-    /// The next evidence link.
-    pub evidence_url: Option<String>,
+    /// The next evidence links.
+    pub evidence: Vec<EvidenceLink>,
     /// The next skip reason.
     pub skip_reason: Option<String>,
     /// Who has worked on the item after the change.
@@ -387,18 +457,33 @@ pub fn plan_item_change(
     let owned = |v: Option<&str>| v.map(str::to_owned);
     let assignee = c.assignee.unwrap_or_else(|| owned(item.assignee));
     let note = c.note.unwrap_or_else(|| owned(item.note));
-    let evidence_url = c.evidence_url.unwrap_or_else(|| owned(item.evidence_url));
+    let evidence = match (c.evidence, c.evidence_url) {
+        (Some(links), _) => links,
+        (None, Some(first)) => with_first_url(item.evidence, first),
+        (None, None) => item.evidence.to_vec(),
+    };
     let patched_status = c.status.unwrap_or(ctx.status);
+    if ctx.evidence_required
+        && ctx.kind == ItemKind::Manual
+        && patched_status == ItemStatus::Done
+        && evidence.is_empty()
+    {
+        return Err(invalid(
+            "evidence",
+            "this item requires evidence: add at least one evidence link (label and URL) \
+             before it is done",
+        ));
+    }
     let material = is_material_change(
         Work {
             status: ctx.status,
             note: item.note,
-            evidence_url: item.evidence_url,
+            evidence: item.evidence,
         },
         Work {
             status: patched_status,
             note: note.as_deref(),
-            evidence_url: evidence_url.as_deref(),
+            evidence: &evidence,
         },
     );
     let invalidates_signoffs = material && item.signoffs > 0;
@@ -417,7 +502,11 @@ pub fn plan_item_change(
         }),
         assignee: text_change(item.assignee, &assignee),
         note: text_change(item.note, &note),
-        evidence_url: text_change(item.evidence_url, &evidence_url),
+        evidence_url: None,
+        evidence: (item.evidence != evidence.as_slice()).then(|| crate::event::EvidenceChange {
+            from: item.evidence.to_vec(),
+            to: evidence.clone(),
+        }),
         skip_reason: text_change(item.skip_reason, &skip_reason),
     };
     if changes.is_empty() {
@@ -438,7 +527,7 @@ pub fn plan_item_change(
         status,
         assignee,
         note,
-        evidence_url,
+        evidence,
         skip_reason,
         worked_by,
         version,
@@ -455,6 +544,24 @@ pub fn plan_item_change(
     }))
 }
 
+/// The links with the first one's URL replaced (or a first link added), or the first one
+/// removed: what `evidence_url` means now that an item carries several links.
+fn with_first_url(links: &[EvidenceLink], first: Option<String>) -> Vec<EvidenceLink> {
+    let mut out = links.to_vec();
+    match (first, out.is_empty()) {
+        (Some(url), true) => out.push(EvidenceLink {
+            label: DEFAULT_EVIDENCE_LABEL.to_owned(),
+            url,
+        }),
+        (Some(url), false) => out[0].url = url,
+        (None, true) => {}
+        (None, false) => {
+            out.remove(0);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,6 +574,7 @@ mod tests {
             required: true,
             kind,
             status,
+            evidence_required: false,
         }
     }
 
@@ -478,7 +586,7 @@ mod tests {
             version: 4,
             assignee: None,
             note: Some("written"),
-            evidence_url: None,
+            evidence: &[],
             skip_reason: None,
             worked_by: Some("carol"),
             signoffs,

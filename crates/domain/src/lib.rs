@@ -15,6 +15,7 @@ pub mod event;
 pub mod item;
 pub mod markdown;
 pub mod outbound;
+pub mod probe;
 pub mod role;
 pub mod run;
 pub mod signin;

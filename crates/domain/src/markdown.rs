@@ -47,10 +47,26 @@
 //!   (default `always`), `kind=manual|approval` (default `manual`),
 //!   `approvers=ROLE,ROLE,…` (approval items: one distinct signer per listed role; default
 //!   one `approver`), `role=admin|release_manager|engineer|approver|viewer` (default none) and the flag
-//!   `optional` (default: the item is required).
+//!   `optional` (default: the item is required), and `evidence=required` (the item is done
+//!   only with an evidence link, or a passing check).
+//! - A probe item (`kind=probe`) declares its check in the same annotation: `url=…` (required;
+//!   absolute http(s) or starting with `{base_url}`, the base URL an administrator sets for the
+//!   run's environment; `{environment}`, `{product}` and `{version}` are the run's fields),
+//!   `method=GET|HEAD` (default GET), `status=200` (the expected status, default 200),
+//!   `latency=800ms` (the slowest passing answer), `ttl=15m` (how long a passing result
+//!   counts, default 15m), `every=5m` (how often it is repeated while the run is in the stage
+//!   the item gates, default half the ttl), `pointer=/status` (a JSON Pointer into the
+//!   answer), and `equals=ok` or `matches="regular expression"` (the value at the pointer, or
+//!   the whole answer; quote a value with spaces, which must then come last). An invalid
+//!   check is an error naming the line. An `optional` probe is advisory: it shows its result
+//!   and never gates.
 //! - In the decision points block, each `### title <!-- shipshape key=… stage=… -->` is a
-//!   decision point (`key` and `stage=preparing|deploying|verifying` are required), and each
-//!   `- text` line under it is one of its criteria.
+//!   decision point (`key` and `stage=preparing|deploying|verifying` are required;
+//!   `deadline=30m` gives the time after the stage begins by which it must be decided, and
+//!   `default=hold|rollback|abort` what the server records when it passes, `hold` unless
+//!   given), and each `- text` line under it is one of its criteria. A criterion a probe item
+//!   measures says which: `- p95 latency below 800 ms <!-- shipshape probe=3.1.2 -->` (the
+//!   item's part.section.item reference).
 //! - The order is: title, preamble, parts, decision points, epilogue. Blank lines between
 //!   structures do not matter. Anything else (text under a part outside an item, an item
 //!   before the first section, a second title, an unknown annotation key, another HTML
@@ -69,9 +85,11 @@
 //! decision points of 20 criteria, 50 text blocks before and after the checklist.
 
 use crate::Role;
+use crate::decision::Outcome;
+use crate::probe::{self, ProbeMethod, ProbeSpec};
 use crate::template::{
-    Applicability, DecisionPointSpec, DecisionStage, Gate, ItemKind, ItemSpec, Part, ProseBlock,
-    Section, Template, TemplateDraft, TemplateError, check_text,
+    Applicability, CriterionProbe, DecisionPointSpec, DecisionStage, Gate, ItemKind, ItemSpec,
+    Part, ProseBlock, Section, Template, TemplateDraft, TemplateError, check_text,
 };
 
 /// The heading [`render`] gives the decision points block (any heading text is accepted).
@@ -124,14 +142,21 @@ pub fn render(t: &Template) -> String {
             "## {DECISION_POINTS_HEADING} <!-- shipshape decision-points -->\n\n"
         ));
         for dp in t.decision_points() {
-            out.push_str(&format!(
-                "### {} <!-- shipshape key={} stage={} -->\n",
-                dp.title,
-                dp.key,
-                dp.stage.as_str()
-            ));
+            let mut note = format!("key={} stage={}", dp.key, dp.stage.as_str());
+            if let Some(d) = dp.deadline_secs {
+                note.push_str(&format!(" deadline={}", probe::format_duration(d)));
+            }
+            if let Some(o) = dp.default_outcome {
+                note.push_str(&format!(" default={}", o.as_str()));
+            }
+            out.push_str(&format!("### {} <!-- shipshape {note} -->\n", dp.title));
             for criterion in &dp.criteria {
-                out.push_str(&format!("- {criterion}\n"));
+                match dp.probe_for(criterion) {
+                    Some(reference) => out.push_str(&format!(
+                        "- {criterion} <!-- shipshape probe={reference} -->\n"
+                    )),
+                    None => out.push_str(&format!("- {criterion}\n")),
+                }
             }
             out.push('\n');
         }
@@ -163,6 +188,12 @@ fn render_item(out: &mut String, item: &ItemSpec) {
     if !item.required {
         note.push_str(" optional");
     }
+    if item.evidence_required {
+        note.push_str(" evidence=required");
+    }
+    if let Some(p) = &item.probe {
+        render_probe(&mut note, p);
+    }
     out.push_str(&format!("- [ ] {} <!-- shipshape {note} -->\n", item.title));
     if let Some(guidance) = &item.guidance {
         for line in guidance.lines() {
@@ -170,6 +201,39 @@ fn render_item(out: &mut String, item: &ItemSpec) {
                 out.push('\n');
             } else {
                 out.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
+}
+
+/// A probe's check as annotation entries; the one value that may need quotes (`equals` or
+/// `matches`, never both) comes last.
+fn render_probe(note: &mut String, p: &ProbeSpec) {
+    if p.method != ProbeMethod::default() {
+        note.push_str(&format!(" method={}", p.method.as_str()));
+    }
+    note.push_str(&format!(" url={}", p.url));
+    if p.status != probe::DEFAULT_STATUS {
+        note.push_str(&format!(" status={}", p.status));
+    }
+    if let Some(l) = p.max_latency_ms {
+        note.push_str(&format!(" latency={}", probe::format_latency(l)));
+    }
+    if p.ttl_secs != probe::DEFAULT_TTL_SECS {
+        note.push_str(&format!(" ttl={}", probe::format_duration(p.ttl_secs)));
+    }
+    if let Some(e) = p.every_secs {
+        note.push_str(&format!(" every={}", probe::format_duration(e)));
+    }
+    if let Some(pointer) = &p.pointer {
+        note.push_str(&format!(" pointer={pointer}"));
+    }
+    for (key, value) in [("equals", &p.equals), ("matches", &p.matches)] {
+        if let Some(v) = value {
+            if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '"') {
+                note.push_str(&format!(" {key}=\"{v}\""));
+            } else {
+                note.push_str(&format!(" {key}={v}"));
             }
         }
     }
@@ -667,7 +731,14 @@ impl Parser {
                         format!("a decision point needs `stage=…` ({STAGES_EXPECTED})"),
                     ));
                 };
-                note.finish("a decision point", "key, stage")?;
+                let deadline_secs = note.parsed(
+                    "deadline",
+                    probe::parse_duration,
+                    "a time such as 30m or 2h",
+                )?;
+                let default_outcome =
+                    note.parsed("default", Outcome::parse, "hold, rollback or abort")?;
+                note.finish("a decision point", "key, stage, deadline, default")?;
                 self.locate(
                     format!("decision_points[{}]", self.decision_points.len()),
                     line.number,
@@ -677,6 +748,9 @@ impl Parser {
                     title: title.to_owned(),
                     stage,
                     criteria: Vec::new(),
+                    probes: Vec::new(),
+                    deadline_secs,
+                    default_outcome,
                 });
             } else if let Some(text) = criterion_text(line.text) {
                 let di = self.decision_points.len().saturating_sub(1);
@@ -687,8 +761,23 @@ impl Parser {
                     ));
                 };
                 let path = format!("decision_points[{di}].criteria[{}]", point.criteria.len());
-                point.criteria.push(text.trim().to_owned());
-                self.locate(path, line.number);
+                let (text, mut note) = split_annotation(line.number, text)?;
+                let mut located = vec![(path, line.number)];
+                if let Some(reference) = note.value("probe")? {
+                    located.push((
+                        format!("decision_points[{di}].probes[{}]", point.probes.len()),
+                        line.number,
+                    ));
+                    point.probes.push(CriterionProbe {
+                        criterion: text.to_owned(),
+                        reference: reference.to_owned(),
+                    });
+                }
+                note.finish("a criterion", "probe")?;
+                point.criteria.push(text.to_owned());
+                for (path, number) in located {
+                    self.locate(path, number);
+                }
             } else {
                 return Err(at(
                     line.number,
@@ -756,7 +845,7 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
         .parsed("applies", Applicability::parse, "always or after_rollback")?
         .unwrap_or_default();
     let kind = note
-        .parsed("kind", ItemKind::parse, "manual or approval")?
+        .parsed("kind", ItemKind::parse, "manual, approval or probe")?
         .unwrap_or_default();
     let approvers = note
         .parsed(
@@ -771,7 +860,30 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
         "admin, release_manager, engineer, approver or viewer",
     )?;
     let optional = note.flag("optional")?;
-    note.finish("an item", "gate, applies, kind, approvers, role, optional")?;
+    let evidence_required = note
+        .parsed(
+            "evidence",
+            |v| (v == "required").then_some(true),
+            "required",
+        )?
+        .unwrap_or(false);
+    let probe = parse_probe(&mut note)?;
+    if probe.is_some() && kind != ItemKind::Probe {
+        return Err(at(
+            line.number,
+            "a check (url=…) is declared on probe items only: add kind=probe",
+        ));
+    }
+    if let Some(p) = &probe
+        && let Err(message) = p.check()
+    {
+        return Err(at(line.number, message));
+    }
+    note.finish(
+        "an item",
+        "gate, applies, kind, approvers, role, optional, evidence, and for probes url, method, \
+         status, pointer, equals, matches, latency, ttl, every",
+    )?;
     Ok(ItemSpec {
         title: title.to_owned(),
         guidance: None,
@@ -781,7 +893,65 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
         kind,
         role,
         approvers,
+        probe,
+        evidence_required,
     })
+}
+
+/// Reads a probe item's check from its annotation: `None` when it names no `url` (and no
+/// other probe key).
+fn parse_probe(note: &mut Annotation<'_>) -> Result<Option<ProbeSpec>, TemplateError> {
+    let url = note.value("url")?;
+    let method = note.parsed("method", ProbeMethod::parse, "GET or HEAD")?;
+    let status = note.parsed(
+        "status",
+        |v| v.parse::<u16>().ok(),
+        "an HTTP status, e.g. 200",
+    )?;
+    let pointer = note.value("pointer")?;
+    let equals = note.value("equals")?;
+    let matches = note.value("matches")?;
+    let latency = note.parsed(
+        "latency",
+        probe::parse_latency,
+        "a time such as 800ms or 2s",
+    )?;
+    let ttl = note.parsed(
+        "ttl",
+        probe::parse_duration,
+        "a time such as 30s, 15m or 2h",
+    )?;
+    let every = note.parsed(
+        "every",
+        probe::parse_duration,
+        "a time such as 30s, 5m or 1h",
+    )?;
+    let Some(url) = url else {
+        let given = method.is_some()
+            || status.is_some()
+            || pointer.is_some()
+            || equals.is_some()
+            || matches.is_some()
+            || latency.is_some()
+            || ttl.is_some()
+            || every.is_some();
+        return if given {
+            Err(at(note.line, "a probe's check needs its url=…"))
+        } else {
+            Ok(None)
+        };
+    };
+    Ok(Some(ProbeSpec {
+        method: method.unwrap_or_default(),
+        url: url.to_owned(),
+        status: status.unwrap_or(probe::DEFAULT_STATUS),
+        pointer: pointer.map(str::to_owned),
+        equals: equals.map(str::to_owned),
+        matches: matches.map(str::to_owned),
+        max_latency_ms: latency,
+        ttl_secs: ttl.unwrap_or(probe::DEFAULT_TTL_SECS),
+        every_secs: every,
+    }))
 }
 
 /// `release_manager,approver` → the roles, in order.

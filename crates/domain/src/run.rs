@@ -12,6 +12,7 @@
 //! adds the gates, which need the run's items and decisions ([`RunFacts`]). A refused gate
 //! reports *every* blocker, never only the first.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::decision::Outcome;
@@ -325,6 +326,29 @@ pub struct ItemFacts {
     pub required: bool,
     /// Its current status.
     pub status: ItemStatus,
+    /// For a probe item, its latest result.
+    pub probe: Option<ProbeFacts>,
+}
+
+/// A probe item's latest result, as the gates see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeFacts {
+    /// How long a passing result counts, in seconds.
+    pub ttl_secs: u32,
+    /// The latest result, if the check has run: when, whether it passed, and what it found.
+    pub latest: Option<(DateTime<Utc>, bool, String)>,
+}
+
+impl ProbeFacts {
+    /// Why the item does not count as done now, if it does not: failing, never checked, or
+    /// passed too long ago.
+    pub fn problem(&self, now: DateTime<Utc>) -> Option<String> {
+        match &self.latest {
+            None => Some("not checked yet: run its check".to_owned()),
+            Some((_, false, summary)) => Some(summary.clone()),
+            Some((at, true, _)) => crate::probe::staleness(*at, self.ttl_secs, now),
+        }
+    }
 }
 
 /// A decision point as the gates see it: its latest decision, if any.
@@ -353,6 +377,8 @@ pub struct RunFacts {
     pub points: Vec<PointFacts>,
     /// Another live run of the same product and environment, if there is one.
     pub other_live_run: Option<String>,
+    /// The time the gates are judged at (a probe result goes stale).
+    pub now: DateTime<Utc>,
 }
 
 impl PointFacts {
@@ -376,9 +402,10 @@ impl PointFacts {
 }
 
 impl RunFacts {
-    /// The facts of a new run of `template`: planned, every item pending, no decisions. Item
-    /// ids are their references (`1.1.1`), as nothing is stored yet.
-    pub fn planned(template: &crate::template::Template) -> RunFacts {
+    /// The facts of a new run of `template`: planned, every item pending, no decisions, no
+    /// probe results, judged at `now`. Item ids are their references (`1.1.1`), as nothing is
+    /// stored yet.
+    pub fn planned(template: &crate::template::Template, now: DateTime<Utc>) -> RunFacts {
         RunFacts {
             status: RunStatus::Planned,
             closed: false,
@@ -394,11 +421,16 @@ impl RunFacts {
                         applies: it.applies,
                         required: it.required,
                         status: ItemStatus::Pending,
+                        probe: it.probe.as_ref().map(|p| ProbeFacts {
+                            ttl_secs: p.ttl_secs,
+                            latest: None,
+                        }),
                     }
                 })
                 .collect(),
             points: PointFacts::of_template(template, |_| None),
             other_live_run: None,
+            now,
         }
     }
 }
@@ -420,6 +452,10 @@ pub enum Blocker {
         gate: Gate,
         /// Its current status.
         status: ItemStatus,
+        /// Why it blocks, when its status alone does not say: a probe item's failing or stale
+        /// result ("expected 200, got 503"; "last check 20 min ago, limit 15 min").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A decision point of the current stage lacks the outcome the transition needs.
     Decision {
@@ -447,6 +483,8 @@ impl<'de> Deserialize<'de> for Blocker {
             title: String,
             gate: Gate,
             status: ItemStatus,
+            #[serde(default)]
+            reason: Option<String>,
         }
         #[derive(Deserialize)]
         struct DecisionBlocker {
@@ -467,6 +505,7 @@ impl<'de> Deserialize<'de> for Blocker {
                     title: b.title,
                     gate: b.gate,
                     status: b.status,
+                    reason: b.reason,
                 })
             }
             Some("decision") => {
@@ -562,18 +601,23 @@ pub fn blockers(facts: &RunFacts, action: TransitionAction) -> Vec<Blocker> {
     let mut out: Vec<Blocker> = facts
         .items
         .iter()
-        .filter(|i| {
-            gates.contains(&i.gate)
-                && i.required
-                && item_applies(i.applies, facts.status)
-                && !i.status.is_settled()
-        })
-        .map(|i| Blocker::Item {
-            item_id: i.id.clone(),
-            reference: i.reference.clone(),
-            title: i.title.clone(),
-            gate: i.gate,
-            status: i.status,
+        .filter(|i| gates.contains(&i.gate) && i.required && item_applies(i.applies, facts.status))
+        .filter_map(|i| {
+            let reason = match (&i.probe, i.status) {
+                // A waived probe no longer needs its check.
+                (_, ItemStatus::Skipped) => return None,
+                (Some(probe), _) => Some(probe.problem(facts.now)?),
+                (None, status) if status.is_settled() => return None,
+                (None, _) => None,
+            };
+            Some(Blocker::Item {
+                item_id: i.id.clone(),
+                reference: i.reference.clone(),
+                title: i.title.clone(),
+                gate: i.gate,
+                status: i.status,
+                reason,
+            })
         })
         .collect();
     let moves_forward = matches!(

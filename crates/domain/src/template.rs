@@ -7,9 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::TextRule;
-
 use crate::Role;
+use crate::decision::Outcome;
+use crate::probe::ProbeSpec;
+use crate::text::TextRule;
 
 /// The stage transition an item must be finished before.
 ///
@@ -88,6 +89,9 @@ pub enum ItemKind {
     Manual,
     /// Done only when someone entitled to approve says so.
     Approval,
+    /// The server checks it with an HTTP request; done while its latest result passed and
+    /// is fresh.
+    Probe,
 }
 
 impl ItemKind {
@@ -96,12 +100,13 @@ impl ItemKind {
         match self {
             ItemKind::Manual => "manual",
             ItemKind::Approval => "approval",
+            ItemKind::Probe => "probe",
         }
     }
 
     /// Parses the wire and Markdown spelling.
     pub fn parse(s: &str) -> Option<Self> {
-        [ItemKind::Manual, ItemKind::Approval]
+        [ItemKind::Manual, ItemKind::Approval, ItemKind::Probe]
             .into_iter()
             .find(|k| k.as_str() == s)
     }
@@ -170,13 +175,20 @@ pub struct ItemSpec {
     /// `[release_manager, approver]`). Empty means one `approver`. At most 5.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvers: Vec<Role>,
+    /// For probe items, the HTTP check the server makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeSpec>,
+    /// Whether the item is done only with evidence: at least one evidence link, or (a probe
+    /// item) a passing result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub evidence_required: bool,
 }
 
 impl ItemSpec {
     /// The sign-offs an approval item needs (empty for a manual item).
     pub fn approval_policy(&self) -> Vec<Role> {
         match self.kind {
-            ItemKind::Manual => Vec::new(),
+            ItemKind::Manual | ItemKind::Probe => Vec::new(),
             ItemKind::Approval if self.approvers.is_empty() => vec![Role::Approver],
             ItemKind::Approval => self.approvers.clone(),
         }
@@ -253,6 +265,54 @@ pub struct DecisionPointSpec {
     /// The criteria the decider assesses, e.g. "error rate below 1% for 10 minutes" (at
     /// most 20).
     pub criteria: Vec<String>,
+    /// Criteria a probe item measures: the decision form shows its latest result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<CriterionProbe>,
+    /// Seconds after the run enters the point's stage by which it must be decided; when it
+    /// passes with no decision, the server records `default_outcome`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_secs: Option<u32>,
+    /// The outcome recorded when the deadline passes (`hold` unless the template says
+    /// otherwise; never `go`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_outcome: Option<Outcome>,
+}
+
+/// A criterion whose observed value a probe item measures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CriterionProbe {
+    /// The criterion's text.
+    pub criterion: String,
+    /// The probe item's reference in the template, e.g. `3.1.2`.
+    pub reference: String,
+}
+
+/// The shortest decision deadline accepted (a minute).
+pub const MIN_DEADLINE_SECS: u32 = 60;
+/// The longest decision deadline accepted (a week).
+pub const MAX_DEADLINE_SECS: u32 = 7 * 24 * 3600;
+
+impl DecisionPointSpec {
+    /// The outcome the server records when the deadline passes.
+    pub fn deadline_outcome(&self) -> Outcome {
+        self.default_outcome.unwrap_or(Outcome::Hold)
+    }
+
+    /// How long before the deadline the release managers are reminded, in seconds: five
+    /// minutes, or a third of a shorter deadline.
+    pub fn reminder_lead_secs(&self) -> Option<u32> {
+        self.deadline_secs.map(|d| (d / 3).min(300))
+    }
+
+    /// The probe item measuring a criterion, if any.
+    pub fn probe_for(&self, criterion: &str) -> Option<&str> {
+        self.probes
+            .iter()
+            .find(|p| p.criterion == criterion)
+            .map(|p| p.reference.as_str())
+    }
 }
 
 /// A checklist template's content: parts, sections, items and decision points.
@@ -438,6 +498,56 @@ fn check_size(d: &TemplateDraft) -> Result<(), TemplateError> {
     Ok(())
 }
 
+/// A decision point's deadline and default: a minute to a week; the default is open at the
+/// point's stage and never `go` (the server never proceeds on its own).
+fn check_deadline(path: &str, dp: &DecisionPointSpec) -> Result<(), TemplateError> {
+    let Some(deadline) = dp.deadline_secs else {
+        if dp.default_outcome.is_some() {
+            return Err(TemplateError::new(
+                format!("{path}.default_outcome"),
+                "a default outcome needs a deadline (deadline=30m)",
+            ));
+        }
+        return Ok(());
+    };
+    if !(MIN_DEADLINE_SECS..=MAX_DEADLINE_SECS).contains(&deadline) {
+        return Err(TemplateError::new(
+            format!("{path}.deadline_secs"),
+            "a deadline is between 1 minute and 7 days",
+        ));
+    }
+    let outcome = dp.deadline_outcome();
+    if outcome == Outcome::Go {
+        return Err(TemplateError::new(
+            format!("{path}.default_outcome"),
+            "the server never decides `go` on its own; the default is hold, rollback or abort",
+        ));
+    }
+    if !Outcome::allowed_at(dp.stage).contains(&outcome) {
+        return Err(TemplateError::new(
+            format!("{path}.default_outcome"),
+            format!(
+                "`{}` is not an outcome while {}",
+                outcome.as_str(),
+                dp.stage.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Every item of a draft with its reference (`part.section.item`, from 1).
+fn items_by_reference(parts: &[Part]) -> impl Iterator<Item = (String, &ItemSpec)> {
+    parts.iter().enumerate().flat_map(|(pi, p)| {
+        p.sections.iter().enumerate().flat_map(move |(si, s)| {
+            s.items
+                .iter()
+                .enumerate()
+                .map(move |(ii, it)| (format!("{}.{}.{}", pi + 1, si + 1, ii + 1), it))
+        })
+    })
+}
+
 fn is_key(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -494,6 +604,33 @@ impl TryFrom<TemplateDraft> for Template {
                             "only approval items take approvers",
                         ));
                     }
+                    match (it.kind, &it.probe) {
+                        (ItemKind::Probe, None) => {
+                            return Err(TemplateError::new(
+                                format!("{ip}.probe"),
+                                "a probe item needs its check: give at least its url",
+                            ));
+                        }
+                        (ItemKind::Probe, Some(p)) => {
+                            if let Err(message) = p.check() {
+                                return Err(TemplateError::new(format!("{ip}.probe"), message));
+                            }
+                        }
+                        (ItemKind::Manual | ItemKind::Approval, Some(_)) => {
+                            return Err(TemplateError::new(
+                                format!("{ip}.probe"),
+                                "only probe items (kind=probe) take a check",
+                            ));
+                        }
+                        (ItemKind::Manual | ItemKind::Approval, None) => {}
+                    }
+                    if it.evidence_required && it.kind == ItemKind::Approval {
+                        return Err(TemplateError::new(
+                            format!("{ip}.evidence_required"),
+                            "an approval item's evidence is its sign-offs; require evidence \
+                             of manual or probe items",
+                        ));
+                    }
                     if it.approvers.len() > MAX_APPROVERS {
                         return Err(TemplateError::new(
                             format!("{ip}.approvers"),
@@ -534,6 +671,33 @@ impl TryFrom<TemplateDraft> for Template {
             check_line(&format!("{dpp}.title"), &dp.title)?;
             for (ci, c) in dp.criteria.iter().enumerate() {
                 check_line(&format!("{dpp}.criteria[{ci}]"), c)?;
+            }
+            check_deadline(&dpp, dp)?;
+            for (pi, cp) in dp.probes.iter().enumerate() {
+                let path = format!("{dpp}.probes[{pi}]");
+                if !dp.criteria.contains(&cp.criterion) {
+                    return Err(TemplateError::new(
+                        path,
+                        format!("`{}` is not a criterion of `{}`", cp.criterion, dp.key),
+                    ));
+                }
+                if dp.probes[..pi].iter().any(|o| o.criterion == cp.criterion) {
+                    return Err(TemplateError::new(
+                        path,
+                        format!("`{}` names a probe twice", cp.criterion),
+                    ));
+                }
+                let is_probe = items_by_reference(&d.parts)
+                    .any(|(r, it)| r == cp.reference && it.kind == ItemKind::Probe);
+                if !is_probe {
+                    return Err(TemplateError::new(
+                        path,
+                        format!(
+                            "`{}` is not the reference (part.section.item) of a probe item",
+                            cp.reference
+                        ),
+                    ));
+                }
             }
         }
         Ok(Template {
@@ -585,6 +749,13 @@ impl Template {
     pub fn epilogue(&self) -> &[ProseBlock] {
         &self.epilogue
     }
+    /// Finds an item by its reference (`part.section.item`).
+    pub fn item_by_reference(&self, reference: &str) -> Option<&ItemSpec> {
+        items_by_reference(&self.parts)
+            .find(|(r, _)| r == reference)
+            .map(|(_, it)| it)
+    }
+
     /// Finds a decision point by key.
     pub fn decision_point(&self, key: &str) -> Option<&DecisionPointSpec> {
         self.decision_points.iter().find(|d| d.key == key)

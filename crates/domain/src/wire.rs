@@ -599,8 +599,17 @@ pub struct RunItem {
     pub assignee: Option<String>,
     /// A free-text note.
     pub note: Option<String>,
-    /// A link to evidence (log, dashboard, ticket).
+    /// The first evidence link's URL (kept for clients from before items carried several).
     pub evidence_url: Option<String>,
+    /// Labelled links to evidence (log, dashboard, ticket), at most 10.
+    #[serde(default)]
+    pub evidence: Vec<crate::item::EvidenceLink>,
+    /// Whether the item is done only with evidence (a link, or a passing check).
+    #[serde(default)]
+    pub evidence_required: bool,
+    /// For probe items: the check and its latest result.
+    #[serde(default)]
+    pub probe: Option<ItemProbe>,
     /// Why it was skipped.
     pub skip_reason: Option<String>,
     /// Optimistic-concurrency version; the item's `ETag`.
@@ -612,6 +621,115 @@ pub struct RunItem {
     pub updated_at: Option<DateTime<Utc>>,
     /// For approval items: the policy, the state and the sign-offs.
     pub approval: Option<ItemApproval>,
+}
+
+/// A probe item's check as the run sees it, with its latest result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ItemProbe {
+    /// The check as the template declares it.
+    pub spec: crate::probe::ProbeSpec,
+    /// The URL requested for this run (`null` when it cannot be written: see `problem`).
+    pub url: Option<String>,
+    /// How often the server repeats the check while the run is in the stage the item gates,
+    /// in seconds.
+    pub interval_secs: u32,
+    /// The latest result, if the check has run.
+    pub latest: Option<ProbeResult>,
+    /// Why the item does not count as done now (failing, never checked, stale), if it does
+    /// not.
+    pub problem: Option<String>,
+}
+
+/// One result of a probe item's check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProbeResult {
+    /// The result's id.
+    pub id: String,
+    /// When the check ran.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
+    pub checked_at: DateTime<Utc>,
+    /// Whether the answer was what the probe expects.
+    pub passed: bool,
+    /// What matched or did not ("expected 200, got 503").
+    pub summary: String,
+    /// The observed value a decision criterion reads (the value at the pointer, or the
+    /// status and latency).
+    pub observed: Option<String>,
+    /// The URL requested.
+    pub url: String,
+    /// The answer's HTTP status, when there was an answer.
+    pub http_status: Option<u16>,
+    /// How long the answer took, in milliseconds, when there was one.
+    pub latency_ms: Option<u64>,
+    /// The start of the answer's body (at most 300 characters, control characters replaced).
+    pub excerpt: Option<String>,
+    /// What started the check.
+    pub trigger: crate::event::ProbeTrigger,
+    /// Who ran it (`system` for the schedule).
+    pub checked_by: String,
+}
+
+/// One page of a probe item's results, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProbeResultPage {
+    /// The results.
+    pub items: Vec<ProbeResult>,
+    /// Pass as `before` to get older results; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A criterion a probe item measures, with its latest result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Measurement {
+    /// The criterion's text.
+    pub criterion: String,
+    /// The probe item.
+    pub item_id: String,
+    /// The probe item's reference.
+    pub reference: String,
+    /// Whether the criterion is met by the latest result (`unknown`: never checked, or stale).
+    pub result: crate::decision::CriterionResult,
+    /// The observed value, from the latest result.
+    pub observed: Option<String>,
+    /// When the latest result was taken.
+    #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+/// An environment's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Environment {
+    /// The environment's name, as runs name it (e.g. `production`).
+    pub name: String,
+    /// The base URL probe items write `{base_url}` with.
+    pub base_url: Option<String>,
+    /// Who changed it last.
+    pub updated_by: String,
+    /// When it changed last.
+    #[serde(deserialize_with = "crate::timestamp::deserialize")]
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Every environment with settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EnvironmentList {
+    /// The environments, by name.
+    pub items: Vec<Environment>,
+}
+
+/// An environment's settings to store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PutEnvironmentRequest {
+    /// The base URL probe items write `{base_url}` with: absolute http(s); `null` removes it.
+    pub base_url: Option<String>,
 }
 
 /// A section of a run's checklist.
@@ -650,6 +768,19 @@ pub struct RunDecisionPoint {
     pub criteria: Vec<String>,
     /// The latest decision's outcome, if any.
     pub latest_outcome: Option<Outcome>,
+    /// The criteria probe items measure, each with its latest result.
+    #[serde(default)]
+    pub measurements: Vec<Measurement>,
+    /// The deadline the template declares, in seconds after the stage begins.
+    #[serde(default)]
+    pub deadline_secs: Option<u32>,
+    /// What the server records when the deadline passes with no decision.
+    #[serde(default)]
+    pub default_outcome: Option<Outcome>,
+    /// When the deadline passes, while the run is at the point's stage and nobody has decided
+    /// since it began.
+    #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 /// A recorded decision.
@@ -773,7 +904,7 @@ pub struct UpdateItemRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub note: Option<Option<String>>,
-    /// New evidence URL, absolute http(s) (`null` clears).
+    /// The first evidence link's URL, absolute http(s) (`null` removes the first link).
     #[serde(
         default,
         deserialize_with = "present",
@@ -781,6 +912,10 @@ pub struct UpdateItemRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub evidence_url: Option<Option<String>>,
+    /// The evidence links, replacing the item's (at most 10; `[]` removes them all). Not
+    /// together with `evidence_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Vec<crate::item::EvidenceLink>>,
     /// Why the item is skipped; required with status `skipped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -870,11 +1005,14 @@ pub enum AuditAction {
     WebhookDeleted,
     /// The server deactivated a webhook subscription that kept failing; details: `reason`.
     WebhookDisabled,
+    /// An environment's settings were stored; details: `environment`, `base_url`
+    /// `{from, to}`.
+    EnvironmentUpdated,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 15] = [
+    pub const ALL: [AuditAction; 16] = [
         AuditAction::SignInLocked,
         AuditAction::UserCreated,
         AuditAction::UserRoleChanged,
@@ -890,6 +1028,7 @@ impl AuditAction {
         AuditAction::WebhookSecretRotated,
         AuditAction::WebhookDeleted,
         AuditAction::WebhookDisabled,
+        AuditAction::EnvironmentUpdated,
     ];
 
     /// The wire and database spelling.
@@ -910,6 +1049,7 @@ impl AuditAction {
             AuditAction::WebhookSecretRotated => "webhook_secret_rotated",
             AuditAction::WebhookDeleted => "webhook_deleted",
             AuditAction::WebhookDisabled => "webhook_disabled",
+            AuditAction::EnvironmentUpdated => "environment_updated",
         }
     }
 

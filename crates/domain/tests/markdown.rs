@@ -7,7 +7,9 @@
 use proptest::prelude::*;
 use shipshape_domain::EDULIBRA_TEMPLATE_MD;
 use shipshape_domain::Role;
+use shipshape_domain::decision::Outcome;
 use shipshape_domain::markdown::{parse, render};
+use shipshape_domain::probe::{ProbeMethod, ProbeSpec};
 use shipshape_domain::template::{
     Applicability, DecisionPointSpec, DecisionStage, Gate, ItemKind, ItemSpec, Part, ProseBlock,
     Section, Template, TemplateDraft, TemplateError,
@@ -553,29 +555,68 @@ fn item() -> impl Strategy<Value = ItemSpec> {
         prop::sample::select(Gate::ALL.to_vec()),
         prop::sample::select(vec![Applicability::Always, Applicability::AfterRollback]),
         any::<bool>(),
-        prop::sample::select(vec![ItemKind::Manual, ItemKind::Approval]),
+        prop::sample::select(vec![ItemKind::Manual, ItemKind::Approval, ItemKind::Probe]),
         prop::option::of(prop::sample::select(Role::ALL.to_vec())),
         prop::collection::vec(
             prop::sample::select(vec![Role::Approver, Role::ReleaseManager, Role::Admin]),
             0..3,
         ),
+        (probe(), any::<bool>()),
     )
         .prop_map(
-            |(title, guidance, gate, applies, required, kind, role, approvers)| ItemSpec {
-                title,
-                guidance,
-                gate,
-                applies,
-                required,
-                kind,
-                role,
-                approvers: if kind == ItemKind::Approval {
-                    approvers
-                } else {
-                    Vec::new()
-                },
+            |(title, guidance, gate, applies, required, kind, role, approvers, (probe, ev))| {
+                ItemSpec {
+                    title,
+                    guidance,
+                    gate,
+                    applies,
+                    required,
+                    kind,
+                    role,
+                    approvers: if kind == ItemKind::Approval {
+                        approvers
+                    } else {
+                        Vec::new()
+                    },
+                    probe: (kind == ItemKind::Probe).then_some(probe),
+                    evidence_required: ev && kind != ItemKind::Approval,
+                }
             },
         )
+}
+
+/// Valid checks, with every optional key present or not, and values that need quotes.
+fn probe() -> impl Strategy<Value = ProbeSpec> {
+    (
+        prop::sample::select(vec![
+            "{base_url}/healthz",
+            "https://edu.example/v/{version}?env={environment}",
+            "http://127.0.0.1:8080/{product}",
+        ]),
+        prop::sample::select(vec![200_u16, 204, 503]),
+        prop::option::of(prop::sample::select(vec![100_u32, 800, 2000])),
+        prop::sample::select(vec![60_u32, 900, 7200]),
+        any::<bool>(),
+        prop::sample::select(vec![0_u8, 1, 2, 3]),
+        prop::sample::select(vec!["ok", "all \"good\" now", "", "{version}"]),
+    )
+        .prop_map(|(url, status, latency, ttl, every, body, value)| {
+            let mut p = ProbeSpec::get(url);
+            p.status = status;
+            p.max_latency_ms = latency;
+            p.ttl_secs = ttl;
+            p.every_secs = every.then_some(ttl / 2);
+            match body {
+                1 => p.pointer = Some("/status".into()),
+                2 => {
+                    p.pointer = Some("/a/0".into());
+                    p.equals = Some(value.into());
+                }
+                3 => p.matches = Some(format!("^{}$", value.replace(['"', '{', '}'], ""))),
+                _ => p.method = ProbeMethod::Head,
+            }
+            p
+        })
 }
 
 fn part() -> impl Strategy<Value = Part> {
@@ -595,18 +636,28 @@ fn decision_points() -> impl Strategy<Value = Vec<DecisionPointSpec>> {
             DecisionStage::Verifying,
         ]),
         prop::collection::vec(line(), 0..4),
+        prop::option::of(prop::sample::select(vec![60_u32, 1800, 7200])),
+        any::<bool>(),
     );
     prop::collection::vec(point, 0..4).prop_map(|points| {
         points
             .into_iter()
             .enumerate()
-            .map(|(i, (key, title, stage, criteria))| DecisionPointSpec {
-                // Keys are unique within a template.
-                key: format!("{i}{key}"),
-                title,
-                stage,
-                criteria,
-            })
+            .map(
+                |(i, (key, title, stage, criteria, deadline, explicit))| DecisionPointSpec {
+                    // Keys are unique within a template.
+                    key: format!("{i}{key}"),
+                    title,
+                    stage,
+                    criteria,
+                    probes: Vec::new(),
+                    deadline_secs: deadline,
+                    default_outcome: (deadline.is_some() && explicit).then_some(match stage {
+                        DecisionStage::Preparing => Outcome::Abort,
+                        DecisionStage::Deploying | DecisionStage::Verifying => Outcome::Rollback,
+                    }),
+                },
+            )
             .collect()
     })
 }
@@ -674,4 +725,94 @@ fn a_template_over_the_size_limits_is_refused_with_the_limit_it_broke() {
     // At the limit it imports.
     let md = format!("# Big\n\n## Part\n\n{}", sections(100, 5));
     assert_eq!(parse(&md).expect("500 items are fine").item_count(), 500);
+}
+
+/// A small template with a probe item, a criterion it measures and a decision deadline.
+const PROBED: &str = "# Probed
+
+## Checks
+
+### 1. Health
+- [ ] The service answers. <!-- shipshape gate=deploy kind=probe url={base_url}/healthz latency=800ms ttl=10m pointer=/status equals=ok -->
+- [ ] Backup restored. <!-- shipshape gate=deploy evidence=required -->
+
+## Decision Points <!-- shipshape decision-points -->
+
+### Go/No-Go <!-- shipshape key=go_no_go stage=preparing deadline=30m -->
+- Service healthy <!-- shipshape probe=1.1.1 -->
+- Team ready
+";
+
+#[test]
+fn probe_items_criteria_and_deadlines_read_and_round_trip() {
+    let t = parse(PROBED).unwrap();
+    let (_, _, _, item) = t.items().next().unwrap();
+    assert_eq!(item.kind, ItemKind::Probe);
+    let probe = item.probe.as_ref().unwrap();
+    assert_eq!(probe.url, "{base_url}/healthz");
+    assert_eq!(probe.max_latency_ms, Some(800));
+    assert_eq!(probe.ttl_secs, 600);
+    assert_eq!(probe.pointer.as_deref(), Some("/status"));
+    assert_eq!(probe.equals.as_deref(), Some("ok"));
+    let (_, _, _, backup) = t.items().nth(1).unwrap();
+    assert!(backup.evidence_required);
+    let point = &t.decision_points()[0];
+    assert_eq!(point.deadline_secs, Some(1800));
+    assert_eq!(point.deadline_outcome(), Outcome::Hold);
+    assert_eq!(point.probe_for("Service healthy"), Some("1.1.1"));
+    assert_eq!(point.probe_for("Team ready"), None);
+    assert_eq!(point.criteria, vec!["Service healthy", "Team ready"]);
+    assert_eq!(parse(&render(&t)).unwrap(), t);
+}
+
+#[test]
+fn invalid_checks_deadlines_and_criterion_probes_name_their_line() {
+    let cases = [
+        (
+            PROBED.replace("equals=ok", "matches=\"(unclosed\""),
+            "line 6",
+            "not a valid regular expression",
+        ),
+        (
+            PROBED.replace("url={base_url}/healthz", "url=ftp://x"),
+            "line 6",
+            "must start with",
+        ),
+        (
+            PROBED.replace("kind=probe ", ""),
+            "line 6",
+            "add kind=probe",
+        ),
+        (PROBED.replace("ttl=10m", "ttl=10x"), "line 6", "ttl"),
+        (
+            PROBED.replace("url={base_url}/healthz ", ""),
+            "line 6",
+            "needs its url",
+        ),
+        (
+            PROBED.replace("deadline=30m", "deadline=30m default=go"),
+            "line 11",
+            "never decides",
+        ),
+        (
+            PROBED.replace("deadline=30m", "deadline=30m default=rollback"),
+            "line 11",
+            "not an outcome while preparing",
+        ),
+        (
+            PROBED.replace("probe=1.1.1", "probe=1.1.2"),
+            "line 12",
+            "not the reference",
+        ),
+        (
+            PROBED.replace("deadline=30m", "deadline=10s"),
+            "line 11",
+            "between 1 minute",
+        ),
+    ];
+    for (md, line, message) in cases {
+        let e = parse(&md).unwrap_err();
+        assert_eq!(e.path, line, "{e}");
+        assert!(e.message.contains(message), "{e}");
+    }
 }

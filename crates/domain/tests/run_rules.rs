@@ -103,7 +103,7 @@ fn edulibra() -> Template {
 }
 
 fn fresh_facts(t: &Template) -> RunFacts {
-    RunFacts::planned(t)
+    RunFacts::planned(t, chrono::Utc::now())
 }
 
 #[test]
@@ -135,6 +135,7 @@ fn skipping_a_required_item_is_a_waiver_only_a_release_manager_may_grant() {
         required: true,
         kind: ItemKind::Manual,
         status: ItemStatus::Pending,
+        evidence_required: false,
     };
     let skip = ItemChange {
         status: Some(ItemStatus::Skipped),
@@ -243,7 +244,13 @@ impl Sim {
             !gates.contains(&i.gate)
                 || !i.required
                 || !item_applies(i.applies, self.facts.status)
-                || i.status.is_settled()
+                || match &i.probe {
+                    // A probe item is settled by a fresh passing result, or a waiver.
+                    Some(p) => {
+                        i.status == ItemStatus::Skipped || p.problem(self.facts.now).is_none()
+                    }
+                    None => i.status.is_settled(),
+                }
         })
     }
 
@@ -282,6 +289,7 @@ impl Sim {
                     required: item.required,
                     kind: spec.kind,
                     status: item.status,
+                    evidence_required: spec.evidence_required,
                 };
                 let change = ItemChange {
                     status: Some(status),
@@ -329,6 +337,17 @@ impl Sim {
                             }
                         }
                         changes
+                    }
+                    // Probe items are done or failed by their check's result.
+                    Err(ItemError::NeedsCheck) => {
+                        let passed = status == ItemStatus::Done;
+                        let now = self.facts.now;
+                        let item = &mut self.facts.items[index];
+                        if let Some(probe) = item.probe.as_mut() {
+                            probe.latest = Some((now, passed, "checked".to_owned()));
+                        }
+                        item.status = status;
+                        1
                     }
                     Ok(_) | Err(_) => 0,
                 }
@@ -415,8 +434,12 @@ proptest! {
                 for b in &blockers {
                     match b {
                         Blocker::Item { item_id, .. } => {
+                            let now = facts.now;
                             let item = facts.items.iter_mut().find(|i| &i.id == item_id).expect("listed item exists");
                             item.status = ItemStatus::Done;
+                            if let Some(probe) = item.probe.as_mut() {
+                                probe.latest = Some((now, true, "passed".to_owned()));
+                            }
                         }
                         Blocker::Decision { point_key, .. } => {
                             let point = facts.points.iter_mut().find(|p| &p.key == point_key).expect("listed point exists");
@@ -428,4 +451,139 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_probe_item_gates_by_its_latest_result_and_its_age() {
+    let template = edulibra();
+    let mut facts = fresh_facts(&template);
+    facts.status = Preparing;
+    for item in &mut facts.items {
+        item.status = ItemStatus::Done;
+    }
+    let probe_index = facts
+        .items
+        .iter()
+        .position(|i| i.probe.is_some() && i.gate == Gate::Deploy)
+        .expect("the template's pre-deployment health check is a probe");
+    let reason_of = |facts: &RunFacts| {
+        shipshape_domain::run::blockers(facts, TransitionAction::Advance)
+            .into_iter()
+            .find_map(|b| match b {
+                Blocker::Item {
+                    item_id, reason, ..
+                } if item_id == facts.items[probe_index].id => Some(reason),
+                _ => None,
+            })
+    };
+    assert_eq!(
+        reason_of(&facts),
+        Some(Some("not checked yet: run its check".to_owned())),
+        "marked done without a result, it still blocks"
+    );
+    let now = facts.now;
+    facts.items[probe_index].probe.as_mut().unwrap().latest =
+        Some((now, false, "expected 200, got 503".into()));
+    assert_eq!(
+        reason_of(&facts),
+        Some(Some("expected 200, got 503".to_owned()))
+    );
+    facts.items[probe_index].probe.as_mut().unwrap().latest =
+        Some((now - chrono::Duration::minutes(20), true, "HTTP 200".into()));
+    assert_eq!(
+        reason_of(&facts),
+        Some(Some("last check 20 min ago, limit 15 min".to_owned()))
+    );
+    facts.items[probe_index].probe.as_mut().unwrap().latest =
+        Some((now - chrono::Duration::minutes(2), true, "HTTP 200".into()));
+    assert_eq!(reason_of(&facts), None, "a fresh pass settles it");
+    facts.items[probe_index].probe.as_mut().unwrap().latest = None;
+    facts.items[probe_index].status = ItemStatus::Skipped;
+    assert_eq!(
+        reason_of(&facts),
+        None,
+        "a waived probe does not need its check"
+    );
+}
+
+#[test]
+fn an_item_that_requires_evidence_is_done_only_with_a_link() {
+    use shipshape_domain::item::{EvidenceLink, ItemActor, StoredItem, plan_item_change};
+    let ctx = ItemContext {
+        run_status: Preparing,
+        run_closed: false,
+        gate: Gate::Deploy,
+        required: true,
+        kind: ItemKind::Manual,
+        status: ItemStatus::InProgress,
+        evidence_required: true,
+    };
+    let link = EvidenceLink {
+        label: "Restore log".into(),
+        url: "https://ci.example/restore/7".into(),
+    };
+    let stored = |evidence: &'static [EvidenceLink]| StoredItem {
+        id: "i",
+        reference: "1.1.4",
+        title: "Backup",
+        version: 1,
+        assignee: None,
+        note: None,
+        evidence,
+        skip_reason: None,
+        worked_by: None,
+        signoffs: 0,
+    };
+    let actor = ItemActor {
+        username: "ann",
+        role: Role::Engineer,
+        is_member: true,
+    };
+    let done = ItemChange {
+        status: Some(ItemStatus::Done),
+        ..ItemChange::default()
+    };
+    assert!(matches!(
+        plan_item_change(ctx, stored(&[]), actor, &[], done.clone()),
+        Err(ItemError::Invalid {
+            field: "evidence",
+            ..
+        })
+    ));
+    let with_link = ItemChange {
+        evidence: Some(vec![link.clone()]),
+        ..done.clone()
+    };
+    let plan = plan_item_change(ctx, stored(&[]), actor, &[], with_link)
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.evidence, vec![link.clone()]);
+    assert_eq!(plan.event.changes.evidence.unwrap().to, vec![link]);
+    // The legacy field sets the first link.
+    let legacy = ItemChange {
+        evidence_url: Some(Some("https://ci.example/restore/8".into())),
+        ..done
+    };
+    let plan = plan_item_change(ctx, stored(&[]), actor, &[], legacy)
+        .unwrap()
+        .unwrap();
+    assert_eq!(plan.evidence[0].label, "Evidence");
+    assert_eq!(plan.status, ItemStatus::Done);
+    let probe = ItemContext {
+        kind: ItemKind::Probe,
+        ..ctx
+    };
+    assert!(matches!(
+        check_item_change(
+            probe,
+            Role::ReleaseManager,
+            true,
+            &[],
+            ItemChange {
+                status: Some(ItemStatus::Done),
+                ..ItemChange::default()
+            }
+        ),
+        Err(ItemError::NeedsCheck)
+    ));
 }

@@ -10,6 +10,7 @@ pub mod admin;
 mod audit;
 mod chain;
 pub mod db;
+mod environments;
 mod live;
 mod mail;
 mod runs;
@@ -31,7 +32,9 @@ pub use live::{
     ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, OUTBOX_CHANNEL, Positioned, Signal,
 };
 pub use mail::QueuedMail;
-pub use runs::{Actor, Announced, ListRunsFilter, NewRun};
+pub use runs::{
+    Actor, Announced, DeadlineWork, ListRunsFilter, NewRun, ProbeOutcome, ProbeTarget, SYSTEM_ACTOR,
+};
 pub use seed::SEED_ENVIRONMENTS;
 pub use templates::EDULIBRA_TEMPLATE_ID;
 pub use tokens::{NewToken, TokenRecord};
@@ -316,7 +319,12 @@ pub(crate) fn lock_named(conn: &mut AnyConnection, name: &str) -> StoreResult<()
 
 /// The current time, at the microsecond precision both backends keep.
 pub(crate) fn now() -> NaiveDateTime {
-    let t = Utc::now().naive_utc();
+    micros(Utc::now())
+}
+
+/// A time at the microsecond precision both backends keep.
+pub(crate) fn micros(t: DateTime<Utc>) -> NaiveDateTime {
+    let t = t.naive_utc();
     t.with_nanosecond(t.nanosecond() / 1_000 * 1_000)
         .unwrap_or(t)
 }

@@ -145,6 +145,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         last_seq -> BigInt,
         overridden -> Bool,
+        stage_entered_at -> Nullable<Timestamp>,
     }
 }
 
@@ -173,6 +174,38 @@ diesel::table! {
         updated_at -> Nullable<Timestamp>,
         approvers -> Nullable<Text>,
         worked_by -> Nullable<Text>,
+        probe -> Nullable<Text>,
+        evidence_required -> Bool,
+        evidence -> Text,
+        probe_result_id -> Nullable<Text>,
+        probe_next_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    probe_results (id) {
+        id -> Text,
+        run_id -> Text,
+        item_id -> Text,
+        checked_at -> Timestamp,
+        passed -> Bool,
+        summary -> Text,
+        observed -> Nullable<Text>,
+        url -> Text,
+        http_status -> Nullable<Integer>,
+        latency_ms -> Nullable<BigInt>,
+        excerpt -> Nullable<Text>,
+        trigger_kind -> Text,
+        checked_by -> Text,
+    }
+}
+
+diesel::table! {
+    environments (name) {
+        name -> Text,
+        base_url -> Nullable<Text>,
+        updated_by -> Text,
+        updated_at -> Timestamp,
     }
 }
 
@@ -322,4 +355,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_attempts,
     mail_seen,
     mail_outbox,
+    probe_results,
+    environments,
 );

@@ -6,7 +6,7 @@ use shipshape_domain::Role;
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::RunStatus;
 
-use crate::runs::approvers_column;
+use crate::runs::{approvers_column, probe_column};
 use crate::schema::{run_events as ev, run_items as ri, runs as r};
 use crate::templates::load_version;
 use crate::{AnyConnection, Store, StoreResult, new_id, now};
@@ -85,6 +85,8 @@ impl Store {
                             ri::approvers.eq(approvers_column(spec)),
                             ri::status.eq(item_status.as_str()),
                             ri::version.eq(1_i64),
+                            ri::probe.eq(probe_column(spec)?),
+                            ri::evidence_required.eq(spec.evidence_required),
                         ));
                     }
                     events.push((

@@ -139,6 +139,53 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
                 {"type": "null"},
             ]}),
         ),
+        (
+            "UpdateItemRequest",
+            "evidence",
+            json!({"maxItems": shipshape_domain::item::MAX_EVIDENCE_LINKS}),
+        ),
+        ("EvidenceLink", "label", label()),
+        ("EvidenceLink", "url", HttpUrl::schema()),
+        (
+            "PutEnvironmentRequest",
+            "base_url",
+            // White space alone removes it, as the server trims it.
+            json!({"anyOf": [
+                HttpUrl::schema(),
+                {"type": "string", "pattern": "^[^\\S\\u001c-\\u001f]*$"},
+                {"type": "null"},
+            ]}),
+        ),
+        (
+            "ProbeSpec",
+            "url",
+            json!({"minLength": 1, "maxLength": shipshape_domain::text::MAX_URL_LEN, "pattern": "^(https?://|\\{base_url\\})"}),
+        ),
+        (
+            "ProbeSpec",
+            "status",
+            json!({"minimum": 100, "maximum": 599}),
+        ),
+        (
+            "ProbeSpec",
+            "max_latency_ms",
+            json!({"minimum": 1, "maximum": shipshape_domain::probe::MAX_LATENCY_MS}),
+        ),
+        (
+            "ProbeSpec",
+            "ttl_secs",
+            json!({"minimum": shipshape_domain::probe::MIN_INTERVAL_SECS, "maximum": shipshape_domain::probe::MAX_TTL_SECS}),
+        ),
+        (
+            "ProbeSpec",
+            "every_secs",
+            json!({"minimum": shipshape_domain::probe::MIN_INTERVAL_SECS, "maximum": shipshape_domain::probe::MAX_TTL_SECS}),
+        ),
+        (
+            "DecisionPointSpec",
+            "deadline_secs",
+            json!({"minimum": shipshape_domain::template::MIN_DEADLINE_SECS, "maximum": shipshape_domain::template::MAX_DEADLINE_SECS}),
+        ),
         ("TransitionRequest", "reason", text.clone()),
         ("CreateSignoffRequest", "comment", text),
         (

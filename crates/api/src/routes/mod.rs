@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod instances;
+pub mod probes;
 pub mod runs;
 pub mod stream;
 pub mod team;
@@ -79,6 +80,10 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(runs::create_transition)
         .service(runs::get_item)
         .service(runs::update_item)
+        .service(probes::create_check)
+        .service(probes::list_checks)
+        .service(probes::list_environments)
+        .service(probes::update_environment)
         .service(team::create_claim)
         .service(team::list_signoffs)
         .service(team::create_signoff)

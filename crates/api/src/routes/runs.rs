@@ -293,7 +293,7 @@ pub async fn get_item(
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Viewer, not on the run's team, a waiver the role may not grant, or a token without runs:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run or item", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The run no longer accepts changes to this item, or an approval item set done without sign-offs", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The run no longer accepts changes to this item, or an approval item set done without sign-offs (`signoff_required`), or a probe item's status set by hand (`check_required`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The item changed since the given ETag", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ),
@@ -317,6 +317,7 @@ pub async fn update_item(
         assignee: b.assignee,
         note: b.note,
         evidence_url: b.evidence_url,
+        evidence: b.evidence,
         reason: b.reason,
     };
     let actor = caller.actor();

@@ -23,87 +23,101 @@ impl Store {
         self.write(|conn| {
             lock_run(conn, run_id)?;
             let run = load_run(conn, run_id)?;
-            let status = run.status()?;
-            let template = self
-                .templates
-                .get(conn, &run.template_id, run.template_version)?;
-            let point =
-                template
-                    .decision_point(&req.point_key)
-                    .ok_or_else(|| DecisionError::Invalid {
-                        field: "point_key",
-                        message: format!(
-                            "`{}` is not a decision point of this run; its points are: {}",
-                            req.point_key,
-                            template
-                                .decision_points()
-                                .iter()
-                                .map(|p| p.key.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    })?;
-            let CheckedDecision {
-                outcome,
-                rationale,
-                criteria,
-                moves_run_to,
-            } = check_decision(
-                status,
-                run.closed_at.is_some(),
-                point,
-                req.outcome,
-                &req.rationale,
-                req.criteria,
-            )?;
-            let at = now();
-            let id = new_id();
-            let criteria_json =
-                serde_json::to_string(&criteria).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if let Some(to) = moves_run_to {
-                diesel::update(r::table.find(run_id))
-                    .set(r::status.eq(to.as_str()))
-                    .execute(conn)?;
-            }
-            let seq = append_event(
-                conn,
-                run_id,
-                &actor.username,
-                at,
-                EventData::DecisionRecorded(DecisionRecorded {
-                    decision_id: id.clone(),
-                    point_key: point.key.clone(),
-                    outcome,
-                    rationale: rationale.clone(),
-                    criteria: criteria.clone(),
-                    run_status: moves_run_to.map(|to| RunStatusChange { from: status, to }),
-                }),
-            )?;
-            let row = DecisionRow {
-                id,
-                run_id: run_id.to_owned(),
-                point_key: point.key.clone(),
-                outcome: outcome.as_str().to_owned(),
-                rationale,
-                criteria: criteria_json,
-                decided_by: actor.username.clone(),
-                decided_at: at,
-                seq,
-            };
-            diesel::insert_into(d::table)
-                .values((
-                    d::id.eq(&row.id),
-                    d::run_id.eq(&row.run_id),
-                    d::point_key.eq(&row.point_key),
-                    d::outcome.eq(&row.outcome),
-                    d::rationale.eq(&row.rationale),
-                    d::criteria.eq(&row.criteria),
-                    d::decided_by.eq(&row.decided_by),
-                    d::decided_at.eq(row.decided_at),
-                    d::seq.eq(row.seq),
-                ))
-                .execute(conn)?;
-            row.to_wire(false)
+            record_decision_locked(conn, &self.templates, &run, req, &actor.username, false)
         })
     }
+}
+
+/// Records a decision in the caller's transaction, the run's lock taken. `deadline_passed`:
+/// the server records it because the point's deadline passed with no decision.
+pub(super) fn record_decision_locked(
+    conn: &mut crate::AnyConnection,
+    templates: &crate::templates::TemplateCache,
+    run: &RunRow,
+    req: CreateDecisionRequest,
+    decided_by: &str,
+    deadline_passed: bool,
+) -> StoreResult<Decision> {
+    let run_id = run.id.as_str();
+    let status = run.status()?;
+    let template = templates.get(conn, &run.template_id, run.template_version)?;
+    let point = template
+        .decision_point(&req.point_key)
+        .ok_or_else(|| DecisionError::Invalid {
+            field: "point_key",
+            message: format!(
+                "`{}` is not a decision point of this run; its points are: {}",
+                req.point_key,
+                template
+                    .decision_points()
+                    .iter()
+                    .map(|p| p.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+    let CheckedDecision {
+        outcome,
+        rationale,
+        criteria,
+        moves_run_to,
+    } = check_decision(
+        status,
+        run.closed_at.is_some(),
+        point,
+        req.outcome,
+        &req.rationale,
+        req.criteria,
+    )?;
+    let at = now();
+    let id = new_id();
+    let criteria_json =
+        serde_json::to_string(&criteria).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if let Some(to) = moves_run_to
+        && to != status
+    {
+        diesel::update(r::table.find(run_id))
+            .set((r::status.eq(to.as_str()), r::stage_entered_at.eq(Some(at))))
+            .execute(conn)?;
+    }
+    let seq = append_event(
+        conn,
+        run_id,
+        decided_by,
+        at,
+        EventData::DecisionRecorded(DecisionRecorded {
+            decision_id: id.clone(),
+            point_key: point.key.clone(),
+            outcome,
+            rationale: rationale.clone(),
+            criteria: criteria.clone(),
+            run_status: moves_run_to.map(|to| RunStatusChange { from: status, to }),
+            deadline_passed,
+        }),
+    )?;
+    let row = DecisionRow {
+        id,
+        run_id: run_id.to_owned(),
+        point_key: point.key.clone(),
+        outcome: outcome.as_str().to_owned(),
+        rationale,
+        criteria: criteria_json,
+        decided_by: decided_by.to_owned(),
+        decided_at: at,
+        seq,
+    };
+    diesel::insert_into(d::table)
+        .values((
+            d::id.eq(&row.id),
+            d::run_id.eq(&row.run_id),
+            d::point_key.eq(&row.point_key),
+            d::outcome.eq(&row.outcome),
+            d::rationale.eq(&row.rationale),
+            d::criteria.eq(&row.criteria),
+            d::decided_by.eq(&row.decided_by),
+            d::decided_at.eq(row.decided_at),
+            d::seq.eq(row.seq),
+        ))
+        .execute(conn)?;
+    row.to_wire(false)
 }

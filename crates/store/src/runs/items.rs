@@ -56,7 +56,10 @@ pub(super) fn update_item_locked(
         required: item.required,
         kind: item.kind()?,
         status: item.status()?,
+        evidence_required: item.evidence_required,
     };
+    let evidence = item.evidence_links()?;
+    let probes = load_probe_context(conn, &run, std::slice::from_ref(&item))?;
     let stored = StoredItem {
         id: &item.id,
         reference: &item.reference,
@@ -64,7 +67,7 @@ pub(super) fn update_item_locked(
         version: item.version,
         assignee: item.assignee.as_deref(),
         note: item.note.as_deref(),
-        evidence_url: item.evidence_url.as_deref(),
+        evidence: &evidence,
         skip_reason: item.skip_reason.as_deref(),
         worked_by: item.worked_by.as_deref(),
         signoffs: signoffs.len(),
@@ -75,7 +78,7 @@ pub(super) fn update_item_locked(
         is_member: members.iter().any(|m| m.user_id == actor.id),
     };
     let Some(plan) = plan_item_change(ctx, stored, who, &names, change)? else {
-        return item.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>());
+        return item.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>(), &probes);
     };
     let at = now();
     let updated =
@@ -84,7 +87,8 @@ pub(super) fn update_item_locked(
                 ri::status.eq(plan.status.as_str()),
                 ri::assignee.eq(&plan.assignee),
                 ri::note.eq(&plan.note),
-                ri::evidence_url.eq(&plan.evidence_url),
+                ri::evidence_url.eq(plan.evidence.first().map(|l| l.url.clone())),
+                ri::evidence.eq(evidence_column(&plan.evidence)?),
                 ri::skip_reason.eq(&plan.skip_reason),
                 ri::version.eq(plan.version),
                 ri::updated_by.eq(&actor.username),
@@ -117,5 +121,12 @@ pub(super) fn update_item_locked(
     )?;
     let fresh = load_item(conn, run_id, item_id)?;
     let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
-    fresh.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>())
+    fresh.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>(), &probes)
+}
+
+/// Evidence links as stored: a JSON array.
+pub(super) fn evidence_column(
+    links: &[shipshape_domain::item::EvidenceLink],
+) -> StoreResult<String> {
+    serde_json::to_string(links).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

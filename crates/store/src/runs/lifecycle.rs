@@ -87,6 +87,7 @@ impl Store {
                     r::closed_at.eq(None::<NaiveDateTime>),
                     r::last_seq.eq(0_i64),
                     r::overridden.eq(false),
+                    r::stage_entered_at.eq(Some(at)),
                 ))
                 .execute(conn)?;
             for (position, (pi, si, ii, item)) in template.items().enumerate() {
@@ -108,6 +109,8 @@ impl Store {
                         ri::approvers.eq(approvers_column(item)),
                         ri::status.eq(ItemStatus::Pending.as_str()),
                         ri::version.eq(1_i64),
+                        ri::probe.eq(probe_column(item)?),
+                        ri::evidence_required.eq(item.evidence_required),
                     ))
                     .execute(conn)?;
             }
@@ -225,6 +228,7 @@ impl Store {
                 &rows.items,
                 &rows.decisions,
                 other_live_run,
+                &rows.probes,
             )?;
             let (plan, overridden) = if force {
                 plan_forced_transition(&facts, action, reason)?
@@ -240,6 +244,11 @@ impl Store {
                     r::status.eq(plan.to.as_str()),
                     r::closed_at.eq(if plan.closes { Some(at) } else { run.closed_at }),
                     r::overridden.eq(run.overridden || !overridden.is_empty()),
+                    r::stage_entered_at.eq(if plan.from == plan.to {
+                        run.stage_entered_at
+                    } else {
+                        Some(at)
+                    }),
                 ))
                 .execute(conn)
                 .map_err(|e| {

@@ -12,19 +12,23 @@ use shipshape_domain::run::RunStatus;
 use shipshape_domain::text::Label;
 
 mod announcements;
+mod deadlines;
 mod decisions;
 mod events;
 mod items;
 mod lifecycle;
+mod probes;
 mod reads;
 mod rows;
 mod signoffs;
 mod team;
 
 pub use announcements::Announced;
+pub use deadlines::{DeadlineWork, SYSTEM_ACTOR};
 pub(crate) use events::EventRow;
+pub use probes::{ProbeOutcome, ProbeTarget};
 
-pub(crate) use rows::approvers_column;
+pub(crate) use rows::{approvers_column, probe_column};
 
 /// Who is making a change.
 #[derive(Debug, Clone)]

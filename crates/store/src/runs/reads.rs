@@ -19,11 +19,11 @@ use crate::{Store, StoreError, StoreResult};
 use super::rows::*;
 use super::{Actor, ListRunsFilter};
 
-fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
+pub(super) fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
     format!("{}_{id}", at.and_utc().timestamp_micros())
 }
 
-fn decode_cursor(cursor: &str) -> StoreResult<(NaiveDateTime, String)> {
+pub(super) fn decode_cursor(cursor: &str) -> StoreResult<(NaiveDateTime, String)> {
     let bad = || StoreError::Invalid {
         field: "cursor",
         message: "not a cursor this API returned".into(),
@@ -116,7 +116,8 @@ impl Store {
             let run = load_run(conn, run_id)?;
             let item = load_item(conn, run_id, item_id)?;
             let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
-            item.to_wire(run.status()?, &signoffs.iter().collect::<Vec<_>>())
+            let probes = load_probe_context(conn, &run, std::slice::from_ref(&item))?;
+            item.to_wire(run.status()?, &signoffs.iter().collect::<Vec<_>>(), &probes)
         })
     }
 
@@ -186,7 +187,12 @@ impl Store {
                 };
                 let status = run.status()?;
                 let own = item_signoffs(&signoffs, &item.id);
-                let wire = || item.to_wire(status, &own);
+                let probes = if item.probe.is_some() {
+                    load_probe_context(conn, run, std::slice::from_ref(item))?
+                } else {
+                    ProbeContext::default()
+                };
+                let wire = || item.to_wire(status, &own, &probes);
                 let item_status = item.status()?;
                 let editable = item_editable(item.gate()?, status, run.closed_at.is_some());
                 if !editable || !item_applies(item.applies()?, status) {

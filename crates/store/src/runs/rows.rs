@@ -9,19 +9,25 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use shipshape_domain::Role;
 use shipshape_domain::approval::{SignoffFacts, Verdict, approval_state, missing_approvals};
-use shipshape_domain::decision::{CriterionAssessment, Outcome};
-use shipshape_domain::item::ItemStatus;
+use shipshape_domain::decision::{CriterionAssessment, CriterionResult, Outcome};
+use shipshape_domain::event::ProbeTrigger;
+use shipshape_domain::item::{EvidenceLink, ItemStatus};
+use shipshape_domain::probe::{ProbeSpec, ProbeVars, staleness};
 use shipshape_domain::run::{
-    ItemFacts, PointFacts, RunFacts, RunStatus, available_transitions, item_applies, progress,
+    ItemFacts, PointFacts, ProbeFacts, RunFacts, RunStatus, available_transitions, item_applies,
+    progress,
 };
-use shipshape_domain::template::{Applicability, Gate, ItemKind, ItemSpec, Template};
+use shipshape_domain::template::{
+    Applicability, DecisionPointSpec, Gate, ItemKind, ItemSpec, Template,
+};
 use shipshape_domain::wire::{
-    Decision, ItemApproval, Progress, Run, RunDecisionPoint, RunItem, RunMember, RunPart,
-    RunSection, RunSummary, Signoff,
+    Decision, ItemApproval, ItemProbe, Measurement, ProbeResult, Progress, Run, RunDecisionPoint,
+    RunItem, RunMember, RunPart, RunSection, RunSummary, Signoff,
 };
 
 use crate::schema::{
-    decisions as d, run_items as ri, run_members as m, runs as r, signoffs as so, users as u,
+    decisions as d, environments as env, probe_results as pr, run_items as ri, run_members as m,
+    runs as r, signoffs as so, users as u,
 };
 use crate::templates::TemplateCache;
 use crate::{AnyConnection, StoreError, StoreResult, utc};
@@ -46,6 +52,7 @@ pub(super) struct RunRow {
     pub(super) closed_at: Option<NaiveDateTime>,
     pub(super) last_seq: i64,
     pub(super) overridden: bool,
+    pub(super) stage_entered_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -74,6 +81,112 @@ pub(super) struct ItemRow {
     pub(super) updated_at: Option<NaiveDateTime>,
     pub(super) approvers: Option<String>,
     pub(super) worked_by: Option<String>,
+    pub(super) probe: Option<String>,
+    pub(super) evidence_required: bool,
+    pub(super) evidence: String,
+    pub(super) probe_result_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = pr)]
+pub(crate) struct ProbeResultRow {
+    pub(crate) id: String,
+    pub(crate) run_id: String,
+    pub(crate) item_id: String,
+    pub(crate) checked_at: NaiveDateTime,
+    pub(crate) passed: bool,
+    pub(crate) summary: String,
+    pub(crate) observed: Option<String>,
+    pub(crate) url: String,
+    pub(crate) http_status: Option<i32>,
+    pub(crate) latency_ms: Option<i64>,
+    pub(crate) excerpt: Option<String>,
+    pub(crate) trigger_kind: String,
+    pub(crate) checked_by: String,
+}
+
+impl ProbeResultRow {
+    pub(crate) fn to_wire(&self) -> StoreResult<ProbeResult> {
+        Ok(ProbeResult {
+            id: self.id.clone(),
+            checked_at: utc(self.checked_at),
+            passed: self.passed,
+            summary: self.summary.clone(),
+            observed: self.observed.clone(),
+            url: self.url.clone(),
+            http_status: self.http_status.and_then(|s| u16::try_from(s).ok()),
+            latency_ms: self.latency_ms.and_then(|l| u64::try_from(l).ok()),
+            excerpt: self.excerpt.clone(),
+            trigger: ProbeTrigger::parse(&self.trigger_kind)
+                .ok_or_else(|| corrupt("probe trigger", &self.trigger_kind))?,
+            checked_by: self.checked_by.clone(),
+        })
+    }
+}
+
+/// What a run's probe items are judged and written with: their latest results, the run's
+/// fields and its environment's base URL, and the time.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProbeContext {
+    pub(crate) results: HashMap<String, ProbeResultRow>,
+    pub(crate) base_url: Option<String>,
+    pub(crate) environment: String,
+    pub(crate) product: String,
+    pub(crate) version: String,
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl ProbeContext {
+    pub(crate) fn vars(&self) -> ProbeVars<'_> {
+        ProbeVars {
+            base_url: self.base_url.as_deref(),
+            environment: &self.environment,
+            product: &self.product,
+            version: &self.version,
+        }
+    }
+}
+
+/// The latest results of a run's probe items and its environment's base URL.
+pub(crate) fn load_probe_context(
+    conn: &mut AnyConnection,
+    run: &RunRow,
+    items: &[ItemRow],
+) -> StoreResult<ProbeContext> {
+    let ids: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i.probe_result_id.as_deref())
+        .collect();
+    let results = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        pr::table
+            .filter(pr::id.eq_any(ids))
+            .select(ProbeResultRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(|r| (r.item_id.clone(), r))
+            .collect()
+    };
+    let has_probe = items.iter().any(|i| i.probe.is_some());
+    let base_url = if has_probe {
+        env::table
+            .find(&run.environment)
+            .select(env::base_url)
+            .first::<Option<String>>(conn)
+            .optional()?
+            .flatten()
+    } else {
+        None
+    };
+    Ok(ProbeContext {
+        results,
+        base_url,
+        environment: run.environment.clone(),
+        product: run.product.clone(),
+        version: run.release_version.clone(),
+        now: Utc::now(),
+    })
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -180,7 +293,29 @@ impl ItemRow {
         ItemKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))
     }
 
-    pub(super) fn facts(&self) -> StoreResult<ItemFacts> {
+    pub(crate) fn probe_spec(&self) -> StoreResult<Option<ProbeSpec>> {
+        self.probe
+            .as_deref()
+            .map(|p| {
+                serde_json::from_str(p)
+                    .map_err(|e| StoreError::Corrupt(format!("item {} probe: {e}", self.id)))
+            })
+            .transpose()
+    }
+
+    pub(crate) fn evidence_links(&self) -> StoreResult<Vec<EvidenceLink>> {
+        serde_json::from_str(&self.evidence)
+            .map_err(|e| StoreError::Corrupt(format!("item {} evidence: {e}", self.id)))
+    }
+
+    pub(super) fn facts(&self, probes: &ProbeContext) -> StoreResult<ItemFacts> {
+        let probe = self.probe_spec()?.map(|spec| ProbeFacts {
+            ttl_secs: spec.ttl_secs,
+            latest: probes
+                .results
+                .get(&self.id)
+                .map(|r| (utc(r.checked_at), r.passed, r.summary.clone())),
+        });
         Ok(ItemFacts {
             id: self.id.clone(),
             reference: self.reference.clone(),
@@ -189,7 +324,32 @@ impl ItemRow {
             applies: self.applies()?,
             required: self.required,
             status: self.status()?,
+            probe,
         })
+    }
+
+    /// The probe item's check as the run sees it.
+    fn probe_view(&self, probes: &ProbeContext) -> StoreResult<Option<ItemProbe>> {
+        let Some(spec) = self.probe_spec()? else {
+            return Ok(None);
+        };
+        let latest = probes.results.get(&self.id);
+        let url = spec.url_for(&probes.vars());
+        let facts = ProbeFacts {
+            ttl_secs: spec.ttl_secs,
+            latest: latest.map(|r| (utc(r.checked_at), r.passed, r.summary.clone())),
+        };
+        let problem = match (&url, facts.problem(probes.now)) {
+            (Err(e), _) => Some(e.clone()),
+            (Ok(_), p) => p,
+        };
+        Ok(Some(ItemProbe {
+            interval_secs: spec.interval_secs(),
+            url: url.ok(),
+            latest: latest.map(ProbeResultRow::to_wire).transpose()?,
+            problem,
+            spec,
+        }))
     }
 
     /// The approval policy (empty for a manual item).
@@ -217,6 +377,7 @@ impl ItemRow {
         &self,
         run_status: RunStatus,
         signoffs: &[&SignoffRow],
+        probes: &ProbeContext,
     ) -> StoreResult<RunItem> {
         let applies = self.applies()?;
         let policy = self.policy()?;
@@ -255,6 +416,9 @@ impl ItemRow {
             assignee: self.assignee.clone(),
             note: self.note.clone(),
             evidence_url: self.evidence_url.clone(),
+            evidence: self.evidence_links()?,
+            evidence_required: self.evidence_required,
+            probe: self.probe_view(probes)?,
             skip_reason: self.skip_reason.clone(),
             version: self.version,
             updated_by: self.updated_by.clone(),
@@ -409,6 +573,7 @@ pub(super) fn facts(
     items: &[ItemRow],
     decisions: &[DecisionRow],
     other_live_run: Option<String>,
+    probes: &ProbeContext,
 ) -> StoreResult<RunFacts> {
     let latest = latest_outcomes(decisions)?;
     Ok(RunFacts {
@@ -416,10 +581,11 @@ pub(super) fn facts(
         closed: run.closed_at.is_some(),
         items: items
             .iter()
-            .map(ItemRow::facts)
+            .map(|i| i.facts(probes))
             .collect::<StoreResult<_>>()?,
         points: PointFacts::of_template(template, |key| latest.get(key).copied()),
         other_live_run,
+        now: probes.now,
     })
 }
 
@@ -457,6 +623,8 @@ pub(super) struct RunRows {
     /// For a planned run (the only kind a start applies to): a live run of the same product
     /// and environment, which would refuse the start.
     pub(super) other_live_run: Option<String>,
+    /// The probe items' latest results and what their URLs are written with.
+    pub(super) probes: ProbeContext,
 }
 
 /// Another live run of the run's product and environment, if any.
@@ -493,10 +661,12 @@ pub(super) fn load_rows(
     } else {
         None
     };
+    let items = load_items(conn, run_id)?;
     Ok(RunRows {
         other_live_run,
         template: templates.get(conn, &run.template_id, run.template_version)?,
-        items: load_items(conn, run_id)?,
+        probes: load_probe_context(conn, &run, &items)?,
+        items,
         decisions: load_decisions(conn, run_id)?,
         signoffs: load_signoffs(conn, run_id, None)?,
         members: load_members(conn, run_id)?,
@@ -518,6 +688,7 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
         signoffs,
         members,
         other_live_run,
+        probes,
     } = rows;
     let (run, template, items, decisions) = (&run, &template, &items[..], &decisions[..]);
     let status = run.status()?;
@@ -555,7 +726,7 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
                 items: in_part
                     .iter()
                     .filter(|i| usize::try_from(i.section_index).ok() == Some(si))
-                    .map(|i| i.to_wire(status, &item_signoffs(&signoffs, &i.id)))
+                    .map(|i| i.to_wire(status, &item_signoffs(&signoffs, &i.id), &probes))
                     .collect::<StoreResult<_>>()?,
             });
         }
@@ -569,17 +740,29 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
     let decision_points = template
         .decision_points()
         .iter()
-        .map(|p| RunDecisionPoint {
-            key: p.key.clone(),
-            title: p.title.clone(),
-            stage: p.stage,
-            criteria: p.criteria.clone(),
-            latest_outcome: latest.get(p.key.as_str()).copied(),
+        .map(|p| {
+            Ok(RunDecisionPoint {
+                key: p.key.clone(),
+                title: p.title.clone(),
+                stage: p.stage,
+                criteria: p.criteria.clone(),
+                latest_outcome: latest.get(p.key.as_str()).copied(),
+                measurements: measurements(p, items, &probes)?,
+                deadline_secs: p.deadline_secs,
+                default_outcome: p.deadline_secs.map(|_| p.deadline_outcome()),
+                deadline: deadline(run, p, decisions)?,
+            })
         })
-        .collect();
+        .collect::<StoreResult<_>>()?;
     let wire_decisions = decisions_to_wire(decisions)?;
-    let transitions =
-        available_transitions(&facts(run, template, items, decisions, other_live_run)?);
+    let transitions = available_transitions(&facts(
+        run,
+        template,
+        items,
+        decisions,
+        other_live_run,
+        &probes,
+    )?);
     Ok(Run {
         summary,
         parts,
@@ -588,6 +771,60 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
         transitions,
         members,
     })
+}
+
+/// The criteria of a point that probe items measure, each with the latest result.
+fn measurements(
+    point: &DecisionPointSpec,
+    items: &[ItemRow],
+    probes: &ProbeContext,
+) -> StoreResult<Vec<Measurement>> {
+    let mut out = Vec::new();
+    for cp in &point.probes {
+        let Some(item) = items.iter().find(|i| i.reference == cp.reference) else {
+            continue;
+        };
+        let Some(spec) = item.probe_spec()? else {
+            continue;
+        };
+        let latest = probes.results.get(&item.id);
+        let result = match latest {
+            None => CriterionResult::Unknown,
+            Some(r) if staleness(utc(r.checked_at), spec.ttl_secs, probes.now).is_some() => {
+                CriterionResult::Unknown
+            }
+            Some(r) if r.passed => CriterionResult::Met,
+            Some(_) => CriterionResult::NotMet,
+        };
+        out.push(Measurement {
+            criterion: cp.criterion.clone(),
+            item_id: item.id.clone(),
+            reference: item.reference.clone(),
+            result,
+            observed: latest.map(|r| r.observed.clone().unwrap_or_else(|| r.summary.clone())),
+            checked_at: latest.map(|r| utc(r.checked_at)),
+        });
+    }
+    Ok(out)
+}
+
+/// When a point's deadline passes, while the run is at its stage and nobody has decided at
+/// it since the stage began.
+pub(super) fn deadline(
+    run: &RunRow,
+    point: &DecisionPointSpec,
+    decisions: &[DecisionRow],
+) -> StoreResult<Option<DateTime<Utc>>> {
+    let (Some(secs), Some(entered)) = (point.deadline_secs, run.stage_entered_at) else {
+        return Ok(None);
+    };
+    if run.closed_at.is_some() || run.status()?.decision_stage() != Some(point.stage) {
+        return Ok(None);
+    }
+    let decided = decisions
+        .iter()
+        .any(|d| d.point_key == point.key && d.decided_at >= entered);
+    Ok((!decided).then(|| utc(entered) + chrono::Duration::seconds(i64::from(secs))))
 }
 
 pub(super) fn decisions_to_wire(decisions: &[DecisionRow]) -> StoreResult<Vec<Decision>> {
@@ -609,6 +846,14 @@ pub(super) fn read_run(
     run_id: &str,
 ) -> StoreResult<Run> {
     assemble(load_rows(conn, templates, run_id)?)
+}
+
+/// A probe item's check as stored: JSON, `None` for other items.
+pub(crate) fn probe_column(item: &ItemSpec) -> StoreResult<Option<String>> {
+    item.probe
+        .as_ref()
+        .map(|p| serde_json::to_string(p).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
 }
 
 /// An approval policy as stored: comma-separated roles, `None` for a manual item.
