@@ -274,7 +274,7 @@ impl Store {
 
 fn run_label(run: &RunRow) -> String {
     format!(
-        "{} {} → {}",
+        "{} {} ({})",
         run.product, run.release_version, run.environment
     )
 }
