@@ -1,12 +1,17 @@
-"""Drives an EduLibra run from planned to completed and closed, and a second one through an
-override, a waiver, a rejected sign-off, team changes and a rollback, through a Python client
-generated from openapi/openapi.json, the way a deploy script or bot would; then decodes every
-event of both logs into its typed class.
+"""Drives an EduLibra run from planned to completed and closed (its probe items checked
+against a target this script serves on localhost), a second one through an override, a
+waiver, a rejected sign-off, team changes and a rollback, and a third whose decision deadline
+comes due, through a Python client generated from openapi/openapi.json, the way a deploy
+script or bot would; then decodes every event of the logs into its typed class.
 
 Usage: PYTHONPATH=<folder holding shipshape_client> python3 client_drive.py BASE_URL PASSWORD
 """
 
+import http.server
+import json
 import sys
+import threading
+import time
 
 from shipshape_client import AuthenticatedClient, Client
 from shipshape_client.api.announcements import create_announcement, get_announcement_draft
@@ -14,7 +19,8 @@ from shipshape_client.api.auth import get_me, login
 from shipshape_client.api.webhooks import create_webhook
 from shipshape_client.api.decisions import create_decision, list_decisions
 from shipshape_client.api.events import list_events
-from shipshape_client.api.items import create_signoff, update_item
+from shipshape_client.api.environments import update_environment
+from shipshape_client.api.items import create_check, create_signoff, list_checks, update_item
 from shipshape_client.api.team import create_member, delete_member
 from shipshape_client.api.users import create_user
 from shipshape_client.api.runs import create_run, create_transition, get_run, list_runs, update_run
@@ -34,6 +40,10 @@ from shipshape_client.models import (
     CreateUserRequest,
     CriterionInput,
     CriterionResult,
+    EvidenceLink,
+    ProbeResult,
+    ProbeResultPage,
+    PutEnvironmentRequest,
     ItemStatus,
     LoginRequest,
     Outcome,
@@ -64,6 +74,27 @@ def items(run: Run):
             yield from section.items
 
 
+class Target(http.server.BaseHTTPRequestHandler):
+    """What the EduLibra template's probes check: /healthz, and /version serving 4.2.0."""
+
+    def do_GET(self):
+        body = {"/healthz": {"status": "ok"}, "/version": {"version": "4.2.0"}}.get(self.path)
+        self.send_response(200 if body else 404)
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps(body or {}).encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def serve_target() -> str:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # The server under test may reach only `localhost`.
+    return f"http://localhost:{server.server_address[1]}"
+
+
 def main(base_url: str, password: str) -> None:
     anonymous = Client(base_url=base_url, raise_on_unexpected_status=True)
     token = login.sync(client=anonymous, body=LoginRequest(username="admin", password=password))
@@ -84,10 +115,26 @@ def main(base_url: str, password: str) -> None:
         {
             "name": "Hotfix",
             "parts": [{"title": "Checks", "sections": [{"title": "1. Before", "items": [{"title": "Backup taken", "gate": "deploy"}]}]}],
+            "decision_points": [
+                {"key": "go_no_go", "title": "Go/No-Go", "stage": "preparing", "criteria": ["Backup taken"],
+                 "deadline_secs": 60, "default_outcome": "abort"}
+            ],
         }
     )
     created = create_template.sync(client=api, body=draft)
     check(created is not None and created.version == 1, "create_template stores version 1")
+    # A hotfix run whose Go/No-Go comes due while the rest of this drive goes on: its reminder
+    # is logged 40 s after it starts.
+    hotfix = create_run.sync(
+        client=api,
+        body=CreateRunRequest(template_id=created.id, product="Hotfix", release_version="1", environment="hotfix"),
+    )
+    create_transition.sync(client=api, run_id=hotfix.id, body=TransitionRequest(action=TransitionAction.START))
+    hotfix_started = time.monotonic()
+
+    target = serve_target()
+    env = update_environment.sync(client=api, name="production", body=PutEnvironmentRequest(base_url=target))
+    check(env is not None and env.base_url == target, "the environment's base URL is set")
 
     templates = list_templates.sync(client=api)
     edulibra = next(t for t in templates if t.builtin)
@@ -120,6 +167,23 @@ def main(base_url: str, password: str) -> None:
                         body=CreateSignoffRequest(verdict=Verdict.APPROVE, comment="reviewed"),
                     )
                     check(isinstance(signoff, Signoff), f"sign-off on {item.reference}")
+            elif item.gate.value == gate and item.applicable and item.probe is not None:
+                result = create_check.sync(client=api, run_id=run.id, item_id=item.id)
+                check(isinstance(result, ProbeResult) and result.passed, f"the check of {item.reference} passes: {result}")
+                page = list_checks.sync(client=api, run_id=run.id, item_id=item.id)
+                check(isinstance(page, ProbeResultPage) and page.items[0].id == result.id, "the result is its evidence")
+            elif item.gate.value == gate and item.applicable and item.status != ItemStatus.DONE and item.evidence_required:
+                done = update_item.sync(
+                    client=api,
+                    run_id=run.id,
+                    item_id=item.id,
+                    body=UpdateItemRequest(
+                        status=ItemStatus.DONE,
+                        evidence=[EvidenceLink(label="Backup job", url="https://ci.example/backup/1")],
+                    ),
+                    if_match=f'"{item.version}"',
+                )
+                check(isinstance(done, RunItem) and done.evidence[0].label == "Backup job", f"item {item.reference} done with evidence")
             elif item.gate.value == gate and item.applicable and item.status != ItemStatus.DONE:
                 done = update_item.sync(
                     client=api,
@@ -189,8 +253,16 @@ def main(base_url: str, password: str) -> None:
     print(f"generated client drove run {run.id} to completed and closed ({len(events.items)} events)")
 
     rolled_back = drive_a_rollback(api, signers, edulibra.id)
+    # The hotfix run's deadline: reminded 40 s in, its default recorded at 60 s.
+    while time.monotonic() - hotfix_started < 90:
+        log = list_events.sync(client=api, run_id=hotfix.id, limit=1000)
+        if any(e.type_.value == "decision_recorded" for e in log.items):
+            break
+        time.sleep(1)
+    aborted = get_run.sync(client=api, run_id=hotfix.id)
+    check(aborted.status == RunStatus.ABORTED, f"the hotfix's deadline recorded its default, abort: {aborted.status}")
     kinds = set()
-    for run_id in (run.id, rolled_back):
+    for run_id in (run.id, rolled_back, hotfix.id):
         kinds |= decode_events(api, run_id)
     every_kind = {k.value for k in models.EventType}
     check(set(TYPED) == every_kind, f"this drive knows every kind the document declares: {every_kind ^ set(TYPED)}")
@@ -210,6 +282,8 @@ TYPED = {
     "member_removed": ("MemberRemovedEvent", "MemberChanged"),
     "signoff_recorded": ("SignoffRecordedEvent", "SignoffRecorded"),
     "announcement_sent": ("AnnouncementSentEvent", "AnnouncementSent"),
+    "probe_checked": ("ProbeCheckedEvent", "ProbeChecked"),
+    "decision_due": ("DecisionDueEvent", "DecisionDue"),
 }
 
 

@@ -4,8 +4,8 @@
 //! words. A 401 on a signed-in call ends the session (the sign-in page then brings the user
 //! back where they were).
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use shipshape_domain::announcement::{
     AnnouncementDraft, AnnouncementKind, AnnouncementReceipt, SendAnnouncementRequest,
 };
@@ -15,9 +15,9 @@ use shipshape_domain::webhook::{
 };
 use shipshape_domain::wire::{
     ApiToken, ChangePasswordRequest, CreateDecisionRequest, CreateRunRequest, CreateSignoffRequest,
-    CreateTokenRequest, CreateUserRequest, CreatedToken, Decision, Event, EventPage, Pending,
-    Problem, Run, RunItem, RunPage, Signoff, TemplateDetail, TemplateSummary, TokenResponse,
-    TransitionRequest, UpdateItemRequest, UpdateUserRequest, User,
+    CreateTokenRequest, CreateUserRequest, CreatedToken, Decision, Pending, ProbeResult,
+    ProbeResultPage, Problem, Run, RunItem, RunPage, Signoff, TemplateDetail, TemplateSummary,
+    TokenResponse, TransitionRequest, UpdateItemRequest, UpdateUserRequest, User,
 };
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -273,22 +273,30 @@ pub async fn get_run(run_id: &str) -> ApiResult<Run> {
 }
 
 /// A page of a run's event log after sequence number `after`.
-pub async fn events(run_id: &str, after: i64) -> ApiResult<EventPage> {
-    // Read as a tree and each item as an `Event`: the page's own decoder (a list of events)
-    // would be a second way to read events in the run screen's download.
+pub async fn events(run_id: &str, after: i64) -> ApiResult<LogPage> {
+    // Each item is read for its place in the log only (see `LogEvent`).
     let mut tree: serde_json::Value =
         get(&format!("/runs/{run_id}/events?after={after}&limit=500")).await?;
     let items = match tree["items"].take() {
         serde_json::Value::Array(items) => items
             .into_iter()
-            .map(|e| Event::deserialize(e).map_err(|_| unreadable(200)))
-            .collect::<ApiResult<Vec<Event>>>()?,
+            .map(|e| crate::live::LogEvent::read(e).ok_or_else(|| unreadable(200)))
+            .collect::<ApiResult<Vec<_>>>()?,
         _ => return Err(unreadable(200)),
     };
-    Ok(EventPage {
+    Ok(LogPage {
         items,
         next_after: tree["next_after"].as_i64(),
     })
+}
+
+/// One page of a run's log.
+#[derive(Debug)]
+pub struct LogPage {
+    /// The events, in order.
+    pub items: Vec<crate::live::LogEvent>,
+    /// Where the next page starts, if there is one.
+    pub next_after: Option<i64>,
 }
 
 /// Moves a run that was at `version` when the user chose to (two people pressing "advance"
@@ -327,6 +335,17 @@ pub async fn update_item(
 pub async fn claim(run_id: &str, item_id: &str) -> ApiResult<RunItem> {
     let path = format!("/runs/{run_id}/items/{item_id}/claim");
     decode(send("POST", &path, None, None, "application/json").await?).await
+}
+
+/// Runs a probe item's check now.
+pub async fn run_check(run_id: &str, item_id: &str) -> ApiResult<ProbeResult> {
+    let path = format!("/runs/{run_id}/items/{item_id}/checks");
+    decode(send("POST", &path, None, None, "application/json").await?).await
+}
+
+/// A probe item's latest results, newest first.
+pub async fn checks(run_id: &str, item_id: &str) -> ApiResult<ProbeResultPage> {
+    get(&format!("/runs/{run_id}/items/{item_id}/checks?limit=20")).await
 }
 
 /// Signs off an approval item.

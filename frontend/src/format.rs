@@ -87,8 +87,12 @@ pub fn blocker(blocker: &Blocker) -> String {
             reference,
             title,
             status,
+            reason,
             ..
-        } => format!("{reference} {title} — {}", item_status(*status)),
+        } => match reason {
+            Some(why) => format!("{reference} {title} — {why}"),
+            None => format!("{reference} {title} — {}", item_status(*status)),
+        },
         Blocker::Decision {
             title,
             needed,
@@ -112,6 +116,18 @@ fn shown(value: &Option<String>) -> String {
     }
 }
 
+/// Evidence links in words: their labels, or "none".
+pub fn evidence(links: &[shipshape_domain::item::EvidenceLink]) -> String {
+    if links.is_empty() {
+        return "none".into();
+    }
+    links
+        .iter()
+        .map(|l| format!("“{}”", l.label))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// An item change in words, e.g. "status → ✓ Done; note → “restarted”".
 pub fn item_change(change: &UpdateItemRequest) -> String {
     let mut parts = Vec::new();
@@ -126,6 +142,9 @@ pub fn item_change(change: &UpdateItemRequest) -> String {
     }
     if let Some(url) = &change.evidence_url {
         parts.push(format!("evidence → {}", shown(url)));
+    }
+    if let Some(links) = &change.evidence {
+        parts.push(format!("evidence → {}", evidence(links)));
     }
     if let Some(reason) = &change.reason {
         parts.push(format!("reason “{reason}”"));

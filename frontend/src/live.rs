@@ -15,6 +15,51 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use shipshape_domain::wire::Event;
+
+/// An event of a run's log as the streams and the log's pages carry it. Following runs
+/// needs only where an event stands in the log; what it says is read ([`LogEvent::event`])
+/// by the timeline, a panel fetched when opened: so the pages' first load does not grow
+/// with every kind of event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEvent {
+    /// Its place in the run's log.
+    pub seq: i64,
+    /// The run.
+    pub run_id: String,
+    /// Who did it.
+    pub actor: String,
+    /// Its `type`.
+    pub kind: String,
+    /// The whole event.
+    pub json: serde_json::Value,
+}
+
+impl LogEvent {
+    /// Reads an event's place in the log; `None` when it is not one.
+    pub fn read(json: serde_json::Value) -> Option<LogEvent> {
+        Some(LogEvent {
+            seq: json["seq"].as_i64()?,
+            run_id: json["run_id"].as_str()?.to_owned(),
+            actor: json["actor"].as_str()?.to_owned(),
+            kind: json["type"].as_str()?.to_owned(),
+            json,
+        })
+    }
+
+    /// The event itself, its payload read as its kind's type.
+    pub fn event(&self) -> Option<Event> {
+        serde::Deserialize::deserialize(self.json.clone()).ok()
+    }
+
+    /// The event in a few words, without reading its payload: "erin: item updated 1.2.1".
+    pub fn headline(&self) -> String {
+        let what = shipshape_domain::describe::words(&self.kind);
+        match self.json["payload"]["reference"].as_str() {
+            Some(reference) => format!("{}: {what} {reference}", self.actor),
+            None => format!("{}: {what}", self.actor),
+        }
+    }
+}
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -79,7 +124,7 @@ impl SseParser {
 
 /// The events of a run in `batch` after `after` that follow it without a gap, and the new
 /// `after`; `None` when one is missing (the page must read the log).
-pub fn in_order(batch: &[Event], run_id: &str, mut after: i64) -> Option<(Vec<Event>, i64)> {
+pub fn in_order(batch: &[LogEvent], run_id: &str, mut after: i64) -> Option<(Vec<LogEvent>, i64)> {
     let mut events = Vec::new();
     for event in batch.iter().filter(|e| e.run_id == run_id) {
         if event.seq <= after {
@@ -107,7 +152,7 @@ pub enum LinkState {
 
 /// What the hub tells its subscribers.
 enum Note<'a> {
-    Events(&'a [Event]),
+    Events(&'a [LogEvent]),
     State(LinkState),
 }
 
@@ -233,7 +278,10 @@ impl Hub {
                                 if let Some(p) = position {
                                     after = Some(p);
                                 }
-                                if let Some(event) = crate::api::from_json::<Event>(&message.data) {
+                                if let Some(event) =
+                                    crate::api::from_json::<serde_json::Value>(&message.data)
+                                        .and_then(LogEvent::read)
+                                {
                                     events.push(event);
                                 }
                             }
@@ -265,7 +313,7 @@ impl Hub {
 /// Calls `on_events` with every batch of events of any run, and `on_state` when the tab's
 /// stream comes and goes (after a gap, the page should read what it shows again).
 pub fn watch_all(
-    on_events: impl Fn(&[Event]) + 'static,
+    on_events: impl Fn(&[LogEvent]) + 'static,
     on_state: impl Fn(LinkState) + 'static,
 ) -> Subscription {
     HUB.with(|hub| {
@@ -284,13 +332,13 @@ struct Follower {
     /// A read of the log is under way; `again`: another is wanted after it.
     busy: Cell<bool>,
     again: Cell<bool>,
-    on_events: Box<dyn Fn(Vec<Event>)>,
+    on_events: Box<dyn Fn(Vec<LogEvent>)>,
     on_state: Box<dyn Fn(LinkState)>,
 }
 
 impl Follower {
     /// Gives the page the events that follow what it has seen.
-    fn give(&self, events: Vec<Event>) {
+    fn give(&self, events: Vec<LogEvent>) {
         if let Some(last) = events.last() {
             self.seen.set(last.seq);
             (self.on_events)(events);
@@ -360,7 +408,7 @@ impl Follower {
 pub fn follow(
     run_id: String,
     after: i64,
-    on_events: impl Fn(Vec<Event>) + 'static,
+    on_events: impl Fn(Vec<LogEvent>) + 'static,
     on_state: impl Fn(LinkState) + 'static,
 ) -> Subscription {
     let follower = Rc::new(Follower {
@@ -494,10 +542,11 @@ mod tests {
 
     #[test]
     fn a_run_takes_its_events_in_order_and_asks_for_the_log_after_a_gap() {
-        let event = |run: &str, seq: i64| -> Event {
+        let event = |run: &str, seq: i64| -> LogEvent {
             crate::api::from_json(&format!(
                 r#"{{"seq":{seq},"run_id":"{run}","type":"member_added","actor":"a","at":"2026-11-27T10:00:00Z","payload":{{"user_id":"u","username":"bob","run_role":"DBA"}},"prev_hash":"p","hash":"h"}}"#
             ))
+            .and_then(LogEvent::read)
             .unwrap()
         };
         let batch = [
@@ -514,5 +563,10 @@ mod tests {
             "seq 2 is missing: read the log"
         );
         assert_eq!(in_order(&batch, "nobody", 0).unwrap().0.len(), 0);
+        assert_eq!(batch[0].headline(), "a: member added");
+        assert!(
+            batch[0].event().is_some(),
+            "the payload reads as its kind's"
+        );
     }
 }

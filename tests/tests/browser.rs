@@ -5,7 +5,9 @@
 //! first without a reload; an edit over someone else's change is shown as a conflict and can
 //! be re-applied; a release manager forces a gate with a reason; an expired session returns to sign-in and back; templates import with a
 //! preview and export; API tokens are created and revoked; a chat channel is subscribed, tested
-//! and sent an announcement from the run page.
+//! and sent an announcement from the run page; a probe item is checked from the run page,
+//! with its age and history, a decision deadline counts down, and measured criteria fill
+//! themselves in.
 
 #![expect(
     clippy::unwrap_used,
@@ -121,6 +123,7 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     );
 
     // Join the team, then work items: a status, a note and evidence, a claim.
+    b.click(".team-panel button.add-member").await;
     b.fill("input[name=member_username]", "admin").await;
     b.fill("input[name=member_role]", "release lead").await;
     b.click("form[aria-label='Add a team member'] button[type=submit]")
@@ -138,8 +141,8 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     )
     .await;
     b.fill(
-        &format!("{} input[name=evidence_url]", row("1.1.2")),
-        "https://wiki.example.com/release-4.2.0",
+        &format!("{} textarea[name=evidence]", row("1.1.2")),
+        "Release notes https://wiki.example.com/release-4.2.0\nhttps://ci.example/4.2.0",
     )
     .await;
     b.click(&format!("{} form.editor button[type=submit]", row("1.1.2")))
@@ -154,9 +157,14 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     assert_eq!(item(&run, "1.1.1")["status"], "done");
     assert_eq!(item(&run, "1.1.2")["note"], "Published on the wiki");
     assert_eq!(
-        item(&run, "1.1.2")["evidence_url"],
-        "https://wiki.example.com/release-4.2.0"
+        item(&run, "1.1.2")["evidence"],
+        json!([
+            {"label": "Release notes", "url": "https://wiki.example.com/release-4.2.0"},
+            {"label": "Evidence", "url": "https://ci.example/4.2.0"},
+        ])
     );
+    b.wait_text(&format!("{} .item-meta", row("1.1.2")), "Release notes")
+        .await;
     assert_eq!(item(&run, "1.1.3")["assignee"], "admin");
 
     // Refused by the gate: the server's answer lists every blocker. (Transitions name the
@@ -193,6 +201,9 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     b.wait_text(".run-status", "Deploying").await;
 
     // The deployment checkpoint: a criterion not met, the outcome rollback, a rationale.
+    // The decision form opens on demand (its code is fetched then).
+    b.click("[data-point=deployment_checkpoint] button.decide")
+        .await;
     let form = "[data-point=deployment_checkpoint] form";
     b.choose(&format!("{form} select[name=criterion_result]"), "not_met")
         .await;
@@ -212,6 +223,7 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     b.wait_text("ol.decisions", "Roll back — deployment checkpoint")
         .await;
     b.wait_text("ol.decisions", "observed: error rate 7%").await;
+    b.click("button.timeline-toggle").await;
     b.wait_text("ol.timeline", "decided Roll back").await;
 
     let run = app.run(&app.admin, &run_id).await;
@@ -233,6 +245,8 @@ async fn a_change_made_elsewhere_appears_without_a_reload(backend: Backend) {
     first.goto(&format!("/runs/{run_id}")).await;
     first.sign_in("admin", ADMIN_PASSWORD).await;
     first.wait_text(".link-state", "Live").await;
+    // The timeline's sentences open on demand.
+    first.click("button.timeline-toggle").await;
     first.wait_text("ol.timeline", "created").await;
     // The log the page opened with is not announced as news.
     assert_eq!(
@@ -520,6 +534,7 @@ async fn a_release_manager_forces_a_gate_with_a_reason(backend: Backend) {
     b.wait_text(".run-status", "Deploying").await;
     b.wait_text(".run-status", "Break-glass override in effect")
         .await;
+    b.click("button.timeline-toggle").await;
     b.wait_text("ol.timeline", "forced “advance”").await;
     b.wait_text(".checklist", "Review the emergency override")
         .await;
@@ -825,6 +840,102 @@ async fn a_chat_channel_is_subscribed_tested_and_sent_an_announcement(backend: B
 /// Screens other than sign-in are modules fetched when first opened (asked for as soon as
 /// the address names them). One that cannot be fetched is reported on the page; the rest of
 /// the app goes on working.
+async fn a_probe_item_is_checked_from_the_run_page_and_deadlines_count_down(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let health = reference(&run, "Pre-deployment health checks");
+    // The target the test serves is down when the run starts: the schedule finds it so.
+    app.serve_probes(&run).await;
+    app.probe_target.route(
+        "/healthz",
+        shipshape_tests::receiver::Reply::status(503, "maintenance"),
+    );
+    app.transition(&app.admin, &run_id, "start")
+        .await
+        .expect(200);
+    let b = Browser::open(&app.base).await;
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    let probe = format!("{} .probe", row(&health));
+    b.wait_text(&probe, &format!("{}/healthz", app.probe_target.url))
+        .await;
+    b.wait_text(&probe, "expected 200, got 503").await;
+    b.wait_text(&probe, "ago: ✗ failed").await;
+    b.wait_text(&format!("{} .badge", row(&health)), "Failed")
+        .await;
+    // The blockers of the next step say why.
+    b.wait_text("[data-action=advance] .why", "expected 200, got 503")
+        .await;
+
+    // The target recovers; "Run check" from the page.
+    app.probe_target.route(
+        "/healthz",
+        shipshape_tests::receiver::Reply::status(200, r#"{"status":"ok"}"#),
+    );
+    b.click(&format!("{} button.run-check", row(&health))).await;
+    b.wait_text(&probe, "✓ passed").await;
+    b.wait_text(&format!("{} .badge", row(&health)), "Done")
+        .await;
+    b.click(&format!("{} button.probe-history", row(&health)))
+        .await;
+    let history = b
+        .wait_text(&format!("{probe} ol.probe-results"), "scheduled")
+        .await;
+    assert!(history.contains("✓ — HTTP 200 in "), "{history}");
+    assert!(
+        history.contains("✗ — expected 200, got 503 (scheduled)"),
+        "{history}"
+    );
+    let run = app.run(&app.admin, &run_id).await;
+    assert_eq!(item(&run, &health)["status"], "done");
+
+    // The Go/No-Go's deadline counts down, with what happens when it passes.
+    let deadline = b
+        .wait_text("[data-point=go_no_go] .deadline", "Decide by")
+        .await;
+    assert!(deadline.contains("(in 1 h 59 min)"), "{deadline}");
+    assert!(deadline.contains("then Hold is recorded"), "{deadline}");
+
+    // At the post-deployment verification, the criteria probes measure fill themselves in.
+    app.finish_gate(&app.admin, &run_id, "deploy").await;
+    app.decide(&app.admin, &run_id, "go_no_go", "go")
+        .await
+        .expect(201);
+    app.transition(&app.admin, &run_id, "advance")
+        .await
+        .expect(200);
+    app.finish_gate(&app.admin, &run_id, "verify").await;
+    app.transition(&app.admin, &run_id, "advance")
+        .await
+        .expect(200);
+    app.finish_gate(&app.admin, &run_id, "complete").await;
+    b.wait_text(".run-status", "Verifying").await;
+    b.click("[data-point=post_deployment_verification] button.decide")
+        .await;
+    let form = "[data-point=post_deployment_verification] form";
+    b.find(&format!("{form} .measured")).await;
+    let filled = b
+        .js(
+            "const f = document.querySelector(arguments[0]);
+             const until = Date.now() + 10000;
+             return new Promise(done => (function look() {
+                 const v = [...f.querySelectorAll('select[name=criterion_result]')].map(s => s.value);
+                 const o = [...f.querySelectorAll('input[name=criterion_observed]')].map(i => i.value);
+                 if (v[0] === 'met' || Date.now() > until) done({v, o}); else setTimeout(look, 100);
+             })());",
+            vec![json!(form)],
+        )
+        .await;
+    assert_eq!(
+        filled["v"],
+        json!(["met", "unknown", "met", "unknown"]),
+        "{filled}"
+    );
+    assert_eq!(filled["o"][0], "4.2.0", "{filled}");
+    b.quit().await;
+}
+
 async fn a_screen_that_cannot_be_fetched_is_reported(backend: Backend) {
     // The built app, without the run page's module.
     let dir = std::env::temp_dir().join(format!("shipshape-web-{}", uuid::Uuid::new_v4().simple()));
@@ -926,4 +1037,5 @@ in_the_browser!(
     templates_import_with_a_preview_and_tokens_are_managed,
     a_screen_that_cannot_be_fetched_is_reported,
     a_chat_channel_is_subscribed_tested_and_sent_an_announcement,
+    a_probe_item_is_checked_from_the_run_page_and_deadlines_count_down,
 );

@@ -292,27 +292,33 @@ impl ProbeTrigger {
     }
 }
 
-/// A probe item's check ran; its result is the item's evidence.
+/// A probe item's check ran; its result is the item's evidence. (The web app reads only what
+/// its timeline tells: fields marked so are left at their defaults there.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProbeChecked {
     /// The item.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub item_id: String,
     /// The item's reference.
     pub reference: String,
     /// The item's title.
     pub title: String,
     /// The stored result.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub result_id: String,
     /// Whether the answer was what the probe expects.
     pub passed: bool,
     /// What matched or did not ("expected 200, got 503").
     pub summary: String,
     /// The URL requested.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub url: String,
     /// The answer's HTTP status, when there was an answer.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub http_status: Option<u16>,
     /// How long the answer took, in milliseconds, when there was one.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub latency_ms: Option<u64>,
     /// What started the check.
     pub trigger: ProbeTrigger,

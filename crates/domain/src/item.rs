@@ -84,6 +84,44 @@ pub const MAX_EVIDENCE_LINKS: usize = 10;
 /// The label an evidence link set through `evidence_url` gets.
 pub const DEFAULT_EVIDENCE_LABEL: &str = "Evidence";
 
+/// Reads evidence links written one per line as `label URL` (without a label, the link is
+/// labelled [`DEFAULT_EVIDENCE_LABEL`]), the way the web app's editor takes them. A line
+/// without an http(s) URL is read as a URL alone, for the server to refuse.
+pub fn parse_evidence_lines(text: &str) -> Vec<EvidenceLink> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let at = line.find("https://").or_else(|| line.find("http://"));
+            let (label, url) = match at {
+                Some(i) => (&line[..i], &line[i..]),
+                None => ("", line),
+            };
+            let label = label
+                .trim()
+                .trim_end_matches([':', '-', '\u{2014}', '\u{2013}'])
+                .trim();
+            EvidenceLink {
+                label: if label.is_empty() {
+                    DEFAULT_EVIDENCE_LABEL.to_owned()
+                } else {
+                    label.to_owned()
+                },
+                url: url.trim().to_owned(),
+            }
+        })
+        .collect()
+}
+
+/// Writes evidence links one per line, as [`parse_evidence_lines`] reads them.
+pub fn evidence_lines(links: &[EvidenceLink]) -> String {
+    links
+        .iter()
+        .map(|l| format!("{} {}", l.label, l.url))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Checks a list of evidence links: each label a [`Label`], each URL an [`HttpUrl`], at most
 /// [`MAX_EVIDENCE_LINKS`]. Values are trimmed.
 pub fn check_evidence(links: Vec<EvidenceLink>) -> Result<Vec<EvidenceLink>, ItemError> {
@@ -565,6 +603,32 @@ fn with_first_url(links: &[EvidenceLink], first: Option<String>) -> Vec<Evidence
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evidence_lines_read_a_label_and_a_url_per_line_and_write_back() {
+        let links = parse_evidence_lines(
+            "Backup job: https://ci.example/backup/41\n\n  https://ci.example/restore/7 \nRestore log \u{2014} http://logs.example/r",
+        );
+        assert_eq!(
+            links,
+            vec![
+                EvidenceLink {
+                    label: "Backup job".into(),
+                    url: "https://ci.example/backup/41".into()
+                },
+                EvidenceLink {
+                    label: "Evidence".into(),
+                    url: "https://ci.example/restore/7".into()
+                },
+                EvidenceLink {
+                    label: "Restore log".into(),
+                    url: "http://logs.example/r".into()
+                },
+            ]
+        );
+        assert_eq!(parse_evidence_lines(&evidence_lines(&links)), links);
+        assert_eq!(parse_evidence_lines("not a url")[0].url, "not a url");
+    }
 
     fn ctx(kind: ItemKind, status: ItemStatus) -> ItemContext {
         ItemContext {

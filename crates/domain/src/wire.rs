@@ -624,15 +624,20 @@ pub struct RunItem {
 }
 
 /// A probe item's check as the run sees it, with its latest result.
+///
+/// The web app reads only what it shows (its size is budgeted): fields marked so are left
+/// at their defaults there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemProbe {
     /// The check as the template declares it.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub spec: crate::probe::ProbeSpec,
     /// The URL requested for this run (`null` when it cannot be written: see `problem`).
     pub url: Option<String>,
     /// How often the server repeats the check while the run is in the stage the item gates,
     /// in seconds.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub interval_secs: u32,
     /// The latest result, if the check has run.
     pub latest: Option<ProbeResult>,
@@ -641,11 +646,13 @@ pub struct ItemProbe {
     pub problem: Option<String>,
 }
 
-/// One result of a probe item's check.
+/// One result of a probe item's check. (The web app reads only what it shows: see
+/// [`ItemProbe`].)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProbeResult {
     /// The result's id.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub id: String,
     /// When the check ran.
     #[serde(deserialize_with = "crate::timestamp::deserialize")]
@@ -656,14 +663,19 @@ pub struct ProbeResult {
     pub summary: String,
     /// The observed value a decision criterion reads (the value at the pointer, or the
     /// status and latency).
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub observed: Option<String>,
     /// The URL requested.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub url: String,
     /// The answer's HTTP status, when there was an answer.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub http_status: Option<u16>,
     /// How long the answer took, in milliseconds, when there was one.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub latency_ms: Option<u64>,
     /// The start of the answer's body (at most 300 characters, control characters replaced).
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub excerpt: Option<String>,
     /// What started the check.
     pub trigger: crate::event::ProbeTrigger,
@@ -688,6 +700,7 @@ pub struct Measurement {
     /// The criterion's text.
     pub criterion: String,
     /// The probe item.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub item_id: String,
     /// The probe item's reference.
     pub reference: String,

@@ -81,6 +81,40 @@ fn announce_screen(id: String) -> Screen {
     Ok(view! { <announce::AnnouncePage id=id/> }.into_any())
 }
 
+// Panels of the run page that are opened now and then (the decision form, an item's editor,
+// skip reason and conflict, the break-glass override, adding a team member, a probe's
+// history, the timeline's sentences) share one module, fetched when the first is opened: not
+// in the run page's first load, nor in the forms'.
+#[wasm_split(panels, fallible)]
+pub fn decision_form(key: String, deciding: RwSignal<bool>) -> Screen {
+    Ok(run::decision_form(key, deciding))
+}
+
+#[wasm_split(panels, fallible)]
+pub fn item_panel(panel: run::ItemPanel) -> Screen {
+    Ok(run::item_panel(panel))
+}
+
+#[wasm_split(panels, fallible)]
+pub fn override_panel(panel: run::OverridePanel) -> Screen {
+    Ok(run::override_panel(panel))
+}
+
+#[wasm_split(panels, fallible)]
+pub fn member_form(adding: RwSignal<bool>) -> Screen {
+    Ok(run::member_form(adding))
+}
+
+#[wasm_split(panels, fallible)]
+pub fn timeline(events: RwSignal<Vec<crate::live::LogEvent>>) -> Screen {
+    Ok(run::timeline_list(events))
+}
+
+#[wasm_split(panels, fallible)]
+pub fn probe_history(item_id: String) -> Screen {
+    Ok(run::probe_history(item_id))
+}
+
 #[wasm_split(forms, fallible)]
 fn tokens_screen() -> Screen {
     Ok(view! { <tokens::Tokens/> }.into_any())
@@ -106,11 +140,8 @@ pub fn prefetch(page: &Page) {
 /// A screen, shown once its module has arrived (at once when it was fetched before).
 #[component]
 pub fn Lazy(page: Page) -> impl IntoView {
-    let shown = RwSignal::new_local(None::<Screen>);
-    // Scoped: the screen is built under this component's owner, so it finds the app's
-    // context and is cleaned up with it. Left before the module arrived, nothing is built.
-    leptos::task::spawn_local_scoped_with_cancellation(async move {
-        let screen = match page {
+    lazy_panel(async move {
+        match page {
             Page::Dashboard => dashboard_screen().await,
             Page::NewRun => new_run_screen().await,
             Page::Run(id) => run_screen(id).await,
@@ -121,8 +152,18 @@ pub fn Lazy(page: Page) -> impl IntoView {
             Page::Tokens => tokens_screen().await,
             Page::Integrations => integrations_screen().await,
             Page::Announce(id) => announce_screen(id).await,
-            Page::Login | Page::NotFound => return,
-        };
+            Page::Login | Page::NotFound => Ok(().into_any()),
+        }
+    })
+}
+
+/// A screen or panel, shown once its module has arrived (`load` fetches it and builds it).
+pub fn lazy_panel(load: impl std::future::Future<Output = Screen> + 'static) -> impl IntoView {
+    let shown = RwSignal::new_local(None::<Screen>);
+    // Scoped: the screen is built under the caller's owner, so it finds its context and is
+    // cleaned up with it. Left before the module arrived, nothing is built.
+    leptos::task::spawn_local_scoped_with_cancellation(async move {
+        let screen = load.await;
         shown.try_set(Some(screen));
     });
     // The screen is moved out of the signal into the page: this closure's one dependency is

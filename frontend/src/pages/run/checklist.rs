@@ -66,7 +66,7 @@ pub(super) fn SectionView(part: usize, section: usize) -> impl IntoView {
 
 /// Which part of an item row a save came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Source {
+pub enum Source {
     Status,
     Details,
     Skip,
@@ -75,7 +75,7 @@ pub(super) enum Source {
 
 /// An edit that met a newer version: what the user wanted and what is there now.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Conflict {
+pub struct Conflict {
     mine: UpdateItemRequest,
     theirs: RunItem,
 }
@@ -112,19 +112,14 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
     });
     let can_work = can(Permission::WorkItems);
     let can_sign = can(Permission::SignOff);
-    let can_waive = can(Permission::SteerRuns);
     let me = move || session.user().map(|u| u.username);
 
     let error = RwSignal::new(None::<ApiError>);
     let conflict = RwSignal::new(None::<Conflict>);
     let busy = RwSignal::new(false);
-    // The details editor: the version it was opened on, and the user's values.
+    // The details editor: the version it was opened on (its fields are the editor's own).
     let editing = RwSignal::new(None::<RunItem>);
-    let assignee = RwSignal::new(String::new());
-    let note = RwSignal::new(String::new());
-    let evidence = RwSignal::new(String::new());
     let skipping = RwSignal::new(false);
-    let skip_reason = RwSignal::new(String::new());
     // The version the skip was chosen on: the reason takes a while to type.
     let skip_base = RwSignal::new(0_i64);
     let comment = RwSignal::new(String::new());
@@ -147,7 +142,6 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                         }
                         Source::Skip => {
                             skipping.try_set(false);
-                            skip_reason.try_set(String::new());
                         }
                         Source::Reapply => {
                             conflict.try_set(None);
@@ -208,49 +202,14 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
     };
     let open_editor = move |_| {
         if let Some(current) = item.get_untracked() {
-            assignee.set(current.assignee.clone().unwrap_or_default());
-            note.set(current.note.clone().unwrap_or_default());
-            evidence.set(current.evidence_url.clone().unwrap_or_default());
             editing.set(Some(current));
         }
     };
-    let save_details = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(base) = editing.get_untracked() else {
-            return;
-        };
-        let value = |s: RwSignal<String>| {
-            let v = s.get_untracked().trim().to_owned();
-            (!v.is_empty()).then_some(v)
-        };
-        let mut change = UpdateItemRequest::default();
-        if value(assignee) != base.assignee {
-            change.assignee = Some(value(assignee));
-        }
-        if value(note) != base.note {
-            change.note = Some(value(note));
-        }
-        if value(evidence) != base.evidence_url {
-            change.evidence_url = Some(value(evidence));
-        }
-        if change == UpdateItemRequest::default() {
-            editing.set(None);
-            return;
-        }
-        save(change, base.version, Source::Details);
-    };
-    let confirm_skip = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        save(
-            UpdateItemRequest {
-                status: Some(ItemStatus::Skipped),
-                reason: Some(skip_reason.get_untracked()),
-                ..UpdateItemRequest::default()
-            },
-            skip_base.get_untracked(),
-            Source::Skip,
-        );
-    };
+    // The panels a row opens now and then (the editor, the skip reason, a conflict) are
+    // fetched with the forms when first opened; they save through the row.
+    let save = Callback::new(
+        move |(change, base, from): (UpdateItemRequest, i64, Source)| save(change, base, from),
+    );
     let claim = move |_| {
         busy.set(true);
         error.set(None);
@@ -287,17 +246,6 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
             busy.set(false);
         });
     };
-    let reapply = move |_| {
-        if let Some(c) = conflict.get_untracked() {
-            save(c.mine, c.theirs.version, Source::Reapply);
-        }
-    };
-    let keep_theirs = move |_| {
-        conflict.set(None);
-        editing.set(None);
-        skipping.set(false);
-    };
-
     let r = reference.clone();
     // Buttons repeated on every item say which item they act on.
     let claim_label = StoredValue::new(format!("Assign {reference} to me"));
@@ -316,6 +264,8 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                     <span class="tag" title="The transition this item must be finished before">{format!("before {}", gate_word(gate))}</span>
                     {(!first.required).then(|| view! { <span class="tag">"optional"</span> })}
                     {(kind == ItemKind::Approval).then(|| view! { <span class="tag">"approval"</span> })}
+                    {(kind == ItemKind::Probe).then(|| view! { <span class="tag">"checked by the server"</span> })}
+                    {first.evidence_required.then(|| view! { <span class="tag">"evidence required"</span> })}
                     {first.role.map(|r| view! { <span class="tag">{format!("for {}", format::role(r))}</span> })}
                     {move || item.with(|i| i.as_ref().is_some_and(|i| !i.applicable)).then(|| view! { <span class="tag">"only after a rollback"</span> })}
                 </span>
@@ -325,7 +275,7 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                 {move || item.get().map(|i| view! {
                     <span>"Assignee: "<strong class="assignee">{i.assignee.clone().unwrap_or_else(|| "nobody".into())}</strong></span>
                     {i.note.clone().map(|n| view! { <span>" · Note: "<span class="note">{n}</span></span> })}
-                    {i.evidence_url.clone().map(|u| view! { <span>" · "<a class="evidence" href=u.clone() target="_blank" rel="noopener noreferrer">"Evidence"</a></span> })}
+                    {i.evidence.iter().map(|l| view! { <span>" · "<a class="evidence" href=l.url.clone() target="_blank" rel="noopener noreferrer">{l.label.clone()}</a></span> }).collect_view()}
                     {i.skip_reason.clone().map(|s| view! { <span>" · Skipped because: "{s}</span> })}
                     {i.updated_by.clone().map(|by| view! { <span class="muted">{format!(" · changed by {by}{}", i.updated_at.map(|t| format!(" at {}", format::time(t))).unwrap_or_default())}</span> })}
                 })}
@@ -354,29 +304,13 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                         on:click=open_editor>"Edit details"</button>
                 </div>
             })}
-            {show_when(move || skipping.get(), move || view! {
-                <form class="inline-form" on:submit=confirm_skip aria-label="Skip the item">
-                    <label>{if first.required { "Why is this required item waived? (release managers only)" } else { "Why is it skipped?" }}
-                        <input name="skip_reason" required bind:value=skip_reason/>
-                    </label>
-                    <button type="submit" disabled=move || busy.get() || (first.required && !can_waive())>"Skip"</button>
-                    <button type="button" on:click=move |_| {
-                        skipping.set(false);
-                        if let Some(el) = select.get_untracked() { el.set_value(status.get_untracked().as_str()); }
-                    }>"Cancel"</button>
-                </form>
-            })}
-            {show_when(move || editing.with(Option::is_some), move || view! {
-                <form class="editor stack" on:submit=save_details aria-label="Item details">
-                    <label>"Assignee (user name)"<input name="assignee" bind:value=assignee/></label>
-                    <label>"Note"<textarea name="note" bind:value=note></textarea></label>
-                    <label>"Evidence link"<input name="evidence_url" type="url" placeholder="https://…" bind:value=evidence/></label>
-                    <div class="row">
-                        <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
-                        <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
-                    </div>
-                </form>
-            })}
+            {move || skipping.get().then(|| crate::pages::lazy_panel(crate::pages::item_panel(ItemPanel::Skip(SkipPanel {
+                required: first.required, skipping, skip_base, busy, select, status, save,
+            }))))}
+            {move || editing.with(Option::is_some).then(|| crate::pages::lazy_panel(crate::pages::item_panel(ItemPanel::Details(DetailsPanel {
+                editing, busy, save,
+            }))))}
+            {(kind == ItemKind::Probe).then(|| view! { <Probe item=item editable=editable/> })}
             {(kind == ItemKind::Approval).then(|| view! {
                 <div class="approval">
                     {move || item.get().and_then(|i| i.approval).map(|a| view! {
@@ -403,31 +337,303 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                     })}
                 </div>
             })}
-            {move || conflict.get().map(|c| {
-                let t = &c.theirs;
-                view! {
-                    <div class="conflict" role="alert">
-                        <p><strong>"Changed by someone else. "</strong>
-                            {format!("{} changed this item{}. It now reads: {}; assignee {}; note {}; evidence {}.",
-                                t.updated_by.clone().unwrap_or_else(|| "Someone".into()),
-                                t.updated_at.map(|at| format!(" at {}", format::time(at))).unwrap_or_default(),
-                                format::item_status(t.status),
-                                t.assignee.clone().unwrap_or_else(|| "nobody".into()),
-                                t.note.as_ref().map_or("empty".into(), |n| format!("“{n}”")),
-                                t.evidence_url.as_ref().map_or("none".into(), |u| format!("“{u}”")))}
-                        </p>
-                        <p>{format!("Your change was not saved: {}.", format::item_change(&c.mine))}</p>
-                        <div class="row">
-                            <button type="button" class="reapply" on:click=reapply disabled=move || busy.get()>"Re-apply my change"</button>
-                            <button type="button" class="keep" on:click=keep_theirs>"Keep theirs"</button>
-                        </div>
-                    </div>
-                }
-            })}
+            {move || conflict.with(Option::is_some).then(|| crate::pages::lazy_panel(crate::pages::item_panel(ItemPanel::Conflict(ConflictPanel {
+                conflict, editing, skipping, busy, save,
+            }))))}
             <ErrorNote error=error/>
         </li>
     }
     .into_any()
+}
+
+/// What a row's lazily fetched panel needs: the row's state and its save.
+#[derive(Debug)]
+pub enum ItemPanel {
+    Details(DetailsPanel),
+    Skip(SkipPanel),
+    Conflict(ConflictPanel),
+}
+
+type Save = Callback<(UpdateItemRequest, i64, Source)>;
+
+#[derive(Debug)]
+pub struct DetailsPanel {
+    editing: RwSignal<Option<RunItem>>,
+    busy: RwSignal<bool>,
+    save: Save,
+}
+
+#[derive(Debug)]
+pub struct SkipPanel {
+    required: bool,
+    skipping: RwSignal<bool>,
+    skip_base: RwSignal<i64>,
+    busy: RwSignal<bool>,
+    select: NodeRef<leptos::html::Select>,
+    status: Signal<ItemStatus>,
+    save: Save,
+}
+
+#[derive(Debug)]
+pub struct ConflictPanel {
+    conflict: RwSignal<Option<Conflict>>,
+    editing: RwSignal<Option<RunItem>>,
+    skipping: RwSignal<bool>,
+    busy: RwSignal<bool>,
+    save: Save,
+}
+
+/// A row's panel (see [`crate::pages::item_panel`]).
+pub fn item_panel(panel: ItemPanel) -> AnyView {
+    match panel {
+        ItemPanel::Details(p) => details(p).into_any(),
+        ItemPanel::Skip(p) => skip(p).into_any(),
+        ItemPanel::Conflict(p) => conflict(p).into_any(),
+    }
+}
+
+/// The details editor: assignee, note, evidence links (one per line: a label and a URL).
+fn details(p: DetailsPanel) -> impl IntoView {
+    let DetailsPanel {
+        editing,
+        busy,
+        save,
+    } = p;
+    let base = editing.get_untracked();
+    let field = |f: fn(&RunItem) -> Option<String>| {
+        RwSignal::new(base.as_ref().and_then(f).unwrap_or_default())
+    };
+    let assignee = field(|i| i.assignee.clone());
+    let note = field(|i| i.note.clone());
+    let evidence = RwSignal::new(
+        base.as_ref()
+            .map(|i| shipshape_domain::item::evidence_lines(&i.evidence))
+            .unwrap_or_default(),
+    );
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(base) = editing.get_untracked() else {
+            return;
+        };
+        let value = |s: RwSignal<String>| {
+            let v = s.get_untracked().trim().to_owned();
+            (!v.is_empty()).then_some(v)
+        };
+        let mut change = UpdateItemRequest::default();
+        if value(assignee) != base.assignee {
+            change.assignee = Some(value(assignee));
+        }
+        if value(note) != base.note {
+            change.note = Some(value(note));
+        }
+        let links = shipshape_domain::item::parse_evidence_lines(&evidence.get_untracked());
+        if links != base.evidence {
+            change.evidence = Some(links);
+        }
+        if change == UpdateItemRequest::default() {
+            editing.set(None);
+            return;
+        }
+        save.run((change, base.version, Source::Details));
+    };
+    view! {
+        <form class="editor stack" on:submit=submit aria-label="Item details">
+            <label>"Assignee (user name)"<input name="assignee" bind:value=assignee/></label>
+            <label>"Note"<textarea name="note" bind:value=note></textarea></label>
+            <label>"Evidence links, one per line: label and URL"<textarea name="evidence" placeholder="Backup job https://…" bind:value=evidence></textarea></label>
+            <div class="row">
+                <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
+                <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
+            </div>
+        </form>
+    }
+}
+
+/// Why the item is skipped (a waiver, when it is required).
+fn skip(p: SkipPanel) -> impl IntoView {
+    let SkipPanel {
+        required,
+        skipping,
+        skip_base,
+        busy,
+        select,
+        status,
+        save,
+    } = p;
+    let can_waive = can(Permission::SteerRuns);
+    let reason = RwSignal::new(String::new());
+    let confirm = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        save.run((
+            UpdateItemRequest {
+                status: Some(ItemStatus::Skipped),
+                reason: Some(reason.get_untracked()),
+                ..UpdateItemRequest::default()
+            },
+            skip_base.get_untracked(),
+            Source::Skip,
+        ));
+    };
+    view! {
+        <form class="inline-form" on:submit=confirm aria-label="Skip the item">
+            <label>{if required { "Why is this required item waived? (release managers only)" } else { "Why is it skipped?" }}
+                <input name="skip_reason" required bind:value=reason/>
+            </label>
+            <button type="submit" disabled=move || busy.get() || (required && !can_waive())>"Skip"</button>
+            <button type="button" on:click=move |_| {
+                skipping.set(false);
+                if let Some(el) = select.get_untracked() { el.set_value(status.get_untracked().as_str()); }
+            }>"Cancel"</button>
+        </form>
+    }
+}
+
+/// Someone else changed the item first: their values, and re-applying yours or keeping
+/// theirs.
+fn conflict(p: ConflictPanel) -> impl IntoView {
+    let ConflictPanel {
+        conflict,
+        editing,
+        skipping,
+        busy,
+        save,
+    } = p;
+    let reapply = move |_| {
+        if let Some(c) = conflict.get_untracked() {
+            save.run((c.mine, c.theirs.version, Source::Reapply));
+        }
+    };
+    let keep_theirs = move |_| {
+        conflict.set(None);
+        editing.set(None);
+        skipping.set(false);
+    };
+    move || {
+        conflict.get().map(|c| {
+            let t = &c.theirs;
+            view! {
+                <div class="conflict" role="alert">
+                    <p><strong>"Changed by someone else. "</strong>
+                        {format!("{} changed this item{}. It now reads: {}; assignee {}; note {}; evidence {}.",
+                            t.updated_by.clone().unwrap_or_else(|| "Someone".into()),
+                            t.updated_at.map(|at| format!(" at {}", format::time(at))).unwrap_or_default(),
+                            format::item_status(t.status),
+                            t.assignee.clone().unwrap_or_else(|| "nobody".into()),
+                            t.note.as_ref().map_or("empty".into(), |n| format!("“{n}”")),
+                            format::evidence(&t.evidence))}
+                    </p>
+                    <p>{format!("Your change was not saved: {}.", format::item_change(&c.mine))}</p>
+                    <div class="row">
+                        <button type="button" class="reapply" on:click=reapply disabled=move || busy.get()>"Re-apply my change"</button>
+                        <button type="button" class="keep" on:click=keep_theirs>"Keep theirs"</button>
+                    </div>
+                </div>
+            }
+        })
+    }
+}
+
+/// A probe item's check: its latest result with its age, why it does not count now, "Run
+/// check", and its history (a panel fetched when opened).
+#[component]
+fn Probe(item: Memo<Option<RunItem>>, editable: Memo<bool>) -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    let can_work = can(Permission::WorkItems);
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let history = RwSignal::new(false);
+    let (id, reference) = item.with_untracked(|i| {
+        i.as_ref()
+            .map(|i| (i.id.clone(), i.reference.clone()))
+            .unwrap_or_default()
+    });
+    let id = StoredValue::new(id);
+    let run_check = move |_| {
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            if let Err(e) = api::run_check(&ctx.id(), &id.get_value()).await {
+                error.try_set(Some(e));
+            }
+            ctx.reload();
+            busy.try_set(false);
+        });
+    };
+    view! {
+        <div class="probe">
+            {move || item.get().and_then(|i| i.probe).map(|p| view! {
+                <p>
+                    {p.url.map(|u| view! { "Checks "<code class="probe-url">{u}</code> })}
+                    {p.latest.map(|r| view! {
+                        <span class="probe-latest" data-passed=r.passed.to_string()>
+                            {format!(" · last check {} ago: {} — ",
+                                shipshape_domain::probe::format_age((ctx.now.get() - r.checked_at).num_seconds().max(0)),
+                                if r.passed { "✓ passed" } else { "✗ failed" })}
+                            <span class="probe-summary">{r.summary}</span>
+                        </span>
+                    })}
+                    {p.problem.map(|why| view! { <strong class="probe-problem">{format!(" · Not done: {why}")}</strong> })}
+                </p>
+            })}
+            <div class="row">
+                {show_when(move || editable.get() && can_work(), move || view! {
+                    <button type="button" class="run-check" aria-label=format!("Run the check of {reference}")
+                        disabled=move || busy.get() on:click=run_check>"Run check"</button>
+                })}
+                <button type="button" class="probe-history" aria-expanded=move || history.get().to_string()
+                    on:click=move |_| history.update(|h| *h = !*h)>"History"</button>
+            </div>
+            {move || history.get().then(|| crate::pages::lazy_panel(crate::pages::probe_history(id.get_value())))}
+            <ErrorNote error=error/>
+        </div>
+    }
+}
+
+/// A probe item's latest results, newest first (read when opened, and again when the item
+/// changes).
+#[component]
+pub fn ProbeHistory(item_id: String) -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    let results = RwSignal::new(None::<Vec<shipshape_domain::wire::ProbeResult>>);
+    let error = RwSignal::new(None::<ApiError>);
+    let version = {
+        let id = item_id.clone();
+        Memo::new(move |_| {
+            ctx.run.with(|r| {
+                r.as_ref()
+                    .and_then(|r| find_item(r, &id))
+                    .and_then(|i| i.probe.as_ref()?.latest.as_ref().map(|l| l.checked_at))
+            })
+        })
+    };
+    let item_id = StoredValue::new(item_id);
+    Effect::new(move |_| {
+        version.track();
+        leptos::task::spawn_local(async move {
+            match api::checks(&ctx.id(), &item_id.get_value()).await {
+                Ok(page) => {
+                    results.try_set(Some(page.items));
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+        });
+    });
+    view! {
+        {move || results.get().map(|results| view! {
+            <ol class="probe-results">
+                {results.into_iter().map(|r| view! {
+                    <li data-passed=r.passed.to_string()>{format!("{} {} — {} ({})",
+                        format::time(r.checked_at),
+                        if r.passed { "✓" } else { "✗" },
+                        r.summary,
+                        if r.checked_by == "system" { "scheduled" } else { r.checked_by.as_str() })}</li>
+                }).collect_view()}
+            </ol>
+        })}
+        <ErrorNote error=error/>
+    }
 }
 
 pub(super) fn gate_word(gate: Gate) -> &'static str {

@@ -1,5 +1,5 @@
-//! The decision panel: each decision point with its criteria, latest outcome and the form
-//! to record a decision.
+//! The decision panel: each decision point with its latest outcome, its deadline counting
+//! down, and the form to record a decision (a panel of the forms module, fetched when opened).
 
 use super::*;
 
@@ -70,19 +70,19 @@ pub(super) fn DecisionPoint(point: RunDecisionPoint) -> impl IntoView {
     let can_decide = can(Permission::Decide);
     let key = point.key.clone();
     let stage = point.stage;
-    let latest = {
+    // The point as the run shows it now: its outcome and deadline follow the run.
+    let current = {
         let key = key.clone();
         Memo::new(move |_| {
             ctx.run.with(|r| {
-                r.as_ref().and_then(|r| {
-                    r.decision_points
-                        .iter()
-                        .find(|p| p.key == key)
-                        .and_then(|p| p.latest_outcome)
-                })
+                r.as_ref()
+                    .and_then(|r| r.decision_points.iter().find(|p| p.key == key).cloned())
             })
         })
     };
+    let latest = move || current.with(|p| p.as_ref().and_then(|p| p.latest_outcome));
+    let deadline =
+        move || current.with(|p| p.as_ref().and_then(|p| p.deadline.zip(p.default_outcome)));
     let open = Memo::new(move |_| {
         ctx.run.with(|r| {
             r.as_ref().is_some_and(|r| {
@@ -90,6 +90,63 @@ pub(super) fn DecisionPoint(point: RunDecisionPoint) -> impl IntoView {
             })
         })
     });
+    // The form is a panel of its own, fetched when someone opens it.
+    let deciding = RwSignal::new(false);
+    let title = point.title.clone();
+    let decide_label = format!("Record a decision at {title}");
+    let (anchor, data_point) = (format!("decide-{key}"), key.clone());
+    view! {
+        <div class="decision-point" id=anchor data-point=data_point>
+            <h3>{title.clone()}
+                <span class="muted">{format!(" — decided while {}", stage.as_str())}</span>
+            </h3>
+            <p>"Latest outcome: "<strong class="outcome">{move || latest().map_or("none yet", format::outcome)}</strong></p>
+            {move || deadline().map(|(at, default)| {
+                let left = (at - ctx.now.get()).num_seconds();
+                view! {
+                    <p class="deadline" role="status">{if left > 0 {
+                        format!("⏱ Decide by {} (in {}); then {} is recorded", format::time(at),
+                            shipshape_domain::probe::format_age(left), format::outcome(default))
+                    } else {
+                        format!("⏱ The deadline {} has passed: {} is being recorded", format::time(at), format::outcome(default))
+                    }}</p>
+                }
+            })}
+            {show_when(move || open.get() && can_decide(), move || {
+                let key = key.clone();
+                let label = decide_label.clone();
+                view! {
+                    <button type="button" class="decide" aria-label=label aria-expanded=move || deciding.get().to_string()
+                        on:click=move |_| deciding.update(|d| *d = !*d)>"Record a decision"</button>
+                    {move || deciding.get().then(|| crate::pages::lazy_panel(crate::pages::decision_form(key.clone(), deciding)))}
+                }
+            })}
+        </div>
+    }
+}
+
+/// The form that records a decision at a point: each criterion's result and observed value
+/// (those a probe measures filled in from its latest result), the outcome and the rationale.
+/// It closes (`deciding`) once the decision is recorded.
+#[component]
+pub fn DecisionForm(key: String, deciding: RwSignal<bool>) -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    let Some(point) = ctx.run.with_untracked(|r| {
+        r.as_ref()
+            .and_then(|r| r.decision_points.iter().find(|p| p.key == key).cloned())
+    }) else {
+        return ().into_any();
+    };
+    let stage = point.stage;
+    let current = {
+        let key = key.clone();
+        Memo::new(move |_| {
+            ctx.run.with(|r| {
+                r.as_ref()
+                    .and_then(|r| r.decision_points.iter().find(|p| p.key == key).cloned())
+            })
+        })
+    };
     let results: Vec<(String, RwSignal<String>, RwSignal<String>)> = point
         .criteria
         .iter()
@@ -101,6 +158,34 @@ pub(super) fn DecisionPoint(point: RunDecisionPoint) -> impl IntoView {
             )
         })
         .collect();
+    // A criterion a probe measures reads its latest result, without typing; a new result
+    // replaces what the form shows.
+    for (criterion, result, observed) in &results {
+        let (criterion, result, observed) = (criterion.clone(), *result, *observed);
+        let measured = Memo::new(move |_| {
+            current.with(|p| {
+                p.as_ref().and_then(|p| {
+                    p.measurements
+                        .iter()
+                        .find(|m| m.criterion == criterion)
+                        .map(|m| (m.result, m.observed.clone()))
+                })
+            })
+        });
+        Effect::new(move |_| {
+            if let Some((r, o)) = measured.get() {
+                result.set(
+                    match r {
+                        CriterionResult::Met => "met",
+                        CriterionResult::NotMet => "not_met",
+                        CriterionResult::Unknown => "unknown",
+                    }
+                    .to_owned(),
+                );
+                observed.set(o.unwrap_or_default());
+            }
+        });
+    }
     let outcome = RwSignal::new(None::<Outcome>);
     let rationale = RwSignal::new(String::new());
     let error = RwSignal::new(None::<ApiError>);
@@ -141,67 +226,66 @@ pub(super) fn DecisionPoint(point: RunDecisionPoint) -> impl IntoView {
             leptos::task::spawn_local(async move {
                 match api::decide(&ctx.id(), &request).await {
                     Ok(_) => {
-                        rationale.set(String::new());
-                        outcome.set(None);
+                        deciding.try_set(false);
                         ctx.reload();
                     }
-                    Err(e) => error.set(Some(e)),
+                    Err(e) => {
+                        error.try_set(Some(e));
+                    }
                 }
-                busy.set(false);
+                busy.try_set(false);
             });
         }
     };
-
-    let title = point.title.clone();
-    let heading_id = format!("decide-{key}-h");
+    let measured_by = |criterion: &str| {
+        point
+            .measurements
+            .iter()
+            .find(|m| m.criterion == criterion)
+            .map(|m| m.reference.clone())
+    };
     view! {
-        <div class="decision-point" id=format!("decide-{key}") data-point=key.clone()>
-            <h3 id=heading_id.clone()>{title.clone()}
-                <span class="muted">{format!(" — decided while {}", stage.as_str())}</span>
-            </h3>
-            <p>"Latest outcome: "<strong class="outcome">{move || latest.get().map_or("none yet", format::outcome)}</strong></p>
-            {show_when(move || open.get() && can_decide(), move || view! {
-                <form class="stack decision-form" aria-labelledby=heading_id.clone() on:submit=submit.clone()>
-                    <fieldset>
-                        <legend>"Criteria"</legend>
-                        {results.with_value(|rs| rs.iter().map(|(criterion, result, observed)| {
-                            let (result, observed) = (*result, *observed);
-                            view! {
-                                <div class="criterion">
-                                    <span class="criterion-text">{criterion.clone()}</span>
-                                    <select aria-label=format!("Result: {criterion}") name="criterion_result"
-                                        prop:value=move || result.get()
-                                        on:change=move |ev| result.set(event_target_value(&ev))>
-                                        <option value="unknown">"? Unknown"</option>
-                                        <option value="met">"✓ Met"</option>
-                                        <option value="not_met">"✗ Not met"</option>
-                                    </select>
-                                    <input aria-label=format!("Observed: {criterion}") name="criterion_observed" placeholder="observed value" bind:value=observed/>
-                                </div>
-                            }
-                        }).collect_view())}
-                    </fieldset>
-                    <fieldset class="outcomes">
-                        <legend>"Outcome"</legend>
-                        {Outcome::allowed_at(stage).iter().map(|o| {
-                            let o = *o;
-                            view! {
-                                <label class="radio">
-                                    <input type="radio" name=format!("outcome-{}", point.key) value=o.as_str()
-                                        prop:checked=move || outcome.get() == Some(o)
-                                        on:change=move |_| outcome.set(Some(o))/>
-                                    {format::outcome(o)}
-                                </label>
-                            }
-                        }).collect_view()}
-                    </fieldset>
-                    <label>"Rationale (required)"
-                        <textarea name="rationale" required bind:value=rationale></textarea>
-                    </label>
-                    <ErrorNote error=error/>
-                    <button type="submit" class="primary" disabled=move || busy.get()>"Record decision"</button>
-                </form>
-            })}
-        </div>
+        <form class="stack decision-form" aria-label=format!("Decision at {}", point.title) on:submit=submit>
+            <fieldset>
+                <legend>"Criteria"</legend>
+                {results.with_value(|rs| rs.iter().map(|(criterion, result, observed)| {
+                    let (result, observed) = (*result, *observed);
+                    view! {
+                        <div class="criterion">
+                            <span class="criterion-text">{criterion.clone()}</span>
+                            {measured_by(criterion).map(|r| view! { <span class="tag measured">{format!("measured by {r}")}</span> })}
+                            <select aria-label=format!("Result: {criterion}") name="criterion_result"
+                                prop:value=move || result.get()
+                                on:change=move |ev| result.set(event_target_value(&ev))>
+                                <option value="unknown">"? Unknown"</option>
+                                <option value="met">"✓ Met"</option>
+                                <option value="not_met">"✗ Not met"</option>
+                            </select>
+                            <input aria-label=format!("Observed: {criterion}") name="criterion_observed" placeholder="observed value" bind:value=observed/>
+                        </div>
+                    }
+                }).collect_view())}
+            </fieldset>
+            <fieldset class="outcomes">
+                <legend>"Outcome"</legend>
+                {Outcome::allowed_at(stage).iter().map(|o| {
+                    let o = *o;
+                    view! {
+                        <label class="radio">
+                            <input type="radio" name=format!("outcome-{key}") value=o.as_str()
+                                prop:checked=move || outcome.get() == Some(o)
+                                on:change=move |_| outcome.set(Some(o))/>
+                            {format::outcome(o)}
+                        </label>
+                    }
+                }).collect_view()}
+            </fieldset>
+            <label>"Rationale (required)"
+                <textarea name="rationale" required bind:value=rationale></textarea>
+            </label>
+            <ErrorNote error=error/>
+            <button type="submit" class="primary" disabled=move || busy.get()>"Record decision"</button>
+        </form>
     }
+    .into_any()
 }

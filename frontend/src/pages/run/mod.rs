@@ -16,8 +16,8 @@ use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::{Blocker, RunStatus, TransitionAction, item_editable};
 use shipshape_domain::template::{Gate, ItemKind};
 use shipshape_domain::wire::{
-    AddMemberRequest, CreateDecisionRequest, CreateSignoffRequest, Event, Run, RunDecisionPoint,
-    RunItem, TransitionAvailability, TransitionRequest, UpdateItemRequest,
+    AddMemberRequest, CreateDecisionRequest, CreateSignoffRequest, Run, RunDecisionPoint, RunItem,
+    TransitionAvailability, TransitionRequest, UpdateItemRequest,
 };
 
 use crate::api::{self, ApiError};
@@ -51,6 +51,13 @@ struct RunCtx {
     reads: StoredValue<Coalesce, LocalStorage>,
     /// The highest event sequence number the stream has delivered.
     seen: StoredValue<i64>,
+    /// The time, ticking every 15 seconds: results age and deadlines count down.
+    now: RwSignal<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The browser's clock.
+fn clock() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(js_sys::Date::now() as i64).unwrap_or_default()
 }
 
 impl RunCtx {
@@ -136,6 +143,22 @@ fn can(permission: Permission) -> impl Fn() -> bool + Copy {
     move || session.allows(permission)
 }
 
+/// The decision form of a point (see [`crate::pages::decision_form`]).
+pub(crate) fn decision_form(key: String, deciding: RwSignal<bool>) -> AnyView {
+    view! { <decisions::DecisionForm key=key deciding=deciding/> }.into_any()
+}
+
+pub(crate) use checklist::{ItemPanel, item_panel};
+pub(crate) use team::member_form;
+pub(crate) use transitions::{OverridePanel, override_panel};
+
+pub(crate) use timeline::timeline_list;
+
+/// A probe item's history (see [`crate::pages::probe_history`]).
+pub(crate) fn probe_history(item_id: String) -> AnyView {
+    view! { <checklist::ProbeHistory item_id=item_id/> }.into_any()
+}
+
 /// The run page (`/runs/:id`).
 #[component]
 pub fn RunPage(id: String) -> impl IntoView {
@@ -144,9 +167,18 @@ pub fn RunPage(id: String) -> impl IntoView {
         run: RwSignal::new(None),
         reads: StoredValue::new_local(Coalesce::default()),
         seen: StoredValue::new(0),
+        now: RwSignal::new(clock()),
     };
     provide_context(ctx);
-    let events = RwSignal::new(Vec::<Event>::new());
+    if let Ok(tick) = set_interval_with_handle(
+        move || {
+            ctx.now.try_set(clock());
+        },
+        std::time::Duration::from_secs(15),
+    ) {
+        on_cleanup(move || tick.clear());
+    }
+    let events = RwSignal::new(Vec::<live::LogEvent>::new());
     let link = RwSignal::new(None::<LinkState>);
     let load_error = RwSignal::new(None::<ApiError>);
 
@@ -218,7 +250,10 @@ fn scroll_to_hash() {
 }
 
 #[component]
-fn RunBody(events: RwSignal<Vec<Event>>, link: RwSignal<Option<LinkState>>) -> impl IntoView {
+fn RunBody(
+    events: RwSignal<Vec<live::LogEvent>>,
+    link: RwSignal<Option<LinkState>>,
+) -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
     let summary = Memo::new(move |_| ctx.run.with(|r| r.as_ref().map(|r| r.summary.clone())));
     let field = move |f: fn(&shipshape_domain::wire::RunSummary) -> String| {

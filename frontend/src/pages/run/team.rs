@@ -10,29 +10,10 @@ pub(super) fn Team() -> impl IntoView {
         ctx.run
             .with(|r| r.as_ref().map(|r| r.members.clone()).unwrap_or_default())
     });
-    let username = RwSignal::new(String::new());
-    let run_role = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<ApiError>);
-    let add = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let request = AddMemberRequest {
-            username: username.get_untracked().trim().to_owned(),
-            run_role: run_role.get_untracked().trim().to_owned(),
-        };
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            match api::add_member(&ctx.id(), &request).await {
-                Ok(_) => {
-                    username.set(String::new());
-                    run_role.set(String::new());
-                    ctx.reload();
-                }
-                Err(e) => error.set(Some(e)),
-            }
-        });
-    };
+    // The form is fetched with the forms when someone opens it.
+    let adding = RwSignal::new(false);
     view! {
-        <section class="panel" aria-labelledby="team-h">
+        <section class="panel team-panel" aria-labelledby="team-h">
             <h2 id="team-h">"Team"</h2>
             {move || {
                 let list = members.get();
@@ -48,13 +29,51 @@ pub(super) fn Team() -> impl IntoView {
                 }.into_any()
             }}
             {show_when(can_steer, move || view! {
-                <form class="stack" on:submit=add aria-label="Add a team member">
-                    <label>"User name"<input name="member_username" required bind:value=username/></label>
-                    <label>"Responsibility"<input name="member_role" required placeholder="deployment lead" bind:value=run_role/></label>
-                    <ErrorNote error=error/>
-                    <button type="submit">"Add to team"</button>
-                </form>
+                <button type="button" class="add-member" aria-expanded=move || adding.get().to_string()
+                    on:click=move |_| adding.update(|a| *a = !*a)>"Add a member"</button>
             })}
+            {move || adding.get().then(|| crate::pages::lazy_panel(crate::pages::member_form(adding)))}
         </section>
     }
+}
+
+/// The form that adds a member to the run's team (see [`crate::pages::member_form`]); it
+/// stays open for the next one.
+pub fn member_form(adding: RwSignal<bool>) -> AnyView {
+    let ctx = expect_context::<RunCtx>();
+    let username = RwSignal::new(String::new());
+    let run_role = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let request = AddMemberRequest {
+            username: username.get_untracked().trim().to_owned(),
+            run_role: run_role.get_untracked().trim().to_owned(),
+        };
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            match api::add_member(&ctx.id(), &request).await {
+                Ok(_) => {
+                    username.try_set(String::new());
+                    run_role.try_set(String::new());
+                    ctx.reload();
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+        });
+    };
+    view! {
+        <form class="stack" on:submit=add aria-label="Add a team member">
+            <label>"User name"<input name="member_username" required bind:value=username/></label>
+            <label>"Responsibility"<input name="member_role" required placeholder="deployment lead" bind:value=run_role/></label>
+            <ErrorNote error=error/>
+            <div class="row">
+                <button type="submit">"Add to team"</button>
+                <button type="button" on:click=move |_| adding.set(false)>"Done"</button>
+            </div>
+        </form>
+    }
+    .into_any()
 }

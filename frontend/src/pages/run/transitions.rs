@@ -22,6 +22,48 @@ pub(super) fn forceable(t: &TransitionAvailability) -> bool {
     !t.allowed && !t.blockers.is_empty() && t.action.can_be_forced()
 }
 
+/// What the break-glass override's form needs from the transitions panel.
+#[derive(Debug)]
+pub struct OverridePanel {
+    state: Memo<(RunStatus, Vec<TransitionAvailability>)>,
+    force_reason: RwSignal<String>,
+    busy: RwSignal<bool>,
+    go: Callback<(TransitionAction, bool)>,
+}
+
+/// The break-glass override's form: a required reason, and one button per transition it can
+/// force (see [`crate::pages::override_panel`]).
+pub fn override_panel(p: OverridePanel) -> AnyView {
+    let OverridePanel {
+        state,
+        force_reason,
+        busy,
+        go,
+    } = p;
+    view! {
+        <p>"Forces a transition past its unmet gates. The override is logged with every blocker it skips, flags the run, and adds a required close item to review it."</p>
+        <label>"Reason for the override (required)"
+            <textarea name="force_reason" bind:value=force_reason></textarea>
+        </label>
+        {move || {
+            let (status, transitions) = state.get();
+            transitions.into_iter()
+                .filter(forceable)
+                .map(|t| {
+                    let action = t.action;
+                    view! {
+                        <button type="button" class="danger" data-force=action.as_str()
+                            disabled=move || busy.get() || force_reason.with(|r| r.trim().is_empty())
+                            on:click=move |_| go.run((action, true))>
+                            {format!("Force: {}", format::action(action, status))}
+                        </button>
+                    }
+                }).collect_view()
+        }}
+    }
+    .into_any()
+}
+
 #[component]
 pub(super) fn Transitions() -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
@@ -118,29 +160,24 @@ pub(super) fn Transitions() -> impl IntoView {
                     </div>
                 }
             })}
-            {show_when(move || can_steer() && state.with(|(_, t)| t.iter().any(forceable)), move || view! {
-                <details class="break-glass">
-                    <summary>"Break-glass override"</summary>
-                    <p>"Forces a transition past its unmet gates. The override is logged with every blocker it skips, flags the run, and adds a required close item to review it."</p>
-                    <label>"Reason for the override (required)"
-                        <textarea name="force_reason" bind:value=force_reason></textarea>
-                    </label>
-                    {move || {
-                        let (status, transitions) = state.get();
-                        transitions.into_iter()
-                            .filter(forceable)
-                            .map(|t| {
-                                let action = t.action;
-                                view! {
-                                    <button type="button" class="danger" data-force=action.as_str()
-                                        disabled=move || busy.get() || force_reason.with(|r| r.trim().is_empty())
-                                        on:click=move |_| go(action, true)>
-                                        {format!("Force: {}", format::action(action, status))}
-                                    </button>
-                                }
-                            }).collect_view()
-                    }}
-                </details>
+            {show_when(move || can_steer() && state.with(|(_, t)| t.iter().any(forceable)), move || {
+                // Its form is fetched with the forms when the override is opened.
+                let opened = RwSignal::new(false);
+                let go = Callback::new(move |(action, force): (TransitionAction, bool)| go(action, force));
+                view! {
+                    <details class="break-glass" on:toggle=move |ev| {
+                        use wasm_bindgen::JsCast;
+                        let open = ev.target()
+                            .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
+                            .is_some_and(|d| d.open());
+                        opened.set(open);
+                    }>
+                        <summary>"Break-glass override"</summary>
+                        {move || opened.get().then(|| crate::pages::lazy_panel(crate::pages::override_panel(OverridePanel {
+                            state, force_reason, busy, go,
+                        })))}
+                    </details>
+                }
             })}
         </section>
     }
