@@ -192,7 +192,10 @@ async fn work(store: Store, bus: Weak<Bus>, guard: Guard, settings: ScheduleSett
                 };
                 let (deadlines, next_deadline) = store.deadline_work(now)?;
                 for work in &deadlines {
-                    store.apply_deadline(work, Utc::now(), mail)?;
+                    // One run's trouble does not hold up the others' deadlines.
+                    if let Err(e) = store.apply_deadline(work, Utc::now(), mail) {
+                        tracing::warn!(error = %e, ?work, "cannot apply a decision deadline");
+                    }
                 }
                 let next_probe = store.next_probe_due()?;
                 Ok::<_, shipshape_store::StoreError>((claimed, next_deadline, next_probe))

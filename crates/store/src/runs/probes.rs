@@ -173,6 +173,12 @@ impl Store {
             let spec = item
                 .probe_spec()?
                 .ok_or(StoreError::NotFound("probe item"))?;
+            // A run closed while its check was under way takes no more results.
+            if run.closed_at.is_some() {
+                return Err(
+                    ItemError::Locked("the run is closed; its items no longer change").into(),
+                );
+            }
             let at = crate::micros(outcome.checked_at);
             let row = ProbeResultRow {
                 id: new_id(),
