@@ -185,10 +185,11 @@ async fn work(store: Store, bus: Weak<Bus>, guard: Guard, settings: ScheduleSett
             let store = store.clone();
             let mail = settings.mail;
             tokio::task::spawn_blocking(move || {
-                let claimed = if free > 0 {
+                let (claimed, next_probe) = if free > 0 {
                     store.claim_due_probes(now, free)?
                 } else {
-                    Vec::new()
+                    // Every place is taken: look again when one frees up.
+                    (Vec::new(), Some(now + chrono::Duration::seconds(1)))
                 };
                 let (deadlines, next_deadline) = store.deadline_work(now)?;
                 for work in &deadlines {
@@ -197,7 +198,6 @@ async fn work(store: Store, bus: Weak<Bus>, guard: Guard, settings: ScheduleSett
                         tracing::warn!(error = %e, ?work, "cannot apply a decision deadline");
                     }
                 }
-                let next_probe = store.next_probe_due()?;
                 Ok::<_, shipshape_store::StoreError>((claimed, next_deadline, next_probe))
             })
             .await

@@ -50,6 +50,9 @@ pub struct ProbeOutcome {
     pub excerpt: Option<String>,
 }
 
+/// The checks an instance claimed (run id, item id), and when the next one falls due.
+pub type ClaimedProbes = (Vec<(String, String)>, Option<DateTime<Utc>>);
+
 /// The gate a probe item belongs to is open while the run has this status: its check runs
 /// on schedule then.
 const GATE_STAGES: [(&str, &[&str]); 4] = [
@@ -326,50 +329,49 @@ impl Store {
     }
 
     /// Claims the scheduled checks due at `now` (at most `limit`): each is moved to its next
-    /// time in the same statement that finds it still due, so one instance claims it.
+    /// time in the statement that finds it still due, so one instance claims it. Also says
+    /// when the next one not claimed now falls due. Reads only, when nothing is due.
     pub fn claim_due_probes(
         &self,
         now: DateTime<Utc>,
         limit: usize,
-    ) -> StoreResult<Vec<(String, String)>> {
-        self.write(|conn| {
-            let now = now.naive_utc();
+    ) -> StoreResult<ClaimedProbes> {
+        let now = crate::micros(now);
+        let rows = self.read(scheduled)?;
+        let (due, later): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|(_, _, next_at, ..)| next_at.is_none_or(|n| n <= now));
+        let mut next_due = later.iter().filter_map(|(_, _, n, ..)| *n).min().map(utc);
+        if due.is_empty() {
+            return Ok((Vec::new(), next_due));
+        }
+        let claimed = self.write(|conn| {
             let mut claimed = Vec::new();
-            for (run_id, item_id, next_at, probe, ..) in scheduled(conn)? {
-                if claimed.len() >= limit || next_at.is_some_and(|n| n > now) {
-                    continue;
-                }
+            for (run_id, item_id, next_at, probe, ..) in due.iter().take(limit) {
                 let interval = probe
                     .as_deref()
                     .and_then(|p| serde_json::from_str::<ProbeSpec>(p).ok())
                     .map_or(60, |p| p.interval_secs());
                 let next = now + chrono::Duration::seconds(i64::from(interval));
-                let target = ri::table.filter(ri::id.eq(&item_id));
+                let target = ri::table.filter(ri::id.eq(item_id));
                 let moved = match next_at {
                     None => diesel::update(target.filter(ri::probe_next_at.is_null()))
                         .set(ri::probe_next_at.eq(Some(next)))
                         .execute(conn)?,
-                    Some(at) => diesel::update(target.filter(ri::probe_next_at.eq(at)))
+                    Some(at) => diesel::update(target.filter(ri::probe_next_at.eq(*at)))
                         .set(ri::probe_next_at.eq(Some(next)))
                         .execute(conn)?,
                 };
                 if moved == 1 {
-                    claimed.push((run_id, item_id));
+                    claimed.push((run_id.clone(), item_id.clone()));
                 }
             }
             Ok(claimed)
-        })
-    }
-
-    /// When the next scheduled check is due (now, if one never ran), if any is scheduled.
-    pub fn next_probe_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
-        self.read(|conn| {
-            let rows = scheduled(conn)?;
-            let now = Utc::now();
-            Ok(rows
-                .iter()
-                .map(|(_, _, next, ..)| next.map_or(now, utc))
-                .min())
-        })
+        })?;
+        if due.len() > limit {
+            // More are due than were claimed now: look again at once.
+            next_due = Some(utc(now));
+        }
+        Ok((claimed, next_due))
     }
 }
