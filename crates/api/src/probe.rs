@@ -191,7 +191,11 @@ async fn work(store: Store, bus: Weak<Bus>, guard: Guard, settings: ScheduleSett
                     // Every place is taken: look again when one frees up.
                     (Vec::new(), Some(now + chrono::Duration::seconds(1)))
                 };
-                let (deadlines, next_deadline) = store.deadline_work(now)?;
+                // A failure here must not lose the checks just claimed.
+                let (deadlines, next_deadline) = store.deadline_work(now).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot read the decision deadlines");
+                    (Vec::new(), Some(now + chrono::Duration::seconds(1)))
+                });
                 for work in &deadlines {
                     // One run's trouble does not hold up the others' deadlines.
                     if let Err(e) = store.apply_deadline(work, Utc::now(), mail) {

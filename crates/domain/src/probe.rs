@@ -248,10 +248,11 @@ impl ProbeSpec {
             ));
         }
         if let Some(e) = self.every_secs
-            && !(MIN_INTERVAL_SECS..=self.ttl_secs).contains(&e)
+            && !(MIN_INTERVAL_SECS..self.ttl_secs).contains(&e)
         {
             return Err(format!(
-                "probe every must be between {MIN_INTERVAL_SECS} s and its ttl ({})",
+                "probe every must be at least {MIN_INTERVAL_SECS} s and shorter than its ttl \
+                 ({}), or a result goes stale before the next check",
                 format_duration(self.ttl_secs)
             ));
         }
@@ -676,7 +677,16 @@ mod tests {
         assert!(spec.check().is_err());
         spec.ttl_secs = 600;
         spec.every_secs = Some(900);
-        assert!(spec.check().unwrap_err().contains("its ttl (10m)"));
+        assert!(
+            spec.check()
+                .unwrap_err()
+                .contains("shorter than its ttl (10m)")
+        );
+        spec.every_secs = Some(600);
+        assert!(
+            spec.check().is_err(),
+            "as long as the ttl: stale before the next check"
+        );
         spec.every_secs = Some(60);
         spec.status = 42;
         assert!(spec.check().is_err());

@@ -344,9 +344,19 @@ impl ProbeFacts {
     /// passed too long ago.
     pub fn problem(&self, now: DateTime<Utc>) -> Option<String> {
         match &self.latest {
+            Some((at, true, _)) => crate::probe::staleness(*at, self.ttl_secs, now),
+            _ => self.failing(),
+        }
+    }
+
+    /// Why the item does not count as done whatever its age: failing or never checked. (A
+    /// gate already passed is judged so: the check is no longer repeated once its stage is
+    /// over, and a later transition does not ask for it again.)
+    pub fn failing(&self) -> Option<String> {
+        match &self.latest {
             None => Some("not checked yet: run its check".to_owned()),
             Some((_, false, summary)) => Some(summary.clone()),
-            Some((at, true, _)) => crate::probe::staleness(*at, self.ttl_secs, now),
+            Some((_, true, _)) => None,
         }
     }
 }
@@ -598,6 +608,8 @@ fn stage_needs_go(stage: DecisionStage) -> bool {
 /// Every blocker standing in the way of `action` for a run described by `facts`.
 pub fn blockers(facts: &RunFacts, action: TransitionAction) -> Vec<Blocker> {
     let gates = gates_for(action, facts.status);
+    // The gate this action passes; the ones before it were passed already.
+    let own = gates.last().copied();
     let mut out: Vec<Blocker> = facts
         .items
         .iter()
@@ -606,7 +618,8 @@ pub fn blockers(facts: &RunFacts, action: TransitionAction) -> Vec<Blocker> {
             let reason = match (&i.probe, i.status) {
                 // A waived probe no longer needs its check.
                 (_, ItemStatus::Skipped) => return None,
-                (Some(probe), _) => Some(probe.problem(facts.now)?),
+                (Some(probe), _) if Some(i.gate) == own => Some(probe.problem(facts.now)?),
+                (Some(probe), _) => Some(probe.failing()?),
                 (None, status) if status.is_settled() => return None,
                 (None, _) => None,
             };

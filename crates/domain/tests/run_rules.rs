@@ -504,6 +504,24 @@ fn a_probe_item_gates_by_its_latest_result_and_its_age() {
         None,
         "a waived probe does not need its check"
     );
+
+    // Once its gate is passed, a probe's pass does not go stale for the later gates (it is no
+    // longer repeated); a failing one still stops them.
+    facts.status = Deploying;
+    facts.items[probe_index].status = ItemStatus::Done;
+    facts.items[probe_index].probe.as_mut().unwrap().latest =
+        Some((now - chrono::Duration::hours(2), true, "HTTP 200".into()));
+    assert_eq!(
+        reason_of(&facts),
+        None,
+        "an old pass of a passed gate counts"
+    );
+    facts.items[probe_index].probe.as_mut().unwrap().latest =
+        Some((now, false, "expected 200, got 503".into()));
+    assert_eq!(
+        reason_of(&facts),
+        Some(Some("expected 200, got 503".to_owned()))
+    );
 }
 
 #[test]

@@ -37,6 +37,8 @@ impl Store {
     ) -> StoreResult<Environment> {
         let username = by.actor.clone().unwrap_or_default();
         self.write(|conn| {
+            // Two first PUTs of one name (two admins, two instances) take turns.
+            crate::lock_named(conn, "environments")?;
             let at = now();
             let before: Option<Option<String>> = env::table
                 .find(name)

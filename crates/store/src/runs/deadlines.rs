@@ -134,9 +134,13 @@ impl Store {
                 else {
                     continue;
                 };
-                let template = self
+                // A run whose template cannot be read does not hold up the others' deadlines.
+                let Ok(template) = self
                     .templates
-                    .get(conn, &run.template_id, run.template_version)?;
+                    .get(conn, &run.template_id, run.template_version)
+                else {
+                    continue;
+                };
                 for point in template
                     .decision_points()
                     .iter()

@@ -331,11 +331,7 @@ impl Store {
     /// Claims the scheduled checks due at `now` (at most `limit`): each is moved to its next
     /// time in the statement that finds it still due, so one instance claims it. Also says
     /// when the next one not claimed now falls due. Reads only, when nothing is due.
-    pub fn claim_due_probes(
-        &self,
-        now: DateTime<Utc>,
-        limit: usize,
-    ) -> StoreResult<ClaimedProbes> {
+    pub fn claim_due_probes(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<ClaimedProbes> {
         let now = crate::micros(now);
         let rows = self.read(scheduled)?;
         let (due, later): (Vec<_>, Vec<_>) = rows
@@ -346,6 +342,7 @@ impl Store {
             return Ok((Vec::new(), next_due));
         }
         let claimed = self.write(|conn| {
+            let next_due = &mut next_due;
             let mut claimed = Vec::new();
             for (run_id, item_id, next_at, probe, ..) in due.iter().take(limit) {
                 let interval = probe
@@ -364,6 +361,8 @@ impl Store {
                 };
                 if moved == 1 {
                     claimed.push((run_id.clone(), item_id.clone()));
+                    let next = utc(next);
+                    *next_due = Some(next_due.map_or(next, |n| n.min(next)));
                 }
             }
             Ok(claimed)
