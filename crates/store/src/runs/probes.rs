@@ -176,10 +176,20 @@ impl Store {
             let spec = item
                 .probe_spec()?
                 .ok_or(StoreError::NotFound("probe item"))?;
-            // A run closed while its check was under way takes no more results.
+            // A run closed while its check was under way takes no more results; a scheduled
+            // check is for its stage, and a result that comes after the stage is over says
+            // nothing about it.
             if run.closed_at.is_some() {
                 return Err(
                     ItemError::Locked("the run is closed; its items no longer change").into(),
+                );
+            }
+            let in_stage = GATE_STAGES.iter().any(|(gate, statuses)| {
+                *gate == item.gate && statuses.contains(&run.status.as_str())
+            });
+            if trigger == ProbeTrigger::Schedule && !in_stage {
+                return Err(
+                    ItemError::Locked("the stage this check was scheduled for is over").into(),
                 );
             }
             let at = crate::micros(outcome.checked_at);
