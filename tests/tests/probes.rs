@@ -754,92 +754,34 @@ async fn background_work_runs_once_across_instances_and_after_a_restart(backend:
     );
 }
 
-mod sqlite {
-    use shipshape_tests::Backend::Sqlite;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_probe_item_is_checked_on_schedule_and_on_demand_and_gates_by_its_fresh_result() {
-        super::a_probe_item_is_checked_on_schedule_and_on_demand_and_gates_by_its_fresh_result(
-            Sqlite,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn misbehaving_targets_fail_with_the_reason_and_invalid_probes_are_refused_at_import() {
-        super::misbehaving_targets_fail_with_the_reason_and_invalid_probes_are_refused_at_import(
-            Sqlite,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn loopback_probe_targets_are_refused_without_an_allow_list() {
-        super::loopback_probe_targets_are_refused_without_an_allow_list(Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_item_that_requires_evidence_takes_labelled_links() {
-        super::an_item_that_requires_evidence_takes_labelled_links(Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn criteria_read_the_latest_result_of_the_probe_that_measures_them() {
-        super::criteria_read_the_latest_result_of_the_probe_that_measures_them(Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_decision_deadline_reminds_then_records_hold_once() {
-        super::a_decision_deadline_reminds_then_records_hold_once(Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn background_work_runs_once_across_instances_and_after_a_restart() {
-        super::background_work_runs_once_across_instances_and_after_a_restart(Sqlite).await;
-    }
+/// Each test on both backends.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(shipshape_tests::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(shipshape_tests::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
 }
 
-mod postgres {
-    use shipshape_tests::Backend::Postgres;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_probe_item_is_checked_on_schedule_and_on_demand_and_gates_by_its_fresh_result() {
-        super::a_probe_item_is_checked_on_schedule_and_on_demand_and_gates_by_its_fresh_result(
-            Postgres,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn misbehaving_targets_fail_with_the_reason_and_invalid_probes_are_refused_at_import() {
-        super::misbehaving_targets_fail_with_the_reason_and_invalid_probes_are_refused_at_import(
-            Postgres,
-        )
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn loopback_probe_targets_are_refused_without_an_allow_list() {
-        super::loopback_probe_targets_are_refused_without_an_allow_list(Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_item_that_requires_evidence_takes_labelled_links() {
-        super::an_item_that_requires_evidence_takes_labelled_links(Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn criteria_read_the_latest_result_of_the_probe_that_measures_them() {
-        super::criteria_read_the_latest_result_of_the_probe_that_measures_them(Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_decision_deadline_reminds_then_records_hold_once() {
-        super::a_decision_deadline_reminds_then_records_hold_once(Postgres).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn background_work_runs_once_across_instances_and_after_a_restart() {
-        super::background_work_runs_once_across_instances_and_after_a_restart(Postgres).await;
-    }
-}
+on_both!(
+    a_probe_item_is_checked_on_schedule_and_on_demand_and_gates_by_its_fresh_result,
+    misbehaving_targets_fail_with_the_reason_and_invalid_probes_are_refused_at_import,
+    loopback_probe_targets_are_refused_without_an_allow_list,
+    an_item_that_requires_evidence_takes_labelled_links,
+    criteria_read_the_latest_result_of_the_probe_that_measures_them,
+    a_decision_deadline_reminds_then_records_hold_once,
+    background_work_runs_once_across_instances_and_after_a_restart,
+);

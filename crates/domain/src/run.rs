@@ -701,6 +701,21 @@ pub fn plan_transition(
     Ok(plan)
 }
 
+/// The statuses in which a gate is the next to close: its probe items are checked on
+/// schedule while the run has one of them (the stage the gate ends).
+pub fn gate_stage(gate: Gate) -> &'static [RunStatus] {
+    match gate {
+        Gate::Deploy => &[RunStatus::Preparing],
+        Gate::Verify => &[RunStatus::Deploying],
+        Gate::Complete => &[RunStatus::Verifying],
+        Gate::Close => &[
+            RunStatus::Completed,
+            RunStatus::RolledBack,
+            RunStatus::Aborted,
+        ],
+    }
+}
+
 /// Whether an item of this gate may still change in a run of this status. Finished runs
 /// stay editable only for `close` items; closed runs not at all.
 pub fn item_editable(gate: Gate, status: RunStatus, closed: bool) -> bool {

@@ -7,7 +7,8 @@ use shipshape_domain::access::Permission;
 use shipshape_domain::event::{EventData, ItemStatusChange, ProbeChecked, ProbeTrigger};
 use shipshape_domain::item::{ItemError, ItemStatus};
 use shipshape_domain::probe::ProbeSpec;
-use shipshape_domain::run::{item_applies, item_editable};
+use shipshape_domain::run::{gate_stage, item_applies, item_editable};
+use shipshape_domain::template::Gate;
 use shipshape_domain::wire::{ProbeResult, ProbeResultPage};
 
 use crate::schema::{probe_results as pr, run_items as ri, runs as r};
@@ -53,15 +54,6 @@ pub struct ProbeOutcome {
 /// The checks an instance claimed (run id, item id), and when the next one falls due.
 pub type ClaimedProbes = (Vec<(String, String)>, Option<DateTime<Utc>>);
 
-/// The gate a probe item belongs to is open while the run has this status: its check runs
-/// on schedule then.
-const GATE_STAGES: [(&str, &[&str]); 4] = [
-    ("deploy", &["preparing"]),
-    ("verify", &["deploying"]),
-    ("complete", &["verifying"]),
-    ("close", &["completed", "rolled_back", "aborted"]),
-];
-
 /// The probe items whose gate's stage the run is in, not waived, of runs not closed: the
 /// ones the schedule checks. (run id, item id, next check, check, applies, run status)
 type Scheduled = (
@@ -75,11 +67,12 @@ type Scheduled = (
 
 fn scheduled(conn: &mut crate::AnyConnection) -> StoreResult<Vec<Scheduled>> {
     let mut rows = Vec::new();
-    for (gate, statuses) in GATE_STAGES {
+    for gate in Gate::ALL {
+        let statuses: Vec<&str> = gate_stage(gate).iter().map(|s| s.as_str()).collect();
         let found: Vec<Scheduled> = ri::table
             .inner_join(r::table.on(r::id.eq(ri::run_id)))
             .filter(ri::probe.is_not_null())
-            .filter(ri::gate.eq(gate))
+            .filter(ri::gate.eq(gate.as_str()))
             .filter(ri::status.ne(ItemStatus::Skipped.as_str()))
             .filter(r::status.eq_any(statuses))
             .filter(r::closed_at.is_null())
@@ -184,10 +177,9 @@ impl Store {
                     ItemError::Locked("the run is closed; its items no longer change").into(),
                 );
             }
-            let in_stage = GATE_STAGES.iter().any(|(gate, statuses)| {
-                *gate == item.gate && statuses.contains(&run.status.as_str())
-            });
-            if trigger == ProbeTrigger::Schedule && !in_stage {
+            if trigger == ProbeTrigger::Schedule
+                && !gate_stage(item.gate()?).contains(&run.status()?)
+            {
                 return Err(
                     ItemError::Locked("the stage this check was scheduled for is over").into(),
                 );
