@@ -731,6 +731,30 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Defines each named test function (`async fn name(backend: Backend)`) twice: once on
+/// SQLite (`sqlite::name`), once on PostgreSQL (`postgres::name`).
+#[macro_export]
+macro_rules! each_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
 /// A probe target that answers `/healthz` with 200 `{"status":"ok"}` (and anything else with
 /// 200 `ok`).
 async fn healthy_target() -> receiver::Receiver {

@@ -81,6 +81,17 @@ async fn deploying_run(app: &TestApp, product: &str) -> String {
     id
 }
 
+/// The run's decision point with this key.
+fn point(run: &Value, key: &str) -> Value {
+    run["decision_points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["key"] == key)
+        .unwrap()
+        .clone()
+}
+
 fn item_blocker<'a>(problem: &'a Value, item_id: &str) -> Option<&'a Value> {
     problem["blockers"]
         .as_array()
@@ -488,16 +499,10 @@ async fn criteria_read_the_latest_result_of_the_probe_that_measures_them(backend
     app.finish_gate(&app.admin, &id, "verify").await;
     app.transition(&app.admin, &id, "advance").await.expect(200);
     let run = app.run(&app.admin, &id).await;
-    let point = |run: &Value| {
-        run["decision_points"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["key"] == "post_deployment_verification")
-            .unwrap()
-            .clone()
-    };
-    let measured = point(&run)["measurements"].as_array().unwrap().clone();
+    let measured = point(&run, "post_deployment_verification")["measurements"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(measured.len(), 2);
     assert_eq!(
         measured[0]["criterion"],
@@ -507,7 +512,10 @@ async fn criteria_read_the_latest_result_of_the_probe_that_measures_them(backend
     assert_eq!(measured[1]["criterion"], "p95 latency below 800 ms");
     app.finish_gate(&app.admin, &id, "complete").await;
     let run = app.run(&app.admin, &id).await;
-    let measured = point(&run)["measurements"].as_array().unwrap().clone();
+    let measured = point(&run, "post_deployment_verification")["measurements"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(measured[0]["result"], "met");
     assert_eq!(
         measured[0]["observed"], "4.2.0",
@@ -529,7 +537,10 @@ async fn criteria_read_the_latest_result_of_the_probe_that_measures_them(backend
         "`/version` is \"4.1.0\", expected \"4.2.0\""
     );
     let run = app.run(&app.admin, &id).await;
-    let measured = point(&run)["measurements"].as_array().unwrap().clone();
+    let measured = point(&run, "post_deployment_verification")["measurements"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(measured[0]["result"], "not_met");
     assert_eq!(measured[0]["observed"], "4.1.0");
 }
@@ -561,13 +572,7 @@ async fn a_decision_deadline_reminds_then_records_hold_once(backend: Backend) {
     .expect(201);
     let id = deploying_run(&app, "EduLibra").await;
     let run = app.run(&app.admin, &id).await;
-    let checkpoint = run["decision_points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["key"] == "deployment_checkpoint")
-        .unwrap()
-        .clone();
+    let checkpoint = point(&run, "deployment_checkpoint");
     assert_eq!(checkpoint["deadline_secs"], 1800);
     assert_eq!(checkpoint["default_outcome"], "hold");
     let deadline =
@@ -637,13 +642,7 @@ async fn a_decision_deadline_reminds_then_records_hold_once(backend: Backend) {
         "one default decision"
     );
     let run = app.run(&app.admin, &id).await;
-    let checkpoint = run["decision_points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["key"] == "deployment_checkpoint")
-        .unwrap()
-        .clone();
+    let checkpoint = point(&run, "deployment_checkpoint");
     assert_eq!(checkpoint["latest_outcome"], "hold");
     assert_eq!(
         checkpoint["deadline"],
@@ -754,29 +753,7 @@ async fn background_work_runs_once_across_instances_and_after_a_restart(backend:
     );
 }
 
-/// Each test on both backends.
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(shipshape_tests::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(shipshape_tests::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+shipshape_tests::each_backend!(
     a_probe_item_is_checked_on_schedule_and_on_demand_and_gates_by_its_fresh_result,
     misbehaving_targets_fail_with_the_reason_and_invalid_probes_are_refused_at_import,
     loopback_probe_targets_are_refused_without_an_allow_list,

@@ -739,28 +739,7 @@ async fn the_document_declares_every_delivery_a_subscriber_can_receive(backend: 
     assert_eq!(hooks.len(), kinds.len() + 1);
 }
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(shipshape_tests::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(shipshape_tests::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both!(
+shipshape_tests::each_backend!(
     deliveries_are_signed_and_a_standard_webhooks_library_verifies_them,
     failures_are_retried_under_the_same_id_then_given_up_and_redelivered,
     a_slow_receiver_holds_up_only_its_own_delivery,
