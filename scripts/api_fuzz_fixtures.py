@@ -88,11 +88,14 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 
 # document, a webhook target the outbound guard refuses, a redelivery to an inactive
 # subscription, a delivery-log cursor that is not one of the subscription's deliveries, and
 # an announcement of a kind the run's stage does not allow, or to a subscription that is not
-# an active one, a check of an item that is not a probe (the pinned item is a manual one), and
-# an environment name outside the text rule of names. Every value the document forbids must
+# an active one, a check of an item that is not a probe (the pinned item is a manual one), an
+# environment name outside the text rule of names, an issue's owner not on the team or items
+# not of the run, an action item's assignee who is not an active user or a due date in the
+# past, and a template proposal's Markdown that is not a template; and 409 for records of a
+# run that is not finished (the pinned run is planned). Every value the document forbids must
 # still be refused, and none may be a 5xx.
 [[operations]]
-include-operation-id = ["create_run", "update_run", "update_item", "create_decision", "create_claim", "create_member", "create_template", "create_template_version", "create_webhook", "update_webhook", "create_redelivery", "list_deliveries", "create_announcement", "create_check", "list_checks", "update_environment"]
+include-operation-id = ["create_run", "update_run", "update_item", "create_decision", "create_claim", "create_member", "create_template", "create_template_version", "create_webhook", "update_webhook", "create_redelivery", "list_deliveries", "create_announcement", "create_check", "list_checks", "update_environment", "create_issue", "update_issue", "update_retrospective", "create_action_item", "update_action_item", "create_template_proposal", "update_template_proposal"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 412, 422, 429]
 """
     )

@@ -9,6 +9,14 @@ use serde::de::DeserializeOwned;
 use shipshape_domain::announcement::{
     AnnouncementDraft, AnnouncementKind, AnnouncementReceipt, SendAnnouncementRequest,
 };
+use shipshape_domain::proposal::{
+    CreateProposalRequest, ProposalList, ReviewProposalRequest, TemplateProposal,
+};
+use shipshape_domain::records::{
+    ActionItem, CreateActionItemRequest, CreateIssueRequest, Issue, IssueList,
+    PutRetrospectiveRequest, Retrospective, UpdateActionItemRequest, UpdateIssueRequest,
+};
+use shipshape_domain::report::RunReport;
 use shipshape_domain::webhook::{
     CreateWebhookRequest, CreatedWebhook, DeliveryPage, RotatedSecret, UpdateWebhookRequest,
     WebhookDelivery, WebhookSubscription,
@@ -521,4 +529,95 @@ pub async fn send_announcement(
     body: &SendAnnouncementRequest,
 ) -> ApiResult<AnnouncementReceipt> {
     post(&format!("/runs/{run_id}/announcements"), body).await
+}
+
+// --- Records after the deploy -------------------------------------------------------------
+
+/// The run's issues log.
+pub async fn issues(run_id: &str) -> ApiResult<IssueList> {
+    get(&format!("/runs/{run_id}/issues")).await
+}
+
+/// Logs an issue.
+pub async fn create_issue(run_id: &str, body: &CreateIssueRequest) -> ApiResult<Issue> {
+    post(&format!("/runs/{run_id}/issues"), body).await
+}
+
+/// Changes an issue that was at `version`.
+pub async fn update_issue(
+    run_id: &str,
+    issue_id: &str,
+    body: &UpdateIssueRequest,
+    version: i64,
+) -> ApiResult<Issue> {
+    patch(&format!("/runs/{run_id}/issues/{issue_id}"), body, version).await
+}
+
+/// The run's retrospective.
+pub async fn retrospective(run_id: &str) -> ApiResult<Retrospective> {
+    get(&format!("/runs/{run_id}/retrospective")).await
+}
+
+/// Writes the run's retrospective, which was at `version`.
+pub async fn put_retrospective(
+    run_id: &str,
+    body: &PutRetrospectiveRequest,
+    version: i64,
+) -> ApiResult<Retrospective> {
+    let path = format!("/runs/{run_id}/retrospective");
+    decode(
+        send(
+            "PUT",
+            &path,
+            json_body(body)?,
+            Some(version),
+            "application/json",
+        )
+        .await?,
+    )
+    .await
+}
+
+/// Adds an action item to the run's retrospective.
+pub async fn create_action(run_id: &str, body: &CreateActionItemRequest) -> ApiResult<ActionItem> {
+    post(&format!("/runs/{run_id}/action-items"), body).await
+}
+
+/// Changes an action item that was at `version`.
+pub async fn update_action(
+    run_id: &str,
+    action_id: &str,
+    body: &UpdateActionItemRequest,
+    version: i64,
+) -> ApiResult<ActionItem> {
+    patch(
+        &format!("/runs/{run_id}/action-items/{action_id}"),
+        body,
+        version,
+    )
+    .await
+}
+
+/// The run's report.
+pub async fn report(run_id: &str) -> ApiResult<RunReport> {
+    get(&format!("/runs/{run_id}/report")).await
+}
+
+/// Proposes a change to the run's template.
+pub async fn propose(run_id: &str, body: &CreateProposalRequest) -> ApiResult<TemplateProposal> {
+    post(&format!("/runs/{run_id}/template-proposals"), body).await
+}
+
+/// Template proposals (`query`: e.g. `?status=open`).
+pub async fn proposals(query: &str) -> ApiResult<ProposalList> {
+    get(&format!("/template-proposals{query}")).await
+}
+
+/// Accepts or declines a proposal.
+pub async fn review_proposal(
+    id: &str,
+    body: &ReviewProposalRequest,
+) -> ApiResult<TemplateProposal> {
+    let path = format!("/template-proposals/{id}");
+    decode(send("PATCH", &path, json_body(body)?, None, "application/json").await?).await
 }

@@ -106,6 +106,17 @@ pub fn blocker(blocker: &Blocker) -> String {
             ),
             None => format!("Decision “{title}” needs {}", outcome(*needed)),
         },
+        Blocker::Issue {
+            number,
+            title,
+            severity,
+            status,
+            ..
+        } => format!(
+            "Issue #{number} {title} — {}, {}: resolve it or have a release manager accept it",
+            severity.as_str(),
+            status.as_str()
+        ),
     }
 }
 

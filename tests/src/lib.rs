@@ -553,10 +553,44 @@ impl TestApp {
         .await
     }
 
+    /// Publishes a finished run's retrospective (with lessons and a root cause); returns it.
+    pub async fn publish_retrospective(&self, token: &str, run_id: &str) -> Value {
+        let answer = self
+            .send(
+                Method::PUT,
+                &format!("/api/v1/runs/{run_id}/retrospective"),
+                Some(token),
+                Some(&json!({
+                    "went_well": "The checklist kept everyone in step.",
+                    "root_cause": "A migration locked a hot table.",
+                    "lessons": "Rehearse migrations on a production-sized copy.",
+                    "status": "published"
+                })),
+                &[],
+            )
+            .await;
+        assert!(
+            answer.status == 200 || answer.status == 201,
+            "the retrospective is published: {}",
+            answer.json
+        );
+        answer.json
+    }
+
     /// Marks done every applicable item of a gate; approval items get the sign-offs their
     /// policy asks for from the signers, probe items a passing check of
     /// [`TestApp::probe_target`], items that require evidence a link.
     pub async fn finish_gate(&self, token: &str, run_id: &str, gate: &str) {
+        let run = self.run(token, run_id).await;
+        // Retrospective items are done by publishing the retrospective.
+        if items(&run).iter().any(|i| {
+            i["gate"] == gate
+                && i["applicable"] == true
+                && i["record"] == "retrospective"
+                && i["status"] != "done"
+        }) {
+            self.publish_retrospective(token, run_id).await;
+        }
         let run = self.run(token, run_id).await;
         for item in items(&run) {
             let fresh_probe = item["probe"]["problem"].is_null();

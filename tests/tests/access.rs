@@ -134,6 +134,19 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("list_deliveries", Roles(STEER, "webhooks:write")),
         ("get_delivery", Roles(STEER, "webhooks:write")),
         ("create_redelivery", Roles(STEER, "webhooks:write")),
+        ("list_issues", Roles(ALL, "runs:read")),
+        ("create_issue", Roles(WORKERS, "runs:write")),
+        ("get_issue", Roles(ALL, "runs:read")),
+        ("update_issue", Roles(WORKERS, "runs:write")),
+        ("get_retrospective", Roles(ALL, "runs:read")),
+        ("update_retrospective", Roles(WORKERS, "runs:write")),
+        ("create_action_item", Roles(WORKERS, "runs:write")),
+        ("update_action_item", Roles(WORKERS, "runs:write")),
+        ("get_run_report", Roles(ALL, "runs:read")),
+        ("create_template_proposal", Roles(STEER, "runs:write")),
+        ("list_template_proposals", Roles(ALL, "runs:read")),
+        ("get_template_proposal", Roles(ALL, "runs:read")),
+        ("update_template_proposal", Roles(ADMIN, "templates:write")),
     ]
 }
 
@@ -293,6 +306,51 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
             None,
         ),
         "list_environments" => (get, "/api/v1/environments".into(), None),
+        "list_issues" => (get, format!("/api/v1/runs/{run}/issues"), None),
+        "create_issue" => (
+            post,
+            format!("/api/v1/runs/{run}/issues"),
+            Some(json!({"title": format!("Seen by {caller}"), "severity": "sev4"})),
+        ),
+        // 404 past authorization: no such issue.
+        "get_issue" => (get, format!("/api/v1/runs/{run}/issues/{NO_ID}"), None),
+        "update_issue" => (
+            Method::PATCH,
+            format!("/api/v1/runs/{run}/issues/{NO_ID}"),
+            Some(json!({"status": "resolved"})),
+        ),
+        "get_retrospective" => (get, format!("/api/v1/runs/{run}/retrospective"), None),
+        // 409 past authorization: the run is not finished.
+        "update_retrospective" => (
+            Method::PUT,
+            format!("/api/v1/runs/{run}/retrospective"),
+            Some(json!({"lessons": "rehearse"})),
+        ),
+        "create_action_item" => (
+            post,
+            format!("/api/v1/runs/{run}/action-items"),
+            Some(json!({"title": "Automate", "assignee": "spare", "due_on": "2999-01-01"})),
+        ),
+        "update_action_item" => (
+            Method::PATCH,
+            format!("/api/v1/runs/{run}/action-items/{NO_ID}"),
+            Some(json!({"status": "done"})),
+        ),
+        "get_run_report" => (get, format!("/api/v1/runs/{run}/report"), None),
+        "create_template_proposal" => (
+            post,
+            format!("/api/v1/runs/{run}/template-proposals"),
+            Some(
+                json!({"base_version": 1, "summary": "Reword", "markdown": "# T\n\n## P\n\n### S\n- [ ] I\n"}),
+            ),
+        ),
+        "list_template_proposals" => (get, "/api/v1/template-proposals".into(), None),
+        "get_template_proposal" => (get, format!("/api/v1/template-proposals/{NO_ID}"), None),
+        "update_template_proposal" => (
+            Method::PATCH,
+            format!("/api/v1/template-proposals/{NO_ID}"),
+            Some(json!({"status": "declined", "reason": "not now"})),
+        ),
         "update_environment" => (
             Method::PUT,
             "/api/v1/environments/matrix".into(),

@@ -186,6 +186,9 @@ impl From<ItemError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "signoff_required", detail)
             }
             ItemError::NeedsCheck => ApiError::new(StatusCode::CONFLICT, "check_required", detail),
+            ItemError::NeedsRetrospective => {
+                ApiError::new(StatusCode::CONFLICT, "retrospective_required", detail)
+            }
         }
     }
 }
@@ -263,6 +266,25 @@ impl From<StoreError> for ApiError {
                 shipshape_domain::run::ForceError::Transition(t) => t.into(),
             },
             StoreError::Field(f) => ApiError::invalid(f.to_string()),
+            StoreError::Record(r) => {
+                use shipshape_domain::records::RecordError as R;
+                let detail = r.to_string();
+                match r {
+                    R::Invalid { .. } => ApiError::invalid(detail),
+                    R::Forbidden(_) => ApiError::forbidden(detail),
+                    R::Locked(_) => ApiError::new(StatusCode::CONFLICT, "record_locked", detail),
+                }
+            }
+            StoreError::Proposal(p) => {
+                use shipshape_domain::proposal::ProposalError as P;
+                let detail = p.to_string();
+                match p {
+                    P::Invalid { .. } => ApiError::invalid(detail),
+                    P::Reviewed(_) => {
+                        ApiError::new(StatusCode::CONFLICT, "proposal_reviewed", detail)
+                    }
+                }
+            }
             StoreError::RunLocked(l) => {
                 ApiError::new(StatusCode::CONFLICT, "run_locked", l.to_string())
             }
@@ -275,6 +297,12 @@ impl From<StoreError> for ApiError {
             | StoreError::Corrupt(_)
             | StoreError::Database(_) => ApiError::internal(&e),
         }
+    }
+}
+
+impl From<shipshape_domain::template::TemplateError> for ApiError {
+    fn from(e: shipshape_domain::template::TemplateError) -> Self {
+        ApiError::invalid(e.to_string())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Mail for people: when something waits on someone (an item assigned to them, an approval
-//! their role can give, a decision they may take: their `/me/pending` list), they are
+//! their role can give, a decision they may take, an action item of a retrospective — again
+//! once it is overdue: their `/me/pending` list), they are
 //! e-mailed, a burst of changes gathered into one mail.
 //!
 //! One worker per instance, started when `SHIPSHAPE_SMTP_URL` is set. It wakes when events
@@ -85,6 +86,27 @@ pub fn waiting(pending: &Pending) -> Vec<Waiting> {
             line: format!("{}: {} waits for your decision", d.run_label, d.title),
             run_id: d.run_id.clone(),
         });
+    }
+    for a in &pending.action_items {
+        out.push(Waiting {
+            key: format!("action:{}", a.action.id),
+            line: format!(
+                "{}: the action “{}” (due {}) is assigned to you",
+                a.run_label, a.action.title, a.action.due_on
+            ),
+            run_id: a.run_id.clone(),
+        });
+        // Told again once, when it falls overdue.
+        if a.action.overdue {
+            out.push(Waiting {
+                key: format!("action-overdue:{}", a.action.id),
+                line: format!(
+                    "{}: the action “{}” is overdue (it was due {})",
+                    a.run_label, a.action.title, a.action.due_on
+                ),
+                run_id: a.run_id.clone(),
+            });
+        }
     }
     out
 }

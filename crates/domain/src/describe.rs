@@ -206,6 +206,75 @@ pub fn event(event: &Event) -> String {
             p.announcement.as_str(),
             p.subject
         ),
+        EventData::IssueLogged(p) => format!(
+            "{who} logged issue #{} ({}): {}",
+            p.number,
+            p.severity.as_str(),
+            p.title
+        ),
+        EventData::IssueUpdated(p) => {
+            let c = &p.changes;
+            let mut parts = Vec::new();
+            if let Some(s) = c.status {
+                parts.push(format!("now {}", s.to.as_str()));
+            }
+            if let Some(s) = c.severity {
+                parts.push(format!("severity {} → {}", s.from.as_str(), s.to.as_str()));
+            }
+            if let Some(a) = &c.accepted_reason {
+                parts.push(match &a.to {
+                    Some(reason) => format!("accepted — “{reason}”"),
+                    None => "acceptance withdrawn".to_owned(),
+                });
+            }
+            if let Some(o) = &c.owner {
+                parts.push(format!("owner {}", o.to.as_deref().unwrap_or("nobody")));
+            }
+            if c.title.is_some() || c.notes.is_some() || c.item_ids.is_some() {
+                parts.push("details changed".to_owned());
+            }
+            format!(
+                "{who} updated issue #{} {}: {}",
+                p.number,
+                p.title,
+                parts.join("; ")
+            )
+        }
+        EventData::RetrospectiveSaved(p) => {
+            if p.published {
+                format!(
+                    "{who} published the retrospective ({} checklist item(s) completed)",
+                    p.completed_item_ids.len()
+                )
+            } else {
+                format!("{who} updated the retrospective ({})", p.changed.join(", "))
+            }
+        }
+        EventData::ActionItemCreated(p) => format!(
+            "{who} assigned the action “{}” to {}, due {}",
+            p.title, p.assignee, p.due_on
+        ),
+        EventData::ActionItemUpdated(p) => format!(
+            "{who} updated the action “{}” ({}, {}, due {})",
+            p.title,
+            p.status.as_str(),
+            p.assignee,
+            p.due_on
+        ),
+        EventData::TemplateProposed(p) => format!(
+            "{who} proposed a template change: {} (on version {})",
+            p.summary, p.base_version
+        ),
+        EventData::ProposalReviewed(p) => match p.accepted_version {
+            Some(v) => format!("{who} accepted the template proposal as version {v}"),
+            None => format!(
+                "{who} {} the template proposal{}",
+                p.status.as_str(),
+                p.reason
+                    .as_deref()
+                    .map_or_else(String::new, |r| format!(" — “{r}”"))
+            ),
+        },
     }
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::approval::{ApprovalState, Verdict};
 use crate::decision::{CriterionAssessment, Outcome};
 use crate::item::{EvidenceLink, ItemStatus};
+use crate::records::{IssueStatus, Severity};
 use crate::run::{Blocker, RunStatus, TransitionAction};
 
 /// A text field's value before and after a change (`null`: it was or became empty).
@@ -371,6 +372,164 @@ pub struct AnnouncementSent {
     pub item_id: Option<String>,
 }
 
+/// An issue was logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IssueLogged {
+    /// The issue.
+    pub issue_id: String,
+    /// Its number in the run's log.
+    pub number: i32,
+    /// Its title.
+    pub title: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// Its status.
+    pub status: IssueStatus,
+    /// Its owner.
+    pub owner: Option<String>,
+    /// The items it concerns.
+    pub item_ids: Vec<String>,
+}
+
+/// An issue's severity before and after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeverityChange {
+    /// Before.
+    pub from: Severity,
+    /// After.
+    pub to: Severity,
+}
+
+/// An issue's status before and after a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IssueStatusChange {
+    /// Before.
+    pub from: IssueStatus,
+    /// After.
+    pub to: IssueStatus,
+}
+
+/// A list of ids before and after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IdsChange {
+    /// Before.
+    pub from: Vec<String>,
+    /// After.
+    pub to: Vec<String>,
+}
+
+/// An issue's fields that changed; a field left out did not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IssueChanges {
+    /// The title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<TextChange>,
+    /// The severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<SeverityChange>,
+    /// The status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<IssueStatusChange>,
+    /// The owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<TextChange>,
+    /// The items it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item_ids: Option<IdsChange>,
+    /// The notes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<TextChange>,
+    /// The acceptance's reason (set: accepted; cleared: withdrawn).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_reason: Option<TextChange>,
+}
+
+/// An issue changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IssueUpdated {
+    /// The issue.
+    pub issue_id: String,
+    /// Its number in the run's log.
+    pub number: i32,
+    /// Its title after the change.
+    pub title: String,
+    /// Its version after the change.
+    pub version: i64,
+    /// What changed, from what to what.
+    pub changes: IssueChanges,
+}
+
+/// The retrospective was written or changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RetrospectiveSaved {
+    /// Its status after the change.
+    pub status: crate::records::RetroStatus,
+    /// Whether this change published it.
+    pub published: bool,
+    /// The fields whose text changed (`went_well`, `lessons`, …).
+    pub changed: Vec<String>,
+    /// The checklist items its publication completed.
+    pub completed_item_ids: Vec<String>,
+    /// Its version after the change.
+    pub version: i64,
+}
+
+/// An action item as a change left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ActionItemChanged {
+    /// The action item.
+    pub action_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its assignee.
+    pub assignee: String,
+    /// Its due date.
+    pub due_on: chrono::NaiveDate,
+    /// Its status.
+    pub status: crate::records::ActionStatus,
+    /// The assignee before, when the change reassigned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_assignee: Option<String>,
+}
+
+/// A template change was proposed from the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplateProposed {
+    /// The proposal.
+    pub proposal_id: String,
+    /// The template.
+    pub template_id: String,
+    /// The version it was written on.
+    pub base_version: i32,
+    /// What it changes.
+    pub summary: String,
+}
+
+/// An administrator accepted or declined a template change proposed from the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProposalReviewed {
+    /// The proposal.
+    pub proposal_id: String,
+    /// The template.
+    pub template_id: String,
+    /// Accepted or declined.
+    pub status: crate::proposal::ProposalStatus,
+    /// The reviewer's reason.
+    pub reason: Option<String>,
+    /// The template version it became, when accepted.
+    pub accepted_version: Option<i32>,
+}
+
 /// Declares the kinds of event once: the payload enum, the kind enum, and the list the
 /// OpenAPI document is built from.
 macro_rules! event_kinds {
@@ -489,6 +648,20 @@ event_kinds! {
         "A probe item's check ran.";
     DecisionDue(DecisionDue) = "decision_due", "DecisionDueEvent",
         "A decision point's deadline is near and nobody has decided.";
+    IssueLogged(IssueLogged) = "issue_logged", "IssueLoggedEvent",
+        "An issue was logged in the run's issues log.";
+    IssueUpdated(IssueUpdated) = "issue_updated", "IssueUpdatedEvent",
+        "An issue of the run's issues log changed.";
+    RetrospectiveSaved(RetrospectiveSaved) = "retrospective_saved", "RetrospectiveSavedEvent",
+        "The run's retrospective was written, changed or published.";
+    ActionItemCreated(ActionItemChanged) = "action_item_created", "ActionItemCreatedEvent",
+        "The retrospective assigned an action item.";
+    ActionItemUpdated(ActionItemChanged) = "action_item_updated", "ActionItemUpdatedEvent",
+        "An action item changed (reassigned, rescheduled, done or dropped).";
+    TemplateProposed(TemplateProposed) = "template_proposed", "TemplateProposedEvent",
+        "A change to the run's template was proposed from it.";
+    ProposalReviewed(ProposalReviewed) = "proposal_reviewed", "ProposalReviewedEvent",
+        "A template change proposed from the run was accepted or declined.";
 }
 
 /// One entry of a run's append-only, hash-chained event log.
@@ -746,6 +919,6 @@ mod tests {
             serde_json::to_value(&data).unwrap()["type"],
             data.event_type().as_str()
         );
-        assert_eq!(EventType::ALL.len(), 12);
+        assert_eq!(EventType::ALL.len(), 19);
     }
 }

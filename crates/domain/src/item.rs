@@ -168,6 +168,12 @@ pub enum ItemError {
          skip it with a reason (a waiver)"
     )]
     NeedsCheck,
+    /// A retrospective item is done when the run's retrospective is published.
+    #[error(
+        "this item is done when the run's retrospective is published: PUT the retrospective \
+         with status published, or skip the item with a reason"
+    )]
+    NeedsRetrospective,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ItemError {
@@ -212,6 +218,8 @@ pub struct ItemContext {
     pub status: ItemStatus,
     /// Whether the item is done only with evidence.
     pub evidence_required: bool,
+    /// The run record the item is kept through, if any.
+    pub record: Option<crate::template::RecordKind>,
 }
 
 /// The checked change, ready to store: `skip_reason` is what the stored reason becomes.
@@ -374,6 +382,12 @@ pub fn check_item_change(
             || (to == ItemStatus::Pending && ctx.status == ItemStatus::Skipped))
     {
         return Err(ItemError::NeedsCheck);
+    }
+    if change.status == Some(ItemStatus::Done)
+        && ctx.status != ItemStatus::Done
+        && ctx.record == Some(crate::template::RecordKind::Retrospective)
+    {
+        return Err(ItemError::NeedsRetrospective);
     }
     // Re-stating the current status is not a change of status.
     if change.status == Some(ctx.status) && ctx.status != ItemStatus::Skipped {
@@ -639,6 +653,7 @@ mod tests {
             kind,
             status,
             evidence_required: false,
+            record: None,
         }
     }
 

@@ -48,7 +48,9 @@
 //!   `approvers=ROLE,ROLE,…` (approval items: one distinct signer per listed role; default
 //!   one `approver`), `role=admin|release_manager|engineer|approver|viewer` (default none) and the flag
 //!   `optional` (default: the item is required), and `evidence=required` (the item is done
-//!   only with an evidence link, or a passing check).
+//!   only with an evidence link, or a passing check), and `record=issues|retrospective` (the
+//!   item is kept through the run's issues log, which it links to, or its retrospective,
+//!   whose publication completes it: a manual item of gate `close`).
 //! - A probe item (`kind=probe`) declares its check in the same annotation: `url=…` (required;
 //!   absolute http(s) or starting with `{base_url}`, the base URL an administrator sets for the
 //!   run's environment; `{environment}`, `{product}` and `{version}` are the run's fields),
@@ -89,7 +91,7 @@ use crate::decision::Outcome;
 use crate::probe::{self, ProbeMethod, ProbeSpec};
 use crate::template::{
     Applicability, CriterionProbe, DecisionPointSpec, DecisionStage, Gate, ItemKind, ItemSpec,
-    Part, ProseBlock, Section, Template, TemplateDraft, TemplateError, check_text,
+    Part, ProseBlock, RecordKind, Section, Template, TemplateDraft, TemplateError, check_text,
 };
 
 /// The heading [`render`] gives the decision points block (any heading text is accepted).
@@ -190,6 +192,9 @@ fn render_item(out: &mut String, item: &ItemSpec) {
     }
     if item.evidence_required {
         note.push_str(" evidence=required");
+    }
+    if let Some(r) = item.record {
+        note.push_str(&format!(" record={}", r.as_str()));
     }
     if let Some(p) = &item.probe {
         render_probe(&mut note, p);
@@ -867,6 +872,7 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
             "required",
         )?
         .unwrap_or(false);
+    let record = note.parsed("record", RecordKind::parse, "issues or retrospective")?;
     let probe = parse_probe(&mut note)?;
     if probe.is_some() && kind != ItemKind::Probe {
         return Err(at(
@@ -881,8 +887,8 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
     }
     note.finish(
         "an item",
-        "gate, applies, kind, approvers, role, optional, evidence, and for probes url, method, \
-         status, pointer, equals, matches, latency, ttl, every",
+        "gate, applies, kind, approvers, role, optional, evidence, record, and for probes url, \
+         method, status, pointer, equals, matches, latency, ttl, every",
     )?;
     Ok(ItemSpec {
         title: title.to_owned(),
@@ -895,6 +901,7 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
         approvers,
         probe,
         evidence_required,
+        record,
     })
 }
 

@@ -389,6 +389,24 @@ pub struct RunFacts {
     pub other_live_run: Option<String>,
     /// The time the gates are judged at (a probe result goes stale).
     pub now: DateTime<Utc>,
+    /// Its issues log's issues that stop it completing (sev1 or sev2, not resolved, not
+    /// accepted).
+    pub blocking_issues: Vec<IssueFacts>,
+}
+
+/// An issue that stops its run completing, as the gates see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueFacts {
+    /// The issue's id.
+    pub id: String,
+    /// Its number in the run's log.
+    pub number: i32,
+    /// Its title.
+    pub title: String,
+    /// Its severity.
+    pub severity: crate::records::Severity,
+    /// Its status.
+    pub status: crate::records::IssueStatus,
 }
 
 impl PointFacts {
@@ -441,11 +459,12 @@ impl RunFacts {
             points: PointFacts::of_template(template, |_| None),
             other_live_run: None,
             now,
+            blocking_issues: Vec::new(),
         }
     }
 }
 
-/// One reason a gate is not met; `kind` says which: an `item` or a `decision`.
+/// One reason a gate is not met; `kind` says which: an `item`, a `decision` or an `issue`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -478,6 +497,20 @@ pub enum Blocker {
         /// The latest decision's outcome, if any.
         latest: Option<Outcome>,
     },
+    /// An issue of the run's issues log stops it completing: sev1 or sev2, neither resolved
+    /// nor accepted by a release manager.
+    Issue {
+        /// The issue's id.
+        issue_id: String,
+        /// Its number in the run's log.
+        number: i32,
+        /// Its title.
+        title: String,
+        /// Its severity.
+        severity: crate::records::Severity,
+        /// Its status.
+        status: crate::records::IssueStatus,
+    },
 }
 
 impl<'de> Deserialize<'de> for Blocker {
@@ -495,6 +528,14 @@ impl<'de> Deserialize<'de> for Blocker {
             status: ItemStatus,
             #[serde(default)]
             reason: Option<String>,
+        }
+        #[derive(Deserialize)]
+        struct IssueBlocker {
+            issue_id: String,
+            number: i32,
+            title: String,
+            severity: crate::records::Severity,
+            status: crate::records::IssueStatus,
         }
         #[derive(Deserialize)]
         struct DecisionBlocker {
@@ -527,7 +568,20 @@ impl<'de> Deserialize<'de> for Blocker {
                     latest: b.latest,
                 })
             }
-            Some(other) => Err(D::Error::unknown_variant(other, &["item", "decision"])),
+            Some("issue") => {
+                let b: IssueBlocker = crate::tree(rest)?;
+                Ok(Blocker::Issue {
+                    issue_id: b.issue_id,
+                    number: b.number,
+                    title: b.title,
+                    severity: b.severity,
+                    status: b.status,
+                })
+            }
+            Some(other) => Err(D::Error::unknown_variant(
+                other,
+                &["item", "decision", "issue"],
+            )),
             None => Err(D::Error::missing_field("kind")),
         }
     }
@@ -656,6 +710,15 @@ pub fn blockers(facts: &RunFacts, action: TransitionAction) -> Vec<Blocker> {
                 });
             }
         }
+    }
+    if (action, facts.status) == (TransitionAction::Complete, RunStatus::Verifying) {
+        out.extend(facts.blocking_issues.iter().map(|i| Blocker::Issue {
+            issue_id: i.id.clone(),
+            number: i.number,
+            title: i.title.clone(),
+            severity: i.severity,
+            status: i.status,
+        }));
     }
     out
 }

@@ -112,6 +112,34 @@ impl ItemKind {
     }
 }
 
+/// The run record an item is kept through, rather than ticked by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// The run's issues log: the item links to it (it is still ticked by hand).
+    Issues,
+    /// The run's retrospective: publishing it completes the item, with it as evidence.
+    Retrospective,
+}
+
+impl RecordKind {
+    /// The wire and Markdown spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Issues => "issues",
+            RecordKind::Retrospective => "retrospective",
+        }
+    }
+
+    /// Parses the wire and Markdown spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [RecordKind::Issues, RecordKind::Retrospective]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
 /// The stage of a run at which a decision point is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -182,6 +210,9 @@ pub struct ItemSpec {
     /// item) a passing result.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub evidence_required: bool,
+    /// The run record the item is kept through, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordKind>,
 }
 
 impl ItemSpec {
@@ -623,6 +654,15 @@ impl TryFrom<TemplateDraft> for Template {
                             ));
                         }
                         (ItemKind::Manual | ItemKind::Approval, None) => {}
+                    }
+                    if it.record == Some(RecordKind::Retrospective)
+                        && (it.kind != ItemKind::Manual || it.gate != Gate::Close)
+                    {
+                        return Err(TemplateError::new(
+                            format!("{ip}.record"),
+                            "a retrospective is written after the run: an item it completes \
+                             is a manual item of gate close",
+                        ));
                     }
                     if it.evidence_required && it.kind == ItemKind::Approval {
                         return Err(TemplateError::new(

@@ -93,7 +93,7 @@ mod whole {
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+pub(crate) fn present<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
 where
     T: Deserialize<'de>,
     D: Deserializer<'de>,
@@ -395,6 +395,22 @@ pub struct Pending {
     pub approvals: Vec<PendingItem>,
     /// Decision points of the runs' current stages that the caller may decide.
     pub decisions: Vec<PendingDecision>,
+    /// Open action items of retrospectives assigned to the caller, soonest due first
+    /// (`overdue` flags those past their date).
+    #[serde(default)]
+    pub action_items: Vec<PendingAction>,
+}
+
+/// An open action item assigned to the caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PendingAction {
+    /// The run whose retrospective it came from.
+    pub run_id: String,
+    /// The run's product, release and environment.
+    pub run_label: String,
+    /// The action item.
+    pub action: crate::records::ActionItem,
 }
 
 /// A template as listed.
@@ -431,6 +447,19 @@ pub struct TemplateDetail {
     pub created_at: DateTime<Utc>,
     /// The content: parts, sections, items, decision points.
     pub content: TemplateDraft,
+    /// Where this version came from, when it was a run's accepted proposal.
+    #[serde(default)]
+    pub source: Option<TemplateSource>,
+}
+
+/// The run and proposal a template version came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TemplateSource {
+    /// The run whose lessons it carries.
+    pub run_id: String,
+    /// The accepted proposal.
+    pub proposal_id: String,
 }
 
 /// A new run of a template.
@@ -607,6 +636,10 @@ pub struct RunItem {
     /// Whether the item is done only with evidence (a link, or a passing check).
     #[serde(default)]
     pub evidence_required: bool,
+    /// The run record the item is kept through: `issues` (it links to the issues log) or
+    /// `retrospective` (publishing the retrospective completes it).
+    #[serde(default)]
+    pub record: Option<crate::template::RecordKind>,
     /// For probe items: the check and its latest result.
     #[serde(default)]
     pub probe: Option<ItemProbe>,
@@ -1021,11 +1054,15 @@ pub enum AuditAction {
     /// An environment's settings were stored; details: `environment`, `base_url`
     /// `{from, to}`.
     EnvironmentUpdated,
+    /// An administrator declined a template change proposed from a run; details:
+    /// `proposal_id`, `run_id`, `reason`. (An accepted one is a `template_version_created`
+    /// naming its proposal and run.)
+    TemplateProposalDeclined,
 }
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 17] = [
         AuditAction::SignInLocked,
         AuditAction::UserCreated,
         AuditAction::UserRoleChanged,
@@ -1042,6 +1079,7 @@ impl AuditAction {
         AuditAction::WebhookDeleted,
         AuditAction::WebhookDisabled,
         AuditAction::EnvironmentUpdated,
+        AuditAction::TemplateProposalDeclined,
     ];
 
     /// The wire and database spelling.
@@ -1063,6 +1101,7 @@ impl AuditAction {
             AuditAction::WebhookDeleted => "webhook_deleted",
             AuditAction::WebhookDisabled => "webhook_disabled",
             AuditAction::EnvironmentUpdated => "environment_updated",
+            AuditAction::TemplateProposalDeclined => "template_proposal_declined",
         }
     }
 

@@ -12,7 +12,7 @@ use shipshape_domain::markdown::{parse, render};
 use shipshape_domain::probe::{ProbeMethod, ProbeSpec};
 use shipshape_domain::template::{
     Applicability, DecisionPointSpec, DecisionStage, Gate, ItemKind, ItemSpec, Part, ProseBlock,
-    Section, Template, TemplateDraft, TemplateError,
+    RecordKind, Section, Template, TemplateDraft, TemplateError,
 };
 
 const SEED: &str = include_str!("../templates/edulibra-deployment-checklist.seed.md");
@@ -561,10 +561,20 @@ fn item() -> impl Strategy<Value = ItemSpec> {
             prop::sample::select(vec![Role::Approver, Role::ReleaseManager, Role::Admin]),
             0..3,
         ),
-        (probe(), any::<bool>()),
+        (probe(), any::<bool>(), any::<bool>()),
     )
         .prop_map(
-            |(title, guidance, gate, applies, required, kind, role, approvers, (probe, ev))| {
+            |(
+                title,
+                guidance,
+                gate,
+                applies,
+                required,
+                kind,
+                role,
+                approvers,
+                (probe, ev, rec),
+            )| {
                 ItemSpec {
                     title,
                     guidance,
@@ -580,6 +590,11 @@ fn item() -> impl Strategy<Value = ItemSpec> {
                     },
                     probe: (kind == ItemKind::Probe).then_some(probe),
                     evidence_required: ev && kind != ItemKind::Approval,
+                    record: match (rec, kind, gate) {
+                        (true, ItemKind::Manual, Gate::Close) => Some(RecordKind::Retrospective),
+                        (true, _, _) => Some(RecordKind::Issues),
+                        (false, _, _) => None,
+                    },
                 }
             },
         )

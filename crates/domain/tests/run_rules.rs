@@ -107,6 +107,51 @@ fn fresh_facts(t: &Template) -> RunFacts {
 }
 
 #[test]
+fn a_blocking_issue_stops_only_the_completion_and_is_named() {
+    use shipshape_domain::records::{IssueStatus, Severity};
+    let t = edulibra();
+    let mut facts = fresh_facts(&t);
+    for item in &mut facts.items {
+        item.status = ItemStatus::Done;
+        if let Some(probe) = item.probe.as_mut() {
+            probe.latest = Some((facts.now, true, "passed".to_owned()));
+        }
+    }
+    for point in &mut facts.points {
+        point.latest = Some(Outcome::Go);
+    }
+    facts.blocking_issues = vec![shipshape_domain::run::IssueFacts {
+        id: "i".into(),
+        number: 4,
+        title: "Checkout fails".into(),
+        severity: Severity::Sev1,
+        status: IssueStatus::Mitigated,
+    }];
+    facts.status = Deploying;
+    assert!(
+        plan_transition(&facts, Advance).is_ok(),
+        "issues do not stop the deployment"
+    );
+    facts.status = Verifying;
+    let Err(TransitionError::Blocked { blockers, .. }) = plan_transition(&facts, Complete) else {
+        panic!("complete is blocked");
+    };
+    assert!(matches!(
+        blockers.as_slice(),
+        [Blocker::Issue { number: 4, .. }]
+    ));
+    // The same blocker reads back from the wire.
+    let wire = serde_json::to_value(&blockers[0]).unwrap();
+    assert_eq!(wire["kind"], "issue");
+    assert_eq!(
+        serde_json::from_value::<Blocker>(wire).unwrap(),
+        blockers[0]
+    );
+    facts.blocking_issues.clear();
+    assert!(plan_transition(&facts, Complete).is_ok());
+}
+
+#[test]
 fn a_refused_advance_lists_every_deploy_item_and_the_go_no_go_decision() {
     let t = edulibra();
     let mut facts = fresh_facts(&t);
@@ -136,6 +181,7 @@ fn skipping_a_required_item_is_a_waiver_only_a_release_manager_may_grant() {
         kind: ItemKind::Manual,
         status: ItemStatus::Pending,
         evidence_required: false,
+        record: None,
     };
     let skip = ItemChange {
         status: Some(ItemStatus::Skipped),
@@ -290,6 +336,7 @@ impl Sim {
                     kind: spec.kind,
                     status: item.status,
                     evidence_required: spec.evidence_required,
+                    record: spec.record,
                 };
                 let change = ItemChange {
                     status: Some(status),
@@ -347,6 +394,12 @@ impl Sim {
                             probe.latest = Some((now, passed, "checked".to_owned()));
                         }
                         item.status = status;
+                        1
+                    }
+                    // Retrospective items are done when the retrospective is published (of a
+                    // finished run; their gate, close, keeps them editable then).
+                    Err(ItemError::NeedsRetrospective) => {
+                        self.facts.items[index].status = status;
                         1
                     }
                     Ok(_) | Err(_) => 0,
@@ -445,6 +498,9 @@ proptest! {
                             let point = facts.points.iter_mut().find(|p| &p.key == point_key).expect("listed point exists");
                             point.latest = Some(Outcome::Go);
                         }
+                        Blocker::Issue { issue_id, .. } => {
+                            facts.blocking_issues.retain(|i| &i.id != issue_id);
+                        }
                     }
                 }
                 prop_assert!(plan_transition(&facts, action).is_ok(), "the blockers of {} were not all listed", action.as_str());
@@ -535,6 +591,7 @@ fn an_item_that_requires_evidence_is_done_only_with_a_link() {
         kind: ItemKind::Manual,
         status: ItemStatus::InProgress,
         evidence_required: true,
+        record: None,
     };
     let link = EvidenceLink {
         label: "Restore log".into(),

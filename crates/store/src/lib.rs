@@ -13,6 +13,7 @@ pub mod db;
 mod environments;
 mod live;
 mod mail;
+mod proposals;
 mod runs;
 mod schema;
 mod seed;
@@ -32,6 +33,7 @@ pub use live::{
     ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, OUTBOX_CHANNEL, Positioned, Signal,
 };
 pub use mail::QueuedMail;
+pub use proposals::ProposalFilter;
 pub use runs::{
     Actor, Announced, DeadlineWork, ListRunsFilter, NewRun, ProbeOutcome, ProbeTarget, SYSTEM_ACTOR,
 };
@@ -87,6 +89,12 @@ pub enum StoreError {
     /// A run field is not valid.
     #[error(transparent)]
     Field(#[from] shipshape_domain::run::FieldError),
+    /// The rules refuse a change to a run's records (issues, retrospective, action items).
+    #[error(transparent)]
+    Record(#[from] shipshape_domain::records::RecordError),
+    /// The rules refuse a template proposal or its review.
+    #[error(transparent)]
+    Proposal(#[from] shipshape_domain::proposal::ProposalError),
     /// The rules refuse a sign-off.
     #[error(transparent)]
     Signoff(#[from] shipshape_domain::approval::SignoffError),

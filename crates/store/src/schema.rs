@@ -123,6 +123,8 @@ diesel::table! {
         item_count -> Integer,
         created_by -> Text,
         created_at -> Timestamp,
+        source_run_id -> Nullable<Text>,
+        source_proposal_id -> Nullable<Text>,
     }
 }
 
@@ -179,6 +181,79 @@ diesel::table! {
         evidence -> Text,
         probe_result_id -> Nullable<Text>,
         probe_next_at -> Nullable<Timestamp>,
+        record -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    run_issues (id) {
+        id -> Text,
+        run_id -> Text,
+        number -> Integer,
+        title -> Text,
+        severity -> Text,
+        status -> Text,
+        owner -> Nullable<Text>,
+        item_ids -> Text,
+        notes -> Nullable<Text>,
+        accepted_reason -> Nullable<Text>,
+        accepted_by -> Nullable<Text>,
+        accepted_at -> Nullable<Timestamp>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    retrospectives (run_id) {
+        run_id -> Text,
+        status -> Text,
+        held_at -> Nullable<Timestamp>,
+        went_well -> Nullable<Text>,
+        went_badly -> Nullable<Text>,
+        root_cause -> Nullable<Text>,
+        lessons -> Nullable<Text>,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    action_items (id) {
+        id -> Text,
+        run_id -> Text,
+        title -> Text,
+        assignee -> Text,
+        due_on -> Text,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    template_proposals (id) {
+        id -> Text,
+        template_id -> Text,
+        base_version -> Integer,
+        run_id -> Text,
+        summary -> Text,
+        markdown -> Text,
+        diff -> Text,
+        status -> Text,
+        proposed_by -> Text,
+        proposed_at -> Timestamp,
+        reviewed_by -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        review_reason -> Nullable<Text>,
+        accepted_version -> Nullable<Integer>,
     }
 }
 
@@ -357,4 +432,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_outbox,
     probe_results,
     environments,
+    run_issues,
+    retrospectives,
+    action_items,
+    template_proposals,
 );

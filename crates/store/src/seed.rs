@@ -87,6 +87,7 @@ impl Store {
                             ri::version.eq(1_i64),
                             ri::probe.eq(probe_column(spec)?),
                             ri::evidence_required.eq(spec.evidence_required),
+                            ri::record.eq(spec.record.map(|r| r.as_str())),
                         ));
                     }
                     events.push((

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use shipshape_domain::template::{Template, TemplateDraft};
 use shipshape_domain::wire::AuditAction;
-use shipshape_domain::wire::{TemplateDetail, TemplateSummary};
+use shipshape_domain::wire::{TemplateDetail, TemplateSource, TemplateSummary};
 
 use crate::audit::{Auditor, NewAuditEntry, append_audit};
 use crate::schema::{template_versions as tv, templates as t};
@@ -25,6 +25,8 @@ pub(crate) struct VersionRow {
     pub name: String,
     pub content: String,
     pub created_at: chrono::NaiveDateTime,
+    pub source_run_id: Option<String>,
+    pub source_proposal_id: Option<String>,
 }
 
 impl VersionRow {
@@ -76,8 +78,22 @@ fn insert_version(
     template: &Template,
     created_by: &str,
 ) -> StoreResult<()> {
+    insert_version_from(conn, id, version, template, created_by, None)
+}
+
+/// Stores a version; `source` is the (run, proposal) it came from.
+pub(crate) fn insert_version_from(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i32,
+    template: &Template,
+    created_by: &str,
+    source: Option<(&str, &str)>,
+) -> StoreResult<()> {
     diesel::insert_into(tv::table)
         .values((
+            tv::source_run_id.eq(source.map(|s| s.0)),
+            tv::source_proposal_id.eq(source.map(|s| s.1)),
             tv::template_id.eq(id),
             tv::version.eq(version),
             tv::name.eq(template.name()),
@@ -100,7 +116,7 @@ pub(crate) fn load_version(
 }
 
 /// Whether a template is built in, and its latest version.
-fn template_head(conn: &mut AnyConnection, id: &str) -> StoreResult<(bool, i32)> {
+pub(crate) fn template_head(conn: &mut AnyConnection, id: &str) -> StoreResult<(bool, i32)> {
     t::table
         .find(id)
         .select((t::builtin, t::latest_version))
@@ -109,7 +125,11 @@ fn template_head(conn: &mut AnyConnection, id: &str) -> StoreResult<(bool, i32)>
         .ok_or(StoreError::NotFound("template"))
 }
 
-fn version_row(conn: &mut AnyConnection, id: &str, version: i32) -> StoreResult<VersionRow> {
+pub(crate) fn version_row(
+    conn: &mut AnyConnection,
+    id: &str,
+    version: i32,
+) -> StoreResult<VersionRow> {
     tv::table
         .find((id, version))
         .select(VersionRow::as_select())
@@ -230,8 +250,18 @@ impl Store {
                     insert_version(conn, id, 1, template, "system")
                 }
                 Some(v) => {
-                    let (_, row) = load_version(conn, id, Some(v))?;
-                    if row.template().ok().as_ref() == Some(template) {
+                    // Compared with what Shipshape last shipped: once the team has accepted
+                    // a proposal into it, the template is theirs, and a new shipped version
+                    // never silently replaces their change.
+                    let shipped: Option<i32> = tv::table
+                        .filter(tv::template_id.eq(id).and(tv::created_by.eq("system")))
+                        .select(diesel::dsl::max(tv::version))
+                        .first(conn)?;
+                    let Some(shipped) = shipped else {
+                        return Ok(());
+                    };
+                    let (_, row) = load_version(conn, id, Some(shipped))?;
+                    if row.template().ok().as_ref() == Some(template) || shipped != v {
                         return Ok(());
                     }
                     insert_version(conn, id, v + 1, template, "system")?;
@@ -292,6 +322,13 @@ impl Store {
                 builtin,
                 created_at: utc(row.created_at),
                 content: TemplateDraft::from(row.template()?),
+                source: match (&row.source_run_id, &row.source_proposal_id) {
+                    (Some(run_id), Some(proposal_id)) => Some(TemplateSource {
+                        run_id: run_id.clone(),
+                        proposal_id: proposal_id.clone(),
+                    }),
+                    _ => None,
+                },
             })
         })
     }

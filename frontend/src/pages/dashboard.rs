@@ -144,7 +144,7 @@ pub fn Dashboard() -> impl IntoView {
                     </section>
                     <section aria-labelledby="pending-h" class="panel">
                         <h2 id="pending-h">"Waiting on me"</h2>
-                        {pending_view(b.pending.unwrap_or(Pending { assigned: vec![], approvals: vec![], decisions: vec![] }))}
+                        {pending_view(b.pending.unwrap_or(Pending { assigned: vec![], approvals: vec![], decisions: vec![], action_items: vec![] }))}
                     </section>
                     <section aria-labelledby="upcoming-h" class="panel">
                         <h2 id="upcoming-h">"Upcoming"</h2>
@@ -206,7 +206,11 @@ fn run_list(runs: Vec<RunSummary>, empty: &'static str) -> AnyView {
 }
 
 fn pending_view(p: Pending) -> AnyView {
-    if p.assigned.is_empty() && p.approvals.is_empty() && p.decisions.is_empty() {
+    if p.assigned.is_empty()
+        && p.approvals.is_empty()
+        && p.decisions.is_empty()
+        && p.action_items.is_empty()
+    {
         return view! { <p class="muted">"Nothing waits on you."</p> }.into_any();
     }
     let items = |list: Vec<shipshape_domain::wire::PendingItem>, what: &'static str| {
@@ -229,6 +233,15 @@ fn pending_view(p: Pending) -> AnyView {
                 view! {
                     <li><span class="tag">"Decide"</span>" "<a href=href>{d.title}</a>
                         <span class="muted">" · "{d.run_label}</span></li>
+                }
+            }).collect_view()}
+            {p.action_items.into_iter().map(|a| {
+                let href = format!("/runs/{}#retrospective", a.run_id);
+                let overdue = a.action.overdue;
+                view! {
+                    <li class="pending-action" data-overdue=overdue.to_string()><span class="tag">"Action"</span>" "<a href=href>{a.action.title}</a>
+                        <span class="muted">{format!(" · due {} · {}", a.action.due_on, a.run_label)}</span>
+                        {overdue.then(|| view! { <span class="badge warn">"overdue"</span> })}</li>
                 }
             }).collect_view()}
         </ul>

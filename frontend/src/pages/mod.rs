@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod integrations;
 pub mod login;
 pub mod new_run;
+pub mod report;
 pub mod run;
 pub mod templates;
 pub mod tokens;
@@ -115,6 +116,21 @@ pub fn probe_history(item_id: String) -> Screen {
     Ok(run::probe_history(item_id))
 }
 
+#[wasm_split(panels, fallible)]
+pub fn issues_panel() -> Screen {
+    Ok(run::issues_panel())
+}
+
+#[wasm_split(panels, fallible)]
+pub fn retrospective_panel() -> Screen {
+    Ok(run::retrospective_panel())
+}
+
+#[wasm_split(forms, fallible)]
+fn report_screen(id: String) -> Screen {
+    Ok(view! { <report::ReportPage id=id/> }.into_any())
+}
+
 #[wasm_split(forms, fallible)]
 fn tokens_screen() -> Screen {
     Ok(view! { <tokens::Tokens/> }.into_any())
@@ -127,9 +143,12 @@ pub fn prefetch(page: &Page) {
     leptos::task::spawn_local(async move {
         let _ = match page {
             Page::Dashboard => preload_dashboard().await,
-            Page::NewRun | Page::Users | Page::Tokens | Page::Integrations | Page::Announce(_) => {
-                preload_forms().await
-            }
+            Page::NewRun
+            | Page::Users
+            | Page::Tokens
+            | Page::Integrations
+            | Page::Announce(_)
+            | Page::Report(_) => preload_forms().await,
             Page::Run(_) => preload_run().await,
             Page::Templates | Page::Template(_) | Page::ImportTemplate => preload_templates().await,
             Page::Login | Page::NotFound => Ok(()),
@@ -152,6 +171,7 @@ pub fn Lazy(page: Page) -> impl IntoView {
             Page::Tokens => tokens_screen().await,
             Page::Integrations => integrations_screen().await,
             Page::Announce(id) => announce_screen(id).await,
+            Page::Report(id) => report_screen(id).await,
             Page::Login | Page::NotFound => Ok(().into_any()),
         }
     })

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use shipshape_domain::access::Permission;
 use shipshape_domain::markdown;
+use shipshape_domain::proposal::{ProposalStatus, ReviewProposalRequest, TemplateProposal};
 use shipshape_domain::template::{ItemKind, TemplateDraft};
 use shipshape_domain::wire::{TemplateDetail, TemplateSummary};
 
@@ -32,6 +33,7 @@ pub fn TemplateList() -> impl IntoView {
             <p><a href="/templates/import">"Import a template from Markdown"</a></p>
         })}
         <ErrorNote error=error/>
+        <Proposals/>
         {move || templates.get().map(|list| view! {
             <table class="list">
                 <thead><tr><th scope="col">"Name"</th><th scope="col">"Version"</th><th scope="col">"Items"</th><th scope="col">"Origin"</th><th scope="col">"Created"</th></tr></thead>
@@ -48,6 +50,83 @@ pub fn TemplateList() -> impl IntoView {
                 </tbody>
             </table>
         })}
+    }
+}
+
+/// Open proposals to change templates, each with its diff; administrators accept one as
+/// the template's next version or decline it with a reason.
+#[component]
+fn Proposals() -> impl IntoView {
+    let proposals = RwSignal::new(Vec::<TemplateProposal>::new());
+    let error = RwSignal::new(None::<ApiError>);
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            match api::proposals("?status=open").await {
+                Ok(list) => {
+                    proposals.try_set(list.items);
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+        });
+    };
+    load();
+    view! {
+        {move || (!proposals.with(Vec::is_empty)).then(|| view! {
+            <section class="panel proposals" aria-labelledby="proposals-h">
+                <h2 id="proposals-h">"Proposed changes"</h2>
+                {proposals.get().into_iter().map(|p| view! { <ProposalView proposal=p reload=Callback::new(move |()| load())/> }).collect_view()}
+            </section>
+        })}
+        <ErrorNote error=error/>
+    }
+}
+
+#[component]
+fn ProposalView(proposal: TemplateProposal, reload: Callback<()>) -> impl IntoView {
+    let session = use_session();
+    let reason = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let id = StoredValue::new(proposal.id.clone());
+    let review = move |status: ProposalStatus| {
+        busy.set(true);
+        error.set(None);
+        let body = ReviewProposalRequest {
+            status,
+            reason: Some(reason.get_untracked()).filter(|r| !r.trim().is_empty()),
+        };
+        leptos::task::spawn_local(async move {
+            match api::review_proposal(&id.get_value(), &body).await {
+                Ok(_) => reload.run(()),
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+            busy.try_set(false);
+        });
+    };
+    let can_review = move || session.allows(Permission::WriteTemplates);
+    view! {
+        <article class="proposal" data-proposal=proposal.id.clone()>
+            <h3>{proposal.summary.clone()}</h3>
+            <p class="muted">{format!("{} v{} · from ", proposal.template_name, proposal.base_version)}
+                <a href=format!("/runs/{}", proposal.run_id)>{proposal.run_label.clone()}</a>
+                {format!(" · by {} on {}", proposal.proposed_by, format::time(proposal.proposed_at))}</p>
+            {crate::pages::run::diff_view(&proposal)}
+            {show_when(can_review, move || view! {
+                <div class="row">
+                    <button type="button" class="accept-proposal" disabled=move || busy.get()
+                        on:click=move |_| review(ProposalStatus::Accepted)>"Accept as the next version"</button>
+                    <input type="text" class="decline-reason" placeholder="Why not" aria-label="Reason to decline"
+                        prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev))/>
+                    <button type="button" class="decline-proposal" disabled=move || busy.get() || reason.with(|r| r.trim().is_empty())
+                        on:click=move |_| review(ProposalStatus::Declined)>"Decline"</button>
+                </div>
+            })}
+            <ErrorNote error=error/>
+        </article>
     }
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod health;
 pub mod instances;
 pub mod probes;
+pub mod records;
 pub mod runs;
 pub mod stream;
 pub mod team;
@@ -93,6 +94,19 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(runs::list_decisions)
         .service(runs::create_decision)
         .service(runs::list_events)
+        .service(records::list_issues)
+        .service(records::create_issue)
+        .service(records::get_issue)
+        .service(records::update_issue)
+        .service(records::get_retrospective)
+        .service(records::update_retrospective)
+        .service(records::create_action_item)
+        .service(records::update_action_item)
+        .service(records::get_run_report)
+        .service(records::create_template_proposal)
+        .service(records::list_template_proposals)
+        .service(records::get_template_proposal)
+        .service(records::update_template_proposal)
         .service(announcements::get_announcement_draft)
         .service(announcements::create_announcement)
         .service(stream::get_event_stream)

@@ -44,7 +44,7 @@ pub async fn list_templates(
     Ok(HttpResponse::Ok().json(list))
 }
 
-fn wants_markdown(req: &HttpRequest) -> bool {
+pub(crate) fn wants_markdown(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

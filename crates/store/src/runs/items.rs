@@ -57,6 +57,7 @@ pub(super) fn update_item_locked(
         kind: item.kind()?,
         status: item.status()?,
         evidence_required: item.evidence_required,
+        record: item.record()?,
     };
     let evidence = item.evidence_links()?;
     let probes = load_probe_context(conn, &run, std::slice::from_ref(&item))?;

@@ -10,7 +10,7 @@ use shipshape_domain::run::{
     OVERRIDE_REVIEW_TITLE, RunPatch, RunStatus, TransitionAction, TransitionError,
     check_run_editable, check_schedule, plan_forced_transition, plan_transition,
 };
-use shipshape_domain::template::{Applicability, Gate, ItemKind};
+use shipshape_domain::template::{Applicability, Gate, ItemKind, RecordKind};
 use shipshape_domain::wire::Run;
 
 use crate::schema::{run_items as ri, runs as r};
@@ -111,6 +111,7 @@ impl Store {
                         ri::version.eq(1_i64),
                         ri::probe.eq(probe_column(item)?),
                         ri::evidence_required.eq(item.evidence_required),
+                        ri::record.eq(item.record.map(RecordKind::as_str)),
                     ))
                     .execute(conn)?;
             }
@@ -229,6 +230,7 @@ impl Store {
                 &rows.decisions,
                 other_live_run,
                 &rows.probes,
+                rows.blocking_issues.clone(),
             )?;
             let (plan, overridden) = if force {
                 plan_forced_transition(&facts, action, reason)?

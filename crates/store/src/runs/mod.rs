@@ -19,6 +19,8 @@ mod items;
 mod lifecycle;
 mod probes;
 mod reads;
+mod records;
+mod report;
 mod rows;
 mod signoffs;
 mod team;
@@ -75,4 +77,33 @@ pub struct ListRunsFilter {
     pub cursor: Option<String>,
     /// Page size.
     pub limit: i64,
+}
+
+/// Appends an event to a run's log, in the caller's transaction, the run's lock taken.
+pub(crate) fn append_run_event(
+    conn: &mut crate::AnyConnection,
+    run_id: &str,
+    actor: &str,
+    at: chrono::NaiveDateTime,
+    data: shipshape_domain::event::EventData,
+) -> crate::StoreResult<i64> {
+    events::append_event(conn, run_id, actor, at, data)
+}
+
+/// Takes a run's lock (`NotFound` for an unknown run).
+pub(crate) fn lock_run_row(
+    conn: &mut crate::AnyConnection,
+    run_id: &str,
+) -> crate::StoreResult<()> {
+    rows::lock_run(conn, run_id)
+}
+
+/// A run's template, and whether the run is finished (a proposal comes from a finished
+/// run).
+pub(crate) fn run_facts_for_proposal(
+    conn: &mut crate::AnyConnection,
+    run_id: &str,
+) -> crate::StoreResult<(String, bool)> {
+    let run = rows::load_run(conn, run_id)?;
+    Ok((run.template_id.clone(), run.status()?.is_terminal()))
 }

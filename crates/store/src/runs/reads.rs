@@ -180,6 +180,7 @@ impl Store {
                 assigned: Vec::new(),
                 approvals: Vec::new(),
                 decisions: Vec::new(),
+                action_items: super::records::pending_actions(conn, &actor.username)?,
             };
             for item in &items {
                 let Some(run) = runs.iter().find(|r| r.id == item.run_id) else {

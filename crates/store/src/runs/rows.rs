@@ -14,11 +14,11 @@ use shipshape_domain::event::ProbeTrigger;
 use shipshape_domain::item::{EvidenceLink, ItemStatus};
 use shipshape_domain::probe::{ProbeSpec, ProbeVars, staleness};
 use shipshape_domain::run::{
-    ItemFacts, PointFacts, ProbeFacts, RunFacts, RunStatus, available_transitions, item_applies,
-    progress,
+    IssueFacts, ItemFacts, PointFacts, ProbeFacts, RunFacts, RunStatus, available_transitions,
+    item_applies, progress,
 };
 use shipshape_domain::template::{
-    Applicability, DecisionPointSpec, Gate, ItemKind, ItemSpec, Template,
+    Applicability, DecisionPointSpec, Gate, ItemKind, ItemSpec, RecordKind, Template,
 };
 use shipshape_domain::wire::{
     Decision, ItemApproval, ItemProbe, Measurement, ProbeResult, Progress, Run, RunDecisionPoint,
@@ -85,6 +85,7 @@ pub(super) struct ItemRow {
     pub(super) evidence_required: bool,
     pub(super) evidence: String,
     pub(super) probe_result_id: Option<String>,
+    pub(super) record: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -292,6 +293,12 @@ impl ItemRow {
     pub(super) fn kind(&self) -> StoreResult<ItemKind> {
         ItemKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))
     }
+    pub(super) fn record(&self) -> StoreResult<Option<RecordKind>> {
+        self.record
+            .as_deref()
+            .map(|r| RecordKind::parse(r).ok_or_else(|| corrupt("record", r)))
+            .transpose()
+    }
 
     pub(crate) fn probe_spec(&self) -> StoreResult<Option<ProbeSpec>> {
         self.probe
@@ -418,6 +425,7 @@ impl ItemRow {
             evidence_url: self.evidence_url.clone(),
             evidence: self.evidence_links()?,
             evidence_required: self.evidence_required,
+            record: self.record()?,
             probe: self.probe_view(probes)?,
             skip_reason: self.skip_reason.clone(),
             version: self.version,
@@ -574,6 +582,7 @@ pub(super) fn facts(
     decisions: &[DecisionRow],
     other_live_run: Option<String>,
     probes: &ProbeContext,
+    blocking_issues: Vec<IssueFacts>,
 ) -> StoreResult<RunFacts> {
     let latest = latest_outcomes(decisions)?;
     Ok(RunFacts {
@@ -586,6 +595,7 @@ pub(super) fn facts(
         points: PointFacts::of_template(template, |key| latest.get(key).copied()),
         other_live_run,
         now: probes.now,
+        blocking_issues,
     })
 }
 
@@ -625,6 +635,9 @@ pub(super) struct RunRows {
     pub(super) other_live_run: Option<String>,
     /// The probe items' latest results and what their URLs are written with.
     pub(super) probes: ProbeContext,
+    /// For a verifying run (the only kind a complete applies to): the issues that stop it
+    /// completing.
+    pub(super) blocking_issues: Vec<IssueFacts>,
 }
 
 /// Another live run of the run's product and environment, if any.
@@ -662,7 +675,13 @@ pub(super) fn load_rows(
         None
     };
     let items = load_items(conn, run_id)?;
+    let blocking_issues = if run.status()? == RunStatus::Verifying {
+        super::records::blocking_issues(conn, run_id)?
+    } else {
+        Vec::new()
+    };
     Ok(RunRows {
+        blocking_issues,
         other_live_run,
         template: templates.get(conn, &run.template_id, run.template_version)?,
         probes: load_probe_context(conn, &run, &items)?,
@@ -689,6 +708,7 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
         members,
         other_live_run,
         probes,
+        blocking_issues,
     } = rows;
     let (run, template, items, decisions) = (&run, &template, &items[..], &decisions[..]);
     let status = run.status()?;
@@ -762,6 +782,7 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
         decisions,
         other_live_run,
         &probes,
+        blocking_issues,
     )?);
     Ok(Run {
         summary,

@@ -14,7 +14,7 @@ use shipshape_domain::approval::Verdict;
 use shipshape_domain::decision::{CriterionInput, CriterionResult, Outcome};
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::{Blocker, RunStatus, TransitionAction, item_editable};
-use shipshape_domain::template::{Gate, ItemKind};
+use shipshape_domain::template::{Gate, ItemKind, RecordKind};
 use shipshape_domain::wire::{
     AddMemberRequest, CreateDecisionRequest, CreateSignoffRequest, Run, RunDecisionPoint, RunItem,
     TransitionAvailability, TransitionRequest, UpdateItemRequest,
@@ -28,12 +28,14 @@ use crate::session::use_session;
 
 mod checklist;
 mod decisions;
+mod records;
 mod team;
 mod timeline;
 mod transitions;
 
 use checklist::Checklist;
 use decisions::Decisions;
+use records::Records;
 use team::Team;
 use timeline::Timeline;
 use transitions::Transitions;
@@ -153,6 +155,8 @@ pub(crate) use team::member_form;
 pub(crate) use transitions::{OverridePanel, override_panel};
 
 pub(crate) use timeline::timeline_list;
+
+pub(crate) use records::{diff_view, issues_panel, retrospective_panel};
 
 /// A probe item's history (see [`crate::pages::probe_history`]).
 pub(crate) fn probe_history(item_id: String) -> AnyView {
@@ -313,6 +317,7 @@ fn RunBody(
                 <Transitions/>
                 <Decisions/>
                 <Checklist/>
+                <Records/>
             </div>
             <aside class="run-side">
                 <Team/>

@@ -10,6 +10,7 @@ pub(super) fn blocker_list(blockers: Vec<Blocker>) -> impl IntoView {
                 let href = match &b {
                     Blocker::Item { reference, .. } => format!("#item-{reference}"),
                     Blocker::Decision { point_key, .. } => format!("#decide-{point_key}"),
+                    Blocker::Issue { .. } => "#issues".to_owned(),
                 };
                 view! { <li><a href=href>{format::blocker(&b)}</a></li> }
             }).collect_view()}

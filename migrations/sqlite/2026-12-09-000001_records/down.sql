@@ -1,0 +1,11 @@
+ALTER TABLE template_versions DROP COLUMN source_proposal_id;
+ALTER TABLE template_versions DROP COLUMN source_run_id;
+DROP INDEX template_proposals_by_run;
+DROP INDEX template_proposals_by_status;
+DROP TABLE template_proposals;
+DROP INDEX action_items_by_assignee;
+DROP INDEX action_items_by_run;
+DROP TABLE action_items;
+DROP TABLE retrospectives;
+DROP TABLE run_issues;
+ALTER TABLE run_items DROP COLUMN record;
