@@ -7,7 +7,9 @@
 //! preview and export; API tokens are created and revoked; a chat channel is subscribed, tested
 //! and sent an announcement from the run page; a probe item is checked from the run page,
 //! with its age and history, a decision deadline counts down, and measured criteria fill
-//! themselves in.
+//! themselves in; after a run the team logs and accepts an issue, publishes the
+//! retrospective with an action item, proposes a template change an administrator accepts,
+//! and prints the report.
 
 #![expect(
     clippy::unwrap_used,
@@ -17,7 +19,7 @@
 use serde_json::{Value, json};
 use shipshape_tests::browser::Browser;
 use shipshape_tests::receiver::Receiver;
-use shipshape_tests::{ADMIN_PASSWORD, Backend, TestApp, USER_PASSWORD, items};
+use shipshape_tests::{ADMIN_PASSWORD, Backend, EDULIBRA, TestApp, USER_PASSWORD, items};
 
 /// The reference of the item with this title prefix.
 fn reference(run: &Value, title_prefix: &str) -> String {
@@ -936,6 +938,165 @@ async fn a_probe_item_is_checked_from_the_run_page_and_deadlines_count_down(back
     b.quit().await;
 }
 
+async fn after_a_run_the_team_keeps_its_records_and_an_admin_accepts_its_lesson(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    app.user("bob", "engineer").await;
+    let (run, run_id) = started_run(&app).await;
+    app.add_member(&run_id, "bob").await;
+    app.finish_gate(&app.admin, &run_id, "deploy").await;
+    app.decide(&app.admin, &run_id, "go_no_go", "go")
+        .await
+        .expect(201);
+    app.transition(&app.admin, &run_id, "advance")
+        .await
+        .expect(200);
+    app.finish_gate(&app.admin, &run_id, "verify").await;
+    app.transition(&app.admin, &run_id, "advance")
+        .await
+        .expect(200);
+    app.finish_gate(&app.admin, &run_id, "complete").await;
+    app.decide(&app.admin, &run_id, "post_deployment_verification", "go")
+        .await
+        .expect(201);
+    let b = Browser::open(&app.base).await;
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+
+    // A major issue is logged from the page; it stops the completion until accepted.
+    b.click("button.issues-toggle").await;
+    b.fill(
+        "form.new-issue input[name=issue-title]",
+        "Search returns stale results",
+    )
+    .await;
+    b.choose("form.new-issue select[name=issue-severity]", "sev2")
+        .await;
+    b.click("form.new-issue button[type=submit]").await;
+    b.wait_text(".issue-list", "#1 Search returns stale results")
+        .await;
+    b.wait_text("button.issues-toggle", "1 blocking completion")
+        .await;
+    b.wait_text("[data-action=complete] .why", "Issue #1").await;
+    b.fill(
+        "li.issue[data-number='1'] input.accept-reason",
+        "fix ships in 4.2.1",
+    )
+    .await;
+    b.click("li.issue[data-number='1'] button.accept-issue")
+        .await;
+    b.wait_text(
+        "li.issue[data-number='1']",
+        "Accepted by admin — fix ships in 4.2.1",
+    )
+    .await;
+    app.transition(&app.admin, &run_id, "complete")
+        .await
+        .expect(200);
+    b.wait_text(".run-status", "Completed").await;
+
+    // The retrospective, with an action item for bob, published from the page.
+    b.click("button.retro-toggle").await;
+    b.fill(
+        ".retrospective textarea[name=lessons]",
+        "Warm the cache after reindexing.",
+    )
+    .await;
+    b.fill(
+        "form.new-action input[name=action-title]",
+        "Automate the cache warm-up",
+    )
+    .await;
+    b.fill("form.new-action input[name=action-assignee]", "bob")
+        .await;
+    let due = (chrono::Utc::now().date_naive() + chrono::Days::new(14)).to_string();
+    b.set_value("form.new-action input[name=action-due]", &due)
+        .await;
+    b.click("form.new-action button[type=submit]").await;
+    b.wait_text(".retrospective .action-item", "Automate the cache warm-up")
+        .await;
+    b.click("button.publish-retro").await;
+    b.wait_text(".retro-status", "Published").await;
+    let lessons = reference(&run, "Lessons learned");
+    b.wait_text(&format!("{} .badge", row(&lessons)), "Done")
+        .await;
+
+    // A lesson proposed as a change to the template, shown as a diff.
+    b.click("button.propose").await;
+    let markdown = b
+        .js(
+            "const until = Date.now() + 10000;
+             return new Promise(done => (function look() {
+                 const t = document.querySelector('textarea[name=proposal-markdown]');
+                 if ((t && t.value.length > 0) || Date.now() > until) done(t ? t.value : ''); else setTimeout(look, 100);
+             })());",
+            vec![],
+        )
+        .await;
+    let edited = markdown.as_str().unwrap().replace(
+        "### 2. Monitoring and Support\n",
+        "### 2. Monitoring and Support\n- [ ] Cache warm-up is verified after reindexing. <!-- shipshape gate=complete -->\n",
+    );
+    assert_ne!(
+        edited,
+        markdown.as_str().unwrap(),
+        "the template has the section"
+    );
+    b.set_value("textarea[name=proposal-markdown]", &edited)
+        .await;
+    b.fill("input[name=proposal-summary]", "Add a cache warm-up check")
+        .await;
+    b.click("form.proposal-form button[type=submit]").await;
+    b.wait_text(".proposal-made", "Proposed: Add a cache warm-up check")
+        .await;
+    b.wait_text(
+        "pre.diff",
+        "+ - [ ] Cache warm-up is verified after reindexing.",
+    )
+    .await;
+
+    // The report, ready to print.
+    b.click("a.report-link").await;
+    b.wait_text("h1", "Run report: EduLibra 4.2.0 → production")
+        .await;
+    b.wait_text(
+        ".report-issues",
+        "#1 [sev2, open] Search returns stale results — accepted by admin",
+    )
+    .await;
+    b.wait_text(".report-retro", "Warm the cache after reindexing.")
+        .await;
+    let head = app.events(&run_id).await.last().unwrap()["hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.wait_text(".chain", &format!("head hash {head}; chain verified"))
+        .await;
+
+    // An administrator accepts the proposal as the template's next version.
+    let before = app
+        .get(&app.admin, &format!("/api/v1/templates/{EDULIBRA}"))
+        .await
+        .expect(200)
+        .json["version"]
+        .as_i64()
+        .unwrap();
+    b.goto("/templates").await;
+    b.wait_text(".proposals", "Add a cache warm-up check").await;
+    b.wait_text(".proposals pre.diff", "Cache warm-up is verified")
+        .await;
+    b.click(".proposals button.accept-proposal").await;
+    b.wait_text("main table", &format!("v{}", before + 1)).await;
+    b.quit().await;
+
+    // bob finds the action item waiting on him.
+    let b = Browser::open(&app.base).await;
+    b.goto("/").await;
+    b.sign_in("bob", USER_PASSWORD).await;
+    b.wait_text(".pending", "Automate the cache warm-up").await;
+    b.wait_text(".pending-action", &format!("due {due}")).await;
+    b.quit().await;
+}
+
 async fn a_screen_that_cannot_be_fetched_is_reported(backend: Backend) {
     // The built app, without the run page's module.
     let dir = std::env::temp_dir().join(format!("shipshape-web-{}", uuid::Uuid::new_v4().simple()));
@@ -1038,4 +1199,5 @@ in_the_browser!(
     a_screen_that_cannot_be_fetched_is_reported,
     a_chat_channel_is_subscribed_tested_and_sent_an_announcement,
     a_probe_item_is_checked_from_the_run_page_and_deadlines_count_down,
+    after_a_run_the_team_keeps_its_records_and_an_admin_accepts_its_lesson,
 );

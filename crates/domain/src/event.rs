@@ -492,6 +492,7 @@ pub struct ActionItemChanged {
     /// Its assignee.
     pub assignee: String,
     /// Its due date.
+    #[serde(deserialize_with = "crate::timestamp::deserialize_date")]
     pub due_on: chrono::NaiveDate,
     /// Its status.
     pub status: crate::records::ActionStatus,

@@ -522,6 +522,7 @@ pub struct ActionItem {
     /// Who does it (a user name).
     pub assignee: String,
     /// By when (a date, UTC).
+    #[serde(deserialize_with = "crate::timestamp::deserialize_date")]
     pub due_on: NaiveDate,
     /// Where it stands.
     pub status: ActionStatus,

@@ -78,9 +78,49 @@ pub fn deserialize_option<'de, D: Deserializer<'de>>(
     }
 }
 
+/// A calendar date, `YYYY-MM-DD`, as the API writes it: what chrono reads, in a fraction of
+/// the code (the web app reads dates, and its size is budgeted).
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let digits = |part: &[u8]| {
+        part.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(digits(&b[0..4])?).ok()?;
+    NaiveDate::from_ymd_opt(year, digits(&b[5..7])?, digits(&b[8..10])?)
+}
+
+/// Reads a required date.
+pub fn deserialize_date<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+    let value = text(d)?.ok_or_else(|| serde::de::Error::custom("a date is required"))?;
+    parse_date(&value).ok_or_else(|| serde::de::Error::custom("not a YYYY-MM-DD date"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_read_as_chrono_reads_them() {
+        for text in [
+            "2026-12-06",
+            "2024-02-29",
+            "2025-02-29",
+            "2026-13-01",
+            "0001-01-01",
+            "2026-12-06T00:00:00Z",
+            "20261206",
+            "2026-12-0a",
+        ] {
+            assert_eq!(parse_date(text), text.parse::<NaiveDate>().ok(), "{text}");
+        }
+        // Stricter than chrono where the API never writes otherwise: two-digit months, days.
+        assert_eq!(parse_date("2026-1-01"), None);
+    }
 
     /// Whatever chrono reads as RFC 3339, this reads the same; whatever it refuses, so does
     /// this (leap seconds aside: the API never writes one).

@@ -20,12 +20,19 @@ pub fn TemplateList() -> impl IntoView {
     let session = use_session();
     let templates = RwSignal::new(None::<Vec<TemplateSummary>>);
     let error = RwSignal::new(None::<ApiError>);
-    leptos::task::spawn_local(async move {
-        match api::list_templates().await {
-            Ok(list) => templates.set(Some(list)),
-            Err(e) => error.set(Some(e)),
-        }
-    });
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            match api::list_templates().await {
+                Ok(list) => {
+                    templates.try_set(Some(list));
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+        });
+    };
+    load();
     let can_write = move || session.allows(Permission::WriteTemplates);
     view! {
         <h1>"Templates"</h1>
@@ -33,7 +40,7 @@ pub fn TemplateList() -> impl IntoView {
             <p><a href="/templates/import">"Import a template from Markdown"</a></p>
         })}
         <ErrorNote error=error/>
-        <Proposals/>
+        <Proposals reviewed=Callback::new(move |()| load())/>
         {move || templates.get().map(|list| view! {
             <table class="list">
                 <thead><tr><th scope="col">"Name"</th><th scope="col">"Version"</th><th scope="col">"Items"</th><th scope="col">"Origin"</th><th scope="col">"Created"</th></tr></thead>
@@ -56,7 +63,7 @@ pub fn TemplateList() -> impl IntoView {
 /// Open proposals to change templates, each with its diff; administrators accept one as
 /// the template's next version or decline it with a reason.
 #[component]
-fn Proposals() -> impl IntoView {
+fn Proposals(reviewed: Callback<()>) -> impl IntoView {
     let proposals = RwSignal::new(Vec::<TemplateProposal>::new());
     let error = RwSignal::new(None::<ApiError>);
     let load = move || {
@@ -76,7 +83,7 @@ fn Proposals() -> impl IntoView {
         {move || (!proposals.with(Vec::is_empty)).then(|| view! {
             <section class="panel proposals" aria-labelledby="proposals-h">
                 <h2 id="proposals-h">"Proposed changes"</h2>
-                {proposals.get().into_iter().map(|p| view! { <ProposalView proposal=p reload=Callback::new(move |()| load())/> }).collect_view()}
+                {proposals.get().into_iter().map(|p| view! { <ProposalView proposal=p reload=Callback::new(move |()| { load(); reviewed.run(()); })/> }).collect_view()}
             </section>
         })}
         <ErrorNote error=error/>

@@ -611,8 +611,7 @@ pub fn ProbeHistory(item_id: String) -> impl IntoView {
         })
     };
     let item_id = StoredValue::new(item_id);
-    Effect::new(move |_| {
-        version.track();
+    let load = move || {
         leptos::task::spawn_local(async move {
             match api::checks(&ctx.id(), &item_id.get_value()).await {
                 Ok(page) => {
@@ -623,8 +622,9 @@ pub fn ProbeHistory(item_id: String) -> impl IntoView {
                 }
             }
         });
-    });
+    };
     view! {
+        {reload_on(version, load)}
         {move || results.get().map(|results| view! {
             <ol class="probe-results">
                 {results.into_iter().map(|r| view! {

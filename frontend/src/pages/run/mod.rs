@@ -140,6 +140,19 @@ fn find_item_mut<'a>(run: &'a mut Run, id: &str) -> Option<&'a mut RunItem> {
         .find(|i| i.id == id)
 }
 
+/// A view part that renders nothing and calls `load` now and whenever `changed` changes: a
+/// panel reads again what it shows through it.
+fn reload_on<T: PartialEq + Clone + Send + Sync + 'static>(
+    changed: Memo<T>,
+    load: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
+    move || {
+        // Read, not only tracked: a memo computes (and so tells of a change) when read.
+        let _ = changed.get();
+        load();
+    }
+}
+
 fn can(permission: Permission) -> impl Fn() -> bool + Copy {
     let session = use_session();
     move || session.allows(permission)

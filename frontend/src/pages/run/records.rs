@@ -78,9 +78,7 @@ fn IssuesLog() -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
     let issues = RwSignal::new(None::<Vec<Issue>>);
     let error = RwSignal::new(None::<ApiError>);
-    let version = run_version(ctx);
-    Effect::new(move |_| {
-        version.track();
+    let load = move || {
         leptos::task::spawn_local(async move {
             match api::issues(&ctx.id()).await {
                 Ok(list) => {
@@ -91,13 +89,14 @@ fn IssuesLog() -> impl IntoView {
                 }
             }
         });
-    });
+    };
     let can_work = can(Permission::WorkItems);
     let closed = Memo::new(move |_| {
         ctx.run
             .with(|r| r.as_ref().is_some_and(|r| r.summary.closed_at.is_some()))
     });
     view! {
+        {reload_on(run_version(ctx), load)}
         <div class="issues-log">
             {move || issues.get().map(|list| if list.is_empty() {
                 view! { <p class="muted">"No issue logged."</p> }.into_any()
@@ -277,9 +276,7 @@ fn RetroPanel() -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
     let retro = RwSignal::new(None::<Retrospective>);
     let error = RwSignal::new(None::<ApiError>);
-    let version = run_version(ctx);
-    Effect::new(move |_| {
-        version.track();
+    let load = move || {
         leptos::task::spawn_local(async move {
             match api::retrospective(&ctx.id()).await {
                 Ok(r) => {
@@ -290,7 +287,7 @@ fn RetroPanel() -> impl IntoView {
                 }
             }
         });
-    });
+    };
     let finished = Memo::new(move |_| {
         ctx.run
             .with(|r| r.as_ref().is_some_and(|r| r.summary.status.is_terminal()))
@@ -298,6 +295,7 @@ fn RetroPanel() -> impl IntoView {
     // The form is built once the retrospective is read, with its text.
     let loaded = Memo::new(move |_| retro.with(Option::is_some));
     view! {
+        {reload_on(run_version(ctx), load)}
         <div class="retrospective">
             {move || (!finished.get()).then(|| view! {
                 <p class="muted">"The retrospective is written once the run is finished (completed, rolled back or aborted)."</p>
@@ -335,6 +333,25 @@ fn RetroForm(retro: RwSignal<Option<Retrospective>>) -> impl IntoView {
     });
     let status =
         Memo::new(move |_| retro.with(|r| r.as_ref().map_or(RetroStatus::Draft, |r| r.status)));
+    // The version the form's text was read from: a save names it, so a save over someone
+    // else's newer text is refused (412), never silently written over it. Until the user
+    // types, newer text read in replaces the form's.
+    let base = RwSignal::new(first.as_ref().map_or(0, |r| r.version));
+    let dirty = RwSignal::new(false);
+    let follow = move || {
+        retro.with(|r| {
+            if let Some(r) = r
+                && r.version != base.get_untracked()
+                && !dirty.get_untracked()
+            {
+                went_well.set(r.went_well.clone().unwrap_or_default());
+                went_badly.set(r.went_badly.clone().unwrap_or_default());
+                root_cause.set(r.root_cause.clone().unwrap_or_default());
+                lessons.set(r.lessons.clone().unwrap_or_default());
+                base.set(r.version);
+            }
+        });
+    };
     let save = move |publish: bool| {
         busy.set(true);
         error.set(None);
@@ -348,10 +365,12 @@ fn RetroForm(retro: RwSignal<Option<Retrospective>>) -> impl IntoView {
             lessons: text(lessons),
             status: publish.then_some(RetroStatus::Published),
         };
-        let version = retro.with_untracked(|r| r.as_ref().map_or(0, |r| r.version));
+        let version = base.get_untracked();
         leptos::task::spawn_local(async move {
             match api::put_retrospective(&ctx.id(), &body, version).await {
                 Ok(r) => {
+                    base.try_set(r.version);
+                    dirty.try_set(false);
                     retro.try_set(Some(r));
                     saved.try_set(Some(if publish { "Published." } else { "Saved." }));
                     ctx.reload();
@@ -368,11 +387,12 @@ fn RetroForm(retro: RwSignal<Option<Retrospective>>) -> impl IntoView {
         view! {
             <label>{label}
                 <textarea name=name rows="3" prop:value=move || value.get() disabled=move || !editable()
-                    on:input=move |ev| value.set(event_target_value(&ev))></textarea>
+                    on:input=move |ev| { dirty.set(true); value.set(event_target_value(&ev)); }></textarea>
             </label>
         }
     };
     view! {
+        {follow}
         <p class="retro-status" data-status=move || status.get().as_str()>
             {move || match status.get() {
                 RetroStatus::Draft => "Draft: publishing it completes the checklist's retrospective items.",
@@ -383,7 +403,7 @@ fn RetroForm(retro: RwSignal<Option<Retrospective>>) -> impl IntoView {
         {area("What did not", "went-badly", went_badly)}
         <label>{move || if rolled_back.get() { "Root cause (required: the run rolled back)" } else { "Root cause" }}
             <textarea name="root-cause" rows="3" prop:value=move || root_cause.get() disabled=move || !editable()
-                on:input=move |ev| root_cause.set(event_target_value(&ev))></textarea>
+                on:input=move |ev| { dirty.set(true); root_cause.set(event_target_value(&ev)); }></textarea>
         </label>
         {area("Lessons learned (required to publish)", "lessons", lessons)}
         {show_when(editable, move || view! {
@@ -469,7 +489,7 @@ fn NewAction(retro: RwSignal<Option<Retrospective>>) -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let Ok(due_on) = due.get_untracked().parse::<chrono::NaiveDate>() else {
+        let Some(due_on) = shipshape_domain::timestamp::parse_date(&due.get_untracked()) else {
             error.set(Some(ApiError::invalid("Give a due date.")));
             return;
         };
