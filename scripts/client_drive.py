@@ -1,5 +1,6 @@
 """Drives an EduLibra run from planned to completed and closed (its probe items checked
-against a target this script serves on localhost), a second one through an override, a
+against a target this script serves on localhost; an issue that holds up its completion, its
+retrospective with an action item, a template proposal accepted, and its report), a second one through an override, a
 waiver, a rejected sign-off, team changes and a rollback, and a third whose decision deadline
 comes due, through a Python client generated from openapi/openapi.json, the way a deploy
 script or bot would; then decodes every event of the logs into its typed class.
@@ -7,6 +8,7 @@ script or bot would; then decodes every event of the logs into its typed class.
 Usage: PYTHONPATH=<folder holding shipshape_client> python3 client_drive.py BASE_URL PASSWORD
 """
 
+import datetime
 import http.server
 import json
 import sys
@@ -24,7 +26,16 @@ from shipshape_client.api.items import create_check, create_signoff, list_checks
 from shipshape_client.api.team import create_member, delete_member
 from shipshape_client.api.users import create_user
 from shipshape_client.api.runs import create_run, create_transition, get_run, list_runs, update_run
-from shipshape_client.api.templates import create_template, list_templates
+from shipshape_client.api.templates import create_template, list_templates, update_template_proposal
+from shipshape_client.api.records import (
+    create_action_item,
+    create_issue,
+    create_template_proposal,
+    get_run_report,
+    update_action_item,
+    update_issue,
+    update_retrospective,
+)
 from shipshape_client import models
 from shipshape_client.models import (
     AddMemberRequest,
@@ -172,6 +183,8 @@ def main(base_url: str, password: str) -> None:
                 check(isinstance(result, ProbeResult) and result.passed, f"the check of {item.reference} passes: {result}")
                 page = list_checks.sync(client=api, run_id=run.id, item_id=item.id)
                 check(isinstance(page, ProbeResultPage) and page.items[0].id == result.id, "the result is its evidence")
+            elif item.gate.value == gate and item.applicable and item.status != ItemStatus.DONE and item.record:
+                check(False, f"{item.reference} is done by the retrospective, published before its gate")
             elif item.gate.value == gate and item.applicable and item.status != ItemStatus.DONE and item.evidence_required:
                 done = update_item.sync(
                     client=api,
@@ -240,12 +253,61 @@ def main(base_url: str, password: str) -> None:
     check(move(TransitionAction.ADVANCE).status == RunStatus.VERIFYING, "advance to verifying")
     finish_gate("complete")
     decide("post_deployment_verification")
+    # A major issue stops the completion until it is resolved.
+    issue = create_issue.sync(
+        client=api, run_id=run.id, body=models.CreateIssueRequest(title="Search results stale", severity=models.Severity.SEV2)
+    )
+    check(isinstance(issue, models.Issue) and issue.blocks_completion, "a sev2 issue blocks completion")
+    refused = move(TransitionAction.COMPLETE)
+    check(isinstance(refused, Problem) and refused.blockers[0].kind == "issue", "the issue is the blocker")
+    resolved = update_issue.sync(
+        client=api, run_id=run.id, issue_id=issue.id,
+        body=models.UpdateIssueRequest(status=models.IssueStatus.RESOLVED), if_match=f'"{issue.version}"',
+    )
+    check(isinstance(resolved, models.Issue) and not resolved.blocks_completion, "a resolved issue no longer blocks")
     check(move(TransitionAction.COMPLETE).status == RunStatus.COMPLETED, "complete")
+    # The retrospective completes its checklist items; its action item goes to a signer.
+    retro = update_retrospective.sync(
+        client=api, run_id=run.id,
+        body=models.PutRetrospectiveRequest(lessons="Reindex before the cache warms.", status=models.RetroStatus.PUBLISHED),
+    )
+    check(isinstance(retro, models.Retrospective) and retro.status == models.RetroStatus.PUBLISHED, "a published retrospective")
+    due = (datetime.date.today() + datetime.timedelta(days=7))
+    action = create_action_item.sync(
+        client=api, run_id=run.id,
+        body=models.CreateActionItemRequest(title="Automate the warm-up", assignee="signing-approver", due_on=due),
+    )
+    check(isinstance(action, models.ActionItem) and action.due_on == due, "an action item")
+    done = update_action_item.sync(
+        client=api, run_id=run.id, action_id=action.id,
+        body=models.UpdateActionItemRequest(status=models.ActionStatus.DONE), if_match=f'"{action.version}"',
+    )
+    check(isinstance(done, models.ActionItem) and done.status == models.ActionStatus.DONE, "the action item is done")
+    # The lesson, proposed as the template's next version and accepted.
+    answer = api.get_httpx_client().get(f"/api/v1/templates/{edulibra.id}", headers={"accept": "text/markdown"})
+    markdown = answer.text.replace(
+        "### 2. Monitoring and Support\n",
+        "### 2. Monitoring and Support\n- [ ] Cache warm-up is verified. <!-- shipshape gate=complete -->\n",
+    )
+    proposal = create_template_proposal.sync(
+        client=api, run_id=run.id,
+        body=models.CreateProposalRequest(
+            base_version=int(answer.headers["etag"].strip('"')), summary="Verify the cache warm-up", markdown=markdown
+        ),
+    )
+    check(isinstance(proposal, models.TemplateProposal) and any(l.op == models.DiffOp.ADD for l in proposal.diff), "a proposal with its diff")
+    accepted = update_template_proposal.sync(
+        client=api, proposal_id=proposal.id, body=models.ReviewProposalRequest(status=models.ProposalStatus.ACCEPTED)
+    )
+    check(isinstance(accepted, models.TemplateProposal) and accepted.accepted_version is not None, "the proposal is accepted")
     finish_gate("close")
     closed = move(TransitionAction.CLOSE)
     check(closed.status == RunStatus.COMPLETED and closed.closed_at is not None, "close")
 
     check(len(list_decisions.sync(client=api, run_id=run.id)) == 2, "two decisions recorded")
+    report = get_run_report.sync(client=api, run_id=run.id)
+    check(isinstance(report, models.RunReport) and report.chain.verified and report.retrospective is not None,
+          "the run's report, with its retrospective and a verified chain")
     events = list_events.sync(client=api, run_id=run.id, limit=1000)
     check([e.seq for e in events.items] == list(range(1, len(events.items) + 1)), "events in order without gaps")
     page = list_runs.sync(client=api, status=RunStatus.COMPLETED)
@@ -284,6 +346,13 @@ TYPED = {
     "announcement_sent": ("AnnouncementSentEvent", "AnnouncementSent"),
     "probe_checked": ("ProbeCheckedEvent", "ProbeChecked"),
     "decision_due": ("DecisionDueEvent", "DecisionDue"),
+    "issue_logged": ("IssueLoggedEvent", "IssueLogged"),
+    "issue_updated": ("IssueUpdatedEvent", "IssueUpdated"),
+    "retrospective_saved": ("RetrospectiveSavedEvent", "RetrospectiveSaved"),
+    "action_item_created": ("ActionItemCreatedEvent", "ActionItemChanged"),
+    "action_item_updated": ("ActionItemUpdatedEvent", "ActionItemChanged"),
+    "template_proposed": ("TemplateProposedEvent", "TemplateProposed"),
+    "proposal_reviewed": ("ProposalReviewedEvent", "ProposalReviewed"),
 }
 
 

@@ -65,6 +65,23 @@ impl SmtpSink {
         self.mails.lock().unwrap().clone()
     }
 
+    /// Waits until it holds a mail for which `wanted` holds (or `within` passes); returns
+    /// them all.
+    pub async fn wait_for_mail(
+        &self,
+        wanted: impl Fn(&Mail) -> bool,
+        within: Duration,
+    ) -> Vec<Mail> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let got = self.mails();
+            if got.iter().any(&wanted) || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until it holds `n` mails (or `within` passes); returns them all.
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Mail> {
         let deadline = tokio::time::Instant::now() + within;

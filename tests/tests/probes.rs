@@ -596,13 +596,15 @@ async fn a_decision_deadline_reminds_then_records_hold_once(backend: Backend) {
     assert_eq!(due["actor"], "system");
     assert_eq!(due["payload"]["point_key"], "deployment_checkpoint");
     assert_eq!(due["payload"]["default_outcome"], "hold");
-    let mails = sink.wait_for(1, NOTICED).await;
+    // The reminder; the pending-list mail ("… waits for your decision") may come first.
+    let is_reminder = |m: &shipshape_tests::smtp::Mail| {
+        m.header("subject")
+            .is_some_and(|s| s.contains("Deployment checkpoint is due"))
+    };
+    let mails = sink.wait_for_mail(is_reminder, NOTICED).await;
     let reminder = mails
         .iter()
-        .find(|m| {
-            m.header("subject")
-                .is_some_and(|s| s.contains("Deployment checkpoint is due"))
-        })
+        .find(|m| is_reminder(m))
         .unwrap_or_else(|| panic!("a reminder mail: {mails:?}"));
     assert_eq!(reminder.to, vec!["rita@example.com".to_owned()]);
 
@@ -659,13 +661,12 @@ async fn a_decision_deadline_reminds_then_records_hold_once(backend: Backend) {
         .collect();
     assert!(types.contains(&"decision_due".to_owned()), "{types:?}");
     assert!(types.contains(&"decision_recorded".to_owned()), "{types:?}");
-    let mails = sink.wait_for(2, NOTICED).await;
-    assert!(
-        mails.iter().any(|m| m
-            .header("subject")
-            .is_some_and(|s| s.contains("Hold recorded at Deployment checkpoint"))),
-        "{mails:?}"
-    );
+    let recorded = |m: &shipshape_tests::smtp::Mail| {
+        m.header("subject")
+            .is_some_and(|s| s.contains("Hold recorded at Deployment checkpoint"))
+    };
+    let mails = sink.wait_for_mail(recorded, NOTICED).await;
+    assert!(mails.iter().any(recorded), "{mails:?}");
 }
 
 async fn background_work_runs_once_across_instances_and_after_a_restart(backend: Backend) {
