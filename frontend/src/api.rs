@@ -392,8 +392,21 @@ pub async fn get_template(template_id: &str) -> ApiResult<TemplateDetail> {
 
 /// A template's latest version as Markdown.
 pub async fn get_template_markdown(template_id: &str) -> ApiResult<String> {
+    Ok(template_markdown(template_id).await?.0)
+}
+
+/// A template's latest version as Markdown, with its version number (its `ETag`).
+pub async fn template_markdown(template_id: &str) -> ApiResult<(String, i32)> {
     let path = format!("/templates/{template_id}");
-    text(&send("GET", &path, None, None, "text/markdown").await?).await
+    let response = send("GET", &path, None, None, "text/markdown").await?;
+    let version = response
+        .headers()
+        .get("etag")
+        .ok()
+        .flatten()
+        .and_then(|t| t.trim_matches('"').parse().ok())
+        .unwrap_or(0);
+    Ok((text(&response).await?, version))
 }
 
 /// Imports a template from Markdown.

@@ -1086,6 +1086,11 @@ async fn after_a_run_the_team_keeps_its_records_and_an_admin_accepts_its_lesson(
         .await;
     b.click(".proposals button.accept-proposal").await;
     b.wait_text("main table", &format!("v{}", before + 1)).await;
+    b.click(&format!("main table a[href='/templates/{EDULIBRA}']"))
+        .await;
+    b.wait_text("p.source", "lessons of a run").await;
+    b.wait_text(".outline", "Cache warm-up is verified after reindexing.")
+        .await;
     b.quit().await;
 
     // bob finds the action item waiting on him.

@@ -26,6 +26,9 @@ pub const LEASE: &str = "mail";
 const LEASE_TTL: Duration = Duration::from_secs(60);
 /// After a failed round (the relay or the database away), try again after this.
 const RETRY: Duration = Duration::from_secs(30);
+/// Something comes to wait on someone without any event being written (an action item falls
+/// overdue): a round at least this often tells of it.
+const SWEEP: Duration = Duration::from_secs(3600);
 
 /// How mail is sent.
 #[derive(Debug, Clone)]
@@ -220,6 +223,8 @@ async fn work(
                 }
                 Err(e) => tracing::warn!(error = %e, "mail lease task failed"),
             }
+            let sweep = Instant::now() + SWEEP;
+            due = Some(due.map_or(sweep, |d| d.min(sweep)));
         }
     }
 }

@@ -221,6 +221,9 @@ pub fn TemplatePage(id: String) -> impl IntoView {
                 <h1>{d.content.name.clone()}</h1>
                 <p class="muted">{format!("Version {} · {} items · {} · created {}", d.version, item_count(&d.content),
                     if d.builtin { "built in" } else { "imported" }, format::time(d.created_at))}</p>
+                {d.source.clone().map(|src| view! {
+                    <p class="source">"This version carries the lessons of "<a href=format!("/runs/{}/report", src.run_id)>"a run"</a>" (an accepted proposal)."</p>
+                })}
                 <div class="row">
                     <button type="button" class="export" on:click=export>"Export to Markdown"</button>
                     {move || download_href().map(|href| view! { <a class="button" href=href download=file.clone()>"Download the .md file"</a> })}

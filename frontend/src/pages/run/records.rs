@@ -560,16 +560,12 @@ fn Propose() -> impl IntoView {
         open.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            let id = template_id();
-            match (
-                api::get_template(&id).await,
-                api::get_template_markdown(&id).await,
-            ) {
-                (Ok(detail), Ok(text)) => {
-                    base.try_set(detail.version);
+            match api::template_markdown(&template_id()).await {
+                Ok((text, version)) => {
+                    base.try_set(version);
                     markdown.try_set(text);
                 }
-                (Err(e), _) | (_, Err(e)) => {
+                Err(e) => {
                     error.try_set(Some(e));
                 }
             }
