@@ -1,5 +1,5 @@
-"""Creates what the API fuzz run needs: an admin token, a template, a run with its items, a user
-and an API token; writes the token and a schemathesis configuration that pins the path
+"""Creates what the API fuzz run needs: an admin token, a template, a run with its items and an
+issue, a user, an API token, and a template proposal; writes the token and a schemathesis configuration that pins the path
 parameters to them. Standard library only.
 
 Usage: api_fuzz_fixtures.py BASE_URL ADMIN_PASSWORD OUT_DIR
@@ -54,6 +54,27 @@ webhook = call(
     token,
 )["subscription"]
 delivery = call("POST", f"/api/v1/webhooks/{webhook['id']}/test", {}, token)
+# An issue of the run, and a template proposal from a second run that was aborted (a
+# proposal comes from a finished run).
+issue = call("POST", f"/api/v1/runs/{run['id']}/issues", {"title": "Fuzz issue", "severity": "sev3"}, token)
+done = call(
+    "POST",
+    "/api/v1/runs",
+    {"template_id": template["id"], "product": "Fuzz", "release_version": "2", "environment": "fuzz-done"},
+    token,
+)
+call("POST", f"/api/v1/runs/{done['id']}/transitions", {"action": "abort", "reason": "fuzz"}, token)
+req = urllib.request.Request(base + f"/api/v1/templates/{template['id']}")
+req.add_header("accept", "text/markdown")
+req.add_header("authorization", "Bearer " + token)
+with urllib.request.urlopen(req) as res:
+    markdown = res.read().decode()
+proposal = call(
+    "POST",
+    f"/api/v1/runs/{done['id']}/template-proposals",
+    {"base_version": template["version"], "summary": "Fuzz", "markdown": markdown.replace("Manual item", "Manual item, reworded")},
+    token,
+)
 
 os.makedirs(out, exist_ok=True)
 with open(os.path.join(out, "token"), "w") as f:
@@ -70,6 +91,8 @@ with open(os.path.join(out, "schemathesis.toml"), "w") as f:
 "path.token_id" = "{api_token['token']['id']}"
 "path.webhook_id" = "{webhook['id']}"
 "path.delivery_id" = "{delivery['id']}"
+"path.issue_id" = "{issue['id']}"
+"path.proposal_id" = "{proposal['id']}"
 
 # A stream follows the log until the client leaves: read what is there, then leave.
 [[operations]]

@@ -188,8 +188,10 @@ async fn work(
         let until = due.map_or(tick, |d| d.min(tick));
         tokio::select! {
             () = wake.notified() => {
-                // Gather the burst: the first change sets the time, later ones join it.
-                due.get_or_insert(Instant::now() + batch);
+                // Gather the burst: the first change sets the time, later ones join it (and a
+                // later hourly round waits no longer than the burst).
+                let burst = Instant::now() + batch;
+                due = Some(due.map_or(burst, |d| d.min(burst)));
             }
             () = now.notified() => due = Some(Instant::now()),
             () = tokio::time::sleep_until(until) => {}
