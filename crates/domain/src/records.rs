@@ -316,8 +316,6 @@ pub struct IssueState {
 /// What the rules check an issue's fields against: the run's team and items.
 #[derive(Debug, Clone, Copy)]
 pub struct IssueContext<'a> {
-    /// The run's status.
-    pub run_status: RunStatus,
     /// Whether the run is closed.
     pub run_closed: bool,
     /// The team's user names (an owner must be one).
@@ -827,7 +825,6 @@ mod tests {
 
     fn ctx<'a>(members: &'a [String], items: &'a [String]) -> IssueContext<'a> {
         IssueContext {
-            run_status: RunStatus::Verifying,
             run_closed: false,
             members,
             item_ids: items,

@@ -171,7 +171,6 @@ fn text_change(from: &Option<String>, to: &Option<String>) -> Option<TextChange>
 
 /// What an issue's fields are checked against: the run, its team and items, and who acts.
 struct IssueFactsOfRun {
-    run_status: shipshape_domain::run::RunStatus,
     run_closed: bool,
     names: Vec<String>,
     item_ids: Vec<String>,
@@ -187,7 +186,6 @@ impl IssueFactsOfRun {
             .select(ri::id)
             .load(conn)?;
         Ok(IssueFactsOfRun {
-            run_status: run.status()?,
             run_closed: run.closed_at.is_some(),
             who: RecordActor {
                 role: actor.role,
@@ -200,7 +198,6 @@ impl IssueFactsOfRun {
 
     fn ctx(&self) -> IssueContext<'_> {
         IssueContext {
-            run_status: self.run_status,
             run_closed: self.run_closed,
             members: &self.names,
             item_ids: &self.item_ids,

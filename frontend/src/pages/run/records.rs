@@ -328,7 +328,7 @@ fn RetroForm(retro: RwSignal<Option<Retrospective>>) -> impl IntoView {
     let rolled_back = Memo::new(move |_| {
         ctx.run.with(|r| {
             r.as_ref()
-                .is_some_and(|r| r.summary.status == RunStatus::RolledBack)
+                .is_some_and(|r| r.summary.status.has_rolled_back())
         })
     });
     let status =
