@@ -117,6 +117,32 @@ pub fn blocker(blocker: &Blocker) -> String {
             severity.as_str(),
             status.as_str()
         ),
+        Blocker::Lock {
+            environment,
+            reason,
+            locked_by,
+            until,
+        } => match until {
+            Some(u) => format!(
+                "{environment} is locked by {locked_by} until {} UTC: {reason}",
+                utc_input(Some(*u)).replace('T', " ")
+            ),
+            None => format!("{environment} is locked by {locked_by}: {reason}"),
+        },
+        Blocker::Freeze {
+            environment,
+            reason,
+            ends_at,
+            ..
+        } => format!(
+            "{environment} is frozen until {} UTC: {reason}",
+            utc_input(Some(*ends_at)).replace('T', " ")
+        ),
+        Blocker::Promotion {
+            environment,
+            product,
+            release_version,
+        } => format!("{product} {release_version} has no completed run in {environment} yet"),
     }
 }
 

@@ -109,6 +109,16 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("list_checks", Roles(ALL, "runs:read")),
         ("list_environments", Roles(ALL, "runs:read")),
         ("update_environment", Roles(ADMIN, "admin")),
+        ("get_environment", Roles(ALL, "runs:read")),
+        ("delete_environment", Roles(ADMIN, "admin")),
+        ("list_environment_locks", Roles(ALL, "runs:read")),
+        ("create_environment_lock", Roles(STEER, "runs:write")),
+        ("update_environment_lock", Roles(STEER, "runs:write")),
+        ("list_freeze_windows", Roles(ALL, "runs:read")),
+        ("create_freeze_window", Roles(STEER, "runs:write")),
+        ("delete_freeze_window", Roles(STEER, "runs:write")),
+        ("get_calendar", Roles(ALL, "runs:read")),
+        ("get_calendar_feed", Roles(ALL, "runs:read")),
         ("list_signoffs", Roles(ALL, "runs:read")),
         ("create_signoff", Roles(SIGNERS, "runs:write")),
         ("list_members", Roles(ALL, "runs:read")),
@@ -356,6 +366,36 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
             "/api/v1/environments/matrix".into(),
             Some(json!({"base_url": "https://matrix.example"})),
         ),
+        "get_environment" => (get, "/api/v1/environments/production".into(), None),
+        // Refused (404) past authorization: nothing has that name.
+        "delete_environment" => (Method::DELETE, "/api/v1/environments/nowhere".into(), None),
+        "list_environment_locks" => (get, "/api/v1/environments/production/locks".into(), None),
+        // Refused (404) past authorization: locking a real environment would stop the run.
+        "create_environment_lock" => (
+            post,
+            "/api/v1/environments/nowhere/locks".into(),
+            Some(json!({"reason": "matrix"})),
+        ),
+        "update_environment_lock" => (
+            Method::PATCH,
+            format!("/api/v1/environments/production/locks/{NO_ID}"),
+            Some(json!({"note": "matrix"})),
+        ),
+        "list_freeze_windows" => (get, "/api/v1/environments/production/freezes".into(), None),
+        "create_freeze_window" => (
+            post,
+            "/api/v1/environments/nowhere/freezes".into(),
+            Some(
+                json!({"reason": "matrix", "recurrence": "weekly", "start": "sat 00:00", "end": "sun 00:00"}),
+            ),
+        ),
+        "delete_freeze_window" => (
+            Method::DELETE,
+            format!("/api/v1/environments/production/freezes/{NO_ID}"),
+            None,
+        ),
+        "get_calendar" => (get, "/api/v1/calendar".into(), None),
+        "get_calendar_feed" => (get, "/api/v1/calendar.ics".into(), None),
         "list_signoffs" => (
             get,
             format!("/api/v1/runs/{run}/items/{approval}/signoffs"),

@@ -97,12 +97,24 @@ pub fn chat_message(
             ],
         });
     }
+    let environment_event = event
+        .is_none()
+        .then(|| {
+            serde_json::from_value::<shipshape_domain::environment::EnvironmentEvent>(
+                envelope["data"].clone(),
+            )
+            .ok()
+        })
+        .flatten();
     let headline = match (&event, kind) {
         (_, TEST_EVENT_TYPE) => {
             "Test event from Shipshape: this channel receives its notifications.".to_owned()
         }
         (Some(e), _) => describe::event(e),
-        (None, other) => format!("Shipshape event `{other}`"),
+        (None, other) => match &environment_event {
+            Some(e) => e.describe(),
+            None => format!("Shipshape event `{other}`"),
+        },
     };
     let mut context = Vec::new();
     if let Some((product, version, environment)) = run {

@@ -241,6 +241,9 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { field, message } => {
                 ApiError::invalid(format!("{field}: {message}"))
             }
+            StoreError::Conflict { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
             StoreError::Transition(t) => t.into(),
             StoreError::Item(i) => i.into(),
             StoreError::Decision(d) => d.into(),

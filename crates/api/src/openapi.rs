@@ -2,7 +2,7 @@
 //! `openapi/openapi.json` is checked against it by a test; `just openapi` rewrites it.
 
 use actix_web::App;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::{AppExt, scope};
 
@@ -35,7 +35,7 @@ version.",
         (name = "runs", description = "Runs of a template and their status machine"),
         (name = "items", description = "Checklist items of a run"),
         (name = "decisions", description = "Go / hold / rollback / abort decisions"),
-        (name = "environments", description = "Environments' settings: the base URLs probe items are written with"),
+        (name = "environments", description = "Environments as records (promotion order, base URL, dashboards, escalation contacts), their locks and freeze windows, and the release calendar (JSON and iCalendar)"),
         (name = "events", description = "The append-only event log of a run"),
         (name = "records", description = "After the deploy: a run's issues log, retrospective and action items, template proposals from it, and its report"),
         (name = "announcements", description = "Stakeholder announcements of a run: drafted from the run, sent to chat, webhooks and mail"),
@@ -69,6 +69,14 @@ impl Modify for BearerScheme {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "query_token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "An API token in the `token` query parameter, for the one operation a calendar \
+                 application calls (it cannot send a header): the iCalendar feed.",
+            ))),
         );
     }
 }

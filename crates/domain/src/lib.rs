@@ -11,6 +11,7 @@ pub mod approval;
 pub mod chain;
 pub mod decision;
 pub mod describe;
+pub mod environment;
 pub mod event;
 pub mod item;
 pub mod markdown;

@@ -392,6 +392,9 @@ pub struct RunFacts {
     /// Its issues log's issues that stop it completing (sev1 or sev2, not resolved, not
     /// accepted).
     pub blocking_issues: Vec<IssueFacts>,
+    /// What its environment says against starting it or moving it into deploying: a lock, a
+    /// freeze, a promotion not made (see [`crate::environment::blockers`]).
+    pub environment_blockers: Vec<Blocker>,
 }
 
 /// An issue that stops its run completing, as the gates see it.
@@ -460,11 +463,13 @@ impl RunFacts {
             other_live_run: None,
             now,
             blocking_issues: Vec::new(),
+            environment_blockers: Vec::new(),
         }
     }
 }
 
-/// One reason a gate is not met; `kind` says which: an `item`, a `decision` or an `issue`.
+/// One reason a gate is not met; `kind` says which: an `item`, a `decision`, an `issue`, or
+/// the environment's `lock`, `freeze` or `promotion`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -511,6 +516,39 @@ pub enum Blocker {
         /// Its status.
         status: crate::records::IssueStatus,
     },
+    /// The run's environment is locked.
+    Lock {
+        /// The environment.
+        environment: String,
+        /// Why it is locked.
+        reason: String,
+        /// Who locked it (`system` after a rollback).
+        locked_by: String,
+        /// When the lock lifts by itself (`null`: when someone unlocks it).
+        #[serde(default)]
+        until: Option<DateTime<Utc>>,
+    },
+    /// A freeze window of the run's environment is in force.
+    Freeze {
+        /// The freeze window.
+        freeze_id: String,
+        /// The environment.
+        environment: String,
+        /// Why it is frozen.
+        reason: String,
+        /// When this occurrence of the freeze ends.
+        ends_at: DateTime<Utc>,
+    },
+    /// The environment requires promotion, and the release has no completed run in the
+    /// environment before it.
+    Promotion {
+        /// The environment a completed run is needed in.
+        environment: String,
+        /// The product.
+        product: String,
+        /// The release version.
+        release_version: String,
+    },
 }
 
 impl<'de> Deserialize<'de> for Blocker {
@@ -536,6 +574,28 @@ impl<'de> Deserialize<'de> for Blocker {
             title: String,
             severity: crate::records::Severity,
             status: crate::records::IssueStatus,
+        }
+        #[derive(Deserialize)]
+        struct LockBlocker {
+            environment: String,
+            reason: String,
+            locked_by: String,
+            #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
+            until: Option<DateTime<Utc>>,
+        }
+        #[derive(Deserialize)]
+        struct FreezeBlocker {
+            freeze_id: String,
+            environment: String,
+            reason: String,
+            #[serde(deserialize_with = "crate::timestamp::deserialize")]
+            ends_at: DateTime<Utc>,
+        }
+        #[derive(Deserialize)]
+        struct PromotionBlocker {
+            environment: String,
+            product: String,
+            release_version: String,
         }
         #[derive(Deserialize)]
         struct DecisionBlocker {
@@ -578,9 +638,35 @@ impl<'de> Deserialize<'de> for Blocker {
                     status: b.status,
                 })
             }
+            Some("lock") => {
+                let b: LockBlocker = crate::tree(rest)?;
+                Ok(Blocker::Lock {
+                    environment: b.environment,
+                    reason: b.reason,
+                    locked_by: b.locked_by,
+                    until: b.until,
+                })
+            }
+            Some("freeze") => {
+                let b: FreezeBlocker = crate::tree(rest)?;
+                Ok(Blocker::Freeze {
+                    freeze_id: b.freeze_id,
+                    environment: b.environment,
+                    reason: b.reason,
+                    ends_at: b.ends_at,
+                })
+            }
+            Some("promotion") => {
+                let b: PromotionBlocker = crate::tree(rest)?;
+                Ok(Blocker::Promotion {
+                    environment: b.environment,
+                    product: b.product,
+                    release_version: b.release_version,
+                })
+            }
             Some(other) => Err(D::Error::unknown_variant(
                 other,
-                &["item", "decision", "issue"],
+                &["item", "decision", "issue", "lock", "freeze", "promotion"],
             )),
             None => Err(D::Error::missing_field("kind")),
         }
@@ -719,6 +805,15 @@ pub fn blockers(facts: &RunFacts, action: TransitionAction) -> Vec<Blocker> {
             severity: i.severity,
             status: i.status,
         }));
+    }
+    // Starting, and moving into deploying, happen in the environment: its lock, freeze and
+    // promotion order stand in the way.
+    if matches!(
+        (action, facts.status),
+        (TransitionAction::Start, RunStatus::Planned)
+            | (TransitionAction::Advance, RunStatus::Preparing)
+    ) {
+        out.extend(facts.environment_blockers.iter().cloned());
     }
     out
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::environment::EnvironmentEventType;
 use crate::event::EventType;
 use crate::text::{HttpUrl, Label, TextError};
 
@@ -51,6 +52,48 @@ impl WebhookFormat {
     }
 }
 
+/// A kind of event a subscription may ask for: a run event (see `EventType`), or an
+/// environment event (`environment_locked`, `environment_unlocked`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum WebhookEventType {
+    /// A run event.
+    Run(EventType),
+    /// An environment event.
+    Environment(EnvironmentEventType),
+}
+
+impl WebhookEventType {
+    /// The wire spelling (the envelope's `type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookEventType::Run(k) => k.as_str(),
+            WebhookEventType::Environment(k) => k.as_str(),
+        }
+    }
+
+    /// Parses the wire spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        EventType::parse(s)
+            .map(WebhookEventType::Run)
+            .or_else(|| EnvironmentEventType::parse(s).map(WebhookEventType::Environment))
+    }
+
+    /// Every kind: the run events', then the environment events'.
+    pub fn all() -> impl Iterator<Item = WebhookEventType> {
+        EventType::ALL
+            .iter()
+            .copied()
+            .map(WebhookEventType::Run)
+            .chain(
+                EnvironmentEventType::ALL
+                    .into_iter()
+                    .map(WebhookEventType::Environment),
+            )
+    }
+}
+
 /// A webhook subscription as listed (never its secret).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -64,8 +107,9 @@ pub struct WebhookSubscription {
     /// How deliveries are written.
     pub format: WebhookFormat,
     /// The event types delivered.
-    pub event_types: Vec<EventType>,
-    /// Only runs of this product (`null`: every product).
+    pub event_types: Vec<WebhookEventType>,
+    /// Only runs of this product (`null`: every product; environment events are not
+    /// filtered by product).
     pub product: Option<String>,
     /// Only runs in this environment (`null`: every environment).
     pub environment: Option<String>,
@@ -106,7 +150,7 @@ pub struct CreateWebhookRequest {
     #[serde(default)]
     pub format: WebhookFormat,
     /// The event types to deliver (at least one).
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<EventType>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<WebhookEventType>))]
     pub event_types: Vec<String>,
     /// Only runs of this product.
     #[serde(default)]
@@ -136,7 +180,7 @@ pub struct UpdateWebhookRequest {
     pub format: Option<WebhookFormat>,
     /// The event types to deliver (at least one).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<EventType>>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<WebhookEventType>>))]
     pub event_types: Option<Vec<String>>,
     /// Only runs of this product.
     #[serde(default)]
@@ -275,8 +319,8 @@ pub struct WebhookSpec {
     pub description: Option<String>,
     /// How deliveries are written.
     pub format: WebhookFormat,
-    /// The event types, without repeats, in the order of [`EventType::ALL`].
-    pub event_types: Vec<EventType>,
+    /// The event types, without repeats, in the order of [`WebhookEventType::all`].
+    pub event_types: Vec<WebhookEventType>,
     /// The product filter.
     pub product: Option<String>,
     /// The environment filter.
@@ -286,7 +330,7 @@ pub struct WebhookSpec {
 }
 
 /// The event types named, checked: at least one, each known.
-pub fn parse_event_types(names: &[String]) -> Result<Vec<EventType>, TextError> {
+pub fn parse_event_types(names: &[String]) -> Result<Vec<WebhookEventType>, TextError> {
     if names.is_empty() {
         return Err(TextError::new(
             "event_types",
@@ -301,14 +345,13 @@ pub fn parse_event_types(names: &[String]) -> Result<Vec<EventType>, TextError> 
     }
     let mut wanted = Vec::new();
     for name in names {
-        let kind = EventType::parse(name).ok_or_else(|| {
+        let kind = WebhookEventType::parse(name).ok_or_else(|| {
             TextError::new(
                 "event_types",
                 format!(
                     "unknown event type `{}` (known: {})",
                     name.chars().take(64).collect::<String>(),
-                    EventType::ALL
-                        .iter()
+                    WebhookEventType::all()
                         .map(|k| k.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -317,9 +360,7 @@ pub fn parse_event_types(names: &[String]) -> Result<Vec<EventType>, TextError> 
         })?;
         wanted.push(kind);
     }
-    Ok(EventType::ALL
-        .iter()
-        .copied()
+    Ok(WebhookEventType::all()
         .filter(|k| wanted.contains(k))
         .collect())
 }
@@ -380,11 +421,12 @@ impl UpdateWebhookRequest {
 }
 
 impl WebhookSpec {
-    /// Whether an event of `kind` on a run of `product` in `environment` is delivered.
-    pub fn wants(&self, kind: EventType, product: &str, environment: &str) -> bool {
+    /// Whether an event of `kind` on a run of `product` in `environment` is delivered (an
+    /// environment event has no product).
+    pub fn wants(&self, kind: WebhookEventType, product: Option<&str>, environment: &str) -> bool {
         self.active
             && self.event_types.contains(&kind)
-            && self.product.as_deref().is_none_or(|p| p == product)
+            && product.is_none_or(|product| self.product.as_deref().is_none_or(|p| p == product))
             && self.environment.as_deref().is_none_or(|e| e == environment)
     }
 }
@@ -439,7 +481,10 @@ mod tests {
     fn event_types_are_checked_and_kept_in_canonical_order() {
         assert_eq!(
             parse_event_types(&names(&["decision_recorded", "run_created", "run_created"])),
-            Ok(vec![EventType::RunCreated, EventType::DecisionRecorded])
+            Ok(vec![
+                WebhookEventType::Run(EventType::RunCreated),
+                WebhookEventType::Run(EventType::DecisionRecorded)
+            ])
         );
         let err = parse_event_types(&names(&["run_created", "deploy_done"])).unwrap_err();
         assert!(
@@ -498,19 +543,30 @@ mod tests {
             url: "https://h/".into(),
             description: None,
             format: WebhookFormat::Standard,
-            event_types: vec![EventType::DecisionRecorded],
+            event_types: vec![
+                WebhookEventType::Run(EventType::DecisionRecorded),
+                WebhookEventType::Environment(EnvironmentEventType::EnvironmentLocked),
+            ],
             product: Some("EduLibra".into()),
-            environment: None,
+            environment: Some("staging".into()),
             active: true,
         };
-        assert!(spec.wants(EventType::DecisionRecorded, "EduLibra", "staging"));
-        assert!(!spec.wants(EventType::RunCreated, "EduLibra", "staging"));
-        assert!(!spec.wants(EventType::DecisionRecorded, "Other", "staging"));
+        let decided = WebhookEventType::Run(EventType::DecisionRecorded);
+        let locked = WebhookEventType::Environment(EnvironmentEventType::EnvironmentLocked);
+        assert!(spec.wants(decided, Some("EduLibra"), "staging"));
+        assert!(!spec.wants(
+            WebhookEventType::Run(EventType::RunCreated),
+            Some("EduLibra"),
+            "staging"
+        ));
+        assert!(!spec.wants(decided, Some("Other"), "staging"));
+        assert!(spec.wants(locked, None, "staging"));
+        assert!(!spec.wants(locked, None, "production"));
         let inactive = WebhookSpec {
             active: false,
             ..spec
         };
-        assert!(!inactive.wants(EventType::DecisionRecorded, "EduLibra", "staging"));
+        assert!(!inactive.wants(decided, Some("EduLibra"), "staging"));
     }
 
     #[test]

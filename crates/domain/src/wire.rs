@@ -746,37 +746,7 @@ pub struct Measurement {
     pub checked_at: Option<DateTime<Utc>>,
 }
 
-/// An environment's settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Environment {
-    /// The environment's name, as runs name it (e.g. `production`).
-    pub name: String,
-    /// The base URL probe items write `{base_url}` with.
-    pub base_url: Option<String>,
-    /// Who changed it last.
-    pub updated_by: String,
-    /// When it changed last.
-    #[serde(deserialize_with = "crate::timestamp::deserialize")]
-    pub updated_at: DateTime<Utc>,
-}
-
-/// Every environment with settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct EnvironmentList {
-    /// The environments, by name.
-    pub items: Vec<Environment>,
-}
-
-/// An environment's settings to store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
-pub struct PutEnvironmentRequest {
-    /// The base URL probe items write `{base_url}` with: absolute http(s); `null` removes it.
-    pub base_url: Option<String>,
-}
+pub use crate::environment::{Environment, EnvironmentList, PutEnvironmentRequest};
 
 /// A section of a run's checklist.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -883,6 +853,9 @@ pub struct Run {
     pub transitions: Vec<TransitionAvailability>,
     /// The deployment team.
     pub members: Vec<RunMember>,
+    /// For a run not yet deploying: what stands against its schedule in its environment (a
+    /// freeze its window overlaps, a lock that holds).
+    pub warnings: Vec<crate::environment::ScheduleWarning>,
 }
 
 impl<'de> Deserialize<'de> for Run {
@@ -899,7 +872,13 @@ impl<'de> Deserialize<'de> for Run {
         let decisions = take("decisions")?;
         let transitions = take("transitions")?;
         let members = take("members")?;
+        let warnings = fields.remove("warnings").unwrap_or_default();
         Ok(Run {
+            warnings: if warnings.is_null() {
+                Vec::new()
+            } else {
+                crate::tree(warnings)?
+            },
             parts: crate::tree(parts)?,
             decision_points: crate::tree(decision_points)?,
             decisions: crate::tree(decisions)?,
@@ -1051,9 +1030,21 @@ pub enum AuditAction {
     WebhookDeleted,
     /// The server deactivated a webhook subscription that kept failing; details: `reason`.
     WebhookDisabled,
-    /// An environment's settings were stored; details: `environment`, `base_url`
-    /// `{from, to}`.
+    /// An environment's record was stored; details: `environment` and, for each field that
+    /// changed, `{from, to}`.
     EnvironmentUpdated,
+    /// An environment nothing referred to was deleted; details: `environment`.
+    EnvironmentDeleted,
+    /// An environment was locked; details: `environment`, `lock_id`, `reason`, `until`,
+    /// `run_id` (a lock after that run's rollback).
+    EnvironmentLocked,
+    /// An environment was unlocked; details: `environment`, `lock_id`, `note`.
+    EnvironmentUnlocked,
+    /// A freeze window was made; details: `environment`, `freeze_id`, `reason`,
+    /// `recurrence`, `start`, `end`, `time_zone`, `until`.
+    FreezeWindowCreated,
+    /// A freeze window was deleted; details: `environment`, `freeze_id`, `reason`.
+    FreezeWindowDeleted,
     /// An administrator declined a template change proposed from a run; details:
     /// `proposal_id`, `run_id`, `reason`. (An accepted one is a `template_version_created`
     /// naming its proposal and run.)
@@ -1062,7 +1053,7 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every action.
-    pub const ALL: [AuditAction; 17] = [
+    pub const ALL: [AuditAction; 22] = [
         AuditAction::SignInLocked,
         AuditAction::UserCreated,
         AuditAction::UserRoleChanged,
@@ -1080,6 +1071,11 @@ impl AuditAction {
         AuditAction::WebhookDisabled,
         AuditAction::EnvironmentUpdated,
         AuditAction::TemplateProposalDeclined,
+        AuditAction::EnvironmentDeleted,
+        AuditAction::EnvironmentLocked,
+        AuditAction::EnvironmentUnlocked,
+        AuditAction::FreezeWindowCreated,
+        AuditAction::FreezeWindowDeleted,
     ];
 
     /// The wire and database spelling.
@@ -1102,6 +1098,11 @@ impl AuditAction {
             AuditAction::WebhookDisabled => "webhook_disabled",
             AuditAction::EnvironmentUpdated => "environment_updated",
             AuditAction::TemplateProposalDeclined => "template_proposal_declined",
+            AuditAction::EnvironmentDeleted => "environment_deleted",
+            AuditAction::EnvironmentLocked => "environment_locked",
+            AuditAction::EnvironmentUnlocked => "environment_unlocked",
+            AuditAction::FreezeWindowCreated => "freeze_window_created",
+            AuditAction::FreezeWindowDeleted => "freeze_window_deleted",
         }
     }
 

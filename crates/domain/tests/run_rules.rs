@@ -152,6 +152,82 @@ fn a_blocking_issue_stops_only_the_completion_and_is_named() {
 }
 
 #[test]
+fn the_environment_stops_the_start_and_the_deployment_only_and_break_glass_forces_it() {
+    use shipshape_domain::environment::{EnvironmentFacts, EnvironmentLock, FreezeOccurrence};
+    let t = edulibra();
+    let mut facts = fresh_facts(&t);
+    for item in &mut facts.items {
+        item.status = ItemStatus::Done;
+        if let Some(probe) = item.probe.as_mut() {
+            probe.latest = Some((facts.now, true, "passed".to_owned()));
+        }
+    }
+    for point in &mut facts.points {
+        point.latest = Some(Outcome::Go);
+    }
+    let now = facts.now;
+    let env = EnvironmentFacts {
+        name: "production".into(),
+        lock: Some(EnvironmentLock {
+            id: "l".into(),
+            environment: "production".into(),
+            reason: "migration half-done".into(),
+            locked_by: "ana".into(),
+            locked_at: now,
+            until: None,
+            run_id: None,
+            unlocked_by: None,
+            unlocked_at: None,
+            unlock_note: None,
+        }),
+        freeze: Some(FreezeOccurrence {
+            freeze_id: "f".into(),
+            reason: "Exams".into(),
+            starts_at: now,
+            ends_at: now + chrono::Duration::days(3),
+        }),
+        promotion: Some(("staging".into(), false)),
+    };
+    facts.environment_blockers = shipshape_domain::environment::blockers(&env, "EduLibra", "4.2.0");
+    for (status, action, blocked) in [
+        (Planned, Start, true),
+        (Preparing, Advance, true),
+        (Deploying, Advance, false),
+        (Verifying, Complete, false),
+        (Preparing, Abort, false),
+    ] {
+        facts.status = status;
+        let result = plan_transition(&facts, action);
+        if blocked {
+            let Err(TransitionError::Blocked { blockers, .. }) = result else {
+                panic!("{} from {} is blocked", action.as_str(), status.as_str());
+            };
+            let kinds: Vec<_> = blockers
+                .iter()
+                .map(|b| serde_json::to_value(b).unwrap()["kind"].clone())
+                .collect();
+            assert_eq!(kinds, ["lock", "freeze", "promotion"]);
+            for b in &blockers {
+                let wire = serde_json::to_value(b).unwrap();
+                assert_eq!(&serde_json::from_value::<Blocker>(wire).unwrap(), b);
+            }
+            let (plan, overridden) =
+                shipshape_domain::run::plan_forced_transition(&facts, action, Some("outage fix"))
+                    .unwrap();
+            assert_eq!(overridden.len(), 3);
+            assert_ne!(plan.to, status);
+        } else {
+            assert!(
+                result.is_ok(),
+                "{} from {}",
+                action.as_str(),
+                status.as_str()
+            );
+        }
+    }
+}
+
+#[test]
 fn a_refused_advance_lists_every_deploy_item_and_the_go_no_go_decision() {
     let t = edulibra();
     let mut facts = fresh_facts(&t);
@@ -500,6 +576,9 @@ proptest! {
                         }
                         Blocker::Issue { issue_id, .. } => {
                             facts.blocking_issues.retain(|i| &i.id != issue_id);
+                        }
+                        Blocker::Lock { .. } | Blocker::Freeze { .. } | Blocker::Promotion { .. } => {
+                            facts.environment_blockers.retain(|e| e != b);
                         }
                     }
                 }

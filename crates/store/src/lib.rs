@@ -74,6 +74,15 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// The state of a record refuses the change (an environment runs name, a lock already
+    /// taken): `code` names the case for clients.
+    #[error("{message}")]
+    Conflict {
+        /// A stable code, e.g. `environment_in_use`.
+        code: &'static str,
+        /// What is in the way.
+        message: String,
+    },
     /// The rules refuse a transition.
     #[error(transparent)]
     Transition(#[from] TransitionError),
@@ -130,6 +139,15 @@ pub enum StoreError {
     /// Any other database failure.
     #[error("database error")]
     Database(#[source] DieselError),
+}
+
+impl From<shipshape_domain::text::TextError> for StoreError {
+    fn from(e: shipshape_domain::text::TextError) -> Self {
+        StoreError::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 impl From<DieselError> for StoreError {

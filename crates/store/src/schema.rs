@@ -281,6 +281,44 @@ diesel::table! {
         base_url -> Nullable<Text>,
         updated_by -> Text,
         updated_at -> Timestamp,
+        description -> Nullable<Text>,
+        position -> Integer,
+        promotes_from -> Nullable<Text>,
+        requires_promotion -> Bool,
+        dashboards -> Text,
+        contacts -> Text,
+        archived_at -> Nullable<Timestamp>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    environment_locks (id) {
+        id -> Text,
+        environment -> Text,
+        reason -> Text,
+        locked_by -> Text,
+        locked_at -> Timestamp,
+        until -> Nullable<Timestamp>,
+        run_id -> Nullable<Text>,
+        unlocked_by -> Nullable<Text>,
+        unlocked_at -> Nullable<Timestamp>,
+        unlock_note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    freeze_windows (id) {
+        id -> Text,
+        environment -> Text,
+        reason -> Text,
+        recurrence -> Text,
+        window_start -> Text,
+        window_end -> Text,
+        time_zone -> Text,
+        until -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -432,6 +470,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     mail_outbox,
     probe_results,
     environments,
+    environment_locks,
+    freeze_windows,
     run_issues,
     retrospectives,
     action_items,

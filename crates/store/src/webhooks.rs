@@ -11,10 +11,11 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::{Value, json};
-use shipshape_domain::event::{Event, EventType};
+use shipshape_domain::environment::EnvironmentEvent;
+use shipshape_domain::event::Event;
 use shipshape_domain::webhook::{
     DeliveryAttempt, DeliveryPage, DeliveryStatus, TEST_EVENT_TYPE, UpdateWebhookRequest,
-    WebhookDelivery, WebhookFormat, WebhookSpec, WebhookSubscription,
+    WebhookDelivery, WebhookEventType, WebhookFormat, WebhookSpec, WebhookSubscription,
 };
 use shipshape_domain::wire::AuditAction;
 
@@ -58,7 +59,10 @@ impl SubscriptionRow {
                 StoreError::Corrupt(format!("webhook {} format `{}`", self.id, self.format))
             })?,
             // A kind a later version no longer knows is dropped, not fatal.
-            event_types: names.iter().filter_map(|n| EventType::parse(n)).collect(),
+            event_types: names
+                .iter()
+                .filter_map(|n| WebhookEventType::parse(n))
+                .collect(),
             product: self.product.clone(),
             environment: self.environment.clone(),
             active: self.active,
@@ -90,7 +94,7 @@ impl SubscriptionRow {
     }
 }
 
-fn event_types_json(kinds: &[EventType]) -> String {
+fn event_types_json(kinds: &[WebhookEventType]) -> String {
     Value::from(kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>()).to_string()
 }
 
@@ -174,7 +178,9 @@ pub(crate) fn enqueue_for_event(
     let mut body: Option<String> = None;
     for sub in &subscriptions {
         let Ok(spec) = sub.spec() else { continue };
-        if !spec.wants(kind, &product, &environment) && !also.contains(&sub.id) {
+        if !spec.wants(WebhookEventType::Run(kind), Some(&product), &environment)
+            && !also.contains(&sub.id)
+        {
             continue;
         }
         let body = match &body {
@@ -194,6 +200,49 @@ pub(crate) fn enqueue_for_event(
                 event_type: kind.as_str(),
                 run_id: Some(&event.run_id),
                 event_seq: Some(event.seq),
+                body,
+                at,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Queues a delivery of an environment event to every active subscription that asks for its
+/// kind in that environment, in the transaction that makes the change.
+pub(crate) fn enqueue_for_environment_event(
+    conn: &mut AnyConnection,
+    event: &EnvironmentEvent,
+    at: NaiveDateTime,
+) -> StoreResult<()> {
+    let subscriptions: Vec<SubscriptionRow> = ws::table
+        .filter(ws::active.eq(true))
+        .select(SubscriptionRow::as_select())
+        .load(conn)?;
+    let kind = WebhookEventType::Environment(event.event_type);
+    let mut body: Option<String> = None;
+    for sub in &subscriptions {
+        let Ok(spec) = sub.spec() else { continue };
+        if !spec.wants(kind, None, &event.environment) {
+            continue;
+        }
+        let body = match &body {
+            Some(b) => b,
+            None => {
+                let data = serde_json::to_value(event)
+                    .map_err(|e| StoreError::Corrupt(format!("event: {e}")))?;
+                let timestamp = serde_json::to_value(event.at)
+                    .map_err(|e| StoreError::Corrupt(format!("event time: {e}")))?;
+                body.insert(envelope(kind.as_str(), timestamp, data).to_string())
+            }
+        };
+        insert_delivery(
+            conn,
+            NewDelivery {
+                subscription_id: &sub.id,
+                event_type: kind.as_str(),
+                run_id: event.lock.run_id.as_deref(),
+                event_seq: None,
                 body,
                 at,
             },

@@ -4,7 +4,7 @@
 //! redelivery.
 
 use leptos::prelude::*;
-use shipshape_domain::event::EventType;
+use shipshape_domain::webhook::WebhookEventType;
 use shipshape_domain::webhook::{
     CreateWebhookRequest, DeliveryStatus, UpdateWebhookRequest, WebhookDelivery, WebhookFormat,
     WebhookSubscription,
@@ -60,9 +60,8 @@ pub fn Integrations() -> impl IntoView {
     let chat = RwSignal::new(false);
     let product = RwSignal::new(String::new());
     let environment = RwSignal::new(String::new());
-    let kinds: Vec<(EventType, RwSignal<bool>)> = EventType::ALL
-        .iter()
-        .map(|k| (*k, RwSignal::new(false)))
+    let kinds: Vec<(WebhookEventType, RwSignal<bool>)> = WebhookEventType::all()
+        .map(|k| (k, RwSignal::new(false)))
         .collect();
     let kinds = StoredValue::new(kinds);
     let create_error = RwSignal::new(None::<ApiError>);

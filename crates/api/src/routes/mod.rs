@@ -4,6 +4,7 @@
 pub mod announcements;
 pub mod audit;
 pub mod auth;
+pub mod environments;
 pub mod health;
 pub mod instances;
 pub mod probes;
@@ -83,8 +84,18 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(runs::update_item)
         .service(probes::create_check)
         .service(probes::list_checks)
-        .service(probes::list_environments)
-        .service(probes::update_environment)
+        .service(environments::list_environments)
+        .service(environments::get_environment)
+        .service(environments::update_environment)
+        .service(environments::delete_environment)
+        .service(environments::list_environment_locks)
+        .service(environments::create_environment_lock)
+        .service(environments::update_environment_lock)
+        .service(environments::list_freeze_windows)
+        .service(environments::create_freeze_window)
+        .service(environments::delete_freeze_window)
+        .service(environments::get_calendar)
+        .service(environments::get_calendar_feed)
         .service(team::create_claim)
         .service(team::list_signoffs)
         .service(team::create_signoff)

@@ -1,16 +1,13 @@
-//! Probe items' checks (run on demand, their results) and environments' settings (the base
-//! URL probes are written with). Checks on schedule are the worker's (`crate::probe`).
+//! Probe items' checks (run on demand, and their results). Checks on schedule are the
+//! worker's (`crate::probe`).
 
-use actix_web::{HttpResponse, get, post, put, web};
+use actix_web::{HttpResponse, get, post, web};
 use shipshape_domain::access::Permission;
 use shipshape_domain::event::ProbeTrigger;
-use shipshape_domain::text::{HttpUrl, Label};
-use shipshape_domain::wire::{
-    Environment, EnvironmentList, ProbeResult, ProbeResultPage, Problem, PutEnvironmentRequest,
-};
+use shipshape_domain::wire::{ProbeResult, ProbeResultPage, Problem};
 use uuid::Uuid;
 
-use super::{blocking, limit, object};
+use super::{blocking, limit};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -115,68 +112,4 @@ pub async fn list_checks(
     })
     .await?;
     Ok(HttpResponse::Ok().json(page))
-}
-
-/// Every environment with settings.
-#[utoipa::path(
-    tag = "environments",
-    summary = "List environments' settings",
-    responses(
-        (status = 200, description = "The environments, by name", body = EnvironmentList),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A token without runs:read", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = ["runs:read"]))
-)]
-#[get("/environments")]
-pub async fn list_environments(
-    state: web::Data<AppState>,
-    caller: Caller,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::Read)?;
-    let items = blocking(&state, |s| s.environments()).await?;
-    Ok(HttpResponse::Ok().json(EnvironmentList { items }))
-}
-
-/// Stores an environment's settings: the base URL its runs' probe items write `{base_url}`
-/// with.
-#[utoipa::path(
-    tag = "environments",
-    summary = "Set an environment's base URL",
-    params(("name" = String, Path, description = "The environment's name, as runs name it", max_length = 200)),
-    request_body = PutEnvironmentRequest,
-    responses(
-        (status = 200, description = "The environment's settings", body = Environment),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin, or a token without admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An invalid name or URL", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = ["admin"]))
-)]
-#[put("/environments/{name}")]
-pub async fn update_environment(
-    state: web::Data<AppState>,
-    caller: Caller,
-    path: web::Path<String>,
-    body: web::Json<serde_json::Value>,
-) -> Result<HttpResponse, ApiError> {
-    caller.require(Permission::ManageEnvironments)?;
-    let name = Label::parse("name", &path.into_inner())?;
-    let body: PutEnvironmentRequest = object(body.into_inner())?;
-    let base_url = match body.base_url.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(u) => {
-            let url = HttpUrl::parse("base_url", u)?.into_string();
-            crate::outbound::Guard::parse(&url)
-                .map_err(|e| ApiError::invalid(format!("base_url {e}")))?;
-            Some(url)
-        }
-    };
-    let by = caller.auditor();
-    let env = blocking(&state, move |s| {
-        s.put_environment(name.as_str(), base_url.as_deref(), &by)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(env))
 }

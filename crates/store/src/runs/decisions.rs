@@ -79,6 +79,18 @@ pub(super) fn record_decision_locked(
         diesel::update(r::table.find(run_id))
             .set((r::status.eq(to.as_str()), r::stage_entered_at.eq(Some(at))))
             .execute(conn)?;
+        if to == shipshape_domain::run::RunStatus::RollingBack {
+            crate::environments::lock_after_rollback(
+                conn,
+                run_id,
+                &run.environment,
+                &format!(
+                    "{} {} → {}",
+                    run.product, run.release_version, run.environment
+                ),
+                at,
+            )?;
+        }
     }
     let seq = append_event(
         conn,

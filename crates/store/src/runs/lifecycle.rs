@@ -68,6 +68,12 @@ impl Store {
             let (_, version) = load_version(conn, &new.template_id, new.template_version)?;
             let template = version.template()?;
             let at = now();
+            crate::environments::ensure_environment(
+                conn,
+                new.environment.as_str(),
+                &actor.username,
+                at,
+            )?;
             diesel::insert_into(r::table)
                 .values((
                     r::id.eq(&run_id),
@@ -231,6 +237,7 @@ impl Store {
                 other_live_run,
                 &rows.probes,
                 rows.blocking_issues.clone(),
+                rows.environment_blockers.clone(),
             )?;
             let (plan, overridden) = if force {
                 plan_forced_transition(&facts, action, reason)?

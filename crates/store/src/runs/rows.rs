@@ -10,12 +10,13 @@ use diesel::prelude::*;
 use shipshape_domain::Role;
 use shipshape_domain::approval::{SignoffFacts, Verdict, approval_state, missing_approvals};
 use shipshape_domain::decision::{CriterionAssessment, CriterionResult, Outcome};
+use shipshape_domain::environment::ScheduleWarning;
 use shipshape_domain::event::ProbeTrigger;
 use shipshape_domain::item::{EvidenceLink, ItemStatus};
 use shipshape_domain::probe::{ProbeSpec, ProbeVars, staleness};
 use shipshape_domain::run::{
-    IssueFacts, ItemFacts, PointFacts, ProbeFacts, RunFacts, RunStatus, available_transitions,
-    item_applies, progress,
+    Blocker, IssueFacts, ItemFacts, PointFacts, ProbeFacts, RunFacts, RunStatus,
+    available_transitions, item_applies, progress,
 };
 use shipshape_domain::template::{
     Applicability, DecisionPointSpec, Gate, ItemKind, ItemSpec, RecordKind, Template,
@@ -583,6 +584,7 @@ pub(super) fn facts(
     other_live_run: Option<String>,
     probes: &ProbeContext,
     blocking_issues: Vec<IssueFacts>,
+    environment_blockers: Vec<Blocker>,
 ) -> StoreResult<RunFacts> {
     let latest = latest_outcomes(decisions)?;
     Ok(RunFacts {
@@ -596,6 +598,7 @@ pub(super) fn facts(
         other_live_run,
         now: probes.now,
         blocking_issues,
+        environment_blockers,
     })
 }
 
@@ -638,6 +641,11 @@ pub(super) struct RunRows {
     /// For a verifying run (the only kind a complete applies to): the issues that stop it
     /// completing.
     pub(super) blocking_issues: Vec<IssueFacts>,
+    /// For a planned or preparing run (starting and deploying happen in the environment):
+    /// what its environment says against moving on.
+    pub(super) environment_blockers: Vec<Blocker>,
+    /// For a planned or preparing run: the warnings about its schedule.
+    pub(super) warnings: Vec<ScheduleWarning>,
 }
 
 /// Another live run of the run's product and environment, if any.
@@ -680,7 +688,31 @@ pub(super) fn load_rows(
     } else {
         Vec::new()
     };
+    let (environment_blockers, warnings) = if run.closed_at.is_none()
+        && matches!(run.status()?, RunStatus::Planned | RunStatus::Preparing)
+    {
+        let facts = crate::environments::environment_facts(
+            conn,
+            &run.environment,
+            &run.product,
+            &run.release_version,
+            crate::now(),
+        )?;
+        (
+            shipshape_domain::environment::blockers(&facts, &run.product, &run.release_version),
+            crate::environments::run_schedule_warnings(
+                conn,
+                &run.environment,
+                run.window_start,
+                run.window_end,
+            )?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Ok(RunRows {
+        environment_blockers,
+        warnings,
         blocking_issues,
         other_live_run,
         template: templates.get(conn, &run.template_id, run.template_version)?,
@@ -709,6 +741,8 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
         other_live_run,
         probes,
         blocking_issues,
+        environment_blockers,
+        warnings,
     } = rows;
     let (run, template, items, decisions) = (&run, &template, &items[..], &decisions[..]);
     let status = run.status()?;
@@ -783,8 +817,10 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
         other_live_run,
         &probes,
         blocking_issues,
+        environment_blockers,
     )?);
     Ok(Run {
+        warnings,
         summary,
         parts,
         decision_points,

@@ -11,6 +11,9 @@ pub(super) fn blocker_list(blockers: Vec<Blocker>) -> impl IntoView {
                     Blocker::Item { reference, .. } => format!("#item-{reference}"),
                     Blocker::Decision { point_key, .. } => format!("#decide-{point_key}"),
                     Blocker::Issue { .. } => "#issues".to_owned(),
+                    Blocker::Lock { .. } | Blocker::Freeze { .. } | Blocker::Promotion { .. } => {
+                        "#environment".to_owned()
+                    }
                 };
                 view! { <li><a href=href>{format::blocker(&b)}</a></li> }
             }).collect_view()}

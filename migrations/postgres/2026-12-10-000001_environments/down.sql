@@ -1,0 +1,13 @@
+DROP INDEX freeze_windows_by_environment;
+DROP TABLE freeze_windows;
+DROP INDEX environment_locks_by_time;
+DROP INDEX environment_locks_open;
+DROP TABLE environment_locks;
+ALTER TABLE environments DROP COLUMN version;
+ALTER TABLE environments DROP COLUMN archived_at;
+ALTER TABLE environments DROP COLUMN contacts;
+ALTER TABLE environments DROP COLUMN dashboards;
+ALTER TABLE environments DROP COLUMN requires_promotion;
+ALTER TABLE environments DROP COLUMN promotes_from;
+ALTER TABLE environments DROP COLUMN position;
+ALTER TABLE environments DROP COLUMN description;
