@@ -703,13 +703,13 @@ async fn the_document_declares_every_delivery_a_subscriber_can_receive(backend: 
         .expect(200)
         .json;
     let hooks = doc["webhooks"].as_object().unwrap();
-    let kinds: Vec<String> = doc["components"]["schemas"]["EventType"]["enum"]
-        .as_array()
-        .unwrap()
+    let kinds: Vec<String> = ["EventType", "EnvironmentEventType"]
         .iter()
+        .flat_map(|e| doc["components"]["schemas"][e]["enum"].as_array().unwrap())
         .map(|k| k.as_str().unwrap().to_owned())
         .collect();
     assert!(kinds.len() >= 9);
+    assert!(kinds.iter().any(|k| k == "environment_locked"));
     for kind in kinds.iter().map(String::as_str).chain(["webhook_test"]) {
         let op = &hooks[kind]["post"];
         let schema = &op["requestBody"]["content"]["application/json"]["schema"];

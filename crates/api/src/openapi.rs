@@ -26,6 +26,8 @@ version.",
         license(name = "MIT", identifier = "MIT"),
     ),
     modifiers(&BearerScheme),
+    // Sent to webhook subscribers only: no operation names it.
+    components(schemas(shipshape_domain::environment::EnvironmentEvent)),
     tags(
         (name = "auth", description = "Signing in"),
         (name = "users", description = "User accounts (admin)"),

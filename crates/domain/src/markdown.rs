@@ -48,7 +48,7 @@
 //!   `approvers=ROLE,ROLE,…` (approval items: one distinct signer per listed role; default
 //!   one `approver`), `role=admin|release_manager|engineer|approver|viewer` (default none) and the flag
 //!   `optional` (default: the item is required), and `evidence=required` (the item is done
-//!   only with an evidence link, or a passing check), and `record=issues|retrospective` (the
+//!   only with an evidence link, or a passing check), and `record=issues|retrospective|contacts` (the
 //!   item is kept through the run's issues log, which it links to, or its retrospective,
 //!   whose publication completes it: a manual item of gate `close`).
 //! - A probe item (`kind=probe`) declares its check in the same annotation: `url=…` (required;
@@ -872,7 +872,11 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
             "required",
         )?
         .unwrap_or(false);
-    let record = note.parsed("record", RecordKind::parse, "issues or retrospective")?;
+    let record = note.parsed(
+        "record",
+        RecordKind::parse,
+        "issues, retrospective or contacts",
+    )?;
     let probe = parse_probe(&mut note)?;
     if probe.is_some() && kind != ItemKind::Probe {
         return Err(at(

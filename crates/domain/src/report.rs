@@ -182,6 +182,10 @@ pub struct RunReport {
     pub evidence: Vec<ReportEvidence>,
     /// The deployment team.
     pub contacts: Vec<RunMember>,
+    /// The environment's escalation contacts, in order of escalation.
+    pub escalation: Vec<crate::environment::EscalationContact>,
+    /// The environment's dashboards.
+    pub dashboards: Vec<crate::environment::EnvironmentLink>,
     /// The event log's head.
     pub chain: ReportChain,
 }
@@ -201,6 +205,8 @@ pub struct ReportInputs<'a> {
     pub proposals: &'a [TemplateProposal],
     /// Its log's verification.
     pub chain: &'a ChainVerdict,
+    /// Its environment, when it is on record.
+    pub environment: Option<&'a crate::environment::Environment>,
     /// The report's time.
     pub now: DateTime<Utc>,
 }
@@ -359,6 +365,14 @@ pub fn build(inputs: ReportInputs<'_>) -> RunReport {
             .collect(),
         evidence,
         contacts: run.members.clone(),
+        escalation: inputs
+            .environment
+            .map(|e| e.contacts.clone())
+            .unwrap_or_default(),
+        dashboards: inputs
+            .environment
+            .map(|e| e.dashboards.clone())
+            .unwrap_or_default(),
         chain: ReportChain {
             events: inputs.chain.count,
             head_hash: inputs.chain.head_hash.clone(),
@@ -638,6 +652,28 @@ pub fn markdown(r: &RunReport) -> String {
             line(&m.run_role),
             m.role.as_str()
         ));
+    }
+    if !r.escalation.is_empty() {
+        out.push_str("\nEscalation, in order:\n\n");
+    }
+    for c in &r.escalation {
+        out.push_str(&format!(
+            "{}. {} — {}: {}{}\n",
+            c.level,
+            line(&c.name),
+            line(&c.role),
+            line(&c.reach),
+            c.hours
+                .as_deref()
+                .map(|h| format!(" ({})", line(h)))
+                .unwrap_or_default()
+        ));
+    }
+    if !r.dashboards.is_empty() {
+        out.push_str("\nDashboards:\n\n");
+    }
+    for d in &r.dashboards {
+        out.push_str(&format!("- [{}]({})\n", line(&d.label), d.url));
     }
     out.push_str(&format!(
         "\n## Audit\n\n- Events in the log: {}\n- Head hash: `{}`\n- Chain verified: {}\n",

@@ -121,6 +121,9 @@ pub enum RecordKind {
     Issues,
     /// The run's retrospective: publishing it completes the item, with it as evidence.
     Retrospective,
+    /// The escalation contacts of the run's environment: the item links to them (it is still
+    /// ticked by hand, once they are distributed).
+    Contacts,
 }
 
 impl RecordKind {
@@ -129,14 +132,19 @@ impl RecordKind {
         match self {
             RecordKind::Issues => "issues",
             RecordKind::Retrospective => "retrospective",
+            RecordKind::Contacts => "contacts",
         }
     }
 
     /// Parses the wire and Markdown spelling.
     pub fn parse(s: &str) -> Option<Self> {
-        [RecordKind::Issues, RecordKind::Retrospective]
-            .into_iter()
-            .find(|k| k.as_str() == s)
+        [
+            RecordKind::Issues,
+            RecordKind::Retrospective,
+            RecordKind::Contacts,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
     }
 }
 

@@ -223,6 +223,15 @@ fn environment_view(conn: &mut AnyConnection, row: &EnvironmentRow) -> StoreResu
     row.to_wire(lock, freeze)
 }
 
+/// An environment's record with its lock and freeze in force, in the caller's transaction.
+pub(crate) fn environment_view_of(
+    conn: &mut AnyConnection,
+    name: &str,
+) -> StoreResult<Environment> {
+    let row = load_row(conn, name)?;
+    environment_view(conn, &row)
+}
+
 /// Makes sure a run's environment exists as a record, creating it the first time a run names
 /// it; an archived one refuses new runs.
 pub(crate) fn ensure_environment(

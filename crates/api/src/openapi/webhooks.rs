@@ -3,6 +3,7 @@
 //! so a receiver can generate its types from the document as a client does.
 
 use serde_json::{Map, Value, json};
+use shipshape_domain::environment::EnvironmentEventType;
 use shipshape_domain::event::EventType;
 use shipshape_domain::webhook::TEST_EVENT_TYPE;
 
@@ -69,6 +70,23 @@ pub fn apply(doc: &mut Value) {
                 kind.as_str(),
                 kind.describe(),
                 json!({ "$ref": format!("#/components/schemas/{}", kind.schema_name()) }),
+            ),
+        );
+    }
+    for kind in EnvironmentEventType::ALL {
+        let summary = match kind {
+            EnvironmentEventType::EnvironmentLocked => {
+                "An environment was locked (by a release manager, or by the server when a run \
+                 began to roll back)."
+            }
+            EnvironmentEventType::EnvironmentUnlocked => "An environment was unlocked.",
+        };
+        hooks.insert(
+            kind.as_str().to_owned(),
+            operation(
+                kind.as_str(),
+                summary,
+                json!({ "$ref": "#/components/schemas/EnvironmentEvent" }),
             ),
         );
     }

@@ -415,7 +415,7 @@ pub async fn get_calendar(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
-    /// An API token with `runs:read` (`shipshape_…`), for calendar applications that cannot
+    /// An API token with `runs:read`, for calendar applications that cannot
     /// send an `Authorization` header.
     #[param(max_length = 200)]
     pub token: Option<String>,

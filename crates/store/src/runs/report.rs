@@ -43,7 +43,14 @@ impl Store {
                     ..Default::default()
                 },
             )?;
+            let environment =
+                match crate::environments::environment_view_of(conn, &run.summary.environment) {
+                    Ok(e) => Some(e),
+                    Err(crate::StoreError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                };
             Ok(build(ReportInputs {
+                environment: environment.as_ref(),
                 run: &run,
                 events: &events,
                 issues: &issues,

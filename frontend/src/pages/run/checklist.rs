@@ -269,6 +269,7 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                     {first.record.map(|r| match r {
                         RecordKind::Issues => view! { <a class="tag record-link" href="#issues">"kept in the issues log"</a> }.into_any(),
                         RecordKind::Retrospective => view! { <a class="tag record-link" href="#retrospective">"done by publishing the retrospective"</a> }.into_any(),
+                        RecordKind::Contacts => view! { <a class="tag record-link" href="#environment">"the environment's escalation contacts"</a> }.into_any(),
                     })}
                     {first.role.map(|r| view! { <span class="tag">{format!("for {}", format::role(r))}</span> })}
                     {move || item.with(|i| i.as_ref().is_some_and(|i| !i.applicable)).then(|| view! { <span class="tag">"only after a rollback"</span> })}
