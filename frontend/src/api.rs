@@ -9,6 +9,10 @@ use serde::de::DeserializeOwned;
 use shipshape_domain::announcement::{
     AnnouncementDraft, AnnouncementKind, AnnouncementReceipt, SendAnnouncementRequest,
 };
+use shipshape_domain::environment::{
+    Calendar, CreateFreezeRequest, Environment, EnvironmentList, EnvironmentLock, FreezeList,
+    FreezeWindow, LockEnvironmentRequest, PutEnvironmentRequest, UnlockEnvironmentRequest,
+};
 use shipshape_domain::proposal::{
     CreateProposalRequest, ProposalList, ReviewProposalRequest, TemplateProposal,
 };
@@ -633,4 +637,95 @@ pub async fn review_proposal(
 ) -> ApiResult<TemplateProposal> {
     let path = format!("/template-proposals/{id}");
     decode(send("PATCH", &path, json_body(body)?, None, "application/json").await?).await
+}
+
+// --- Environments and the release calendar ----------------------------------------------
+
+/// Every environment, in promotion order.
+pub async fn environments() -> ApiResult<EnvironmentList> {
+    get("/environments").await
+}
+
+/// One environment, with the lock that holds and the freeze in force.
+pub async fn environment(name: &str) -> ApiResult<Environment> {
+    get(&format!("/environments/{}", encode(name))).await
+}
+
+/// Stores an environment's record, based on the version it was read at.
+pub async fn put_environment(
+    name: &str,
+    body: &PutEnvironmentRequest,
+    version: i64,
+) -> ApiResult<Environment> {
+    decode(
+        send(
+            "PUT",
+            &format!("/environments/{}", encode(name)),
+            json_body(body)?,
+            Some(version),
+            "application/json",
+        )
+        .await?,
+    )
+    .await
+}
+
+/// Locks an environment.
+pub async fn lock_environment(
+    name: &str,
+    body: &LockEnvironmentRequest,
+) -> ApiResult<EnvironmentLock> {
+    post(&format!("/environments/{}/locks", encode(name)), body).await
+}
+
+/// Lifts a lock, with a note.
+pub async fn unlock_environment(
+    name: &str,
+    lock_id: &str,
+    body: &UnlockEnvironmentRequest,
+) -> ApiResult<EnvironmentLock> {
+    decode(
+        send(
+            "PATCH",
+            &format!("/environments/{}/locks/{lock_id}", encode(name)),
+            json_body(body)?,
+            None,
+            "application/json",
+        )
+        .await?,
+    )
+    .await
+}
+
+/// An environment's freeze windows.
+pub async fn freezes(name: &str) -> ApiResult<FreezeList> {
+    get(&format!("/environments/{}/freezes", encode(name))).await
+}
+
+/// Makes a freeze window.
+pub async fn create_freeze(name: &str, body: &CreateFreezeRequest) -> ApiResult<FreezeWindow> {
+    post(&format!("/environments/{}/freezes", encode(name)), body).await
+}
+
+/// Deletes a freeze window.
+pub async fn delete_freeze(name: &str, id: &str) -> ApiResult<()> {
+    send(
+        "DELETE",
+        &format!("/environments/{}/freezes/{id}", encode(name)),
+        None,
+        None,
+        "application/json",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The release calendar over a period (RFC 3339 bounds).
+pub async fn calendar(from: &str, to: &str) -> ApiResult<Calendar> {
+    get(&format!(
+        "/calendar?from={}&to={}",
+        encode(from),
+        encode(to)
+    ))
+    .await
 }

@@ -122,22 +122,18 @@ pub fn blocker(blocker: &Blocker) -> String {
             reason,
             locked_by,
             until,
-        } => match until {
-            Some(u) => format!(
-                "{environment} is locked by {locked_by} until {} UTC: {reason}",
-                utc_input(Some(*u)).replace('T', " ")
-            ),
-            None => format!("{environment} is locked by {locked_by}: {reason}"),
-        },
+        } => format!(
+            "{environment} is locked by {locked_by}{}: {reason}",
+            until
+                .map(|u| format!(" until {}", time(u)))
+                .unwrap_or_default()
+        ),
         Blocker::Freeze {
             environment,
             reason,
             ends_at,
             ..
-        } => format!(
-            "{environment} is frozen until {} UTC: {reason}",
-            utc_input(Some(*ends_at)).replace('T', " ")
-        ),
+        } => format!("{environment} is frozen until {}: {reason}", time(*ends_at)),
         Blocker::Promotion {
             environment,
             product,

@@ -126,6 +126,8 @@ fn Header() -> impl IntoView {
                         {show_when(move || session.allows(Permission::SteerRuns), move || view! {
                             <li><NavLink href="/runs/new" label="New run"/></li>
                         })}
+                        <li><NavLink href="/calendar" label="Calendar"/></li>
+                        <li><NavLink href="/environments" label="Environments"/></li>
                         <li><NavLink href="/templates" label="Templates"/></li>
                         {show_when(move || session.allows(Permission::ManageUsers), move || view! {
                             <li><NavLink href="/users" label="Users"/></li>

@@ -24,6 +24,8 @@ pub enum Page {
     Users,
     Tokens,
     Integrations,
+    Environments(Option<String>),
+    Calendar,
     NotFound,
 }
 
@@ -50,6 +52,9 @@ impl Page {
             ["users"] => Page::Users,
             ["tokens"] => Page::Tokens,
             ["integrations"] => Page::Integrations,
+            ["environments"] => Page::Environments(None),
+            ["environments", name] => Page::Environments(Some(decode(name))),
+            ["calendar"] => Page::Calendar,
             _ => Page::NotFound,
         }
     }

@@ -222,6 +222,10 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     .await;
     b.click(&format!("{form} button[type=submit]")).await;
     b.wait_text(".run-status", "Rolling back").await;
+    // The log with every rationale opens on demand.
+    b.wait_text("button.decision-log-toggle", "Decision log (2)")
+        .await;
+    b.click("button.decision-log-toggle").await;
     b.wait_text("ol.decisions", "Roll back — deployment checkpoint")
         .await;
     b.wait_text("ol.decisions", "observed: error rate 7%").await;
@@ -1102,6 +1106,131 @@ async fn after_a_run_the_team_keeps_its_records_and_an_admin_accepts_its_lesson(
     b.quit().await;
 }
 
+async fn environments_are_kept_locked_and_frozen_and_the_calendar_shows_them(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let (run, run_id) = started_run(&app).await;
+    assert_eq!(run["environment"], "production");
+    let b = Browser::open(&app.base).await;
+    b.goto("/environments/production").await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.wait_text("h1", "Environment: production").await;
+
+    // An administrator keeps the record: contacts and dashboards, one per line.
+    b.click("button.edit-env").await;
+    b.fill("textarea[name=description]", "Where students are")
+        .await;
+    b.fill(
+        "textarea[name=contacts]",
+        "1 | Dana Whitfield | Database on-call | +49 30 555 0101 | 24/7\n2 | Sam Ortiz | Platform lead | sam@edulibra.example",
+    )
+    .await;
+    b.fill(
+        "textarea[name=dashboards]",
+        "Grafana | https://grafana.example/d/edulibra",
+    )
+    .await;
+    b.click(".env-form button[type=submit]").await;
+    b.wait_text(".env-card", "Where students are").await;
+    b.wait_text(".env-card ol.contacts", "Dana Whitfield").await;
+    let env = app
+        .get(&app.admin, "/api/v1/environments/production")
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(env["contacts"][1]["reach"], "sam@edulibra.example");
+    assert_eq!(
+        env["dashboards"][0]["url"],
+        "https://grafana.example/d/edulibra"
+    );
+
+    // A release manager locks it; the run shows why it cannot deploy.
+    b.fill("input[name=lock-reason]", "Database migration half-done")
+        .await;
+    b.click(".lock-form button[type=submit]").await;
+    b.wait_text(".env-card .lock", "Locked by admin").await;
+    // A freeze window every weekend, in Berlin's time.
+    b.fill("input[name=freeze-reason]", "Weekend").await;
+    b.choose("select[name=recurrence]", "weekly").await;
+    b.fill("input[name=freeze-start]", "sat 00:00").await;
+    b.fill("input[name=freeze-end]", "mon 00:00").await;
+    b.fill("input[name=freeze-tz]", "Europe/Berlin").await;
+    b.click(".freeze-form button[type=submit]").await;
+    b.wait_text(
+        "ul.freezes",
+        "Weekend: every week, sat 00:00 to mon 00:00 (Europe/Berlin) — next",
+    )
+    .await;
+    // A bad one is refused with the field named.
+    b.fill("input[name=freeze-reason]", "Never").await;
+    b.fill("input[name=freeze-start]", "sat 00:00").await;
+    b.fill("input[name=freeze-end]", "sun 00:00").await;
+    b.fill("input[name=freeze-tz]", "Mars/Olympus").await;
+    b.click(".freeze-form button[type=submit]").await;
+    b.wait_text(".env-card [role=alert]", "time_zone").await;
+
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.wait_text(".run-status", "Preparing").await;
+    b.click("button.env-toggle").await;
+    b.wait_text(
+        "#environment ol.contacts",
+        "Dana Whitfield — Database on-call",
+    )
+    .await;
+    b.wait_text("#environment .lock", "Database migration half-done")
+        .await;
+    b.wait_text("#environment .dashboards", "Grafana").await;
+    // The escalation item links to the contacts.
+    b.wait_text(".record-link[href='#environment']", "escalation contacts")
+        .await;
+
+    // The calendar: the lock this week, keyboard-driven between weeks and months.
+    b.goto("/calendar").await;
+    b.wait_text("h1", "Release calendar").await;
+    b.wait_text(".calendar .cal-entry.lock", "Database migration half-done")
+        .await;
+    let title = b.text(".cal-title").await.unwrap();
+    b.click(".calendar").await;
+    b.js("document.querySelector('.calendar').dispatchEvent(new KeyboardEvent('keydown', {key: 'ArrowRight', bubbles: true}));", vec![]).await;
+    let mut moved = false;
+    for _ in 0..100 {
+        if b.text(".cal-title").await.is_some_and(|t| t != title) {
+            moved = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(moved, "→ moves the calendar on from {title}");
+    b.click("button.cal-month").await;
+    b.wait_text(".cal-bar button.cal-month[aria-pressed=true]", "Month")
+        .await;
+    b.js("document.querySelector('.calendar').dispatchEvent(new KeyboardEvent('keydown', {key: 't', bubbles: true}));", vec![]).await;
+    b.wait_text(".calendar .cal-entry.freeze", "Weekend").await;
+    // Readable on a phone: in a 360-pixel-wide frame the days stand one under another,
+    // where the desktop shows seven side by side.
+    let columns = "return getComputedStyle(document.querySelector('.calendar')).gridTemplateColumns.split(' ').length;";
+    assert_eq!(b.js(columns, vec![]).await, json!(7));
+    b.js(
+        "const f = document.createElement('iframe'); f.id = 'phone'; f.style.width = '360px'; f.style.height = '640px'; f.src = '/calendar'; document.body.appendChild(f);",
+        vec![],
+    )
+    .await;
+    let mut phone = Value::Null;
+    for _ in 0..150 {
+        phone = b
+            .js(
+                "const d = document.getElementById('phone').contentDocument; const c = d && d.querySelector('.calendar'); return c ? getComputedStyle(c).gridTemplateColumns.split(' ').length : null;",
+                vec![],
+            )
+            .await;
+        if !phone.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(phone, json!(1), "one column on a phone");
+    b.quit().await;
+}
+
 async fn a_screen_that_cannot_be_fetched_is_reported(backend: Backend) {
     // The built app, without the run page's module.
     let dir = std::env::temp_dir().join(format!("shipshape-web-{}", uuid::Uuid::new_v4().simple()));
@@ -1194,6 +1323,7 @@ macro_rules! in_the_browser {
 }
 
 in_the_browser!(
+    environments_are_kept_locked_and_frozen_and_the_calendar_shows_them,
     a_release_team_works_a_run_through_to_a_rollback,
     a_change_made_elsewhere_appears_without_a_reload,
     one_stream_per_tab_serves_eight_live_runs_a_dashboard_and_a_run_page,

@@ -552,118 +552,72 @@ pub enum Blocker {
 }
 
 impl<'de> Deserialize<'de> for Blocker {
-    /// Reads the blocker as a JSON object, then the variant its `kind` names: far less code
-    /// than an internally tagged enum (the web app decodes blockers, and its size is
-    /// budgeted).
+    /// Reads the blocker as a JSON object, then the fields its `kind` names straight from the
+    /// tree: far less code than an internally tagged enum or a decoder per kind (the web app
+    /// decodes blockers, and its size is budgeted).
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        #[derive(Deserialize)]
-        struct ItemBlocker {
-            item_id: String,
-            reference: String,
-            title: String,
-            gate: Gate,
-            status: ItemStatus,
-            #[serde(default)]
-            reason: Option<String>,
+        let fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let raw = |name: &'static str| fields.get(name).and_then(serde_json::Value::as_str);
+        let text = |name: &'static str| {
+            raw(name)
+                .map(str::to_owned)
+                .ok_or_else(|| D::Error::missing_field(name))
+        };
+        // A field that must hold one of a fixed set of words.
+        fn word<T, E: Error>(
+            value: Option<&str>,
+            name: &'static str,
+            parse: fn(&str) -> Option<T>,
+        ) -> Result<T, E> {
+            value
+                .and_then(parse)
+                .ok_or_else(|| E::custom(format!("`{name}` is missing or unknown")))
         }
-        #[derive(Deserialize)]
-        struct IssueBlocker {
-            issue_id: String,
-            number: i32,
-            title: String,
-            severity: crate::records::Severity,
-            status: crate::records::IssueStatus,
-        }
-        #[derive(Deserialize)]
-        struct LockBlocker {
-            environment: String,
-            reason: String,
-            locked_by: String,
-            #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
-            until: Option<DateTime<Utc>>,
-        }
-        #[derive(Deserialize)]
-        struct FreezeBlocker {
-            freeze_id: String,
-            environment: String,
-            reason: String,
-            #[serde(deserialize_with = "crate::timestamp::deserialize")]
-            ends_at: DateTime<Utc>,
-        }
-        #[derive(Deserialize)]
-        struct PromotionBlocker {
-            environment: String,
-            product: String,
-            release_version: String,
-        }
-        #[derive(Deserialize)]
-        struct DecisionBlocker {
-            point_key: String,
-            title: String,
-            needed: Outcome,
-            latest: Option<Outcome>,
-        }
-        let mut fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
-        let kind = fields.remove("kind");
-        let rest = serde_json::Value::Object(fields);
-        match kind.as_ref().and_then(serde_json::Value::as_str) {
-            Some("item") => {
-                let b: ItemBlocker = crate::tree(rest)?;
-                Ok(Blocker::Item {
-                    item_id: b.item_id,
-                    reference: b.reference,
-                    title: b.title,
-                    gate: b.gate,
-                    status: b.status,
-                    reason: b.reason,
-                })
-            }
-            Some("decision") => {
-                let b: DecisionBlocker = crate::tree(rest)?;
-                Ok(Blocker::Decision {
-                    point_key: b.point_key,
-                    title: b.title,
-                    needed: b.needed,
-                    latest: b.latest,
-                })
-            }
-            Some("issue") => {
-                let b: IssueBlocker = crate::tree(rest)?;
-                Ok(Blocker::Issue {
-                    issue_id: b.issue_id,
-                    number: b.number,
-                    title: b.title,
-                    severity: b.severity,
-                    status: b.status,
-                })
-            }
-            Some("lock") => {
-                let b: LockBlocker = crate::tree(rest)?;
-                Ok(Blocker::Lock {
-                    environment: b.environment,
-                    reason: b.reason,
-                    locked_by: b.locked_by,
-                    until: b.until,
-                })
-            }
-            Some("freeze") => {
-                let b: FreezeBlocker = crate::tree(rest)?;
-                Ok(Blocker::Freeze {
-                    freeze_id: b.freeze_id,
-                    environment: b.environment,
-                    reason: b.reason,
-                    ends_at: b.ends_at,
-                })
-            }
-            Some("promotion") => {
-                let b: PromotionBlocker = crate::tree(rest)?;
-                Ok(Blocker::Promotion {
-                    environment: b.environment,
-                    product: b.product,
-                    release_version: b.release_version,
-                })
-            }
+        let time = |name: &'static str| raw(name).and_then(crate::timestamp::parse);
+        match raw("kind") {
+            Some("item") => Ok(Blocker::Item {
+                item_id: text("item_id")?,
+                reference: text("reference")?,
+                title: text("title")?,
+                gate: word(raw("gate"), "gate", Gate::parse)?,
+                status: word(raw("status"), "status", ItemStatus::parse)?,
+                reason: raw("reason").map(str::to_owned),
+            }),
+            Some("decision") => Ok(Blocker::Decision {
+                point_key: text("point_key")?,
+                title: text("title")?,
+                needed: word(raw("needed"), "needed", Outcome::parse)?,
+                latest: raw("latest").and_then(Outcome::parse),
+            }),
+            Some("issue") => Ok(Blocker::Issue {
+                issue_id: text("issue_id")?,
+                number: fields
+                    .get("number")
+                    .and_then(serde_json::Value::as_i64)
+                    .and_then(|n| i32::try_from(n).ok())
+                    .ok_or_else(|| D::Error::missing_field("number"))?,
+                title: text("title")?,
+                severity: word(raw("severity"), "severity", crate::records::Severity::parse)?,
+                status: word(raw("status"), "status", crate::records::IssueStatus::parse)?,
+            }),
+            Some("lock") => Ok(Blocker::Lock {
+                environment: text("environment")?,
+                reason: text("reason")?,
+                locked_by: text("locked_by")?,
+                until: time("until"),
+            }),
+            Some("freeze") => Ok(Blocker::Freeze {
+                freeze_id: text("freeze_id")?,
+                environment: text("environment")?,
+                reason: text("reason")?,
+                ends_at: time("ends_at").ok_or_else(|| D::Error::missing_field("ends_at"))?,
+            }),
+            Some("promotion") => Ok(Blocker::Promotion {
+                environment: text("environment")?,
+                product: text("product")?,
+                release_version: text("release_version")?,
+            }),
             Some(other) => Err(D::Error::unknown_variant(
                 other,
                 &["item", "decision", "issue", "lock", "freeze", "promotion"],

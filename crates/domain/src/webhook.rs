@@ -54,7 +54,7 @@ impl WebhookFormat {
 
 /// A kind of event a subscription may ask for: a run event (see `EventType`), or an
 /// environment event (`environment_locked`, `environment_unlocked`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(untagged)]
 pub enum WebhookEventType {
@@ -62,6 +62,16 @@ pub enum WebhookEventType {
     Run(EventType),
     /// An environment event.
     Environment(EnvironmentEventType),
+}
+
+impl<'de> Deserialize<'de> for WebhookEventType {
+    /// Reads the name and looks it up: far less code than an untagged enum's decoder (the web
+    /// app decodes subscriptions, and its size is budgeted).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        WebhookEventType::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown event type `{name}`")))
+    }
 }
 
 impl WebhookEventType {

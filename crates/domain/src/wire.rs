@@ -874,11 +874,25 @@ impl<'de> Deserialize<'de> for Run {
         let members = take("members")?;
         let warnings = fields.remove("warnings").unwrap_or_default();
         Ok(Run {
-            warnings: if warnings.is_null() {
-                Vec::new()
-            } else {
-                crate::tree(warnings)?
-            },
+            // Read from the tree as it is: less code than a decoder.
+            warnings: warnings
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .map(|w| {
+                            let text = |k: &str| w.get(k).and_then(serde_json::Value::as_str);
+                            let time = |k: &str| text(k).and_then(crate::timestamp::parse);
+                            crate::environment::ScheduleWarning {
+                                kind: text("kind").unwrap_or_default().to_owned(),
+                                message: text("message").unwrap_or_default().to_owned(),
+                                freeze_id: text("freeze_id").map(str::to_owned),
+                                starts_at: time("starts_at").unwrap_or_default(),
+                                ends_at: time("ends_at"),
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             parts: crate::tree(parts)?,
             decision_points: crate::tree(decision_points)?,
             decisions: crate::tree(decisions)?,

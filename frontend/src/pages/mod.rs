@@ -6,7 +6,9 @@
 //! and templates have a module each; the screens of forms share one.
 
 pub mod announce;
+pub mod calendar;
 pub mod dashboard;
+pub mod environments;
 pub mod integrations;
 pub mod login;
 pub mod new_run;
@@ -92,6 +94,11 @@ pub fn decision_form(key: String, deciding: RwSignal<bool>) -> Screen {
 }
 
 #[wasm_split(panels, fallible)]
+pub fn decision_log(decisions: Memo<Vec<shipshape_domain::wire::Decision>>) -> Screen {
+    Ok(run::decision_log(decisions))
+}
+
+#[wasm_split(panels, fallible)]
 pub fn item_panel(panel: run::ItemPanel) -> Screen {
     Ok(run::item_panel(panel))
 }
@@ -121,6 +128,12 @@ pub fn issues_panel() -> Screen {
     Ok(run::issues_panel())
 }
 
+// With the environments page, whose code it shares.
+#[wasm_split(templates, fallible)]
+pub fn environment_panel(name: String) -> Screen {
+    Ok(run::environment_panel(name))
+}
+
 #[wasm_split(panels, fallible)]
 pub fn retrospective_panel() -> Screen {
     Ok(run::retrospective_panel())
@@ -134,6 +147,19 @@ fn report_screen(id: String) -> Screen {
     Ok(view! { <report::ReportPage id=id/> }.into_any())
 }
 
+// Environments share the templates' module: the forms' and the dashboard's have no room left,
+// and a module of their own would multiply the modules screens share.
+#[wasm_split(templates, fallible)]
+fn environments_screen(only: Option<String>) -> Screen {
+    Ok(view! { <environments::Environments only=only/> }.into_any())
+}
+
+// The calendar shares the dashboard's module, as the report does.
+#[wasm_split(dashboard, fallible)]
+fn calendar_screen() -> Screen {
+    Ok(view! { <calendar::CalendarPage/> }.into_any())
+}
+
 #[wasm_split(forms, fallible)]
 fn tokens_screen() -> Screen {
     Ok(view! { <tokens::Tokens/> }.into_any())
@@ -145,12 +171,14 @@ pub fn prefetch(page: &Page) {
     let page = page.clone();
     leptos::task::spawn_local(async move {
         let _ = match page {
-            Page::Dashboard | Page::Report(_) => preload_dashboard().await,
+            Page::Dashboard | Page::Report(_) | Page::Calendar => preload_dashboard().await,
             Page::NewRun | Page::Users | Page::Tokens | Page::Integrations | Page::Announce(_) => {
                 preload_forms().await
             }
             Page::Run(_) => preload_run().await,
-            Page::Templates | Page::Template(_) | Page::ImportTemplate => preload_templates().await,
+            Page::Templates | Page::Template(_) | Page::ImportTemplate | Page::Environments(_) => {
+                preload_templates().await
+            }
             Page::Login | Page::NotFound => Ok(()),
         };
     });
@@ -172,6 +200,8 @@ pub fn Lazy(page: Page) -> impl IntoView {
             Page::Integrations => integrations_screen().await,
             Page::Announce(id) => announce_screen(id).await,
             Page::Report(id) => report_screen(id).await,
+            Page::Environments(only) => environments_screen(only).await,
+            Page::Calendar => calendar_screen().await,
             Page::Login | Page::NotFound => Ok(().into_any()),
         }
     })

@@ -488,6 +488,12 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
                             v["type"] = json!("string");
                             v
                         }
+                        // An environment's name, in its path.
+                        "name" if p["in"] == "path" => {
+                            let mut v = label();
+                            v["type"] = json!("string");
+                            v
+                        }
                         "runs" if p["in"] == "query" => {
                             let id = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
                             json!({"type": "string", "pattern": format!("^{id}(?:,{id}){{0,99}}$")})
@@ -509,6 +515,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         "Last-Event-ID",
         "product",
         "environment",
+        "name",
         "runs",
         "version",
     ] {

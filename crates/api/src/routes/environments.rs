@@ -57,6 +57,7 @@ pub async fn list_environments(
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such environment", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An environment name outside the text rule of names", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["runs:read"]))
 )]
@@ -132,6 +133,7 @@ pub async fn update_environment(
         (status = 403, description = "Not an admin, or a token without admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such environment", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Runs name it, or another environment is promoted from it (`environment_in_use`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An environment name outside the text rule of names", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -167,7 +169,8 @@ pub struct LockQuery {
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such environment", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A limit out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A limit out of range, or an environment name outside the text rule of names", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["runs:read"]))
 )]
@@ -267,6 +270,7 @@ pub async fn update_environment_lock(
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such environment", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An environment name outside the text rule of names", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["runs:read"]))
 )]
@@ -327,6 +331,7 @@ pub async fn create_freeze_window(
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a release manager, or a token without runs:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such freeze window in that environment", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An environment name outside the text rule of names", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["runs:write"]))
 )]
@@ -374,8 +379,8 @@ impl CalendarQuery {
     }
 
     fn environment(&self) -> Result<Option<String>, ApiError> {
-        Ok(match self.environment.as_deref().map(str::trim) {
-            None | Some("") => None,
+        Ok(match self.environment.as_deref() {
+            None => None,
             Some(e) => Some(Label::parse("environment", e)?.into_string()),
         })
     }
@@ -388,6 +393,7 @@ impl CalendarQuery {
     params(CalendarQuery),
     responses(
         (status = 200, description = "The entries that meet the period, by start", body = Calendar),
+        (status = 400, description = "A malformed query (a time that is not RFC 3339)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A period that ends before it starts or spans more than 400 days", body = Problem, content_type = "application/problem+json"),
@@ -433,6 +439,7 @@ pub struct FeedQuery {
     params(FeedQuery),
     responses(
         (status = 200, description = "The feed", content_type = "text/calendar", body = String),
+        (status = 400, description = "A malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No token, or an unknown, revoked or expired one", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An invalid environment name", body = Problem, content_type = "application/problem+json"),

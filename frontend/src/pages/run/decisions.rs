@@ -24,6 +24,8 @@ pub(super) fn Decisions() -> impl IntoView {
         ctx.run
             .with(|r| r.as_ref().map(|r| r.decisions.clone()).unwrap_or_default())
     });
+    // The log with every rationale is a panel, fetched when opened.
+    let log_open = RwSignal::new(false);
     view! {
         <section class="panel" aria-labelledby="decisions-h">
             <h2 id="decisions-h">"Decisions"</h2>
@@ -35,33 +37,44 @@ pub(super) fn Decisions() -> impl IntoView {
                     .map(|point| view! { <DecisionPoint point=point/> })
                     .collect_view()
             }}
-            <h3>"Decision log"</h3>
-            {move || {
-                let list = decisions.get();
-                if list.is_empty() {
-                    return view! { <p class="muted">"No decision recorded yet."</p> }.into_any();
-                }
-                view! {
-                    <ol class="decisions">
-                        {list.into_iter().rev().map(|d| view! {
-                            <li class:superseded=d.superseded data-outcome=d.outcome.as_str()>
-                                <strong>{format!("{} — {}", format::outcome(d.outcome), d.point_key.replace('_', " "))}</strong>
-                                {d.superseded.then_some(" (superseded)")}
-                                <span class="muted">{format!(" by {} at {}", d.decided_by, format::time(d.decided_at))}</span>
-                                <p>{d.rationale.clone()}</p>
-                                <ul class="criteria">
-                                    {d.criteria.iter().map(|c| view! {
-                                        <li>{format!("{} — {}{}", format::criterion_result(c.result), c.criterion,
-                                            c.observed.as_ref().map(|o| format!(" (observed: {o})")).unwrap_or_default())}</li>
-                                    }).collect_view()}
-                                </ul>
-                            </li>
-                        }).collect_view()}
-                    </ol>
-                }.into_any()
-            }}
+            <button type="button" class="decision-log-toggle" aria-expanded=move || log_open.get().to_string()
+                on:click=move |_| log_open.update(|o| *o = !*o)>
+                {move || format!("Decision log ({})", decisions.with(Vec::len))}
+            </button>
+            {move || log_open.get().then(|| crate::pages::lazy_panel(crate::pages::decision_log(decisions)))}
         </section>
     }
+}
+
+/// Every decision, newest first, with its criteria and rationale (see
+/// [`crate::pages::decision_log`]).
+pub fn decision_log(decisions: Memo<Vec<shipshape_domain::wire::Decision>>) -> AnyView {
+    (move || {
+        let list = decisions.get();
+        if list.is_empty() {
+            return view! { <p class="muted">"No decision recorded yet."</p> }.into_any();
+        }
+        view! {
+            <ol class="decisions">
+                {list.into_iter().rev().map(|d| view! {
+                    <li class:superseded=d.superseded data-outcome=d.outcome.as_str()>
+                        <strong>{format!("{} — {}", format::outcome(d.outcome), d.point_key.replace('_', " "))}</strong>
+                        {d.superseded.then_some(" (superseded)")}
+                        <span class="muted">{format!(" by {} at {}", d.decided_by, format::time(d.decided_at))}</span>
+                        <p>{d.rationale.clone()}</p>
+                        <ul class="criteria">
+                            {d.criteria.iter().map(|c| view! {
+                                <li>{format!("{} — {}{}", format::criterion_result(c.result), c.criterion,
+                                    c.observed.as_ref().map(|o| format!(" (observed: {o})")).unwrap_or_default())}</li>
+                            }).collect_view()}
+                        </ul>
+                    </li>
+                }).collect_view()}
+            </ol>
+        }
+        .into_any()
+    })
+    .into_any()
 }
 
 #[component]

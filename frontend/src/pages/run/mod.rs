@@ -28,6 +28,7 @@ use crate::session::use_session;
 
 mod checklist;
 mod decisions;
+mod environment;
 mod records;
 mod team;
 mod timeline;
@@ -35,6 +36,7 @@ mod transitions;
 
 use checklist::Checklist;
 use decisions::Decisions;
+use environment::EnvironmentSection;
 use records::Records;
 use team::Team;
 use timeline::Timeline;
@@ -169,6 +171,8 @@ pub(crate) use transitions::{OverridePanel, override_panel};
 
 pub(crate) use timeline::timeline_list;
 
+pub(crate) use decisions::decision_log;
+pub(crate) use environment::environment_panel;
 pub(crate) use records::{diff_view, issues_panel, retrospective_panel};
 
 /// A probe item's history (see [`crate::pages::probe_history`]).
@@ -333,6 +337,7 @@ fn RunBody(
                 <Records/>
             </div>
             <aside class="run-side">
+                <EnvironmentSection/>
                 <Team/>
                 {show_when(can(Permission::SteerRuns), || view! { <Announce/> })}
                 <Timeline events=events/>
