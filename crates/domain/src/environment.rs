@@ -1217,7 +1217,8 @@ mod tz {
     }
 }
 
-#[cfg(all(test, feature = "tz"))]
+#[cfg(test)]
+#[cfg(feature = "tz")]
 mod tests {
     use super::*;
     use chrono::TimeZone;

@@ -228,16 +228,17 @@ impl Store {
             let run = &rows.run;
             check_if_match("run", if_match, run.last_seq)?;
             // Only a start can collide with another live run; other actions skip the query.
-            let other_live_run = rows.other_live_run.clone();
             let facts = facts(
                 run,
                 &rows.template,
                 &rows.items,
                 &rows.decisions,
-                other_live_run,
                 &rows.probes,
-                rows.blocking_issues.clone(),
-                rows.environment_blockers.clone(),
+                Surroundings {
+                    other_live_run: rows.other_live_run.clone(),
+                    blocking_issues: rows.blocking_issues.clone(),
+                    environment_blockers: rows.environment_blockers.clone(),
+                },
             )?;
             let (plan, overridden) = if force {
                 plan_forced_transition(&facts, action, reason)?

@@ -576,16 +576,29 @@ pub(super) fn latest_outcomes(decisions: &[DecisionRow]) -> StoreResult<HashMap<
     Ok(latest)
 }
 
+/// What the gates need to know from outside the run's own rows.
+pub(super) struct Surroundings {
+    /// Another live run of the same product and environment.
+    pub(super) other_live_run: Option<String>,
+    /// The issues that stop it completing.
+    pub(super) blocking_issues: Vec<IssueFacts>,
+    /// What its environment says against moving on.
+    pub(super) environment_blockers: Vec<Blocker>,
+}
+
 pub(super) fn facts(
     run: &RunRow,
     template: &Template,
     items: &[ItemRow],
     decisions: &[DecisionRow],
-    other_live_run: Option<String>,
     probes: &ProbeContext,
-    blocking_issues: Vec<IssueFacts>,
-    environment_blockers: Vec<Blocker>,
+    around: Surroundings,
 ) -> StoreResult<RunFacts> {
+    let Surroundings {
+        other_live_run,
+        blocking_issues,
+        environment_blockers,
+    } = around;
     let latest = latest_outcomes(decisions)?;
     Ok(RunFacts {
         status: run.status()?,
@@ -814,10 +827,12 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
         template,
         items,
         decisions,
-        other_live_run,
         &probes,
-        blocking_issues,
-        environment_blockers,
+        Surroundings {
+            other_live_run,
+            blocking_issues,
+            environment_blockers,
+        },
     )?);
     Ok(Run {
         warnings,
