@@ -21,7 +21,13 @@ from shipshape_client.api.auth import get_me, login
 from shipshape_client.api.webhooks import create_webhook
 from shipshape_client.api.decisions import create_decision, list_decisions
 from shipshape_client.api.events import list_events
-from shipshape_client.api.environments import update_environment
+from shipshape_client.api.environments import (
+    create_freeze_window,
+    get_calendar,
+    get_environment,
+    update_environment,
+    update_environment_lock,
+)
 from shipshape_client.api.items import create_check, create_signoff, list_checks, update_item
 from shipshape_client.api.team import create_member, delete_member
 from shipshape_client.api.users import create_user
@@ -146,6 +152,23 @@ def main(base_url: str, password: str) -> None:
     target = serve_target()
     env = update_environment.sync(client=api, name="production", body=PutEnvironmentRequest(base_url=target))
     check(env is not None and env.base_url == target, "the environment's base URL is set")
+    contact = models.EscalationContact(name="Dana Whitfield", role="Database on-call", reach="+49 30 555 0101", level=1)
+    qa = update_environment.sync(client=api, name="qa", body=PutEnvironmentRequest(position=1, contacts=[contact]))
+    check(isinstance(qa, models.Environment) and qa.contacts[0].name == "Dana Whitfield", "an environment's contacts")
+    frozen = create_freeze_window.sync(
+        client=api,
+        name="qa",
+        body=models.CreateFreezeRequest(
+            reason="Year-end closing", recurrence=models.Recurrence.YEARLY, start="12-28", end="12-31", time_zone="Europe/Berlin"
+        ),
+    )
+    check(isinstance(frozen, models.FreezeWindow) and frozen.recurrence == models.Recurrence.YEARLY, "a yearly freeze window")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    calendar = get_calendar.sync(client=api, from_=now, to=now + datetime.timedelta(days=390), environment="qa")
+    check(
+        isinstance(calendar, models.Calendar) and any(e.kind == models.CalendarKind.FREEZE for e in calendar.entries),
+        "the calendar shows the freeze",
+    )
 
     templates = list_templates.sync(client=api)
     edulibra = next(t for t in templates if t.builtin)
@@ -435,6 +458,15 @@ def drive_a_rollback(api, signers, template_id: str) -> str:
         client=api, run_id=run.id, body=TransitionRequest(action=TransitionAction.FINISH_ROLLBACK)
     )
     check(finished.status == RunStatus.ROLLED_BACK, "rolled back")
+    staging = get_environment.sync(client=api, name="staging")
+    check(
+        isinstance(staging, models.Environment) and staging.lock is not None and staging.lock.locked_by == "system",
+        "the rollback locked its environment",
+    )
+    lifted = update_environment_lock.sync(
+        client=api, name="staging", lock_id=staging.lock.id, body=models.UnlockEnvironmentRequest(note="root cause understood")
+    )
+    check(isinstance(lifted, models.EnvironmentLock) and lifted.unlocked_by == "admin", "unlocked with a note")
     return run.id
 
 
