@@ -113,11 +113,28 @@ async fn environments_are_records_kept_by_admins_and_archived_rather_than_delete
         "level 1 first"
     );
     assert_eq!(stored.json["dashboards"][0]["label"], "Grafana");
-    assert_ne!(stored.etag.as_deref(), Some(version.as_str()));
+    // A field left out keeps its value (a tool that sets only the base URL keeps the rest).
+    let kept = put(
+        &app,
+        "production",
+        json!({"base_url": "https://edulibra.example/v2"}),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(kept.json["contacts"].as_array().unwrap().len(), 2);
+    assert_eq!(kept.json["promotes_from"], "staging");
+    assert_eq!(kept.json["base_url"], "https://edulibra.example/v2");
+    assert_ne!(kept.etag, stored.etag);
     // A second admin writing over the first from the old version is refused.
-    put(&app, "production", record.clone(), Some(&version))
-        .await
-        .expect_problem(412, "precondition_failed");
+    put(
+        &app,
+        "production",
+        record.clone(),
+        Some(&stored.etag.clone().unwrap()),
+    )
+    .await
+    .expect_problem(412, "precondition_failed");
     // Listed in promotion order.
     let list = app
         .get(&app.admin, "/api/v1/environments")
@@ -142,7 +159,10 @@ async fn environments_are_records_kept_by_admins_and_archived_rather_than_delete
             "dashboards",
         ),
         (json!({"promotes_from": "qa"}), "promotes_from"),
-        (json!({"requires_promotion": true}), "requires_promotion"),
+        (
+            json!({"promotes_from": null, "requires_promotion": true}),
+            "requires_promotion",
+        ),
     ] {
         let a = put(&app, "production", body, None)
             .await
@@ -279,6 +299,15 @@ async fn a_lock_stops_the_start_and_the_deployment_until_unlocked_and_webhooks_h
     )
     .await
     .expect_problem(422, "invalid_input");
+    for until in ["2999-01-01T00:00:00Z", "+10000-01-01T00:00:00Z"] {
+        app.post(
+            &rm,
+            "/api/v1/environments/staging/locks",
+            json!({"reason": "x", "until": until}),
+        )
+        .await
+        .expect(422);
+    }
 
     // The run shows the lock before anyone clicks, and refuses the start naming it.
     let shown = blockers(&app, &run, "start").await;
@@ -369,9 +398,31 @@ async fn a_rollback_locks_its_environment_until_someone_has_looked(backend: Back
     app.finish_gate(&rm, &run, "deploy").await;
     app.decide(&rm, &run, "go_no_go", "go").await.expect(201);
     app.transition(&rm, &run, "advance").await.expect(200);
+    // A lock that would lift by itself in an hour gives way to the rollback's.
+    let timed = app
+        .post(
+            &rm,
+            "/api/v1/environments/production/locks",
+            json!({"reason": "Network work", "until": rfc3339(Utc::now() + chrono::Duration::hours(1))}),
+        )
+        .await
+        .expect(201)
+        .json;
     app.decide(&rm, &run, "deployment_checkpoint", "rollback")
         .await
         .expect(201);
+    let history = app
+        .get(&rm, "/api/v1/environments/production/locks")
+        .await
+        .expect(200)
+        .json;
+    let replaced = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == timed["id"])
+        .unwrap();
+    assert_eq!(replaced["unlocked_by"], "system");
     let env = app
         .get(&rm, "/api/v1/environments/production")
         .await
@@ -466,6 +517,15 @@ async fn freezes_refuse_a_start_naming_their_end_warn_the_schedule_and_yield_to_
             a.text
         );
     }
+
+    // A one-off window years ahead is kept.
+    app.post(
+        &rm,
+        path,
+        json!({"reason": "Data-centre move", "recurrence": "once", "start": format!("{}-03-01T00:00:00Z", now.year() + 4), "end": format!("{}-03-02T00:00:00Z", now.year() + 4)}),
+    )
+    .await
+    .expect(201);
 
     // The start is refused, naming the freeze and when it ends.
     let refused = app.transition(&rm, &run, "start").await.expect(409);
@@ -698,6 +758,8 @@ async fn the_calendar_lists_runs_freezes_and_locks_and_calendar_applications_rea
         .json;
     assert_eq!(only["entries"].as_array().unwrap().len(), 1);
     for query in [
+        "from=%2B262142-12-31T00:00:00Z".to_owned(),
+        format!("from={from}&to=9999-12-31T23:59:59Z"),
         format!("from={to}&to={from}"),
         format!(
             "from={from}&to={}",

@@ -99,40 +99,57 @@ pub struct EnvironmentList {
     pub items: Vec<Environment>,
 }
 
-/// An environment's record to store (every field; what is left out is cleared).
+/// An environment's record to store: a field left out keeps its stored value (a new record
+/// starts empty); `null` clears a text field.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PutEnvironmentRequest {
-    /// What it is (up to 2,000 characters).
-    #[serde(default)]
-    pub description: Option<String>,
-    /// Where it stands in the promotion order, 0 to 1,000 (default 0).
-    #[serde(default)]
+    /// What it is (up to 2,000 characters; `null` clears it).
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub description: Option<Option<String>>,
+    /// Where it stands in the promotion order, 0 to 1,000 (a new record: 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<i32>,
-    /// The environment a release is promoted from (another environment's name).
-    #[serde(default)]
-    pub promotes_from: Option<String>,
+    /// The environment a release is promoted from (another environment's name; `null`
+    /// clears it).
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub promotes_from: Option<Option<String>>,
     /// Whether a run here needs a completed run of the same product and release version in
     /// `promotes_from` first (needs `promotes_from`).
-    #[serde(default)]
-    pub requires_promotion: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_promotion: Option<bool>,
     /// The base URL probe items write `{base_url}` with: absolute http(s); `null` removes it.
-    #[serde(default)]
-    pub base_url: Option<String>,
-    /// Links shown on every run here (at most 20).
-    #[serde(default)]
-    pub dashboards: Vec<EnvironmentLink>,
-    /// Whom to call, in order of escalation (at most 20).
-    #[serde(default)]
-    pub contacts: Vec<EscalationContact>,
+    #[serde(
+        default,
+        deserialize_with = "crate::wire::present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub base_url: Option<Option<String>>,
+    /// Links shown on every run here (at most 20; replaces the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboards: Option<Vec<EnvironmentLink>>,
+    /// Whom to call, in order of escalation (at most 20; replaces the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts: Option<Vec<EscalationContact>>,
     /// Archive it (no new run may name it) or bring it back.
-    #[serde(default)]
-    pub archived: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
 }
 
 /// An environment's record, checked.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct EnvironmentSpec {
     /// The description.
     pub description: Option<String>,
@@ -160,25 +177,33 @@ fn optional_line(field: &'static str, s: Option<&str>) -> Result<Option<String>,
 }
 
 impl PutEnvironmentRequest {
-    /// Checks every field. `known` names every environment with the one it promotes from,
-    /// so that `promotes_from` names one of them and the promotion order has no cycle.
+    /// The record `current` (`None`: a new one) becomes, every field checked. `known` names
+    /// every environment with the one it promotes from, so that `promotes_from` names one of
+    /// them and the promotion order has no cycle.
     pub fn validated(
         &self,
         name: &str,
         known: &[(String, Option<String>)],
+        current: Option<&EnvironmentSpec>,
     ) -> Result<EnvironmentSpec, TextError> {
+        let empty = EnvironmentSpec::default();
+        let current = current.unwrap_or(&empty);
         let description = match &self.description {
-            None => None,
-            Some(d) => TextRule::prose(MAX_DESCRIPTION_LEN).optional("description", d)?,
+            None => current.description.clone(),
+            Some(None) => None,
+            Some(Some(d)) => TextRule::prose(MAX_DESCRIPTION_LEN).optional("description", d)?,
         };
-        let position = self.position.unwrap_or(0);
+        let position = self.position.unwrap_or(current.position);
         if !(0..=MAX_POSITION).contains(&position) {
             return Err(TextError::new(
                 "position",
                 format!("must be between 0 and {MAX_POSITION}"),
             ));
         }
-        let promotes_from = optional_line("promotes_from", self.promotes_from.as_deref())?;
+        let promotes_from = match &self.promotes_from {
+            None => current.promotes_from.clone(),
+            Some(p) => optional_line("promotes_from", p.as_deref())?,
+        };
         if let Some(from) = &promotes_from {
             if from == name {
                 return Err(TextError::new(
@@ -209,24 +234,40 @@ impl PutEnvironmentRequest {
                 steps += 1;
             }
         }
-        if self.requires_promotion && promotes_from.is_none() {
+        let requires_promotion = self
+            .requires_promotion
+            .unwrap_or(current.requires_promotion);
+        if requires_promotion && promotes_from.is_none() {
             return Err(TextError::new(
                 "requires_promotion",
                 "name the environment it is promoted from in `promotes_from`",
             ));
         }
-        let base_url = match self.base_url.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(u) => Some(HttpUrl::parse("base_url", u)?.into_string()),
+        let base_url = match &self.base_url {
+            None => current.base_url.clone(),
+            Some(u) => match u.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(u) => Some(HttpUrl::parse("base_url", u)?.into_string()),
+            },
         };
-        if self.dashboards.len() > MAX_DASHBOARDS {
+        let Some(new_dashboards) = &self.dashboards else {
+            return self.rest(
+                current,
+                description,
+                position,
+                promotes_from,
+                requires_promotion,
+                base_url,
+                current.dashboards.clone(),
+            );
+        };
+        if new_dashboards.len() > MAX_DASHBOARDS {
             return Err(TextError::new(
                 "dashboards",
                 format!("at most {MAX_DASHBOARDS} links"),
             ));
         }
-        let dashboards = self
-            .dashboards
+        let dashboards = new_dashboards
             .iter()
             .map(|l| {
                 Ok(EnvironmentLink {
@@ -235,14 +276,51 @@ impl PutEnvironmentRequest {
                 })
             })
             .collect::<Result<Vec<_>, TextError>>()?;
-        if self.contacts.len() > MAX_CONTACTS {
+        self.rest(
+            current,
+            description,
+            position,
+            promotes_from,
+            requires_promotion,
+            base_url,
+            dashboards,
+        )
+    }
+
+    /// The contacts and the archive flag, once the other fields are checked.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields checked so far, in order"
+    )]
+    fn rest(
+        &self,
+        current: &EnvironmentSpec,
+        description: Option<String>,
+        position: i32,
+        promotes_from: Option<String>,
+        requires_promotion: bool,
+        base_url: Option<String>,
+        dashboards: Vec<EnvironmentLink>,
+    ) -> Result<EnvironmentSpec, TextError> {
+        let Some(new_contacts) = &self.contacts else {
+            return Ok(EnvironmentSpec {
+                description,
+                position,
+                promotes_from,
+                requires_promotion,
+                base_url,
+                dashboards,
+                contacts: current.contacts.clone(),
+                archived: self.archived.unwrap_or(current.archived),
+            });
+        };
+        if new_contacts.len() > MAX_CONTACTS {
             return Err(TextError::new(
                 "contacts",
                 format!("at most {MAX_CONTACTS} contacts"),
             ));
         }
-        let mut contacts = self
-            .contacts
+        let mut contacts = new_contacts
             .iter()
             .enumerate()
             .map(|(i, c)| {
@@ -274,11 +352,11 @@ impl PutEnvironmentRequest {
             description,
             position,
             promotes_from,
-            requires_promotion: self.requires_promotion,
+            requires_promotion,
             base_url,
             dashboards,
             contacts,
-            archived: self.archived,
+            archived: self.archived.unwrap_or(current.archived),
         })
     }
 }
@@ -360,10 +438,16 @@ pub fn check_lock(
     now: DateTime<Utc>,
 ) -> Result<(String, Option<DateTime<Utc>>), TextError> {
     let reason = Note::parse_required("reason", &req.reason)?.into_string();
-    if let Some(until) = req.until
-        && until <= now
-    {
-        return Err(TextError::new("until", "must be in the future"));
+    if let Some(until) = req.until {
+        if until <= now {
+            return Err(TextError::new("until", "must be in the future"));
+        }
+        if until > now + chrono::Duration::days(MAX_LOCK_DAYS) {
+            return Err(TextError::new(
+                "until",
+                "at most ten years ahead (leave it out for a lock until someone unlocks it)",
+            ));
+        }
     }
     Ok((reason, req.until))
 }
@@ -552,6 +636,9 @@ pub struct ScheduleWarning {
     pub ends_at: Option<DateTime<Utc>>,
 }
 
+/// The most freeze warnings a run lists (a long window over a weekly freeze meets many).
+pub const MAX_WARNINGS: usize = 10;
+
 fn minute(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -566,10 +653,12 @@ pub fn schedule_warnings(
 ) -> Vec<ScheduleWarning> {
     let end = end
         .filter(|e| *e > start)
-        .unwrap_or(start + chrono::Duration::minutes(1));
+        .or_else(|| start.checked_add_signed(chrono::Duration::minutes(1)))
+        .unwrap_or(start);
     let mut out: Vec<ScheduleWarning> = freezes
         .iter()
         .filter(|f| f.starts_at < end && start < f.ends_at)
+        .take(MAX_WARNINGS)
         .map(|f| ScheduleWarning {
             kind: "freeze".into(),
             message: format!(
@@ -669,12 +758,29 @@ pub struct Calendar {
     pub entries: Vec<CalendarEntry>,
 }
 
+/// Whether a time is one the calendar reasons about: from 1970 to 9999 (chrono reads years
+/// far outside, where date arithmetic would overflow).
+pub fn sane(t: DateTime<Utc>) -> bool {
+    (1970..=9999).contains(&chrono::Datelike::year(&t))
+}
+
+/// The farthest ahead a lock's `until` may be.
+pub const MAX_LOCK_DAYS: i64 = 3_660;
+
 /// The longest calendar period asked for at once.
 pub const MAX_CALENDAR_DAYS: i64 = 400;
 
 /// A calendar period, checked: it ends after it starts, and spans at most
 /// [`MAX_CALENDAR_DAYS`].
 pub fn check_period(from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), TextError> {
+    for (field, t) in [("from", from), ("to", to)] {
+        if !sane(t) {
+            return Err(TextError::new(
+                field,
+                "must fall between the years 1970 and 9999",
+            ));
+        }
+    }
     if to <= from {
         return Err(TextError::new("to", "the period must end after it starts"));
     }
@@ -984,6 +1090,15 @@ mod tz {
             to: DateTime<Utc>,
         ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
             let mut out = Vec::new();
+            // Far from today chrono's date arithmetic overflows: the calendar reasons about
+            // 1970 to 9999 only.
+            let floor = DateTime::<Utc>::from_timestamp(0, 0).unwrap_or(from);
+            let ceiling = NaiveDate::from_ymd_opt(9999, 1, 1)
+                .map_or(to, |d| d.and_time(NaiveTime::MIN).and_utc());
+            let (from, to) = (from.clamp(floor, ceiling), to.clamp(floor, ceiling));
+            if to <= from {
+                return out;
+            }
             match *self {
                 FreezeRule::Once { start, end } => {
                     if start < to && from < end {
@@ -1012,7 +1127,7 @@ mod tz {
                             let s = Self::local(tz, date.and_time(start_time));
                             let e =
                                 Self::local(tz, (date + Duration::days(days)).and_time(end_time));
-                            if s < to && from < e {
+                            if s < e && s < to && from < e {
                                 out.push((s, e));
                             }
                         }
@@ -1043,7 +1158,7 @@ mod tz {
                         let s = Self::local(tz, s_date.and_time(NaiveTime::MIN));
                         let e =
                             Self::local(tz, (e_date + Duration::days(1)).and_time(NaiveTime::MIN));
-                        if s < to && from < e {
+                        if s < e && s < to && from < e {
                             out.push((s, e));
                         }
                     }
@@ -1077,7 +1192,19 @@ mod tz {
             until: req.until.as_deref(),
         })?;
         let horizon = now + Duration::days(HORIZON_DAYS);
-        let mine = rule.occurrences(now, horizon);
+        let mine = match &rule {
+            // A one-off window far ahead still occurs: only one that is over never does.
+            FreezeRule::Once { start, end } if *end > now => vec![(*start, *end)],
+            _ => rule.occurrences(now, horizon),
+        };
+        if let FreezeRule::Once { start, end } = &rule
+            && !(super::sane(*start) && super::sane(*end))
+        {
+            return Err(TextError::new(
+                "start",
+                "must fall between the years 1970 and 9999",
+            ));
+        }
         if mine.is_empty() {
             return Err(match req.recurrence {
                 Recurrence::Once => TextError::new("end", "the window is over already"),
@@ -1174,7 +1301,8 @@ mod tz {
                 lines.push("TRANSP:OPAQUE".to_owned());
             }
             if let Some(url) = link(e) {
-                lines.push(format!("URL:{}", escape(&url)));
+                // A URI value, not TEXT: nothing to escape, but no line break may pass.
+                lines.push(format!("URL:{}", url.replace(['\r', '\n'], "")));
             }
             lines.push("END:VEVENT".to_owned());
         }
@@ -1397,6 +1525,33 @@ mod tests {
     }
 
     #[test]
+    fn a_window_a_clock_change_inverts_is_skipped_and_far_dates_do_not_overflow() {
+        // 02:30 to 03:00 on the night Berlin springs forward: 02:30 does not exist (taken as
+        // 03:30), so that week's window would end before it starts.
+        let (_, rule) = check_freeze(
+            &req(
+                Recurrence::Weekly,
+                "sun 02:30",
+                "sun 03:00",
+                "Europe/Berlin",
+            ),
+            at("2027-03-20T00:00:00Z"),
+            &[],
+        )
+        .unwrap();
+        let (s, e) = rule.next(at("2027-03-27T00:00:00Z")).unwrap();
+        assert!(s < e);
+        assert_eq!(s, at("2027-04-04T00:30:00Z"));
+        let far = DateTime::<Utc>::MAX_UTC;
+        let early = DateTime::<Utc>::MIN_UTC;
+        assert!(rule.occurrences(early, far).len() > 1000);
+        assert!(check_period(at("2026-12-01T00:00:00Z"), far).is_err_and(|e| e.field == "to"));
+        assert!(check_period(early, at("2026-12-01T00:00:00Z")).is_err_and(|e| e.field == "from"));
+        let warnings = schedule_warnings(far, None, &[], None);
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
     fn locks_hold_until_unlocked_or_their_time_passes() {
         let now = at("2026-12-01T12:00:00Z");
         let mut lock = EnvironmentLock {
@@ -1447,39 +1602,71 @@ mod tests {
             ("production".to_owned(), Some("staging".to_owned())),
         ];
         let put = |from: &str, requires| PutEnvironmentRequest {
-            promotes_from: Some(from.into()),
-            requires_promotion: requires,
+            promotes_from: Some(Some(from.into())),
+            requires_promotion: Some(requires),
             ..Default::default()
         };
-        assert!(put("staging", true).validated("production", &known).is_ok());
+        assert!(
+            put("staging", true)
+                .validated("production", &known, None)
+                .is_ok()
+        );
         assert_eq!(
             put("production", false)
-                .validated("dev", &known)
+                .validated("dev", &known, None)
                 .unwrap_err()
                 .field,
             "promotes_from"
         );
         assert_eq!(
             put("qa", false)
-                .validated("production", &known)
+                .validated("production", &known, None)
                 .unwrap_err()
                 .field,
             "promotes_from"
         );
         assert_eq!(
             put("dev", false)
-                .validated("dev", &known)
+                .validated("dev", &known, None)
                 .unwrap_err()
                 .field,
             "promotes_from"
         );
         let lonely = PutEnvironmentRequest {
-            requires_promotion: true,
+            requires_promotion: Some(true),
             ..Default::default()
         };
         assert_eq!(
-            lonely.validated("production", &known).unwrap_err().field,
+            lonely
+                .validated("production", &known, None)
+                .unwrap_err()
+                .field,
             "requires_promotion"
+        );
+        // What a request leaves out keeps its value; `null` clears.
+        let stored = put("staging", true)
+            .validated("production", &known, None)
+            .unwrap();
+        let only_url = PutEnvironmentRequest {
+            base_url: Some(Some("https://edulibra.example".into())),
+            ..Default::default()
+        };
+        let kept = only_url
+            .validated("production", &known, Some(&stored))
+            .unwrap();
+        assert_eq!(kept.promotes_from.as_deref(), Some("staging"));
+        assert!(kept.requires_promotion);
+        let cleared = PutEnvironmentRequest {
+            promotes_from: Some(None),
+            requires_promotion: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(
+            cleared
+                .validated("production", &known, Some(&kept))
+                .unwrap()
+                .promotes_from,
+            None
         );
     }
 
@@ -1493,17 +1680,17 @@ mod tests {
             hours: Some("24/7".into()),
         };
         let put = PutEnvironmentRequest {
-            contacts: vec![contact("B", 2), contact("A", 1)],
+            contacts: Some(vec![contact("B", 2), contact("A", 1)]),
             ..Default::default()
         };
-        let spec = put.validated("production", &[]).unwrap();
+        let spec = put.validated("production", &[], None).unwrap();
         assert_eq!(spec.contacts[0].name, "A");
         let bad = PutEnvironmentRequest {
-            contacts: vec![contact("C", 0)],
+            contacts: Some(vec![contact("C", 0)]),
             ..Default::default()
         };
         assert_eq!(
-            bad.validated("production", &[]).unwrap_err().field,
+            bad.validated("production", &[], None).unwrap_err().field,
             "contacts"
         );
     }

@@ -7,10 +7,10 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use shipshape_domain::environment::{
     Calendar, CalendarEntry, CalendarKind, CreateFreezeRequest, Environment, EnvironmentEvent,
-    EnvironmentEventType, EnvironmentFacts, EnvironmentLink, EnvironmentLock, EscalationContact,
-    FreezeOccurrence, FreezeRule, FreezeWindow, LockEnvironmentRequest, PutEnvironmentRequest,
-    Recurrence, ScheduleWarning, StoredFreeze, UnlockEnvironmentRequest, check_freeze, check_lock,
-    check_unlock, freeze_occurrences, schedule_warnings,
+    EnvironmentEventType, EnvironmentFacts, EnvironmentLink, EnvironmentLock, EnvironmentSpec,
+    EscalationContact, FreezeOccurrence, FreezeRule, FreezeWindow, LockEnvironmentRequest,
+    PutEnvironmentRequest, Recurrence, ScheduleWarning, StoredFreeze, UnlockEnvironmentRequest,
+    check_freeze, check_lock, check_unlock, freeze_occurrences, schedule_warnings,
 };
 use shipshape_domain::run::RunStatus;
 use shipshape_domain::wire::AuditAction;
@@ -42,6 +42,20 @@ struct EnvironmentRow {
 }
 
 impl EnvironmentRow {
+    fn spec(&self) -> StoreResult<EnvironmentSpec> {
+        let e = self.to_wire(None, None)?;
+        Ok(EnvironmentSpec {
+            description: e.description,
+            position: e.position,
+            promotes_from: e.promotes_from,
+            requires_promotion: e.requires_promotion,
+            base_url: e.base_url,
+            dashboards: e.dashboards,
+            contacts: e.contacts,
+            archived: e.archived,
+        })
+    }
+
     fn to_wire(
         &self,
         lock: Option<EnvironmentLock>,
@@ -240,6 +254,8 @@ pub(crate) fn ensure_environment(
     by: &str,
     at: NaiveDateTime,
 ) -> StoreResult<()> {
+    // Takes turns with a delete (which counts the runs naming it) and a first PUT.
+    lock_named(conn, "environments")?;
     let archived: Option<Option<NaiveDateTime>> = env::table
         .find(name)
         .select(env::archived_at)
@@ -323,11 +339,17 @@ pub(crate) fn run_schedule_warnings(
     };
     let end = window_end.map(utc);
     let rows = freezes_of(conn, environment)?;
+    // A window years long is looked at for its first two years (and a few warnings).
+    let horizon = start
+        .checked_add_signed(Duration::days(shipshape_domain::environment::HORIZON_DAYS))
+        .unwrap_or(start);
     let occurrences = freeze_occurrences(
         &rules(&rows)?,
         start,
         end.filter(|e| *e > start)
-            .unwrap_or(start + Duration::minutes(1)),
+            .or_else(|| start.checked_add_signed(Duration::minutes(1)))
+            .unwrap_or(start)
+            .min(horizon),
     );
     let lock = lock_in_force(conn, environment, now())?;
     Ok(schedule_warnings(start, end, &occurrences, lock.as_ref()))
@@ -428,6 +450,18 @@ pub(crate) fn lock_after_rollback(
         actor: Some(SYSTEM.to_owned()),
         ..Default::default()
     };
+    // A lock that would lift by itself gives way to this one, which waits for a person.
+    if let Some(timed) = lock_in_force(conn, environment, at)?.filter(|l| l.until.is_some()) {
+        diesel::update(el::table.find(&timed.id))
+            .set((
+                el::unlocked_at.eq(at),
+                el::unlocked_by.eq(SYSTEM),
+                el::unlock_note.eq(format!(
+                    "Replaced by the lock after {title} began to roll back."
+                )),
+            ))
+            .execute(conn)?;
+    }
     take_lock(
         conn,
         environment,
@@ -499,12 +533,13 @@ impl Store {
             let known: Vec<(String, Option<String>)> = env::table
                 .select((env::name, env::promotes_from))
                 .load(conn)?;
-            let spec = req.validated(name, &known)?;
             let before = env::table
                 .find(name)
                 .select(EnvironmentRow::as_select())
                 .first(conn)
                 .optional()?;
+            let stored = before.as_ref().map(EnvironmentRow::spec).transpose()?;
+            let spec = req.validated(name, &known, stored.as_ref())?;
             let current = before.as_ref().map_or(0, |b| b.version);
             if let Some(v) = if_match
                 && v != current

@@ -166,14 +166,14 @@ fn EnvironmentCard(
             parse_contacts(&contacts.get_untracked()),
         ) {
             (Ok(d), Ok(c)) => PutEnvironmentRequest {
-                description: Some(description.get_untracked()),
+                description: Some(Some(description.get_untracked())),
                 position: position.get_untracked().trim().parse().ok(),
-                promotes_from: Some(promotes_from.get_untracked()).filter(|p| !p.is_empty()),
-                requires_promotion: requires.get_untracked(),
-                base_url: Some(base_url.get_untracked()),
-                dashboards: d,
-                contacts: c,
-                archived: archived.get_untracked(),
+                promotes_from: Some(Some(promotes_from.get_untracked()).filter(|p| !p.is_empty())),
+                requires_promotion: Some(requires.get_untracked()),
+                base_url: Some(Some(base_url.get_untracked())),
+                dashboards: Some(d),
+                contacts: Some(c),
+                archived: Some(archived.get_untracked()),
             },
             (Err(e), _) | (_, Err(e)) => {
                 error.set(Some(ApiError::invalid(e)));

@@ -104,7 +104,7 @@ pub async fn update_environment(
     let name = name(path.into_inner())?;
     let version = if_match(&req)?;
     let body: PutEnvironmentRequest = object(body.into_inner())?;
-    if let Some(u) = body.base_url.as_deref().map(str::trim)
+    if let Some(Some(u)) = body.base_url.as_ref().map(|u| u.as_deref().map(str::trim))
         && !u.is_empty()
     {
         let url = HttpUrl::parse("base_url", u)?.into_string();
@@ -373,7 +373,10 @@ impl CalendarQuery {
         ahead: Duration,
     ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
         let from = self.from.unwrap_or_else(|| Utc::now() - back);
-        let to = self.to.unwrap_or(from + ahead);
+        let to = match self.to {
+            Some(to) => to,
+            None => from.checked_add_signed(ahead).unwrap_or(from),
+        };
         check_period(from, to)?;
         Ok((from, to))
     }

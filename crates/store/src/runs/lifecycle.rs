@@ -224,6 +224,13 @@ impl Store {
     ) -> StoreResult<Run> {
         self.write(|conn| {
             lock_run(conn, run_id)?;
+            if matches!(action, TransitionAction::Start | TransitionAction::Advance) {
+                // A lock or freeze taken at this moment on another instance is either seen
+                // here or waits for this move (the order: the run, then its environment).
+                let environment: String =
+                    r::table.find(run_id).select(r::environment).first(conn)?;
+                crate::lock_named(conn, &format!("environment:{environment}"))?;
+            }
             let rows = load_rows(conn, &self.templates, run_id)?;
             let run = &rows.run;
             check_if_match("run", if_match, run.last_seq)?;
