@@ -134,3 +134,84 @@ fn every_postgres_migration_reverts_and_reapplies_cleanly() {
     // The connection closes before the cleanup drops the database.
     drop(conn);
 }
+
+#[derive(diesel::QueryableByName)]
+struct EnvironmentName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    base_url: Option<String>,
+}
+
+/// Upgrading a database whose runs name environments makes a record of each, once, and
+/// keeps the settings an environment had.
+fn upgrading_makes_a_record_of_every_environment_runs_name(conn: &mut AnyConnection, count: usize) {
+    use diesel::RunQueryDsl;
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/sqlite");
+    let at = names(root)
+        .iter()
+        .position(|n| n.ends_with("_environments"))
+        .expect("the environments migration");
+    assert!(at < count);
+    for index in 0..at {
+        step(conn, index, true);
+    }
+    for statement in [
+        "INSERT INTO templates (id, name, builtin, latest_version, created_at) \
+         VALUES ('t', 'T', FALSE, 1, '2026-12-01 10:00:00')",
+        "INSERT INTO template_versions (template_id, version, name, content, item_count, created_by, created_at) \
+         VALUES ('t', 1, 'T', '{}', 0, 'admin', '2026-12-01 10:00:00')",
+        "INSERT INTO environments (name, base_url, updated_by, updated_at) \
+         VALUES ('production', 'https://edulibra.example', 'admin', '2026-12-01 10:00:00')",
+    ] {
+        diesel::sql_query(statement).execute(conn).expect("seed");
+    }
+    for (id, environment) in [("r1", "production"), ("r2", "staging"), ("r3", "staging")] {
+        diesel::sql_query(format!(
+            "INSERT INTO runs (id, template_id, template_version, template_name, product, release_version, \
+             environment, status, created_by, created_at, updated_at, last_seq) \
+             VALUES ('{id}', 't', 1, 'T', 'EduLibra', '4.2.0', '{environment}', 'completed', 'admin', \
+             '2026-12-01 10:00:00', '2026-12-01 10:00:00', 0)"
+        ))
+        .execute(conn)
+        .expect("a run");
+    }
+    step(conn, at, true);
+    let records: Vec<EnvironmentName> =
+        diesel::sql_query("SELECT name, base_url FROM environments ORDER BY name")
+            .load(conn)
+            .expect("environments");
+    let names: Vec<&str> = records.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["production", "staging"]);
+    assert_eq!(
+        records[0].base_url.as_deref(),
+        Some("https://edulibra.example")
+    );
+    assert_eq!(records[1].base_url, None);
+}
+
+#[test]
+fn upgrading_sqlite_makes_environments_of_existing_runs() {
+    let dir = std::env::temp_dir().join(format!("shipshape-upgrade-{}", uuid::Uuid::new_v4()));
+    let _cleanup = Cleanup::Folder(dir.clone());
+    let url = DbUrl::Sqlite(dir.join("m.db").display().to_string());
+    let mut conn = establish(&url).expect("connect");
+    let count = SQLITE_MIGRATIONS
+        .migrations()
+        .map(|m: Vec<Box<dyn Migration<Sqlite>>>| m.len());
+    upgrading_makes_a_record_of_every_environment_runs_name(&mut conn, count.expect("migrations"));
+}
+
+#[test]
+fn upgrading_postgres_makes_environments_of_existing_runs() {
+    let name = format!("shipshape_upgrade_{}", uuid::Uuid::new_v4().simple());
+    let url =
+        create_postgres_database(&postgres_server_url(), &name).expect("PostgreSQL is reachable");
+    let _cleanup = Cleanup::Database(name);
+    let mut conn = establish(&DbUrl::Postgres(url)).expect("connect");
+    let count = POSTGRES_MIGRATIONS
+        .migrations()
+        .map(|m: Vec<Box<dyn Migration<Pg>>>| m.len());
+    upgrading_makes_a_record_of_every_environment_runs_name(&mut conn, count.expect("migrations"));
+    drop(conn);
+}
