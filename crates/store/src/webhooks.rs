@@ -155,51 +155,57 @@ fn insert_delivery(conn: &mut AnyConnection, d: NewDelivery<'_>) -> StoreResult<
     Ok(id)
 }
 
-/// Queues a delivery of `event` to every active subscription that wants it (and to those in
-/// `also` that are active), in the transaction that appends the event.
-pub(crate) fn enqueue_for_event(
-    conn: &mut AnyConnection,
-    event: &Event,
-    at: NaiveDateTime,
-    also: &[String],
-) -> StoreResult<()> {
-    let subscriptions: Vec<SubscriptionRow> = ws::table
+fn active_subscriptions(conn: &mut AnyConnection) -> StoreResult<Vec<SubscriptionRow>> {
+    Ok(ws::table
         .filter(ws::active.eq(true))
         .select(SubscriptionRow::as_select())
-        .load(conn)?;
-    if subscriptions.is_empty() {
-        return Ok(());
-    }
-    let (product, environment): (String, String) = r::table
-        .find(&event.run_id)
-        .select((r::product, r::environment))
-        .first(conn)?;
-    let kind = event.event_type();
+        .load(conn)?)
+}
+
+/// An event to deliver: its kind, what subscriptions filter it by, its data (the envelope's
+/// `data`) and where it came from.
+struct Outbound<'a, T: serde::Serialize> {
+    kind: WebhookEventType,
+    product: Option<&'a str>,
+    environment: &'a str,
+    data: &'a T,
+    happened_at: chrono::DateTime<chrono::Utc>,
+    run_id: Option<&'a str>,
+    event_seq: Option<i64>,
+}
+
+/// Queues one delivery of `out` to each of `subscriptions` that wants it (or is in `also`),
+/// the envelope written once.
+fn enqueue<T: serde::Serialize>(
+    conn: &mut AnyConnection,
+    subscriptions: &[SubscriptionRow],
+    out: Outbound<'_, T>,
+    also: &[String],
+    at: NaiveDateTime,
+) -> StoreResult<()> {
     let mut body: Option<String> = None;
-    for sub in &subscriptions {
+    for sub in subscriptions {
         let Ok(spec) = sub.spec() else { continue };
-        if !spec.wants(WebhookEventType::Run(kind), Some(&product), &environment)
-            && !also.contains(&sub.id)
-        {
+        if !spec.wants(out.kind, out.product, out.environment) && !also.contains(&sub.id) {
             continue;
         }
         let body = match &body {
             Some(b) => b,
             None => {
-                let data = serde_json::to_value(event)
+                let data = serde_json::to_value(out.data)
                     .map_err(|e| StoreError::Corrupt(format!("event: {e}")))?;
-                let timestamp = serde_json::to_value(event.at)
+                let timestamp = serde_json::to_value(out.happened_at)
                     .map_err(|e| StoreError::Corrupt(format!("event time: {e}")))?;
-                body.insert(envelope(kind.as_str(), timestamp, data).to_string())
+                body.insert(envelope(out.kind.as_str(), timestamp, data).to_string())
             }
         };
         insert_delivery(
             conn,
             NewDelivery {
                 subscription_id: &sub.id,
-                event_type: kind.as_str(),
-                run_id: Some(&event.run_id),
-                event_seq: Some(event.seq),
+                event_type: out.kind.as_str(),
+                run_id: out.run_id,
+                event_seq: out.event_seq,
                 body,
                 at,
             },
@@ -208,47 +214,63 @@ pub(crate) fn enqueue_for_event(
     Ok(())
 }
 
+/// Queues a delivery of `event` to every active subscription that wants it (and to those in
+/// `also` that are active), in the transaction that appends the event.
+pub(crate) fn enqueue_for_event(
+    conn: &mut AnyConnection,
+    event: &Event,
+    at: NaiveDateTime,
+    also: &[String],
+) -> StoreResult<()> {
+    let subscriptions = active_subscriptions(conn)?;
+    if subscriptions.is_empty() {
+        return Ok(());
+    }
+    let (product, environment): (String, String) = r::table
+        .find(&event.run_id)
+        .select((r::product, r::environment))
+        .first(conn)?;
+    enqueue(
+        conn,
+        &subscriptions,
+        Outbound {
+            kind: WebhookEventType::Run(event.event_type()),
+            product: Some(&product),
+            environment: &environment,
+            data: event,
+            happened_at: event.at,
+            run_id: Some(&event.run_id),
+            event_seq: Some(event.seq),
+        },
+        also,
+        at,
+    )
+}
+
 /// Queues a delivery of an environment event to every active subscription that asks for its
-/// kind in that environment, in the transaction that makes the change.
+/// kind in that environment (the product filter does not apply), in the transaction that
+/// makes the change.
 pub(crate) fn enqueue_for_environment_event(
     conn: &mut AnyConnection,
     event: &EnvironmentEvent,
     at: NaiveDateTime,
 ) -> StoreResult<()> {
-    let subscriptions: Vec<SubscriptionRow> = ws::table
-        .filter(ws::active.eq(true))
-        .select(SubscriptionRow::as_select())
-        .load(conn)?;
-    let kind = WebhookEventType::Environment(event.event_type);
-    let mut body: Option<String> = None;
-    for sub in &subscriptions {
-        let Ok(spec) = sub.spec() else { continue };
-        if !spec.wants(kind, None, &event.environment) {
-            continue;
-        }
-        let body = match &body {
-            Some(b) => b,
-            None => {
-                let data = serde_json::to_value(event)
-                    .map_err(|e| StoreError::Corrupt(format!("event: {e}")))?;
-                let timestamp = serde_json::to_value(event.at)
-                    .map_err(|e| StoreError::Corrupt(format!("event time: {e}")))?;
-                body.insert(envelope(kind.as_str(), timestamp, data).to_string())
-            }
-        };
-        insert_delivery(
-            conn,
-            NewDelivery {
-                subscription_id: &sub.id,
-                event_type: kind.as_str(),
-                run_id: event.lock.run_id.as_deref(),
-                event_seq: None,
-                body,
-                at,
-            },
-        )?;
-    }
-    Ok(())
+    let subscriptions = active_subscriptions(conn)?;
+    enqueue(
+        conn,
+        &subscriptions,
+        Outbound {
+            kind: WebhookEventType::Environment(event.event_type),
+            product: None,
+            environment: &event.environment,
+            data: event,
+            happened_at: event.at,
+            run_id: event.lock.run_id.as_deref(),
+            event_seq: None,
+        },
+        &[],
+        at,
+    )
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
