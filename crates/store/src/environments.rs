@@ -12,7 +12,7 @@ use shipshape_domain::environment::{
     PutEnvironmentRequest, Recurrence, ScheduleWarning, StoredFreeze, UnlockEnvironmentRequest,
     check_freeze, check_lock, check_unlock, freeze_occurrences, schedule_warnings,
 };
-use shipshape_domain::run::RunStatus;
+use shipshape_domain::run::{Blocker, RunStatus};
 use shipshape_domain::wire::AuditAction;
 
 use crate::audit::{Auditor, NewAuditEntry, append_audit};
@@ -285,25 +285,23 @@ pub(crate) fn ensure_environment(
     }
 }
 
-/// What a run's environment says against starting it or moving it into deploying, judged
-/// at `now`.
-pub(crate) fn environment_facts(
+/// What a planned or preparing run's environment says: the blockers against starting it or
+/// moving it into deploying (judged now), and the warnings about its schedule. The lock and
+/// the freeze windows are read once for both.
+pub(crate) fn run_environment(
     conn: &mut AnyConnection,
     environment: &str,
     product: &str,
     release_version: &str,
-    now: NaiveDateTime,
-) -> StoreResult<EnvironmentFacts> {
+    window: (Option<NaiveDateTime>, Option<NaiveDateTime>),
+) -> StoreResult<(Vec<Blocker>, Vec<ScheduleWarning>)> {
     let Some(row) = env::table
         .find(environment)
         .select(EnvironmentRow::as_select())
         .first(conn)
         .optional()?
     else {
-        return Ok(EnvironmentFacts {
-            name: environment.to_owned(),
-            ..Default::default()
-        });
+        return Ok((Vec::new(), Vec::new()));
     };
     let promotion = match (&row.promotes_from, row.requires_promotion) {
         (Some(from), true) => {
@@ -319,40 +317,36 @@ pub(crate) fn environment_facts(
         }
         _ => None,
     };
-    Ok(EnvironmentFacts {
+    let at = now();
+    let lock = lock_in_force(conn, environment, at)?;
+    let freezes = rules(&freezes_of(conn, environment)?)?;
+    let in_force = |from: DateTime<Utc>, to: DateTime<Utc>| freeze_occurrences(&freezes, from, to);
+    let facts = EnvironmentFacts {
         name: environment.to_owned(),
-        lock: lock_in_force(conn, environment, now)?,
-        freeze: freeze_in_force(&freezes_of(conn, environment)?, utc(now))?,
+        freeze: in_force(utc(at), utc(at) + Duration::microseconds(1))
+            .into_iter()
+            .next(),
+        lock,
         promotion,
-    })
-}
-
-/// The warnings about a run's schedule in its environment.
-pub(crate) fn run_schedule_warnings(
-    conn: &mut AnyConnection,
-    environment: &str,
-    window_start: Option<NaiveDateTime>,
-    window_end: Option<NaiveDateTime>,
-) -> StoreResult<Vec<ScheduleWarning>> {
-    let Some(start) = window_start.map(utc) else {
-        return Ok(Vec::new());
     };
-    let end = window_end.map(utc);
-    let rows = freezes_of(conn, environment)?;
+    let blockers = shipshape_domain::environment::blockers(&facts, product, release_version);
+    let Some(start) = window.0.map(utc) else {
+        return Ok((blockers, Vec::new()));
+    };
+    let end = window.1.map(utc);
     // A window years long is looked at for its first two years (and a few warnings).
     let horizon = start
         .checked_add_signed(Duration::days(shipshape_domain::environment::HORIZON_DAYS))
         .unwrap_or(start);
-    let occurrences = freeze_occurrences(
-        &rules(&rows)?,
+    let occurrences = in_force(
         start,
         end.filter(|e| *e > start)
             .or_else(|| start.checked_add_signed(Duration::minutes(1)))
             .unwrap_or(start)
             .min(horizon),
     );
-    let lock = lock_in_force(conn, environment, now())?;
-    Ok(schedule_warnings(start, end, &occurrences, lock.as_ref()))
+    let warnings = schedule_warnings(start, end, &occurrences, facts.lock.as_ref());
+    Ok((blockers, warnings))
 }
 
 /// Takes a lock in the caller's transaction: closes one whose `until` passed, refuses when

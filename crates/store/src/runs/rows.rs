@@ -704,22 +704,13 @@ pub(super) fn load_rows(
     let (environment_blockers, warnings) = if run.closed_at.is_none()
         && matches!(run.status()?, RunStatus::Planned | RunStatus::Preparing)
     {
-        let facts = crate::environments::environment_facts(
+        crate::environments::run_environment(
             conn,
             &run.environment,
             &run.product,
             &run.release_version,
-            crate::now(),
-        )?;
-        (
-            shipshape_domain::environment::blockers(&facts, &run.product, &run.release_version),
-            crate::environments::run_schedule_warnings(
-                conn,
-                &run.environment,
-                run.window_start,
-                run.window_end,
-            )?,
-        )
+            (run.window_start, run.window_end),
+        )?
     } else {
         (Vec::new(), Vec::new())
     };
