@@ -116,12 +116,14 @@ checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 
 # not of the run, an action item's assignee who is not an active user or a due date in the
 # past, and a template proposal's Markdown that is not a template, a freeze window's times
 # in its recurrence's form (or one that overlaps another, or never occurs), a lock's end
-# that is not in the future, and a calendar period that ends before it starts; and 409 for
+# that is not in the future, a calendar period that ends before it starts, an insights period
+# that is empty, longer than two years or before 1970 (or a product, environment or item
+# reference outside the text rule of names), and a commit time in the future; and 409 for
 # records of a run that is not finished (the pinned run is planned), an environment that
 # runs name (deleted) or that is locked already, and a lock lifted already. Every value the document forbids must
 # still be refused, and none may be a 5xx.
 [[operations]]
-include-operation-id = ["create_run", "update_run", "update_item", "create_decision", "create_claim", "create_member", "create_template", "create_template_version", "create_webhook", "update_webhook", "create_redelivery", "list_deliveries", "create_announcement", "create_check", "list_checks", "update_environment", "create_issue", "update_issue", "update_retrospective", "create_action_item", "update_action_item", "create_template_proposal", "update_template_proposal", "delete_environment", "create_environment_lock", "update_environment_lock", "create_freeze_window", "get_calendar"]
+include-operation-id = ["create_run", "update_run", "update_item", "create_decision", "create_claim", "create_member", "create_template", "create_template_version", "create_webhook", "update_webhook", "create_redelivery", "list_deliveries", "create_announcement", "create_check", "list_checks", "update_environment", "create_issue", "update_issue", "update_retrospective", "create_action_item", "update_action_item", "create_template_proposal", "update_template_proposal", "delete_environment", "create_environment_lock", "update_environment_lock", "create_freeze_window", "get_calendar", "get_delivery_insights", "get_checklist_insights", "list_item_insight_runs"]
 checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 412, 422, 429]
 """
     )

@@ -729,3 +729,10 @@ pub async fn calendar(from: &str, to: &str) -> ApiResult<Calendar> {
     ))
     .await
 }
+
+// --- Insights --------------------------------------------------------------------------
+
+/// An insights answer (`path` below `/api/v1`, with its query), read as a JSON tree.
+pub async fn insights(path: &str) -> ApiResult<serde_json::Value> {
+    get(path).await
+}

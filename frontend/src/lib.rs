@@ -127,6 +127,7 @@ fn Header() -> impl IntoView {
                             <li><NavLink href="/runs/new" label="New run"/></li>
                         })}
                         <li><NavLink href="/calendar" label="Calendar"/></li>
+                        <li><NavLink href="/insights" label="Insights"/></li>
                         <li><NavLink href="/environments" label="Environments"/></li>
                         <li><NavLink href="/templates" label="Templates"/></li>
                         {show_when(move || session.allows(Permission::ManageUsers), move || view! {

@@ -26,6 +26,7 @@ pub enum Page {
     Integrations,
     Environments(Option<String>),
     Calendar,
+    Insights,
     NotFound,
 }
 
@@ -55,6 +56,7 @@ impl Page {
             ["environments"] => Page::Environments(None),
             ["environments", name] => Page::Environments(Some(decode(name))),
             ["calendar"] => Page::Calendar,
+            ["insights"] => Page::Insights,
             _ => Page::NotFound,
         }
     }

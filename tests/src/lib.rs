@@ -577,6 +577,22 @@ impl TestApp {
         answer.json
     }
 
+    /// Takes a started run through its gates and decisions to completed.
+    pub async fn complete(&self, token: &str, run_id: &str) {
+        self.finish_gate(token, run_id, "deploy").await;
+        self.decide(token, run_id, "go_no_go", "go")
+            .await
+            .expect(201);
+        self.transition(token, run_id, "advance").await.expect(200);
+        self.finish_gate(token, run_id, "verify").await;
+        self.transition(token, run_id, "advance").await.expect(200);
+        self.finish_gate(token, run_id, "complete").await;
+        self.decide(token, run_id, "post_deployment_verification", "go")
+            .await
+            .expect(201);
+        self.transition(token, run_id, "complete").await.expect(200);
+    }
+
     /// Marks done every applicable item of a gate; approval items get the sign-offs their
     /// policy asks for from the signers, probe items a passing check of
     /// [`TestApp::probe_target`], items that require evidence a link.

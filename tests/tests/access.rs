@@ -119,6 +119,9 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("delete_freeze_window", Roles(STEER, "runs:write")),
         ("get_calendar", Roles(ALL, "runs:read")),
         ("get_calendar_feed", Roles(ALL, "runs:read")),
+        ("get_delivery_insights", Roles(ALL, "runs:read")),
+        ("get_checklist_insights", Roles(ALL, "runs:read")),
+        ("list_item_insight_runs", Roles(ALL, "runs:read")),
         ("list_signoffs", Roles(ALL, "runs:read")),
         ("create_signoff", Roles(SIGNERS, "runs:write")),
         ("list_members", Roles(ALL, "runs:read")),
@@ -396,6 +399,17 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
         ),
         "get_calendar" => (get, "/api/v1/calendar".into(), None),
         "get_calendar_feed" => (get, "/api/v1/calendar.ics".into(), None),
+        "get_delivery_insights" => (get, "/api/v1/insights/delivery".into(), None),
+        "get_checklist_insights" => (
+            get,
+            format!("/api/v1/insights/checklist?template_id={EDULIBRA}"),
+            None,
+        ),
+        "list_item_insight_runs" => (
+            get,
+            format!("/api/v1/insights/checklist/runs?template_id={EDULIBRA}&reference=1.1.1"),
+            None,
+        ),
         "list_signoffs" => (
             get,
             format!("/api/v1/runs/{run}/items/{approval}/signoffs"),

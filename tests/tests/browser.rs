@@ -1299,6 +1299,129 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Each browser test on both backends.
+/// Counts the pixels of a PNG close to an RGB colour.
+fn pixels_like(png_bytes: &[u8], rgb: [u8; 3]) -> usize {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|px| px.len() >= 3 && px[..3].iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 24))
+        .count()
+}
+
+async fn insights_draw_the_history_as_charts_with_tables_and_the_runs_behind_an_item(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_web(backend).await;
+    let config = shipshape_api::config::Config::for_database(&app.db_url);
+    tokio::task::spawn_blocking(move || shipshape_api::server::seed_demo(&config, 300, 120))
+        .await
+        .unwrap()
+        .unwrap();
+    let b = Browser::open(&app.base).await;
+    b.goto("/insights").await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.wait_text("h1", "Insights").await;
+    b.wait_text(".insights-delivery", "Deployment frequency")
+        .await;
+    b.wait_text(".insights-checklist", "Most skipped items")
+        .await;
+
+    // Each week of the 90 days is a point of the lines.
+    let points = b
+        .js(
+            "return [...document.querySelectorAll('.insights-delivery polyline')]\
+                .map(p => p.getAttribute('points').trim().split(' ').length);",
+            vec![],
+        )
+        .await;
+    let points: Vec<u64> = points
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(points.len(), 3, "deployments, failures, failure rate");
+    assert!(points.iter().all(|n| *n >= 10), "{points:?}");
+    // What the browser drew: the lines' colours are on screen, and the bands behind the rate.
+    let charts = b
+        .driver
+        .find_all(thirtyfour::By::Css(".insights-delivery figure.chart svg"))
+        .await
+        .unwrap();
+    let weekly = charts[0].screenshot_as_png().await.unwrap();
+    assert!(
+        pixels_like(&weekly, [0x2f, 0x6f, 0xb3]) > 200,
+        "the deployments line is drawn"
+    );
+    assert!(
+        pixels_like(&weekly, [0xb3, 0x41, 0x2f]) > 100,
+        "the failures line is drawn"
+    );
+    let rate = charts[1].screenshot_as_png().await.unwrap();
+    assert!(
+        pixels_like(&rate, [0xdf, 0xf1, 0xe4]) > 500,
+        "the elite band is shaded"
+    );
+    assert!(
+        pixels_like(&rate, [0xf8, 0xe1, 0xdd]) > 500,
+        "the low band is shaded"
+    );
+    let bars = b
+        .find(".bar-charts figure")
+        .await
+        .screenshot_as_png()
+        .await
+        .unwrap();
+    assert!(
+        pixels_like(&bars, [0x2f, 0x6f, 0xb3]) > 200,
+        "the bars are drawn"
+    );
+
+    // The numbers, as tables and as CSV.
+    b.wait_text(
+        ".insights-delivery table caption",
+        "Deployments and failures per week",
+    )
+    .await;
+    let href = b
+        .js(
+            "return document.querySelector('.insights-delivery a.csv').getAttribute('href');",
+            vec![],
+        )
+        .await;
+    let href = href.as_str().unwrap();
+    assert!(href.starts_with("data:text/csv"), "{href}");
+    assert!(href.contains("week%2Cdays%2Cdeployments"), "{href}");
+
+    // An item in a chart opens the runs behind it, each a link to the run.
+    b.click(".bar-charts figure:first-child .bar-label").await;
+    b.wait_text(".item-runs h2", "Runs that skipped item").await;
+    let link = b
+        .js(
+            "return document.querySelector('.item-runs a').getAttribute('href');",
+            vec![],
+        )
+        .await;
+    assert!(link.as_str().unwrap().starts_with("/runs/"), "{link}");
+    assert!(
+        b.text(".item-runs")
+            .await
+            .unwrap()
+            .contains("Not needed for this release")
+    );
+
+    // A product nobody ships: the screen says there is nothing to measure.
+    b.fill("input[name=product]", "Nobody").await;
+    b.click(".insight-filters button[type=submit]").await;
+    b.wait_text(".insights-delivery .empty-note", "`Nobody`")
+        .await;
+    b.quit().await;
+}
+
 macro_rules! in_the_browser {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1323,6 +1446,7 @@ macro_rules! in_the_browser {
 }
 
 in_the_browser!(
+    insights_draw_the_history_as_charts_with_tables_and_the_runs_behind_an_item,
     environments_are_kept_locked_and_frozen_and_the_calendar_shows_them,
     a_release_team_works_a_run_through_to_a_rollback,
     a_change_made_elsewhere_appears_without_a_reload,

@@ -57,20 +57,6 @@ async fn blockers(app: &TestApp, run: &str, action: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// Takes a started run through its gates and decisions to completed.
-async fn complete(app: &TestApp, rm: &str, run: &str) {
-    app.finish_gate(rm, run, "deploy").await;
-    app.decide(rm, run, "go_no_go", "go").await.expect(201);
-    app.transition(rm, run, "advance").await.expect(200);
-    app.finish_gate(rm, run, "verify").await;
-    app.transition(rm, run, "advance").await.expect(200);
-    app.finish_gate(rm, run, "complete").await;
-    app.decide(rm, run, "post_deployment_verification", "go")
-        .await
-        .expect(201);
-    app.transition(rm, run, "complete").await.expect(200);
-}
-
 async fn environments_are_records_kept_by_admins_and_archived_rather_than_deleted(
     backend: Backend,
 ) {
@@ -638,7 +624,7 @@ async fn a_release_reaches_production_only_after_it_completed_in_staging(backend
 
     let staging = id(&app.create_run(&rm, "EduLibra", "staging").await);
     app.transition(&rm, &staging, "start").await.expect(200);
-    complete(&app, &rm, &staging).await;
+    app.complete(&rm, &staging).await;
     assert_eq!(blockers(&app, &prod, "start").await, Vec::<Value>::new());
     app.transition(&rm, &prod, "start").await.expect(200);
 }

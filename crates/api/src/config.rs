@@ -52,6 +52,16 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Add a made-up history of finished runs of the built-in template, so Insights has
+    /// something to show (a demo; the runs are marked `seeded` in their logs).
+    SeedDemo {
+        /// How many runs.
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        runs: u32,
+        /// Over the last how many days.
+        #[arg(long, default_value_t = 182, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
+    },
     /// Tamper evidence of the stored logs.
     Audit {
         /// What to do.

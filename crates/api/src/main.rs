@@ -1,4 +1,5 @@
-//! The `shipshape` binary: `serve` (default), `migrate`, `openapi`.
+//! The `shipshape` binary: `serve` (default), `migrate`, `openapi`, `audit verify`,
+//! `seed-demo`.
 
 use clap::Parser;
 use shipshape_api::config::{AuditCommand, Cli, Command};
@@ -19,6 +20,11 @@ fn main() -> std::process::ExitCode {
             Ok(())
         }
         Command::Migrate => shipshape_api::server::migrate(&cli.config),
+        Command::SeedDemo { runs, days } => shipshape_api::server::seed_demo(
+            &cli.config,
+            usize::try_from(runs).unwrap_or(600),
+            i64::from(days),
+        ),
         Command::Serve => shipshape_api::server::serve(cli.config),
         Command::Audit {
             action: AuditCommand::Verify { run },

@@ -154,6 +154,29 @@ pub fn migrate(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Adds a made-up history of finished runs of the built-in template (for a demo of
+/// Insights on a fresh install): `runs` runs over the last `days` days, across a few
+/// products and the environments production, staging and qa.
+pub fn seed_demo(config: &Config, runs: usize, days: i64) -> Result<(), StartError> {
+    let store = Store::connect(config.database_url.expose(), 1)?;
+    store.migrate()?;
+    let builtin = markdown::parse(EDULIBRA_TEMPLATE_MD)
+        .map_err(|e| StartError::Other(format!("built-in template: {e}")))?;
+    store.ensure_builtin_template(EDULIBRA_TEMPLATE_ID, &builtin)?;
+    let seeded = store.seed_history(&shipshape_store::SeedPlan {
+        template_id: EDULIBRA_TEMPLATE_ID.to_owned(),
+        runs,
+        products: ["EduLibra", "EduLibra Mobile", "Catalogue API"]
+            .map(str::to_owned)
+            .to_vec(),
+        days,
+        seed: u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(1),
+    })?;
+    tracing::info!(runs = seeded, days, "seeded a demo history");
+    println!("Added {seeded} finished runs over the last {days} days: see Insights.");
+    Ok(())
+}
+
 /// Builds the HTTP server on a prepared state; returns it with the address it listens on.
 pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), StartError> {
     let state = web::Data::new(state);

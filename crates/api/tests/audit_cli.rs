@@ -42,6 +42,8 @@ fn database_with_a_run(url: &str) -> String {
                 window_start: None,
                 window_end: None,
                 expected_downtime_minutes: None,
+                commit_sha: None,
+                committed_at: None,
             },
             &actor,
         )

@@ -11,6 +11,8 @@
 //! - durable item updates under 1, 4 and 16 writers next to a raw single-row diesel
 //!   `UPDATE` transaction on the same database (the floor of a durable write);
 //! - the run list at 100 and at 10,000 runs (seeded in bulk, not over HTTP);
+//! - Insights over two years at the same scales (10,000 runs hold 330,000 items): the
+//!   delivery metrics and the checklist analytics, one client at a time;
 //! - the server's resident memory idle, after the write load, with 64 event streams open and
 //!   after they closed.
 //!
@@ -83,8 +85,11 @@ struct Load {
 #[derive(Debug, Clone, Default, Serialize)]
 struct ScalePoint {
     runs: usize,
+    items: i64,
     first_page: Load,
     filtered_page: Load,
+    delivery: Load,
+    checklist: Load,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -487,6 +492,20 @@ fn raw_update_rate(url: &DbUrl, time: Duration) -> BenchResult<f64> {
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// How many run items the database holds.
+fn count_items(url: &DbUrl) -> BenchResult<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = establish(url).map_err(err("connect"))?;
+    let rows: Vec<Count> = diesel::sql_query("SELECT COUNT(*) AS n FROM run_items")
+        .load(&mut conn)
+        .map_err(err("count items"))?;
+    Ok(rows.first().map_or(0, |c| c.n))
+}
+
 fn version(url: &DbUrl) -> String {
     #[derive(diesel::QueryableByName)]
     struct V {
@@ -656,10 +675,34 @@ fn measure_backend(
             READ_CONNECTIONS,
             None,
         )?;
+        // Insights over two years (the longest period), one client: each answer's own time.
+        let today = chrono::Utc::now().date_naive();
+        let period = format!("from={}&to={today}", today - chrono::Duration::days(730));
+        let delivery = measure(
+            s,
+            &format!("{}/api/v1/insights/delivery?{period}", server.base),
+            &token,
+            1,
+            None,
+        )?;
+        let checklist = measure(
+            s,
+            &format!(
+                "{}/api/v1/insights/checklist?template_id={EDULIBRA_TEMPLATE_ID}&{period}",
+                server.base
+            ),
+            &token,
+            1,
+            None,
+        )?;
+        let items = count_items(&db)?;
         r.scale.push(ScalePoint {
             runs: target,
+            items,
             first_page,
             filtered_page,
+            delivery,
+            checklist,
         });
     }
     drop(server);
@@ -760,6 +803,24 @@ fn markdown(machine: &str, s: &Settings, results: &[BackendResult]) -> String {
                 &mut t,
                 &format!("run list, filtered page of 5, {} runs", p.runs),
                 &p.filtered_page,
+                String::new(),
+            );
+            row(
+                &mut t,
+                &format!(
+                    "insights: delivery (DORA), 2 years, {} runs, 1 client",
+                    p.runs
+                ),
+                &p.delivery,
+                String::new(),
+            );
+            row(
+                &mut t,
+                &format!(
+                    "insights: checklist analytics, 2 years, {} runs / {} items, 1 client",
+                    p.runs, p.items
+                ),
+                &p.checklist,
                 String::new(),
             );
         }

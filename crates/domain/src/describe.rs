@@ -78,6 +78,20 @@ fn run_changes(c: &RunChanges) -> String {
             |m: Option<i32>| m.map_or_else(|| "nothing".to_owned(), |m| format!("{m} min"));
         parts.push(change("expected downtime", minutes(v.from), minutes(v.to)));
     }
+    if let Some(v) = &c.commit_sha {
+        parts.push(change(
+            "commit",
+            or_nothing(v.from.as_deref()),
+            or_nothing(v.to.as_deref()),
+        ));
+    }
+    if let Some(v) = &c.committed_at {
+        parts.push(change(
+            "commit time",
+            time_or_nothing(v.from),
+            time_or_nothing(v.to),
+        ));
+    }
     parts.join("; ")
 }
 

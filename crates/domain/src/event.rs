@@ -85,7 +85,7 @@ pub struct RunCreated {
 }
 
 /// The run's fields that changed; a field left out did not change.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunChanges {
     /// The release version.
@@ -100,6 +100,45 @@ pub struct RunChanges {
     /// The expected downtime, in minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_downtime_minutes: Option<MinutesChange>,
+    /// The commit deployed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_sha: Option<TextChange>,
+    /// When the deployed commit was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<TimeChange>,
+}
+
+impl<'de> Deserialize<'de> for RunChanges {
+    /// Reads the changes from a JSON tree: far less code than a derived decoder of each kind
+    /// of change (the web app decodes events, and its size is budgeted).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let tree = serde_json::Value::deserialize(deserializer)?;
+        let change = |key: &str| tree.get(key).filter(|c| c.is_object());
+        let text = |key: &str| {
+            change(key).map(|c| TextChange {
+                from: c["from"].as_str().map(str::to_owned),
+                to: c["to"].as_str().map(str::to_owned),
+            })
+        };
+        let time = |key: &str| {
+            change(key).map(|c| TimeChange {
+                from: c["from"].as_str().and_then(crate::timestamp::parse),
+                to: c["to"].as_str().and_then(crate::timestamp::parse),
+            })
+        };
+        let minutes = |v: &serde_json::Value| v.as_i64().and_then(|m| i32::try_from(m).ok());
+        Ok(RunChanges {
+            release_version: text("release_version"),
+            window_start: time("window_start"),
+            window_end: time("window_end"),
+            expected_downtime_minutes: change("expected_downtime_minutes").map(|c| MinutesChange {
+                from: minutes(&c["from"]),
+                to: minutes(&c["to"]),
+            }),
+            commit_sha: text("commit_sha"),
+            committed_at: time("committed_at"),
+        })
+    }
 }
 
 impl RunChanges {
@@ -109,6 +148,8 @@ impl RunChanges {
             && self.window_start.is_none()
             && self.window_end.is_none()
             && self.expected_downtime_minutes.is_none()
+            && self.commit_sha.is_none()
+            && self.committed_at.is_none()
     }
 }
 

@@ -13,6 +13,7 @@ pub mod decision;
 pub mod describe;
 pub mod environment;
 pub mod event;
+pub mod insights;
 pub mod item;
 pub mod markdown;
 pub mod outbound;

@@ -929,6 +929,36 @@ pub struct RunPatch {
     pub window_end: Option<Option<chrono::DateTime<chrono::Utc>>>,
     /// New expected downtime, or clear it.
     pub expected_downtime_minutes: Option<Option<i32>>,
+    /// New commit, or clear it (checked: lowercase hexadecimal).
+    pub commit_sha: Option<Option<String>>,
+    /// New commit time, or clear it (the caller checks it with [`check_committed_at`]).
+    pub committed_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+/// A commit hash as runs keep it: 4 to 64 hexadecimal digits (a short or full SHA-1 or
+/// SHA-256), lowercased.
+pub fn check_commit_sha(sha: &str) -> Result<String, FieldError> {
+    if !(4..=64).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(FieldError {
+            field: "commit_sha",
+            message: "must be a commit hash: 4 to 64 hexadecimal digits".into(),
+        });
+    }
+    Ok(sha.to_ascii_lowercase())
+}
+
+/// A commit time: not in the future (five minutes of clock skew allowed), not before 1970.
+pub fn check_committed_at(
+    at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), FieldError> {
+    if at > now + chrono::Duration::minutes(5) || at.timestamp() < 0 {
+        return Err(FieldError {
+            field: "committed_at",
+            message: "must not be in the future, nor before 1970".into(),
+        });
+    }
+    Ok(())
 }
 
 impl crate::wire::UpdateRunRequest {
@@ -939,14 +969,22 @@ impl crate::wire::UpdateRunRequest {
             && self.window_start.is_none()
             && self.window_end.is_none()
             && self.expected_downtime_minutes.is_none()
+            && self.commit_sha.is_none()
+            && self.committed_at.is_none()
         {
             return Err(FieldError {
                 field: "release_version",
                 message: "nothing to change: give at least one of release_version, \
-                          window_start, window_end, expected_downtime_minutes"
+                          window_start, window_end, expected_downtime_minutes, commit_sha, \
+                          committed_at"
                     .into(),
             });
         }
+        let commit_sha = match self.commit_sha {
+            Some(Some(sha)) => Some(Some(check_commit_sha(&sha)?)),
+            other => other,
+        };
+
         let release_version = self
             .release_version
             .map(|v| crate::text::Label::parse("release_version", &v))
@@ -961,6 +999,8 @@ impl crate::wire::UpdateRunRequest {
             window_start: self.window_start,
             window_end: self.window_end,
             expected_downtime_minutes: self.expected_downtime_minutes,
+            commit_sha,
+            committed_at: self.committed_at,
         })
     }
 }

@@ -487,6 +487,13 @@ pub struct CreateRunRequest {
     /// Expected user-facing downtime in minutes, 0 to 10080 (a week).
     #[serde(default, deserialize_with = "whole::optional")]
     pub expected_downtime_minutes: Option<i32>,
+    /// The commit deployed: its hash, 4 to 64 hexadecimal digits (tools set it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_sha: Option<String>,
+    /// When the deployed commit (or build) was made: the start of the run's lead time for
+    /// changes in Insights. Not in the future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 /// Changes to a run's schedule. Absent fields stay; `null` clears.
@@ -521,6 +528,22 @@ pub struct UpdateRunRequest {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i32>))]
     pub expected_downtime_minutes: Option<Option<i32>>,
+    /// The commit deployed, 4 to 64 hexadecimal digits (`null` clears).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub commit_sha: Option<Option<String>>,
+    /// When the deployed commit was made (`null` clears).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<DateTime<Utc>>))]
+    pub committed_at: Option<Option<DateTime<Utc>>>,
 }
 
 /// Counts of a run's (or a part's) items.
@@ -856,6 +879,10 @@ pub struct Run {
     /// For a run not yet deploying: what stands against its schedule in its environment (a
     /// freeze its window overlaps, a lock that holds).
     pub warnings: Vec<crate::environment::ScheduleWarning>,
+    /// The commit deployed, as a tool set it.
+    pub commit_sha: Option<String>,
+    /// When the deployed commit was made.
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 impl<'de> Deserialize<'de> for Run {
@@ -873,7 +900,11 @@ impl<'de> Deserialize<'de> for Run {
         let transitions = take("transitions")?;
         let members = take("members")?;
         let warnings = fields.remove("warnings").unwrap_or_default();
+        let commit_sha = fields.remove("commit_sha").unwrap_or_default();
+        let committed_at = fields.remove("committed_at").unwrap_or_default();
         Ok(Run {
+            commit_sha: commit_sha.as_str().map(str::to_owned),
+            committed_at: committed_at.as_str().and_then(crate::timestamp::parse),
             // Read from the tree as it is: less code than a decoder.
             warnings: warnings
                 .as_array()

@@ -11,6 +11,7 @@ mod audit;
 mod chain;
 pub mod db;
 mod environments;
+mod insights;
 mod live;
 mod mail;
 mod proposals;
@@ -29,6 +30,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use audit::Auditor;
 pub use db::{AnyConnection, DbUrl};
+pub use insights::InsightFilter;
 pub use live::{
     ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, OUTBOX_CHANNEL, Positioned, Signal,
 };
@@ -37,7 +39,7 @@ pub use proposals::ProposalFilter;
 pub use runs::{
     Actor, Announced, DeadlineWork, ListRunsFilter, NewRun, ProbeOutcome, ProbeTarget, SYSTEM_ACTOR,
 };
-pub use seed::SEED_ENVIRONMENTS;
+pub use seed::{SEED_ENVIRONMENTS, SeedPlan};
 pub use templates::EDULIBRA_TEMPLATE_ID;
 pub use tokens::{NewToken, TokenRecord};
 pub use users::{NewUser, UserRecord};

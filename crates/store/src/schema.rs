@@ -148,6 +148,11 @@ diesel::table! {
         last_seq -> BigInt,
         overridden -> Bool,
         stage_entered_at -> Nullable<Timestamp>,
+        commit_sha -> Nullable<Text>,
+        committed_at -> Nullable<Timestamp>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        rollback_decided_at -> Nullable<Timestamp>,
     }
 }
 
@@ -182,6 +187,8 @@ diesel::table! {
         probe_result_id -> Nullable<Text>,
         probe_next_at -> Nullable<Timestamp>,
         record -> Nullable<Text>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
     }
 }
 
@@ -333,6 +340,16 @@ diesel::table! {
         decided_by -> Text,
         decided_at -> Timestamp,
         seq -> BigInt,
+        stage_entered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    item_blocks (item_id, kind) {
+        item_id -> Text,
+        kind -> Text,
+        run_id -> Text,
+        at -> Timestamp,
     }
 }
 
@@ -457,6 +474,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     template_versions,
     runs,
     run_items,
+    item_blocks,
     decisions,
     run_events,
     event_log_head,

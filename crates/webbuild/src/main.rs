@@ -179,6 +179,12 @@ fn run() -> Result<(), BoxError> {
             }
         }
     }
+    if !options.dev {
+        // The glue's comments and indentation are for people reading it; browsers are not.
+        let glue = app.join("shipshape.js");
+        let js = std::fs::read_to_string(&glue)?;
+        std::fs::write(&glue, without_comments(&js))?;
+    }
     std::fs::copy(root.join("frontend/style.css"), app.join("shipshape.css"))?;
 
     // 5. The files go in a folder named by a hash of them all (the main module and the
@@ -270,6 +276,31 @@ fn run() -> Result<(), BoxError> {
         options.out.display()
     );
     Ok(())
+}
+
+/// wasm-bindgen's glue without its whole-line comments (`//`, and `/* … */` blocks that open
+/// a line) and each line's surrounding white space. Lines are kept whole, so nothing joins
+/// two statements; the glue holds no string that spans lines (a test checks a built one).
+fn without_comments(js: &str) -> String {
+    let mut out = String::with_capacity(js.len());
+    let mut in_block = false;
+    for line in js.lines() {
+        let t = line.trim();
+        if in_block {
+            in_block = !t.ends_with("*/");
+            continue;
+        }
+        if t.starts_with("/*") {
+            in_block = !t.ends_with("*/");
+            continue;
+        }
+        if t.is_empty() || t.starts_with("//") {
+            continue;
+        }
+        out.push_str(t);
+        out.push('\n');
+    }
+    out
 }
 
 /// How many earlier builds stay served beside the new one.
@@ -374,4 +405,19 @@ fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
         &mut gz,
     )?;
     Ok(gz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_comments;
+
+    #[test]
+    fn the_glue_loses_its_comments_and_indentation_but_no_code() {
+        let js = "/**\n * Mounts the app.\n */\nexport function run() {\n    // Cast intrinsic\n    \
+                  return `${val}`; // kept: code comes first\n    /* one line */\n}\n";
+        assert_eq!(
+            without_comments(js),
+            "export function run() {\nreturn `${val}`; // kept: code comes first\n}\n"
+        );
+    }
 }

@@ -61,6 +61,8 @@ pub fn NewRun() -> impl IntoView {
                 window_start: parse_utc_input(&window_start.get_untracked()).map_err(invalid)?,
                 window_end: parse_utc_input(&window_end.get_untracked()).map_err(invalid)?,
                 expected_downtime_minutes,
+                commit_sha: None,
+                committed_at: None,
             })
         })();
         let request = match request {

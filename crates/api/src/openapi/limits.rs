@@ -95,6 +95,7 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
     let url = HttpUrl::schema();
     let label = || Label::RULE.schema(true);
     let text = Note::RULE.schema(false);
+    let commit_sha = json!({"pattern": "^[0-9a-fA-F]{4,64}$"});
     let fields: Vec<(&str, &str, Value)> = vec![
         ("LoginRequest", "username", json!({"minLength": 1})),
         ("CreateUserRequest", "username", Username::schema()),
@@ -125,6 +126,8 @@ pub fn apply(doc: &mut Value) -> Vec<String> {
         ),
         ("UpdateRunRequest", "release_version", label()),
         ("UpdateRunRequest", "expected_downtime_minutes", downtime),
+        ("CreateRunRequest", "commit_sha", commit_sha.clone()),
+        ("UpdateRunRequest", "commit_sha", commit_sha),
         ("UpdateItemRequest", "assignee", Label::RULE.schema(false)),
         ("UpdateItemRequest", "note", text.clone()),
         ("UpdateItemRequest", "reason", text.clone()),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod environments;
 pub mod health;
+pub mod insights;
 pub mod instances;
 pub mod probes;
 pub mod records;
@@ -96,6 +97,9 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(environments::delete_freeze_window)
         .service(environments::get_calendar)
         .service(environments::get_calendar_feed)
+        .service(insights::get_delivery_insights)
+        .service(insights::get_checklist_insights)
+        .service(insights::list_item_insight_runs)
         .service(team::create_claim)
         .service(team::list_signoffs)
         .service(team::create_signoff)

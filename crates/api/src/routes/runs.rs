@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use serde::Deserialize;
 use shipshape_domain::access::Permission;
 use shipshape_domain::item::ItemChange;
-use shipshape_domain::run::{RunStatus, check_schedule};
+use shipshape_domain::run::{RunStatus, check_commit_sha, check_committed_at, check_schedule};
 use shipshape_domain::text::{Label, Note};
 use shipshape_domain::wire::{
     CreateDecisionRequest, CreateRunRequest, Decision, EventPage, Problem, Run, RunItem, RunPage,
@@ -111,7 +111,16 @@ pub async fn create_run(
         window_start: req.window_start,
         window_end: req.window_end,
         expected_downtime_minutes: req.expected_downtime_minutes,
+        commit_sha: req
+            .commit_sha
+            .as_deref()
+            .map(check_commit_sha)
+            .transpose()?,
+        committed_at: req.committed_at,
     };
+    if let Some(at) = new.committed_at {
+        check_committed_at(at, chrono::Utc::now())?;
+    }
     check_schedule(
         new.window_start,
         new.window_end,
@@ -186,6 +195,9 @@ pub async fn update_run(
     let expected = if_match(&req)?;
     let id = path.into_inner().to_string();
     let patch = body.into_inner().validated()?;
+    if let Some(Some(at)) = patch.committed_at {
+        check_committed_at(at, chrono::Utc::now())?;
+    }
     let actor = caller.actor();
     let run = blocking(&state, move |s| s.update_run(&id, expected, &patch, &actor)).await?;
     Ok(HttpResponse::Ok()

@@ -77,7 +77,18 @@ pub(super) fn record_decision_locked(
         && to != status
     {
         diesel::update(r::table.find(run_id))
-            .set((r::status.eq(to.as_str()), r::stage_entered_at.eq(Some(at))))
+            .set((
+                r::status.eq(to.as_str()),
+                r::stage_entered_at.eq(Some(at)),
+                r::finished_at.eq(if to.is_terminal() {
+                    Some(at)
+                } else {
+                    run.finished_at
+                }),
+                r::rollback_decided_at.eq(run
+                    .rollback_decided_at
+                    .or((outcome == shipshape_domain::decision::Outcome::Rollback).then_some(at))),
+            ))
             .execute(conn)?;
         if to == shipshape_domain::run::RunStatus::RollingBack {
             crate::environments::lock_after_rollback(
@@ -117,6 +128,7 @@ pub(super) fn record_decision_locked(
         decided_by: decided_by.to_owned(),
         decided_at: at,
         seq,
+        stage_entered_at: run.stage_entered_at,
     };
     diesel::insert_into(d::table)
         .values((
@@ -129,7 +141,12 @@ pub(super) fn record_decision_locked(
             d::decided_by.eq(&row.decided_by),
             d::decided_at.eq(row.decided_at),
             d::seq.eq(row.seq),
+            d::stage_entered_at.eq(row.stage_entered_at),
         ))
         .execute(conn)?;
+    if moves_run_to.is_some_and(|to| to.is_terminal() && to != status) {
+        // An abort finishes the run: its numbers join the insight rollups.
+        crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Add)?;
+    }
     row.to_wire(false)
 }

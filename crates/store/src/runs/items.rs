@@ -82,10 +82,18 @@ pub(super) fn update_item_locked(
         return item.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>(), &probes);
     };
     let at = now();
+    let (started_at, finished_at) = item.clock(plan.status, at)?;
+    // A finished run's numbers in the insight rollups change with its item.
+    let finished = run.finished_at.is_some();
+    if finished {
+        crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Remove)?;
+    }
     let updated =
         diesel::update(ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version))))
             .set((
                 ri::status.eq(plan.status.as_str()),
+                ri::started_at.eq(started_at),
+                ri::finished_at.eq(finished_at),
                 ri::assignee.eq(&plan.assignee),
                 ri::note.eq(&plan.note),
                 ri::evidence_url.eq(plan.evidence.first().map(|l| l.url.clone())),
@@ -120,6 +128,9 @@ pub(super) fn update_item_locked(
         at,
         EventData::ItemUpdated(plan.event),
     )?;
+    if finished {
+        crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Add)?;
+    }
     let fresh = load_item(conn, run_id, item_id)?;
     let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
     fresh.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>(), &probes)

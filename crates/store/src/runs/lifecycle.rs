@@ -7,7 +7,7 @@ use shipshape_domain::Role;
 use shipshape_domain::event::*;
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::{
-    OVERRIDE_REVIEW_TITLE, RunPatch, RunStatus, TransitionAction, TransitionError,
+    Blocker, OVERRIDE_REVIEW_TITLE, RunPatch, RunStatus, TransitionAction, TransitionError,
     check_run_editable, check_schedule, plan_forced_transition, plan_transition,
 };
 use shipshape_domain::template::{Applicability, Gate, ItemKind, RecordKind};
@@ -60,6 +60,46 @@ pub(super) fn add_override_review(
     Ok(id)
 }
 
+/// How an item stood in the way of a transition.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BlockKind {
+    /// A transition was refused with it among the blockers.
+    Refused,
+    /// An override went past it.
+    Overridden,
+}
+
+/// Notes, once per item and kind, that the items among `blockers` stood in the way of a
+/// transition of the run.
+pub(crate) fn record_item_blocks(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    blockers: &[Blocker],
+    kind: BlockKind,
+    at: NaiveDateTime,
+) -> StoreResult<()> {
+    let kind = match kind {
+        BlockKind::Refused => "refused",
+        BlockKind::Overridden => "overridden",
+    };
+    for blocker in blockers {
+        if let Blocker::Item { item_id, .. } = blocker {
+            // Parameters in the order they appear: SQLite numbers them so.
+            diesel::sql_query(
+                "INSERT INTO item_blocks (item_id, kind, run_id, at) \
+                 SELECT id, $1, run_id, $2 FROM run_items WHERE id = $3 AND run_id = $4 \
+                 ON CONFLICT (item_id, kind) DO NOTHING",
+            )
+            .bind::<diesel::sql_types::Text, _>(kind)
+            .bind::<diesel::sql_types::Timestamp, _>(at)
+            .bind::<diesel::sql_types::Text, _>(item_id)
+            .bind::<diesel::sql_types::Text, _>(run_id)
+            .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Creates a run of a template version, copying its items.
     pub fn create_run(&self, new: NewRun, actor: &Actor) -> StoreResult<Run> {
@@ -94,6 +134,8 @@ impl Store {
                     r::last_seq.eq(0_i64),
                     r::overridden.eq(false),
                     r::stage_entered_at.eq(Some(at)),
+                    r::commit_sha.eq(&new.commit_sha),
+                    r::committed_at.eq(naive(new.committed_at)),
                 ))
                 .execute(conn)?;
             for (position, (pi, si, ii, item)) in template.items().enumerate() {
@@ -168,6 +210,14 @@ impl Store {
                 None => run.expected_downtime_minutes,
             };
             check_schedule(start.map(utc), end.map(utc), downtime)?;
+            let commit_sha = match &patch.commit_sha {
+                Some(v) => v.clone(),
+                None => run.commit_sha.clone(),
+            };
+            let committed_at = match patch.committed_at {
+                Some(v) => naive(v),
+                None => run.committed_at,
+            };
             let changes = RunChanges {
                 release_version: (release != run.release_version).then(|| TextChange {
                     from: Some(run.release_version.clone()),
@@ -187,6 +237,14 @@ impl Store {
                         to: downtime,
                     },
                 ),
+                commit_sha: (commit_sha != run.commit_sha).then(|| TextChange {
+                    from: run.commit_sha.clone(),
+                    to: commit_sha.clone(),
+                }),
+                committed_at: (committed_at != run.committed_at).then(|| TimeChange {
+                    from: run.committed_at.map(utc),
+                    to: committed_at.map(utc),
+                }),
             };
             if changes.is_empty() {
                 return read_run(conn, &self.templates, run_id);
@@ -197,6 +255,8 @@ impl Store {
                     r::window_start.eq(start),
                     r::window_end.eq(end),
                     r::expected_downtime_minutes.eq(downtime),
+                    r::commit_sha.eq(&commit_sha),
+                    r::committed_at.eq(committed_at),
                 ))
                 .execute(conn)?;
             append_event(
@@ -214,6 +274,28 @@ impl Store {
     /// (break-glass) unmet gates are overridden: the override is logged with every blocker it
     /// skipped, the run is flagged, and a required close item to review it is added.
     pub fn transition(
+        &self,
+        run_id: &str,
+        if_match: Option<i64>,
+        action: TransitionAction,
+        reason: Option<&str>,
+        force: bool,
+        actor: &Actor,
+    ) -> StoreResult<Run> {
+        let result = self.transition_once(run_id, if_match, action, reason, force, actor);
+        if let Err(StoreError::Transition(TransitionError::Blocked { blockers, .. })) = &result {
+            // The refusal is the answer; that the items stood in the way is kept for the
+            // checklist analytics, on its own (it changes nothing of the run).
+            if let Err(e) = self
+                .write(|conn| record_item_blocks(conn, run_id, blockers, BlockKind::Refused, now()))
+            {
+                tracing::warn!(error = %e, run_id, "could not note the items a refused transition waited for");
+            }
+        }
+        result
+    }
+
+    fn transition_once(
         &self,
         run_id: &str,
         if_match: Option<i64>,
@@ -255,6 +337,13 @@ impl Store {
             if !plan.changes() {
                 return assemble(rows);
             }
+            // A finished run's numbers in the insight rollups are taken out before a change
+            // (a forced close adds an item) and put back after; a run that finishes now is
+            // added.
+            let was_finished = run.finished_at.is_some();
+            if was_finished {
+                crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Remove)?;
+            }
             let at = now();
             diesel::update(r::table.find(run_id))
                 .set((
@@ -265,6 +354,15 @@ impl Store {
                         run.stage_entered_at
                     } else {
                         Some(at)
+                    }),
+                    r::started_at.eq(run
+                        .started_at
+                        .or((plan.from == RunStatus::Planned && !plan.to.is_terminal())
+                            .then_some(at))),
+                    r::finished_at.eq(if plan.to.is_terminal() && plan.from != plan.to {
+                        Some(at)
+                    } else {
+                        run.finished_at
                     }),
                 ))
                 .execute(conn)
@@ -292,6 +390,7 @@ impl Store {
                     }),
                 )?;
             } else {
+                record_item_blocks(conn, run_id, &overridden, BlockKind::Overridden, at)?;
                 let review_id = add_override_review(conn, &rows, at)?;
                 append_event(
                     conn,
@@ -308,6 +407,9 @@ impl Store {
                         review_item_id: review_id,
                     }),
                 )?;
+            }
+            if was_finished || plan.to.is_terminal() {
+                crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Add)?;
             }
             read_run(conn, &self.templates, run_id)
         })

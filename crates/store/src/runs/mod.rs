@@ -62,6 +62,10 @@ pub struct NewRun {
     pub window_end: Option<DateTime<Utc>>,
     /// Expected downtime, minutes.
     pub expected_downtime_minutes: Option<i32>,
+    /// The commit deployed (checked).
+    pub commit_sha: Option<String>,
+    /// When it was made (checked).
+    pub committed_at: Option<DateTime<Utc>>,
 }
 
 /// Filters and paging for the run list.

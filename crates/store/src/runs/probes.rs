@@ -247,16 +247,26 @@ impl Store {
                         ))
                         .execute(conn)?;
                 } else {
+                    let (started_at, finished_at) = item.clock(to, at)?;
+                    let finished = run.finished_at.is_some();
+                    if finished {
+                        crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Remove)?;
+                    }
                     diesel::update(update)
                         .set((
                             ri::probe_result_id.eq(Some(&row.id)),
                             ri::probe_next_at.eq(Some(next)),
                             ri::status.eq(to.as_str()),
+                            ri::started_at.eq(started_at),
+                            ri::finished_at.eq(finished_at),
                             ri::version.eq(item.version + 1),
                             ri::updated_by.eq(checked_by),
                             ri::updated_at.eq(Some(at)),
                         ))
                         .execute(conn)?;
+                    if finished {
+                        crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Add)?;
+                    }
                 }
             }
             append_event(

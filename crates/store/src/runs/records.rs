@@ -757,9 +757,15 @@ fn complete_retrospective_items(
         }
         after.truncate(shipshape_domain::item::MAX_EVIDENCE_LINKS);
         let version = item.version + 1;
+        let (started_at, finished_at) = item.clock(ItemStatus::Done, at)?;
+        if run.finished_at.is_some() {
+            crate::insights::rollup_run(conn, &run.id, crate::insights::Sign::Remove)?;
+        }
         diesel::update(ri::table.find(&item.id))
             .set((
                 ri::status.eq(ItemStatus::Done.as_str()),
+                ri::started_at.eq(started_at),
+                ri::finished_at.eq(finished_at),
                 ri::evidence_url.eq(after.first().map(|l| l.url.clone())),
                 ri::evidence.eq(evidence_column(&after)?),
                 ri::version.eq(version),
@@ -767,6 +773,9 @@ fn complete_retrospective_items(
                 ri::updated_at.eq(at),
             ))
             .execute(conn)?;
+        if run.finished_at.is_some() {
+            crate::insights::rollup_run(conn, &run.id, crate::insights::Sign::Add)?;
+        }
         append_event(
             conn,
             &run.id,

@@ -54,6 +54,11 @@ pub(super) struct RunRow {
     pub(super) last_seq: i64,
     pub(super) overridden: bool,
     pub(super) stage_entered_at: Option<NaiveDateTime>,
+    pub(super) commit_sha: Option<String>,
+    pub(super) committed_at: Option<NaiveDateTime>,
+    pub(super) started_at: Option<NaiveDateTime>,
+    pub(super) finished_at: Option<NaiveDateTime>,
+    pub(super) rollback_decided_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -87,6 +92,8 @@ pub(super) struct ItemRow {
     pub(super) evidence: String,
     pub(super) probe_result_id: Option<String>,
     pub(super) record: Option<String>,
+    pub(super) started_at: Option<NaiveDateTime>,
+    pub(super) finished_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -246,6 +253,7 @@ pub(super) struct DecisionRow {
     pub(super) decided_by: String,
     pub(super) decided_at: NaiveDateTime,
     pub(super) seq: i64,
+    pub(super) stage_entered_at: Option<NaiveDateTime>,
 }
 
 pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
@@ -282,6 +290,21 @@ impl RunRow {
 }
 
 impl ItemRow {
+    /// The item's started and finished times once its status goes to `to` at `at`.
+    pub(super) fn clock(
+        &self,
+        to: ItemStatus,
+        at: NaiveDateTime,
+    ) -> StoreResult<(Option<NaiveDateTime>, Option<NaiveDateTime>)> {
+        Ok(shipshape_domain::insights::item_clock(
+            self.status()?,
+            to,
+            self.started_at,
+            self.finished_at,
+            at,
+        ))
+    }
+
     pub(super) fn status(&self) -> StoreResult<ItemStatus> {
         ItemStatus::parse(&self.status).ok_or_else(|| corrupt("item status", &self.status))
     }
@@ -827,6 +850,8 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
     )?);
     Ok(Run {
         warnings,
+        commit_sha: run.commit_sha.clone(),
+        committed_at: run.committed_at.map(utc),
         summary,
         parts,
         decision_points,

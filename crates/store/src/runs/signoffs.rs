@@ -78,14 +78,23 @@ impl Store {
                 ))
                 .execute(conn)?;
             if let Some(status) = effect.new_status {
+                let (started_at, finished_at) = item.clock(status, at)?;
+                if run.finished_at.is_some() {
+                    crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Remove)?;
+                }
                 diesel::update(ri::table.find(item_id))
                     .set((
                         ri::status.eq(status.as_str()),
+                        ri::started_at.eq(started_at),
+                        ri::finished_at.eq(finished_at),
                         ri::version.eq(item.version + 1),
                         ri::updated_by.eq(&actor.username),
                         ri::updated_at.eq(at),
                     ))
                     .execute(conn)?;
+                if run.finished_at.is_some() {
+                    crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Add)?;
+                }
             }
             append_event(
                 conn,

@@ -1,0 +1,16 @@
+DROP TABLE decision_rollups;
+DROP TABLE item_rollups;
+DROP INDEX run_items_insights;
+DROP INDEX runs_by_template;
+DROP INDEX runs_by_outcome;
+DROP INDEX runs_by_finish;
+ALTER TABLE decisions DROP COLUMN stage_entered_at;
+DROP INDEX item_blocks_by_run;
+DROP TABLE item_blocks;
+ALTER TABLE run_items DROP COLUMN finished_at;
+ALTER TABLE run_items DROP COLUMN started_at;
+ALTER TABLE runs DROP COLUMN rollback_decided_at;
+ALTER TABLE runs DROP COLUMN finished_at;
+ALTER TABLE runs DROP COLUMN started_at;
+ALTER TABLE runs DROP COLUMN committed_at;
+ALTER TABLE runs DROP COLUMN commit_sha;
