@@ -80,9 +80,16 @@ impl Period {
         Ok(Period { from, to, days })
     }
 
-    /// The period of the same length just before this one (for comparison), cut at 1970.
+    /// The period of the same length just before this one (for comparison), cut at 1970;
+    /// none (0 days) before a period that starts on 1970-01-01.
     pub fn previous(&self) -> Period {
-        let to = self.from.pred_opt().unwrap_or(self.from).max(earliest());
+        let Some(to) = self.from.pred_opt().filter(|d| *d >= earliest()) else {
+            return Period {
+                from: self.from,
+                to: self.from,
+                days: 0,
+            };
+        };
         let from = to
             .checked_sub_signed(Duration::days(self.days - 1))
             .unwrap_or(to)
@@ -497,7 +504,12 @@ fn group(
     let mut cur = Tally::of(in_period(*period));
     let mut prev = Tally::of(in_period(*previous));
     let finished = |t: &Tally| t.completed + t.failed;
-    let frequency = |t: &Tally, p: &Period| (Some(f64::from(t.completed) / p.weeks()), t.completed);
+    let frequency = |t: &Tally, p: &Period| {
+        (
+            (p.days > 0).then(|| f64::from(t.completed) / p.weeks()),
+            t.completed,
+        )
+    };
     let weeks = (0..)
         .map(|i| period.from + Duration::days(7 * i))
         .take_while(|start| *start <= period.to)
@@ -1261,9 +1273,18 @@ mod tests {
                 "from"
             );
         }
-        // The period before one starting in 1970 is cut there, not before.
+        // The period before one starting in 1970 is cut there, not before; before the first
+        // day there is none.
+        let early = Period::parse(Some("1970-01-05"), Some("1970-01-14"), today).unwrap();
+        assert_eq!(
+            (early.previous().from, early.previous().days),
+            (day("1970-01-01"), 4)
+        );
         let first = Period::parse(Some("1970-01-01"), Some("1970-01-10"), today).unwrap();
-        assert_eq!(first.previous().from, day("1970-01-01"));
+        assert_eq!(first.previous().days, 0);
+        assert!(!first.previous().contains(first.start()));
+        let r = delivery(&[], first, None, None, None);
+        assert_eq!(r.overall.deployment_frequency.previous, None);
     }
 
     #[test]

@@ -615,12 +615,12 @@ impl Store {
         })
     }
 
-    /// The runs behind an item's numbers (the item at `reference`): newest first, or slowest
-    /// first for [`ItemRunFilter::Slow`]; at most 100.
+    /// The runs behind an item's numbers (the item at `reference`, with `title` when given):
+    /// newest first, or slowest first for [`ItemRunFilter::Slow`]; at most 100.
     pub fn item_insight_runs(
         &self,
         template_id: &str,
-        reference: &str,
+        (reference, title): (&str, Option<&str>),
         which: ItemRunFilter,
         filter: &InsightFilter,
     ) -> StoreResult<ItemRunList> {
@@ -652,7 +652,8 @@ impl Store {
                      r.status, r.finished_at, i.status AS item_status, i.skip_reason, \
                      CASE WHEN {timed} THEN {in_progress} ELSE NULL END AS in_progress_secs \
                      FROM runs r JOIN run_items i ON i.run_id = r.id \
-                     WHERE {CHECKLIST_RUNS} AND i.reference = $7 {only} \
+                     WHERE {CHECKLIST_RUNS} AND i.reference = $7 \
+                     AND ($8 IS NULL OR i.title = $8) {only} \
                      ORDER BY {order} LIMIT 100"
                 )),
                 filter,
@@ -663,6 +664,7 @@ impl Store {
                 )
             )
             .bind::<Text, _>(reference)
+            .bind::<Nullable<Text>, _>(title)
             .load::<ItemRunRow>(conn)?)
         })?;
         let runs = rows

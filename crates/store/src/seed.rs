@@ -365,11 +365,15 @@ impl Store {
                     AnyConnection::Sqlite(c) => insert_all!(c),
                     AnyConnection::Postgresql(c) => insert_all!(c),
                 }
+                if done + batch >= plan.runs {
+                    // With the last runs, in the same transaction: the weekly sums of every
+                    // finished run, these included.
+                    crate::insights::rebuild_rollups(conn)?;
+                }
                 Ok(())
             })?;
             done += batch;
         }
-        self.write(crate::insights::rebuild_rollups)?;
         // Fresh statistics, as autovacuum would gather them on a table that grew gradually;
         // without them PostgreSQL plans for the empty tables it last analysed.
         self.write(|conn| {

@@ -235,7 +235,8 @@ fn texts(conn: &mut AnyConnection, sql: &str) -> Vec<String> {
 
 /// Upgrading a database with a finished run keeps Insights' times from its log: the run's
 /// start, outcome and rollback decision, the decision's stage start, an item's time in
-/// progress, the override that went past an item; and sums the run into the weekly rollups.
+/// progress (to when it became done, not its last change), the override that went past an
+/// item; and sums the run into the weekly rollups.
 fn upgrading_reads_the_insight_times_from_the_log(conn: &mut AnyConnection, count: usize) {
     use diesel::RunQueryDsl;
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/sqlite");
@@ -255,7 +256,7 @@ fn upgrading_reads_the_insight_times_from_the_log(conn: &mut AnyConnection, coun
         "INSERT INTO runs (id, template_id, template_version, template_name, product, release_version, \
          environment, status, created_by, created_at, updated_at, last_seq, stage_entered_at) \
          VALUES ('r1', 't', 1, 'T', 'EduLibra', '4.2.0', 'production', 'rolled_back', 'admin', \
-         '2026-12-01 10:00:00', '2026-12-01 12:00:00', 5, '2026-12-01 12:00:00')",
+         '2026-12-01 10:00:00', '2026-12-01 12:00:00', 6, '2026-12-01 12:00:00')",
         "INSERT INTO run_items (id, run_id, position, part_index, section_index, reference, title, \
          gate, applies, required, kind, status, version, updated_at) VALUES \
          ('i1', 'r1', 0, 0, 0, '1.1.1', 'Back up', 'deploy', 'always', TRUE, 'manual', 'done', 3, \
@@ -264,14 +265,17 @@ fn upgrading_reads_the_insight_times_from_the_log(conn: &mut AnyConnection, coun
          '2026-12-01 10:45:00')",
         "INSERT INTO run_events (run_id, seq, event_type, actor, at, payload) VALUES \
          ('r1', 1, 'run_created', 'admin', '2026-12-01 10:00:00', '{}'), \
-         ('r1', 2, 'run_transitioned', 'admin', '2026-12-01 10:30:00', '{}'), \
+         ('r1', 2, 'run_transitioned', 'admin', '2026-12-01 10:30:00', \
+          '{\"action\":\"start\",\"from\":\"planned\",\"to\":\"preparing\"}'), \
          ('r1', 3, 'item_updated', 'admin', '2026-12-01 10:40:00', \
           '{\"item_id\":\"i1\",\"changes\":{\"status\":{\"from\":\"pending\",\"to\":\"in_progress\"}}}'), \
-         ('r1', 4, 'run_overridden', 'admin', '2026-12-01 11:00:00', \
-          '{\"overridden_blockers\":[{\"kind\":\"item\",\"item_id\":\"i2\"}]}'), \
-         ('r1', 5, 'decision_recorded', 'admin', '2026-12-01 11:30:00', '{}')",
+         ('r1', 4, 'item_updated', 'admin', '2026-12-01 10:48:00', \
+          '{\"item_id\":\"i1\",\"changes\":{\"status\":{\"from\":\"in_progress\",\"to\":\"done\"}}}'), \
+         ('r1', 5, 'run_overridden', 'admin', '2026-12-01 11:00:00', \
+          '{\"action\":\"advance\",\"overridden_blockers\":[{\"kind\":\"item\",\"item_id\":\"i2\"}]}'), \
+         ('r1', 6, 'decision_recorded', 'admin', '2026-12-01 11:30:00', '{}')",
         "INSERT INTO decisions (id, run_id, point_key, outcome, rationale, criteria, decided_by, decided_at, seq) \
-         VALUES ('d1', 'r1', 'checkpoint', 'rollback', 'Errors', '[]', 'admin', '2026-12-01 11:30:00', 5)",
+         VALUES ('d1', 'r1', 'checkpoint', 'rollback', 'Errors', '[]', 'admin', '2026-12-01 11:30:00', 6)",
     ] {
         diesel::sql_query(statement).execute(conn).expect("seed");
     }
@@ -306,7 +310,7 @@ fn upgrading_reads_the_insight_times_from_the_log(conn: &mut AnyConnection, coun
             )
         ),
         [
-            "i1 2026-12-01 10:40:00 2026-12-01 10:50:00",
+            "i1 2026-12-01 10:40:00 2026-12-01 10:48:00",
             "i2 - 2026-12-01 10:45:00"
         ]
     );
@@ -322,7 +326,7 @@ fn upgrading_reads_the_insight_times_from_the_log(conn: &mut AnyConnection, coun
              CAST(skipped_failed AS TEXT) || ' ' || CAST(timed AS TEXT) || ' ' || \
              CAST(CAST(ROUND(worked_secs) AS INTEGER) AS TEXT) AS v FROM item_rollups ORDER BY position"
         ),
-        ["2026-11-30 0 1 0 0 0 1 600", "2026-11-30 1 1 1 1 1 0 0"]
+        ["2026-11-30 0 1 0 0 0 1 480", "2026-11-30 1 1 1 1 1 0 0"]
     );
     assert_eq!(
         texts(

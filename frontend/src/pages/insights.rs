@@ -239,7 +239,7 @@ fn bar_chart(
     for (reference, title, v) in bars {
         let _ = write!(
             out,
-            "<li class=\"bar-row\"><button type=\"button\" class=\"link bar-label\" data-ref=\"{r}\" data-filter=\"{filter}\" \
+            "<li class=\"bar-row\"><button type=\"button\" class=\"link bar-label\" data-ref=\"{r}\" data-title=\"{t}\" data-filter=\"{filter}\" \
              title=\"Show the runs behind it\">{r} {t}</button><span class=\"bar-track\">\
              <svg viewBox=\"0 0 100 10\" preserveAspectRatio=\"none\" aria-hidden=\"true\" class=\"bar\">\
              <rect x=\"0\" y=\"0\" width=\"{w}\" height=\"10\"/></svg></span><span class=\"bar-value\">{n} {unit}</span></li>",
@@ -291,7 +291,7 @@ fn delivery(report: &Value) -> String {
         let unit = text(&m["unit"]);
         let band = m["band"]
             .as_str()
-            .map(|b| format!("<span class=\"band-badge {b}\">{b}</span>"))
+            .map(|b| format!("<span class=\"band-badge {b}\">{b}</span>", b = esc(b)))
             .unwrap_or_default();
         let method = methods
             .iter()
@@ -457,7 +457,7 @@ fn checklist(report: &Value) -> String {
         for i in &risks {
             let _ = write!(
                 out,
-                "<tr><td><button type=\"button\" class=\"link\" data-ref=\"{r}\" data-filter=\"skipped\">{r} {t}</button></td>\
+                "<tr><td><button type=\"button\" class=\"link\" data-ref=\"{r}\" data-title=\"{t}\" data-filter=\"skipped\">{r} {t}</button></td>\
                  <td>{}</td><td>{}</td><td>{}</td></tr>",
                 int(&i["skipped"]),
                 int(&i["skipped_then_failed"]),
@@ -568,8 +568,8 @@ fn runs_behind(reference: &str, filter: &str, answer: &Value) -> String {
             esc(&text(&r["product"])),
             esc(&text(&r["release_version"])),
             esc(&text(&r["environment"])),
-            text(&r["status"]).replace('_', " "),
-            text(&r["item_status"]).replace('_', " "),
+            esc(&text(&r["status"]).replace('_', " ")),
+            esc(&text(&r["item_status"]).replace('_', " ")),
         );
     }
     out.push_str("</ul>");
@@ -655,13 +655,15 @@ pub fn Insights() -> impl IntoView {
         };
         let reference = button.get_attribute("data-ref").unwrap_or_default();
         let filter = button.get_attribute("data-filter").unwrap_or_default();
+        let title = button.get_attribute("data-title").unwrap_or_default();
         let f = filters.get_untracked();
         let query = f.query();
         leptos::task::spawn_local(async move {
             match api::insights(&format!(
-                "/insights/checklist/runs?template_id={}&reference={}&filter={}&{query}",
+                "/insights/checklist/runs?template_id={}&reference={}&title={}&filter={}&{query}",
                 api::encode(&f.template),
                 api::encode(&reference),
+                api::encode(&title),
                 api::encode(&filter)
             ))
             .await

@@ -34,7 +34,8 @@ UPDATE runs SET finished_at = COALESCE(stage_entered_at, updated_at)
  WHERE status IN ('completed', 'rolled_back', 'aborted');
 UPDATE runs SET started_at = (
     SELECT MIN(e.at) FROM run_events e
-     WHERE e.run_id = runs.id AND e.event_type IN ('run_transitioned', 'run_overridden'))
+     WHERE e.run_id = runs.id AND e.event_type IN ('run_transitioned', 'run_overridden')
+       AND e.payload::jsonb ->> 'action' = 'start')
  WHERE status <> 'planned';
 UPDATE runs SET rollback_decided_at = (
     SELECT MIN(d.decided_at) FROM decisions d
@@ -43,8 +44,19 @@ UPDATE decisions SET stage_entered_at = (
     SELECT MAX(e.at) FROM run_events e
      WHERE e.run_id = decisions.run_id AND e.seq < decisions.seq
        AND e.event_type IN ('run_created', 'run_transitioned', 'run_overridden'));
+-- An item finished when it last became done, skipped or failed (by a change or a sign-off);
+-- one whose log does not say so, at its last change.
 UPDATE run_items SET finished_at = updated_at
  WHERE status IN ('done', 'skipped', 'failed');
+UPDATE run_items SET finished_at = s.at
+  FROM (SELECT payload::jsonb ->> 'item_id' AS item_id, MAX(at) AS at
+          FROM run_events
+         WHERE (event_type = 'item_updated'
+                AND payload::jsonb #>> '{changes,status,to}' IN ('done', 'skipped', 'failed'))
+            OR (event_type = 'signoff_recorded'
+                AND payload::jsonb #>> '{status,to}' IN ('done', 'skipped', 'failed'))
+         GROUP BY 1) AS s
+ WHERE run_items.id = s.item_id AND run_items.status IN ('done', 'skipped', 'failed');
 UPDATE run_items SET started_at = s.at
   FROM (SELECT payload::jsonb ->> 'item_id' AS item_id, MIN(at) AS at
           FROM run_events

@@ -35,8 +35,8 @@ pub struct DeliveryQuery {
     /// The period's first day, `YYYY-MM-DD` (UTC; default: 89 days before `to`).
     #[param(max_length = 10, format = Date)]
     pub from: Option<String>,
-    /// The period's last day, `YYYY-MM-DD` (UTC; default: today). At most 731 days (two
-    /// years) after `from`.
+    /// The period's last day, `YYYY-MM-DD` (UTC; default: today). A period spans at most
+    /// 731 days (two years), both ends included.
     #[param(max_length = 10, format = Date)]
     pub to: Option<String>,
     /// Only this product.
@@ -65,8 +65,8 @@ pub struct ChecklistQuery {
     /// The period's first day, `YYYY-MM-DD` (UTC; default: 89 days before `to`).
     #[param(max_length = 10, format = Date)]
     pub from: Option<String>,
-    /// The period's last day, `YYYY-MM-DD` (UTC; default: today); at most 731 days after
-    /// `from`.
+    /// The period's last day, `YYYY-MM-DD` (UTC; default: today); a period spans at most
+    /// 731 days, both ends included.
     #[param(max_length = 10, format = Date)]
     pub to: Option<String>,
     /// Only this product.
@@ -89,6 +89,10 @@ pub struct ItemRunsQuery {
     /// The item's reference, e.g. `2.1.3`.
     #[param(max_length = 40)]
     pub reference: String,
+    /// The item's wording, to tell it from an item of another version at the same reference
+    /// (the analytics match items by both).
+    #[param(max_length = 2000)]
+    pub title: Option<String>,
     /// `all` (default), `skipped`, `blocked`, `overridden` or `slow` (slowest first).
     #[param(inline)]
     pub filter: Option<ItemRunFilter>,
@@ -280,8 +284,9 @@ pub async fn list_item_insight_runs(
     }
     let template = q.template_id.to_string();
     let which = q.filter.unwrap_or(ItemRunFilter::All);
+    let title = q.title;
     let list = blocking(&state, move |s| {
-        s.item_insight_runs(&template, &reference, which, &f)
+        s.item_insight_runs(&template, (&reference, title.as_deref()), which, &f)
     })
     .await?;
     Ok(HttpResponse::Ok().json(list))
