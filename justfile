@@ -40,6 +40,21 @@ lint:
     cargo clippy --workspace --all-targets --locked -- -D warnings
     cargo clippy --locked --target wasm32-unknown-unknown -p shipshape-domain -p shipshape-web -- -D warnings
 
+# The dependency policy (deny.toml): licences, bans and sources; security advisories too where the advisory database can be fetched
+deny:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo deny --locked check licenses bans sources
+    if cargo deny --locked check advisories; then
+        echo "advisories: checked"
+    else
+        # An offline machine cannot fetch the database; a fetched one with findings fails.
+        if [ -d "${CARGO_HOME:-$HOME/.cargo}/advisory-dbs" ] && ls "${CARGO_HOME:-$HOME/.cargo}"/advisory-dbs/*/crates >/dev/null 2>&1; then
+            exit 1
+        fi
+        echo "advisories: not checked (the advisory database cannot be fetched from here)"
+    fi
+
 target := env_var_or_default("CARGO_TARGET_DIR", "target")
 
 # Measure the hot paths against this machine's floors on SQLite and PostgreSQL (release build; needs wrk); writes bench/results/

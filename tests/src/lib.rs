@@ -229,6 +229,7 @@ impl TestApp {
         let mut config = Config::for_database(url);
         config.outbound_allow = Some("127.0.0.1/32".into());
         config.schedule_poll = std::time::Duration::from_millis(200);
+        config.metrics_token = Some(Secret::new(METRICS_TOKEN));
         configure(&mut config);
         config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
         config.jwt_secret = Some(Secret::new(JWT_SECRET));
@@ -814,4 +815,34 @@ async fn healthy_target() -> receiver::Receiver {
         receiver::Reply::status(200, r#"{"status":"ok"}"#),
     );
     target
+}
+
+/// The metrics token test servers are started with (unless a test says otherwise).
+pub const METRICS_TOKEN: &str = "scrape-me-0123456789";
+
+/// The `shipshape` binary of this build (built first when a test runs without it).
+pub fn shipshape_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/shipshape
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
+    let binary = dir.join("shipshape");
+    if !binary.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args([
+                "build",
+                "--locked",
+                "-p",
+                "shipshape-api",
+                "--bin",
+                "shipshape",
+            ])
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "cargo build of the shipshape binary failed"
+        );
+    }
+    binary
 }

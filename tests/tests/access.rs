@@ -64,6 +64,8 @@ enum Access {
     SignedIn,
     /// A signed-in person (session); API tokens are refused.
     SessionOnly,
+    /// Only the metrics scraper, with the metrics token (no user's credential).
+    Scraper,
     /// These roles, and API tokens carrying this scope.
     Roles(&'static [&'static str], &'static str),
 }
@@ -81,6 +83,7 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("login", Public),
         ("healthz", Public),
         ("readyz", Public),
+        ("get_metrics", Scraper),
         ("get_me", SignedIn),
         ("logout", SessionOnly),
         ("update_password", SessionOnly),
@@ -188,6 +191,7 @@ impl Identity {
     fn expected(&self, access: Access) -> Option<u16> {
         match (self, access) {
             (_, Access::Public) => None,
+            (_, Access::Scraper) => Some(401),
             (Identity::Anonymous | Identity::Deactivated(_) | Identity::Expired(_), _) => Some(401),
             (Identity::User(..), Access::SignedIn | Access::SessionOnly) => None,
             (Identity::ScopedToken(..), Access::SignedIn) => None,
@@ -221,6 +225,7 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
         ),
         "healthz" => (get, "/healthz".into(), None),
         "readyz" => (get, "/readyz".into(), None),
+        "get_metrics" => (get, "/metrics".into(), None),
         "get_me" => (get, "/api/v1/me".into(), None),
         "logout" => (post, "/api/v1/auth/logout".into(), None),
         "update_password" => (

@@ -58,6 +58,7 @@ pub struct Bus {
     outbox: Arc<tokio::sync::Notify>,
     mail: Arc<tokio::sync::Notify>,
     mail_now: Arc<tokio::sync::Notify>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Drop for Bus {
@@ -79,7 +80,11 @@ impl Bus {
     /// dispatcher, the listener (PostgreSQL) and the heartbeat on threads of their own,
     /// which end once the returned bus is dropped.
     /// `capacity` events are held for a slow stream before it must re-read from the log.
-    pub fn start(store: &Store, capacity: u32) -> Result<Arc<Bus>, shipshape_store::StoreError> {
+    pub fn start(
+        store: &Store,
+        capacity: u32,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Result<Arc<Bus>, shipshape_store::StoreError> {
         let instance = uuid::Uuid::new_v4().to_string();
         store.register_instance(&instance, env!("CARGO_PKG_VERSION"))?;
         let (wake, woken) = mpsc::channel();
@@ -92,6 +97,7 @@ impl Bus {
             outbox: Arc::new(tokio::sync::Notify::new()),
             mail: Arc::new(tokio::sync::Notify::new()),
             mail_now: Arc::new(tokio::sync::Notify::new()),
+            metrics,
         });
         let weak = Arc::downgrade(&bus);
         store.on_signal({
@@ -127,6 +133,11 @@ impl Bus {
             move || heartbeat(&store, &weak)
         })?;
         Ok(bus)
+    }
+
+    /// This instance's metrics.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
     }
 
     /// This instance's id.
@@ -225,6 +236,8 @@ fn dispatch(store: &Store, bus: &Weak<Bus>, woken: &mpsc::Receiver<()>) {
                     let full = page.len() as i64 >= BATCH;
                     for p in page {
                         if let Some(event) = p.event {
+                            let lag = (chrono::Utc::now() - event.at).to_std().unwrap_or_default();
+                            bus.metrics.pushed(lag);
                             let _ = bus.sender.send(Message::Event(Arc::new(Delivered {
                                 position: p.position,
                                 event,

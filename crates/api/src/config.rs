@@ -31,9 +31,17 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// The version and the commit it was built from (`shipshape --version`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("SHIPSHAPE_COMMIT"),
+    ")"
+);
+
 /// Shipshape: deployment checklists and rollback decisions.
 #[derive(Debug, Parser)]
-#[command(name = "shipshape", version, about)]
+#[command(name = "shipshape", version = VERSION, about)]
 pub struct Cli {
     /// What to do (default: serve).
     #[command(subcommand)]
@@ -83,14 +91,29 @@ pub enum AuditCommand {
     },
 }
 
+/// The log's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
+}
+
 /// Settings.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on.
-    #[arg(long, env = "SHIPSHAPE_BIND", default_value = "127.0.0.1:8080")]
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_BIND",
+        default_value = "127.0.0.1:8080"
+    )]
     pub bind: String,
     /// Database: `sqlite://PATH` (default, created if missing) or `postgres://…`.
     #[arg(
+        global = true,
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://data/shipshape.db",
@@ -99,61 +122,114 @@ pub struct Config {
     pub database_url: Secret,
     /// Secret that signs access tokens; when unset one is generated once and kept in the
     /// database, so tokens survive a restart.
-    #[arg(long, env = "SHIPSHAPE_JWT_SECRET", hide_env_values = true)]
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_JWT_SECRET",
+        hide_env_values = true
+    )]
     pub jwt_secret: Option<Secret>,
     /// Password of the `admin` user created on first start; when unset one is generated and
     /// printed once.
-    #[arg(long, env = "SHIPSHAPE_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
     pub admin_password: Option<Secret>,
     /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "SHIPSHAPE_TOKEN_TTL_SECS", default_value_t = 3600)]
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_TOKEN_TTL_SECS",
+        default_value_t = 3600
+    )]
     pub token_ttl_secs: u64,
     /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "SHIPSHAPE_WORKERS")]
+    #[arg(global = true, long, env = "SHIPSHAPE_WORKERS")]
     pub workers: Option<usize>,
     /// Reverse proxies (comma-separated IP addresses) whose `X-Forwarded-For` names the real
     /// client; login throttling counts per client address. Without it, the peer address counts.
-    #[arg(long, env = "SHIPSHAPE_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The built web app (a folder with `index.html`), served at `/`.
-    #[arg(long, env = "SHIPSHAPE_WEB_DIR", default_value = "frontend/dist")]
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_WEB_DIR",
+        default_value = "frontend/dist"
+    )]
     pub web_dir: std::path::PathBuf,
     /// Database connections in the reader pool.
-    #[arg(long, env = "SHIPSHAPE_DB_POOL_SIZE", default_value_t = 8)]
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_DB_POOL_SIZE",
+        default_value_t = 8
+    )]
     pub db_pool_size: u32,
     /// Events the bus holds for a slow stream before that stream must re-read the log.
-    #[arg(long, env = "SHIPSHAPE_BUS_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(global = true, long, env = "SHIPSHAPE_BUS_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub bus_capacity: u32,
     /// Addresses outbound requests (webhooks) may reach beyond public ones: comma-separated
     /// CIDRs (`10.20.0.0/16`, `127.0.0.1/32`) or host names. Loopback, private, link-local
     /// and cloud-metadata addresses are refused unless listed here.
-    #[arg(long, env = "SHIPSHAPE_OUTBOUND_ALLOW")]
+    #[arg(global = true, long, env = "SHIPSHAPE_OUTBOUND_ALLOW")]
     pub outbound_allow: Option<String>,
     /// Whether outbound requests may reach public addresses; `false` limits them to what
     /// SHIPSHAPE_OUTBOUND_ALLOW lists (strict egress).
-    #[arg(long, env = "SHIPSHAPE_OUTBOUND_PUBLIC", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(global = true, long, env = "SHIPSHAPE_OUTBOUND_PUBLIC", default_value_t = true, action = clap::ArgAction::Set)]
     pub outbound_public: bool,
     /// The address people open the web app at (e.g. `https://shipshape.example.com`), for
     /// links in chat messages and mail.
-    #[arg(long, env = "SHIPSHAPE_PUBLIC_URL")]
+    #[arg(global = true, long, env = "SHIPSHAPE_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Seconds an outbound request (a webhook delivery) may take before it counts as failed.
-    #[arg(long, env = "SHIPSHAPE_WEBHOOK_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    #[arg(global = true, long, env = "SHIPSHAPE_WEBHOOK_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
     pub webhook_timeout_secs: u64,
     /// Where mail is sent from: `smtp://user:password@host:587?tls=required` (STARTTLS),
     /// `smtps://…:465` (TLS) or `smtp://host:25` (plain, a local relay). Unset: no mail.
-    #[arg(long, env = "SHIPSHAPE_SMTP_URL", hide_env_values = true)]
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_SMTP_URL",
+        hide_env_values = true
+    )]
     pub smtp_url: Option<Secret>,
     /// The sender of mail.
     #[arg(
+        global = true,
         long,
         env = "SHIPSHAPE_MAIL_FROM",
         default_value = "Shipshape <shipshape@localhost>"
     )]
     pub mail_from: String,
     /// Seconds a burst of changes is gathered before one mail tells of it.
-    #[arg(long, env = "SHIPSHAPE_MAIL_BATCH_SECS", default_value_t = 60)]
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_MAIL_BATCH_SECS",
+        default_value_t = 60
+    )]
     pub mail_batch_secs: u64,
+    /// The token a metrics scraper sends (`Authorization: Bearer …`) to read `GET /metrics`;
+    /// unset, `/metrics` is not served.
+    #[arg(
+        global = true,
+        long,
+        env = "SHIPSHAPE_METRICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<Secret>,
+    /// The log's format: `text` (for a terminal) or `json` (one object per line).
+    #[arg(global = true, long, env = "SHIPSHAPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Waits between a delivery's attempts (the Standard Webhooks schedule; tests shorten it).
     #[arg(skip = shipshape_domain::webhook::RETRY_SCHEDULE.to_vec())]
     pub webhook_retry_schedule: Vec<std::time::Duration>,
@@ -187,6 +263,8 @@ impl Config {
             smtp_url: None,
             mail_from: "Shipshape <shipshape@localhost>".into(),
             mail_batch_secs: 60,
+            metrics_token: None,
+            log_format: LogFormat::Text,
             webhook_retry_schedule: shipshape_domain::webhook::RETRY_SCHEDULE.to_vec(),
             webhook_disable_after: shipshape_domain::webhook::DISABLE_AFTER,
             schedule_poll: std::time::Duration::from_secs(10),

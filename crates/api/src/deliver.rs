@@ -177,8 +177,8 @@ async fn work(
     guard: Guard,
     policy: Arc<DeliveryPolicy>,
 ) {
-    let worker = match bus.upgrade() {
-        Some(b) => b.instance().to_owned(),
+    let (worker, metrics) = match bus.upgrade() {
+        Some(b) => (b.instance().to_owned(), b.metrics().clone()),
         None => return,
     };
     let mut sending: JoinSet<()> = JoinSet::new();
@@ -208,10 +208,17 @@ async fn work(
                     // A full batch: there may be more waiting right now.
                     look = batch.len() == free && free > 0;
                     for outgoing in batch {
-                        let (store, worker, guard, policy) =
-                            (store.clone(), worker.clone(), guard.clone(), policy.clone());
+                        let (store, worker, guard, policy, metrics) = (
+                            store.clone(),
+                            worker.clone(),
+                            guard.clone(),
+                            policy.clone(),
+                            metrics.clone(),
+                        );
                         sending.spawn(async move {
-                            attempt(&store, &worker, &guard, &policy, outgoing).await;
+                            let delivered =
+                                attempt(&store, &worker, &guard, &policy, outgoing).await;
+                            metrics.delivery(delivered);
                         });
                     }
                 }
@@ -264,7 +271,7 @@ async fn attempt(
     guard: &Guard,
     policy: &DeliveryPolicy,
     out: Outgoing,
-) {
+) -> bool {
     let at = Utc::now();
     let started = Instant::now();
     let result = send(guard, policy, &out, at.timestamp()).await;
@@ -307,6 +314,7 @@ async fn attempt(
         out.id.clone(),
         policy.disable_after,
     );
+    let delivered = outcome.error.is_none();
     let recorded = tokio::task::spawn_blocking(move || {
         store.record_attempt(&worker, &id, &outcome, disable_after)
     })
@@ -323,6 +331,7 @@ async fn attempt(
             tracing::warn!(delivery = %out.id, error = %e, "cannot record a delivery attempt")
         }
     }
+    delivered
 }
 
 /// Sends one attempt; the answer's status and the start of its body, or why none came.

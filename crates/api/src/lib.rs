@@ -9,6 +9,7 @@ pub mod deliver;
 pub mod error;
 pub mod logging;
 pub mod mail;
+pub mod metrics;
 pub mod openapi;
 pub mod outbound;
 pub mod probe;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// The guard every outbound request passes (webhook targets are vetted with it too).
     pub outbound: outbound::Guard,
+    /// The token that reads `GET /metrics` (`SHIPSHAPE_METRICS_TOKEN`).
+    pub metrics_token: Option<config::Secret>,
     /// Bounds concurrent password hashing (each takes ~19 MiB and a core for a while).
     pub hashing: tokio::sync::Semaphore,
 }

@@ -1,4 +1,6 @@
-//! The server's log: `tracing` to standard error, filtered by `RUST_LOG` (default `info`).
+//! The server's log: `tracing` to standard error, filtered by `RUST_LOG` (default `info`), as
+//! lines for people (`text`) or one JSON object per line (`json`). Every line written while a
+//! request is served carries the request's id (its `request` span).
 //!
 //! A client's malformed request is the client's mistake, not the server's: the HTTP layer
 //! reports a request it cannot parse (a URL over 64 KiB, broken framing) at ERROR, and those
@@ -34,16 +36,18 @@ impl Visit for Message {
     }
 }
 
-/// The default format, but client faults written at INFO.
+/// A format, but client faults written at INFO.
 #[derive(Debug, Default)]
-pub struct ClientFaultsAsInfo {
-    inner: Format<Full>,
+pub struct ClientFaultsAsInfo<F = Format<Full>> {
+    inner: F,
+    json: bool,
 }
 
-impl<S, N> FormatEvent<S, N> for ClientFaultsAsInfo
+impl<S, N, F> FormatEvent<S, N> for ClientFaultsAsInfo<F>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
 {
     fn format_event(
         &self,
@@ -59,6 +63,17 @@ where
         if !message.0.starts_with(CLIENT_FAULT) {
             return self.inner.format_event(ctx, writer, event);
         }
+        if self.json {
+            let mut at = String::new();
+            SystemTime.format_time(&mut Writer::new(&mut at))?;
+            let line = serde_json::json!({
+                "timestamp": at,
+                "level": "INFO",
+                "fields": {"message": format!("refused a request it could not read: {}", message.0)},
+                "target": event.metadata().target(),
+            });
+            return writeln!(writer, "{line}");
+        }
         SystemTime.format_time(&mut writer)?;
         writeln!(
             writer,
@@ -70,15 +85,28 @@ where
 }
 
 /// Installs the log for the `shipshape` binary.
-pub fn init() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .event_format(ClientFaultsAsInfo::default())
-        .with_writer(std::io::stderr)
-        .init();
+pub fn init(format: crate::config::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    match format {
+        crate::config::LogFormat::Text => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .event_format(ClientFaultsAsInfo::<Format<Full>>::default())
+            .with_writer(std::io::stderr)
+            .init(),
+        crate::config::LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .event_format(ClientFaultsAsInfo {
+                inner: tracing_subscriber::fmt::format()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false),
+                json: true,
+            })
+            .with_writer(std::io::stderr)
+            .init(),
+    }
 }
 
 #[cfg(test)]
@@ -109,7 +137,7 @@ mod tests {
         let writer = buffer.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
-            .event_format(ClientFaultsAsInfo::default())
+            .event_format(ClientFaultsAsInfo::<Format<Full>>::default())
             .with_writer(move || writer.clone())
             .finish();
         tracing::subscriber::with_default(subscriber, || {

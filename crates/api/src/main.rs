@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    shipshape_api::logging::init();
+    shipshape_api::logging::init(cli.config.log_format);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Openapi => {
             println!("{}", shipshape_api::openapi::document_json());

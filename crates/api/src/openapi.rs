@@ -22,7 +22,7 @@ at decision points someone records go / hold / rollback / abort; everything land
 append-only event log.\n\nErrors are RFC 9457 `application/problem+json` bodies with a stable \
 `code`. Runs and items carry an `ETag`; `PATCH` honours `If-Match` and answers 412 on a stale \
 version.",
-        version = "1.0.0",
+        version = "0.0.0",
         license(name = "MIT", identifier = "MIT"),
     ),
     modifiers(&BearerScheme),
@@ -74,6 +74,18 @@ impl Modify for BearerScheme {
             ),
         );
         components.add_security_scheme(
+            "metrics",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The metrics token the server was started with \
+                         (`SHIPSHAPE_METRICS_TOKEN`), sent as `Authorization: Bearer <token>`.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "query_token",
             SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
                 "token",
@@ -92,6 +104,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .service(scope("/api/v1").configure(routes::api))
         .configure(routes::ops)
         .split_for_parts();
+    // The API's version is the server's.
+    api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     document_body_errors(&mut api);
     api
 }

@@ -115,7 +115,13 @@ pub async fn check(guard: &Guard, target: &ProbeTarget) -> ProbeOutcome {
 }
 
 /// Runs a check for the schedule and records it.
-async fn scheduled_check(store: Store, guard: Guard, run_id: String, item_id: String) {
+async fn scheduled_check(
+    store: Store,
+    guard: Guard,
+    metrics: Arc<crate::metrics::Metrics>,
+    run_id: String,
+    item_id: String,
+) {
     let target = {
         let (store, run_id, item_id) = (store.clone(), run_id.clone(), item_id.clone());
         tokio::task::spawn_blocking(move || store.probe_target(&run_id, &item_id, None)).await
@@ -129,6 +135,7 @@ async fn scheduled_check(store: Store, guard: Guard, run_id: String, item_id: St
         Err(_) => return,
     };
     let outcome = check(&guard, &target).await;
+    metrics.probe(outcome.passed);
     let recorded = tokio::task::spawn_blocking(move || {
         store.record_probe(
             &run_id,
@@ -214,9 +221,13 @@ async fn work(store: Store, bus: Weak<Bus>, guard: Guard, settings: ScheduleSett
         let wait = match round {
             Ok(Ok((claimed, next_deadline, next_probe))) => {
                 for (run_id, item_id) in claimed {
+                    let Some(metrics) = bus.upgrade().map(|b| b.metrics().clone()) else {
+                        return;
+                    };
                     checks.spawn(scheduled_check(
                         store.clone(),
                         guard.clone(),
+                        metrics,
                         run_id,
                         item_id,
                     ));

@@ -99,7 +99,12 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
                 .to_owned(),
         ),
     };
-    let bus = crate::bus::Bus::start(&store, config.bus_capacity)?;
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+    store.on_checkout({
+        let metrics = metrics.clone();
+        move |pool, waited, had| metrics.checkout(pool, waited, had)
+    });
+    let bus = crate::bus::Bus::start(&store, config.bus_capacity, metrics)?;
     if let Some(url) = &config.smtp_url {
         crate::mail::start(
             &store,
@@ -139,6 +144,7 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         store,
         keys: TokenKeys::new(secret.as_bytes(), config.token_ttl_secs),
         trusted_proxies: config.trusted_proxies.clone(),
+        metrics_token: config.metrics_token.clone(),
         bus,
         hashing: tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
@@ -443,28 +449,93 @@ fn as_problem<B>(
     ))
 }
 
+/// A request's id: from a trusted proxy's `X-Request-Id`, or made here.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The id a request is known by: a trusted proxy's `X-Request-Id` when it is a sensible one
+/// (1 to 128 visible ASCII characters, no quotes or backslashes), otherwise a new one.
+fn request_id(req: &actix_web::dev::ServiceRequest) -> String {
+    let trusted = req
+        .app_data::<web::Data<AppState>>()
+        .zip(req.peer_addr())
+        .is_some_and(|(state, peer)| state.trusted_proxies.contains(&peer.ip()));
+    trusted
+        .then(|| req.headers().get("x-request-id"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|id| {
+            (1..=128).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
+}
+
+/// The outermost layer: gives the request its id (in the `X-Request-Id` answer header and on
+/// every log line written while it is served), logs it, and counts it in the metrics by its
+/// route template.
 async fn log_request(
     req: actix_web::dev::ServiceRequest,
     next: middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use tracing::Instrument;
     let started = std::time::Instant::now();
+    let id = request_id(&req);
+    let span = tracing::info_span!("request", id = %id);
+    req.extensions_mut().insert(RequestId(id.clone()));
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let res = next.call(req).await?;
-    tracing::info!(
-        %method,
-        %path,
-        status = res.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.bus.metrics().clone());
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let took = started.elapsed();
+    let status = res.status().as_u16();
+    if let Some(metrics) = metrics {
+        let route = res.request().match_pattern();
+        let route = route.as_deref().unwrap_or(match status {
+            404 | 405 => "unmatched",
+            _ => "web",
+        });
+        metrics.request(route, method.as_str(), status, took);
+    }
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            value,
+        );
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            %path,
+            status,
+            micros = took.as_micros() as u64,
+            "request"
+        );
+    });
     Ok(res)
 }
 
 /// Runs the server until it is stopped (the `serve` command).
 pub fn serve(config: Config) -> Result<(), StartError> {
+    tracing::info!(version = crate::config::VERSION, "shipshape starting");
     let state = prepare(&config)?;
-    tracing::info!(backend = state.store.backend(), bind = %config.bind, "starting");
+    tracing::info!(
+        backend = state.store.backend(),
+        database = %state.store.location(),
+        bind = %config.bind,
+        "database ready"
+    );
+    if !config.web_dir.join("index.html").is_file() {
+        tracing::warn!(
+            web_dir = %config.web_dir.display(),
+            "the web app folder has no index.html: the web app is not served (build it with `just web`, or set SHIPSHAPE_WEB_DIR)"
+        );
+    }
     actix_web::rt::System::new().block_on(async move {
         let (server, addr) = build(&config, state)?;
         tracing::info!(%addr, "listening; API docs at /docs");

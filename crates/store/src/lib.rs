@@ -189,6 +189,24 @@ pub struct Store {
     faults: db::Faults,
     templates: std::sync::Arc<templates::TemplateCache>,
     signals: live::SignalHook,
+    checkouts: std::sync::Arc<std::sync::OnceLock<CheckoutHook>>,
+}
+
+/// Told of every connection checkout: the pool (`read` or `write`), how long the wait was,
+/// and whether a connection was had.
+type CheckoutHook = Box<dyn Fn(&'static str, std::time::Duration, bool) + Send + Sync>;
+
+/// The state of one connection pool, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// `read` or `write` (on PostgreSQL one pool serves both: `shared`).
+    pub pool: &'static str,
+    /// Connections open.
+    pub connections: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
 }
 
 impl std::fmt::Debug for Store {
@@ -213,12 +231,52 @@ impl Store {
             faults,
             templates: Default::default(),
             signals: Default::default(),
+            checkouts: Default::default(),
         })
+    }
+
+    /// Has `hook` told of every connection checkout from now on (metrics); the first hook
+    /// set stays.
+    pub fn on_checkout(
+        &self,
+        hook: impl Fn(&'static str, std::time::Duration, bool) + Send + Sync + 'static,
+    ) {
+        let _ = self.checkouts.set(Box::new(hook));
+    }
+
+    /// The state of the connection pools.
+    pub fn pool_states(&self) -> Vec<PoolState> {
+        let state = |pool, p: &db::DbPool| {
+            let s = p.state();
+            PoolState {
+                pool,
+                connections: s.connections,
+                idle: s.idle_connections,
+                max: p.max_size(),
+            }
+        };
+        match self.url {
+            DbUrl::Sqlite(_) => vec![state("read", &self.read), state("write", &self.write)],
+            DbUrl::Postgres(_) => vec![state("shared", &self.read)],
+        }
     }
 
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         self.url.backend()
+    }
+
+    /// Where the database is, without credentials: a SQLite file's path, or a PostgreSQL
+    /// server's host, port and database (for the start-up log).
+    pub fn location(&self) -> String {
+        match &self.url {
+            DbUrl::Sqlite(path) => path.clone(),
+            DbUrl::Postgres(url) => {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+                let rest = rest.split(['?', '#']).next().unwrap_or("");
+                rest.rsplit_once('@').map_or(rest, |(_, at)| at).to_owned()
+            }
+        }
     }
 
     /// Applies every pending migration.
@@ -246,7 +304,17 @@ impl Store {
         pool: &db::DbPool,
         f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = pool.get()?;
+        let started = std::time::Instant::now();
+        let conn = pool.get();
+        if let Some(hook) = self.checkouts.get() {
+            let name = if std::ptr::eq(pool, &self.write) {
+                "write"
+            } else {
+                "read"
+            };
+            hook(name, started.elapsed(), conn.is_ok());
+        }
+        let mut conn = conn?;
         let result = f(&mut conn);
         if let Err(StoreError::Unavailable { lost: true, .. }) = &result {
             conn.mark_lost();

@@ -51,6 +51,11 @@ pub async fn login(
     };
     attempt.finish(verdict).await?;
     let Some((user_id, generation)) = checked? else {
+        tracing::info!(
+            username = %username.chars().take(64).collect::<String>(),
+            address = %address.map(|a| a.to_string()).unwrap_or_default(),
+            "sign-in refused: wrong user name or password"
+        );
         return Err(ApiError::unauthorized("wrong user name or password"));
     };
     let token = state.keys.issue(&user_id, generation)?;

@@ -143,7 +143,9 @@ pub fn api(cfg: &mut ServiceConfig) {
 
 /// Registers the ops endpoints outside `/api/v1`.
 pub fn ops(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz);
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(health::get_metrics);
 }
 
 /// Reads a JSON body that must be an object: serde would also read a struct from an array
@@ -162,7 +164,9 @@ where
     T: Send + 'static,
 {
     let store = state.store.clone();
-    Ok(web::block(move || f(&store)).await??)
+    // What the store logs belongs to the request it serves.
+    let span = tracing::Span::current();
+    Ok(web::block(move || span.in_scope(|| f(&store))).await??)
 }
 
 /// The version an `If-Match` header names: `None` when absent, empty or `*`. A header that is

@@ -48,6 +48,7 @@ pub async fn create_check(
         .await?
     };
     let outcome = crate::probe::check(&state.outbound, &target).await;
+    state.bus.metrics().probe(outcome.passed);
     let result = blocking(&state, move |s| {
         s.record_probe(
             &run_id,

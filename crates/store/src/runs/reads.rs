@@ -48,6 +48,16 @@ impl Store {
         self.read(|conn| read_run(conn, &self.templates, run_id))
     }
 
+    /// How many runs are in each status (metrics).
+    pub fn runs_by_status(&self) -> StoreResult<Vec<(String, i64)>> {
+        self.query(|conn| {
+            Ok(r::table
+                .group_by(r::status)
+                .select((r::status, diesel::dsl::count_star()))
+                .load::<(String, i64)>(conn)?)
+        })
+    }
+
     /// A page of runs, newest first.
     pub fn list_runs(&self, filter: &ListRunsFilter) -> StoreResult<RunPage> {
         let after = filter.cursor.as_deref().map(decode_cursor).transpose()?;

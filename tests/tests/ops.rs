@@ -1,0 +1,380 @@
+//! Operating the server: metrics a Prometheus scraper reads (parsed by a parser this project
+//! did not write), request ids on answers and log lines, the binary's flags and version.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers fail loudly, naming what went wrong"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
+use serde_json::{Value, json};
+use shipshape_tests::{Backend, METRICS_TOKEN, TestApp, TestDb, free_port, shipshape_binary};
+
+type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
+
+async fn scrape(app: &TestApp, token: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new().get(app.url("/metrics"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+/// The value of a sample of `family` whose labels include `labels` (a histogram's count).
+fn value(exposition: &Exposition, family: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let family = exposition.families.get(family)?;
+    family.iter_samples().find_map(|sample| {
+        let set = sample.get_labelset().ok()?;
+        labels
+            .iter()
+            .all(|(k, v)| set.get_label_value(k) == Some(*v))
+            .then(|| match &sample.value {
+                OpenMetricsValue::Counter(c) => c.value.as_f64(),
+                OpenMetricsValue::Gauge(n) | OpenMetricsValue::Unknown(n) => n.as_f64(),
+                OpenMetricsValue::Histogram(h) => h.count.unwrap_or(0) as f64,
+                _ => f64::NAN,
+            })
+    })
+}
+
+async fn metrics_are_read_by_a_scraper_with_the_token_and_parse_as_openmetrics(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    assert_eq!(scrape(&app, None).await.status(), 401);
+    let wrong = scrape(&app, Some("not-the-token")).await;
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/problem+json")
+    );
+    // A session token of an admin is no metrics token either.
+    assert_eq!(scrape(&app, Some(&app.admin)).await.status(), 401);
+
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let id = run["id"].as_str().unwrap();
+    for _ in 0..3 {
+        app.get(&app.admin, &format!("/api/v1/runs/{id}"))
+            .await
+            .expect(200);
+    }
+    app.get(&app.admin, "/api/v1/runs/no-such-run")
+        .await
+        .expect(404);
+    app.transition(&app.admin, id, "start").await.expect(200);
+    let stream = app
+        .stream(
+            &app.admin,
+            &format!("/api/v1/runs/{id}/events/stream"),
+            None,
+        )
+        .await;
+
+    let res = scrape(&app, Some(METRICS_TOKEN)).await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+        "{:?}",
+        res.headers()
+    );
+    let text = res.text().await.unwrap();
+    let exposition = openmetrics_parser::openmetrics::parse_openmetrics(&text)
+        .unwrap_or_else(|e| panic!("the metrics do not parse: {e:?}\n{text}"));
+
+    let route = "/api/v1/runs/{run_id}";
+    let ok = [("route", route), ("method", "GET"), ("status", "200")];
+    assert_eq!(
+        value(&exposition, "shipshape_http_requests", &ok),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&exposition, "shipshape_http_request_duration_seconds", &ok),
+        Some(3.0),
+        "the latency histogram counts the same requests"
+    );
+    assert_eq!(
+        value(
+            &exposition,
+            "shipshape_http_requests",
+            &[("route", route), ("status", "404")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        !text.contains(&format!("route=\"/api/v1/runs/{id}\"")),
+        "paths are labelled by their template, never by their ids"
+    );
+    assert_eq!(
+        value(&exposition, "shipshape_runs", &[("status", "preparing")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&exposition, "shipshape_runs", &[("status", "completed")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&exposition, "shipshape_event_streams_open", &[]),
+        Some(1.0)
+    );
+    assert!(value(&exposition, "shipshape_bus_events", &[]).unwrap() >= 1.0);
+    assert!(value(&exposition, "shipshape_bus_lag_seconds", &[]).unwrap() >= 1.0);
+    assert!(
+        value(
+            &exposition,
+            "shipshape_db_pool_wait_seconds",
+            &[("pool", "read")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(value(&exposition, "shipshape_db_pool_max_connections", &[]).unwrap() >= 1.0);
+    assert!(
+        exposition
+            .families
+            .contains_key("shipshape_db_pool_connections")
+    );
+    drop(stream);
+    app.stop().await;
+}
+
+async fn metrics_are_not_served_without_a_configured_token(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| c.metrics_token = None).await;
+    let res = scrape(&app, Some(&app.admin)).await;
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("SHIPSHAPE_METRICS_TOKEN")
+    );
+    app.stop().await;
+}
+
+async fn every_answer_carries_a_request_id_a_trusted_proxy_may_set(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let from_proxy = client
+        .get(app.url("/api/v1/auth/me"))
+        .bearer_auth(&app.admin)
+        .header("x-request-id", "edge-7f3a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_proxy.headers()["x-request-id"], "edge-7f3a");
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let res = client.get(app.url("/healthz")).send().await.unwrap();
+        let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+        assert!(id.len() >= 16, "{id}");
+        assert!(seen.insert(id), "each request gets its own id");
+    }
+    // An id that would break a log line is replaced.
+    let res = client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "a b\"c")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "a b\"c");
+    app.stop().await;
+}
+
+/// A `shipshape serve` process on a fresh database; its log lines arrive on the channel.
+struct Served {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    port: u16,
+    _db: TestDb,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start(backend: Backend, args: &[&str]) -> Served {
+        let (db, url) = TestDb::create(backend);
+        let port = free_port();
+        let mut child = Command::new(shipshape_binary())
+            .args(args)
+            .args([
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                &url,
+            ])
+            .env_remove("RUST_LOG")
+            .env("SHIPSHAPE_ADMIN_PASSWORD", "correct horse battery")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Served {
+            child,
+            lines,
+            port,
+            _db: db,
+        }
+    }
+
+    /// Log lines until one satisfies `done` (or 30 s pass); all of them.
+    fn read_until(&self, done: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                let stop = done(&line);
+                seen.push(line);
+                if stop {
+                    return seen;
+                }
+            }
+        }
+        panic!(
+            "the awaited log line never came; the log:\n{}",
+            seen.join("\n")
+        );
+    }
+}
+
+async fn the_binary_logs_json_lines_each_with_its_requests_id(backend: Backend) {
+    let empty = std::env::temp_dir().join(format!("shipshape-noweb-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&empty).unwrap();
+    // Flags after the subcommand.
+    let served = Served::start(
+        backend,
+        &[
+            "serve",
+            "--log-format",
+            "json",
+            "--web-dir",
+            empty.to_str().unwrap(),
+        ],
+    );
+    let start = served.read_until(|l| l.contains("listening"));
+    let start: Vec<Value> = start
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let message = |v: &Value| v["fields"]["message"].as_str().unwrap_or("").to_owned();
+    let version = start
+        .iter()
+        .find(|v| message(v).contains("starting"))
+        .expect("a start-up line");
+    assert!(
+        version["fields"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with(env!("CARGO_PKG_VERSION"))
+    );
+    let ready = start
+        .iter()
+        .find(|v| v["fields"]["backend"].is_string())
+        .expect("a line naming the backend");
+    assert_eq!(
+        ready["fields"]["backend"],
+        match backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    );
+    assert!(
+        ready["fields"]["bind"]
+            .as_str()
+            .unwrap()
+            .contains(&served.port.to_string())
+    );
+    let all = serde_json::to_string(&start).unwrap();
+    assert!(!all.contains("postgres://"), "no connection string: {all}");
+    assert!(
+        start
+            .iter()
+            .any(|v| v["level"] == "WARN" && message(v).contains("index.html")),
+        "a missing web app is warned of: {all}"
+    );
+
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{}", served.port);
+    let res = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": "wrong password here"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let lines = served.read_until(|l| l.contains(&id) && l.contains("\"message\":\"request\""));
+    let tagged: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["span"]["id"] == id.as_str())
+        .collect();
+    assert!(
+        tagged.len() >= 2,
+        "the sign-in's own line and the request line both carry the id: {lines:?}"
+    );
+    let last = tagged.last().unwrap();
+    assert_eq!(last["fields"]["status"], 401);
+    assert_eq!(last["fields"]["path"], "/api/v1/auth/login");
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+shipshape_tests::each_backend!(
+    metrics_are_read_by_a_scraper_with_the_token_and_parse_as_openmetrics,
+    metrics_are_not_served_without_a_configured_token,
+    every_answer_carries_a_request_id_a_trusted_proxy_may_set,
+    the_binary_logs_json_lines_each_with_its_requests_id,
+);
+
+#[test]
+fn the_binary_says_its_version_with_the_commit() {
+    let out = Command::new(shipshape_binary())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected = format!("shipshape {} (", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&expected), "{text}");
+    let commit = text
+        .trim()
+        .trim_end_matches(')')
+        .rsplit('(')
+        .next()
+        .unwrap();
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_openapi_version_is_the_servers() {
+    let doc = shipshape_api::openapi::document_value();
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+}
