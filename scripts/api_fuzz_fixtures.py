@@ -101,9 +101,17 @@ request-timeout = 1
 
 # A stale ETag is answered 412, and a change the rules refuse in the run's current state 409:
 # both are right for values the document allows, which cannot know the run's state.
+# (And 422 for an Idempotency-Key that the generator sends again with another request.)
 [[operations]]
 include-operation-id = ["create_transition"]
-checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 412, 429]
+checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 412, 422, 429]
+
+# Every POST takes an Idempotency-Key: one the generator sends again with another request is
+# refused 422 (`idempotency_key_reused`), and one the other worker is still being served
+# with 409 (`idempotency_key_in_use`). (The operations below list both already.)
+[[operations]]
+include-operation-id = ["create_signoff", "create_token", "create_user", "create_webhook_secret", "create_test_delivery"]
+checks.positive_data_acceptance.expected-statuses = ["2XX", 401, 403, 404, 409, 422, 429]
 
 # These also answer 422 for what a schema cannot say: a window that ends before it starts
 # (across two fields, or against the stored run), a decision point or a team member that this

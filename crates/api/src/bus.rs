@@ -275,6 +275,11 @@ fn heartbeat(store: &Store, bus: &Weak<Bus>) {
                 if let Err(e) = store.reap_instances(ALIVE * 3) {
                     tracing::warn!(error = %e, "cannot forget stopped instances");
                 }
+                let kept = chrono::Duration::from_std(crate::idempotency::KEEP).unwrap_or_default();
+                if let Err(e) = store.forget_idempotency_keys(shipshape_store::now_micros() - kept)
+                {
+                    tracing::warn!(error = %e, "cannot forget expired idempotency keys");
+                }
             }
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "cannot take the housekeeping lease"),

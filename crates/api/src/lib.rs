@@ -7,6 +7,7 @@ pub mod bus;
 pub mod config;
 pub mod deliver;
 pub mod error;
+pub mod idempotency;
 pub mod logging;
 pub mod mail;
 pub mod metrics;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub outbound: outbound::Guard,
     /// The token that reads `GET /metrics` (`SHIPSHAPE_METRICS_TOKEN`).
     pub metrics_token: Option<config::Secret>,
+    /// The server secret idempotent answers are encrypted with (with the client's key).
+    pub idempotency_secret: Vec<u8>,
     /// Bounds concurrent password hashing (each takes ~19 MiB and a core for a while).
     pub hashing: tokio::sync::Semaphore,
 }

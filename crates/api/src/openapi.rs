@@ -107,7 +107,69 @@ pub fn document() -> utoipa::openapi::OpenApi {
     // The API's version is the server's.
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();
     document_body_errors(&mut api);
+    document_idempotency(&mut api);
     api
+}
+
+/// Every `POST` that acts for a signed-in user takes an `Idempotency-Key` (see
+/// [`crate::idempotency`]), with the answers that brings.
+fn document_idempotency(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in api.paths.paths.iter_mut() {
+        let Some(op) = item.post.as_mut() else {
+            continue;
+        };
+        if !path.starts_with("/api/v1/") || path == "/api/v1/auth/login" {
+            continue;
+        }
+        let header = ParameterBuilder::new()
+            .name(crate::idempotency::HEADER)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes a retry safe: the same key with the same request (method, path, query, \
+                 content type and body) within a day is answered with the first answer again \
+                 (marked `Idempotent-Replayed: true`) and not carried out twice; with a \
+                 different request, 422 `idempotency_key_reused`; while the first is still being \
+                 served, 409 `idempotency_key_in_use` with `Retry-After`. Keys are per user. \
+                 Successes and refusals of the request itself (400, 404, 410, 413, 415, 422) are \
+                 kept; other answers are not, so a retry is served afresh.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(crate::idempotency::MAX_KEY_CHARS))
+                    .pattern(Some("^[!-~]+$")),
+            ))
+            .build();
+        op.parameters
+            .get_or_insert_with(Vec::new)
+            .push(header.into());
+        let responses = &mut op.responses.responses;
+        responses
+            .entry("400".into())
+            .or_insert_with(|| problem("A malformed request or header").into());
+        responses.entry("409".into()).or_insert_with(|| {
+            problem("A conflict, or a request with this Idempotency-Key still being served").into()
+        });
+        responses.entry("422".into()).or_insert_with(|| {
+            problem("Invalid input, or an Idempotency-Key used for a different request").into()
+        });
+    }
 }
 
 /// Every operation that takes a body can answer 413 (too large) and 415 (wrong content

@@ -105,6 +105,9 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         move |pool, waited, had| metrics.checkout(pool, waited, had)
     });
     let bus = crate::bus::Bus::start(&store, config.bus_capacity, metrics)?;
+    let idempotency_secret = store
+        .setting_or_init("idempotency_secret", || random_string(64))?
+        .into_bytes();
     if let Some(url) = &config.smtp_url {
         crate::mail::start(
             &store,
@@ -145,6 +148,7 @@ pub fn prepare(config: &Config) -> Result<AppState, StartError> {
         keys: TokenKeys::new(secret.as_bytes(), config.token_ttl_secs),
         trusted_proxies: config.trusted_proxies.clone(),
         metrics_token: config.metrics_token.clone(),
+        idempotency_secret,
         bus,
         hashing: tokio::sync::Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
@@ -229,6 +233,8 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
         // Problems are made before compression, so a rewritten body is compressed (or not)
         // like any other.
         .wrap(middleware::ErrorHandlers::new().default_handler(as_problem))
+        // Sees answers as problems and before compression: a replay is compressed anew.
+        .wrap(middleware::from_fn(crate::idempotency::idempotent))
         .wrap(middleware::Compress::default())
         .wrap(middleware::from_fn(edge))
         .wrap(middleware::from_fn(log_request))

@@ -11,6 +11,7 @@ mod audit;
 mod chain;
 pub mod db;
 mod environments;
+mod idempotency;
 mod insights;
 mod live;
 mod mail;
@@ -30,6 +31,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub use audit::Auditor;
 pub use db::{AnyConnection, DbUrl};
+pub use idempotency::{ClaimTimes, KeyClaim};
 pub use insights::InsightFilter;
 pub use live::{
     ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, OUTBOX_CHANNEL, Positioned, Signal,
@@ -416,6 +418,11 @@ pub(crate) fn lock_named(conn: &mut AnyConnection, name: &str) -> StoreResult<()
 /// The current time, at the microsecond precision both backends keep.
 pub(crate) fn now() -> NaiveDateTime {
     micros(Utc::now())
+}
+
+/// The current time as the store keeps times (UTC, to the microsecond).
+pub fn now_micros() -> NaiveDateTime {
+    now()
 }
 
 /// A time at the microsecond precision both backends keep.

@@ -1,0 +1,161 @@
+//! Safe retries: the stored answers of requests sent with an `Idempotency-Key`, per user.
+//!
+//! A key is claimed in its own short transaction before the request is served, so a second
+//! request with the same key — on this instance or another — sees it at once: in progress
+//! (the first is still being served), a different request (its fingerprint differs), or done
+//! (its stored answer is replayed). A claim whose server stopped before answering is taken
+//! over once it is older than `stale`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{Binary, Integer, Nullable, Text, Timestamp};
+
+use crate::{Store, StoreResult};
+
+/// What claiming a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// The key is new (or its earlier use expired, or was abandoned): serve the request, then
+    /// complete or release the key.
+    Begun,
+    /// A request with this key is being served now.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+    /// The request was served: its answer.
+    Done {
+        /// The answer's status.
+        status: i32,
+        /// The stored answer (as the API wrote it).
+        response: Vec<u8>,
+    },
+}
+
+#[derive(QueryableByName)]
+struct KeyRow {
+    #[diesel(sql_type = Text)]
+    fingerprint: String,
+    #[diesel(sql_type = Nullable<Integer>)]
+    status: Option<i32>,
+    #[diesel(sql_type = Nullable<Binary>)]
+    response: Option<Vec<u8>>,
+    #[diesel(sql_type = Timestamp)]
+    created_at: NaiveDateTime,
+}
+
+/// How a key is claimed: now, how long a served answer is kept, and when an unanswered
+/// claim counts as abandoned.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimTimes {
+    /// Now.
+    pub now: NaiveDateTime,
+    /// Answers older than this are forgotten: the key may be used afresh.
+    pub keep: chrono::Duration,
+    /// A claim unanswered for this long was abandoned (its server stopped).
+    pub stale: chrono::Duration,
+}
+
+impl Store {
+    /// Claims `key_hash` for `scope` (the user) and the request `fingerprint`.
+    pub fn claim_idempotency_key(
+        &self,
+        scope: &str,
+        key_hash: &str,
+        fingerprint: &str,
+        times: ClaimTimes,
+    ) -> StoreResult<KeyClaim> {
+        self.write(|conn| {
+            diesel::sql_query(
+                "DELETE FROM idempotency_keys WHERE scope = $1 AND key_hash = $2 AND created_at < $3",
+            )
+            .bind::<Text, _>(scope)
+            .bind::<Text, _>(key_hash)
+            .bind::<Timestamp, _>(times.now - times.keep)
+            .execute(conn)?;
+            let inserted = diesel::sql_query(
+                "INSERT INTO idempotency_keys (scope, key_hash, fingerprint, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (scope, key_hash) DO NOTHING",
+            )
+            .bind::<Text, _>(scope)
+            .bind::<Text, _>(key_hash)
+            .bind::<Text, _>(fingerprint)
+            .bind::<Timestamp, _>(times.now)
+            .execute(conn)?;
+            if inserted == 1 {
+                return Ok(KeyClaim::Begun);
+            }
+            let row: KeyRow = diesel::sql_query(
+                "SELECT fingerprint, status, response, created_at FROM idempotency_keys \
+                 WHERE scope = $1 AND key_hash = $2",
+            )
+            .bind::<Text, _>(scope)
+            .bind::<Text, _>(key_hash)
+            .get_result(conn)?;
+            if row.fingerprint != fingerprint {
+                return Ok(KeyClaim::Mismatch);
+            }
+            match (row.status, row.response) {
+                (Some(status), Some(response)) => Ok(KeyClaim::Done { status, response }),
+                _ if row.created_at < times.now - times.stale => {
+                    diesel::sql_query(
+                        "UPDATE idempotency_keys SET created_at = $1 \
+                         WHERE scope = $2 AND key_hash = $3 AND status IS NULL",
+                    )
+                    .bind::<Timestamp, _>(times.now)
+                    .bind::<Text, _>(scope)
+                    .bind::<Text, _>(key_hash)
+                    .execute(conn)?;
+                    Ok(KeyClaim::Begun)
+                }
+                _ => Ok(KeyClaim::InProgress),
+            }
+        })
+    }
+
+    /// Stores the answer to a claimed key.
+    pub fn complete_idempotency_key(
+        &self,
+        scope: &str,
+        key_hash: &str,
+        status: i32,
+        response: &[u8],
+    ) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::sql_query(
+                "UPDATE idempotency_keys SET status = $1, response = $2 \
+                 WHERE scope = $3 AND key_hash = $4 AND status IS NULL",
+            )
+            .bind::<Integer, _>(status)
+            .bind::<Binary, _>(response)
+            .bind::<Text, _>(scope)
+            .bind::<Text, _>(key_hash)
+            .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// Gives a claimed key back unanswered (the answer is not one to replay: the request may
+    /// be sent again and served afresh).
+    pub fn release_idempotency_key(&self, scope: &str, key_hash: &str) -> StoreResult<()> {
+        self.write(|conn| {
+            diesel::sql_query(
+                "DELETE FROM idempotency_keys WHERE scope = $1 AND key_hash = $2 AND status IS NULL",
+            )
+            .bind::<Text, _>(scope)
+            .bind::<Text, _>(key_hash)
+            .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// Forgets keys first used before `before`; how many.
+    pub fn forget_idempotency_keys(&self, before: NaiveDateTime) -> StoreResult<usize> {
+        self.write(|conn| {
+            Ok(
+                diesel::sql_query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind::<Timestamp, _>(before)
+                    .execute(conn)?,
+            )
+        })
+    }
+}
