@@ -846,3 +846,80 @@ pub fn shipshape_binary() -> PathBuf {
     }
     binary
 }
+
+/// A `shipshape` process serving a database; its log lines arrive on the channel.
+#[derive(Debug)]
+pub struct Served {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    /// The port it listens on.
+    pub port: u16,
+    _db: TestDb,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    /// Starts `shipshape` with `args` (and `--bind`, `--database-url`) on a database.
+    pub fn start((db, url): (TestDb, String), args: &[&str]) -> Served {
+        let port = free_port();
+        let mut child = std::process::Command::new(shipshape_binary())
+            .args(args)
+            .args([
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                &url,
+            ])
+            .env_remove("RUST_LOG")
+            .env("SHIPSHAPE_ADMIN_PASSWORD", "correct horse battery")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in
+                std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Served {
+            child,
+            lines,
+            port,
+            _db: db,
+        }
+    }
+
+    /// Log lines until one satisfies `done` (or 30 s pass); all of them.
+    pub fn read_until(&self, done: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(line) = self
+                .lines
+                .recv_timeout(std::time::Duration::from_millis(200))
+            {
+                let stop = done(&line);
+                seen.push(line);
+                if stop {
+                    return seen;
+                }
+            }
+        }
+        panic!(
+            "the awaited log line never came; the log:\n{}",
+            seen.join("\n")
+        );
+    }
+}

@@ -6,13 +6,11 @@
     reason = "test helpers fail loudly, naming what went wrong"
 )]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use serde_json::{Value, json};
-use shipshape_tests::{Backend, METRICS_TOKEN, TestApp, TestDb, free_port, shipshape_binary};
+use shipshape_tests::{Backend, METRICS_TOKEN, Served, TestApp, TestDb, shipshape_binary};
 
 type Exposition = MetricsExposition<OpenMetricsType, OpenMetricsValue>;
 
@@ -191,82 +189,12 @@ async fn every_answer_carries_a_request_id_a_trusted_proxy_may_set(backend: Back
     app.stop().await;
 }
 
-/// A `shipshape serve` process on a fresh database; its log lines arrive on the channel.
-struct Served {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    port: u16,
-    _db: TestDb,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    fn start(backend: Backend, args: &[&str]) -> Served {
-        let (db, url) = TestDb::create(backend);
-        let port = free_port();
-        let mut child = Command::new(shipshape_binary())
-            .args(args)
-            .args([
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                &url,
-            ])
-            .env_remove("RUST_LOG")
-            .env("SHIPSHAPE_ADMIN_PASSWORD", "correct horse battery")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Served {
-            child,
-            lines,
-            port,
-            _db: db,
-        }
-    }
-
-    /// Log lines until one satisfies `done` (or 30 s pass); all of them.
-    fn read_until(&self, done: impl Fn(&str) -> bool) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut seen = Vec::new();
-        while Instant::now() < deadline {
-            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
-                let stop = done(&line);
-                seen.push(line);
-                if stop {
-                    return seen;
-                }
-            }
-        }
-        panic!(
-            "the awaited log line never came; the log:\n{}",
-            seen.join("\n")
-        );
-    }
-}
-
 async fn the_binary_logs_json_lines_each_with_its_requests_id(backend: Backend) {
     let empty = std::env::temp_dir().join(format!("shipshape-noweb-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&empty).unwrap();
     // Flags after the subcommand.
     let served = Served::start(
-        backend,
+        TestDb::create(backend),
         &[
             "serve",
             "--log-format",
@@ -348,6 +276,8 @@ shipshape_tests::each_backend!(
     metrics_are_not_served_without_a_configured_token,
     every_answer_carries_a_request_id_a_trusted_proxy_may_set,
     the_binary_logs_json_lines_each_with_its_requests_id,
+    conditional_requests_and_negotiation_follow_rfc_9110,
+    the_web_app_is_served_with_a_policy_validators_and_ranges,
 );
 
 #[test]
@@ -377,4 +307,226 @@ fn the_binary_says_its_version_with_the_commit() {
 fn the_openapi_version_is_the_servers() {
     let doc = shipshape_api::openapi::document_value();
     assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+}
+
+async fn send_raw(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(&app.admin);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    req.send().await.unwrap()
+}
+
+async fn conditional_requests_and_negotiation_follow_rfc_9110(backend: Backend) {
+    use reqwest::Method;
+    let app = TestApp::spawn(backend).await;
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let id = run["id"].as_str().unwrap();
+    let path = format!("/api/v1/runs/{id}");
+    let etag = |r: &reqwest::Response| r.headers()["etag"].to_str().unwrap().to_owned();
+    let current = etag(&send_raw(&app, Method::GET, &path, &[], None).await);
+
+    // If-None-Match: the current tag (weakly compared) or * gives 304 with the tag, no body.
+    for tag in [
+        current.clone(),
+        format!("W/{current}"),
+        format!("\"999\", {current}"),
+        "*".into(),
+    ] {
+        let res = send_raw(&app, Method::GET, &path, &[("if-none-match", &tag)], None).await;
+        assert_eq!(res.status(), 304, "{tag}");
+        assert_eq!(etag(&res), current);
+        assert!(res.bytes().await.unwrap().is_empty());
+    }
+    let res = send_raw(
+        &app,
+        Method::GET,
+        &path,
+        &[("if-none-match", "\"999\"")],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+
+    // If-Match: a list admits any of its versions, strongly compared.
+    let patch = |n: i64| json!({"expected_downtime_minutes": n});
+    let weak = format!("W/{current}");
+    let res = send_raw(
+        &app,
+        Method::PATCH,
+        &path,
+        &[("if-match", &weak)],
+        Some(patch(20)),
+    )
+    .await;
+    assert_eq!(res.status(), 412, "a weak tag never matches strongly");
+    let list = format!("\"998\", {current}");
+    let res = send_raw(
+        &app,
+        Method::PATCH,
+        &path,
+        &[("if-match", &list)],
+        Some(patch(25)),
+    )
+    .await;
+    assert_eq!(res.status(), 200, "one of the listed versions is current");
+    let newer = etag(&res);
+    assert_ne!(newer, current);
+    let res = send_raw(
+        &app,
+        Method::PATCH,
+        &path,
+        &[("if-match", &list)],
+        Some(patch(30)),
+    )
+    .await;
+    assert_eq!(res.status(), 412, "none of them is any more");
+    let res = send_raw(
+        &app,
+        Method::PATCH,
+        &path,
+        &[("if-match", "\"1\" \"2\"")],
+        Some(patch(30)),
+    )
+    .await;
+    assert_eq!(res.status(), 400, "not a list of tags");
+
+    // An item and a template answer 304 too.
+    let item = &shipshape_tests::items(&run)[0];
+    let item_path = format!("/api/v1/runs/{id}/items/{}", item["id"].as_str().unwrap());
+    let item_tag = etag(&send_raw(&app, Method::GET, &item_path, &[], None).await);
+    let res = send_raw(
+        &app,
+        Method::GET,
+        &item_path,
+        &[("if-none-match", &item_tag)],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 304);
+    let template = format!("/api/v1/templates/{}", shipshape_tests::EDULIBRA);
+    let template_tag = etag(&send_raw(&app, Method::GET, &template, &[], None).await);
+    let res = send_raw(
+        &app,
+        Method::GET,
+        &template,
+        &[("if-none-match", &template_tag)],
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), 304);
+    assert_eq!(res.headers()["vary"], "Accept");
+
+    // Accept with q-values: the heavier type wins; on a tie, JSON.
+    for (accept, markdown) in [
+        ("application/json, text/markdown;q=0.1", false),
+        ("text/markdown", true),
+        ("application/json;q=0.5, text/markdown", true),
+        ("text/*, application/json;q=0.9", true),
+        ("*/*", false),
+    ] {
+        let res = send_raw(&app, Method::GET, &template, &[("accept", accept)], None).await;
+        assert_eq!(res.status(), 200);
+        let ct = res.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(ct.starts_with("text/markdown"), markdown, "{accept}: {ct}");
+    }
+
+    // Every answer: nosniff and a referrer policy.
+    let res = send_raw(&app, Method::GET, &path, &[], None).await;
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+    app.stop().await;
+}
+
+async fn the_web_app_is_served_with_a_policy_validators_and_ranges(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("shipshape-web-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("app-0123abcd4567")).unwrap();
+    let script = "\nimport init from \"/app-0123abcd4567/app.js\";\ninit();\n";
+    std::fs::write(
+        dir.join("index.html"),
+        format!(
+            "<!doctype html><html><body><script type=\"module\">{script}</script></body></html>"
+        ),
+    )
+    .unwrap();
+    let asset: String = (0..2000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    std::fs::write(dir.join("app-0123abcd4567/app.js"), &asset).unwrap();
+    let web_dir = dir.clone();
+    let app = TestApp::spawn_with(backend, move |c| c.web_dir = web_dir).await;
+    let client = reqwest::Client::new();
+
+    let page = client.get(app.url("/runs/some-run")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    use base64::Engine;
+    use sha2::Digest;
+    let hash =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(policy.contains(&format!("'sha256-{hash}'")), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert!(page.headers().contains_key("referrer-policy"));
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+
+    let js = client
+        .get(app.url("/app-0123abcd4567/app.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), 200);
+    assert!(
+        js.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(
+        js.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let tag = js.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(js.headers().contains_key("last-modified"));
+    assert_eq!(js.text().await.unwrap(), asset);
+    let again = client
+        .get(app.url("/app-0123abcd4567/app.js"))
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let part = client
+        .get(app.url("/app-0123abcd4567/app.js"))
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.text().await.unwrap(), &asset[10..20]);
+    let missing = client
+        .get(app.url("/app-0123abcd4567/gone.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -155,7 +155,9 @@ async fn transitions_tokens_and_members_act_once_under_retries(backend: Backend)
     assert_eq!(made.status, 201, "{}", made.body);
     let remade = post_with_key(&app, &app.admin, "/api/v1/tokens", &token, "token-1").await;
     assert!(remade.replayed);
-    assert_eq!(remade.body["token"], made.body["token"]);
+    assert!(made.body["secret"].as_str().unwrap().starts_with("ss_"));
+    assert_eq!(remade.body["secret"], made.body["secret"]);
+    assert_eq!(remade.body["token"]["id"], made.body["token"]["id"]);
     let tokens = app.get(&app.admin, "/api/v1/tokens").await.expect(200).json;
     let named = tokens
         .as_array()

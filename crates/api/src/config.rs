@@ -70,6 +70,24 @@ pub enum Command {
         #[arg(long, default_value_t = 182, value_parser = clap::value_parser!(u32).range(1..=3650))]
         days: u32,
     },
+    /// Copy a SQLite database to FILE while it is served (consistent: every write committed
+    /// before the copy began is in it). For PostgreSQL use pg_dump, or export.
+    Backup {
+        /// The copy to make (must not exist).
+        file: std::path::PathBuf,
+    },
+    /// Write everything (users, token hashes, templates, runs, logs, subscriptions, …) to
+    /// FILE, from one consistent snapshot, for `import` on either backend.
+    Export {
+        /// The file to write (must not exist).
+        file: std::path::PathBuf,
+    },
+    /// Read an export into the database (a new one: no users, templates or runs), in one
+    /// transaction, verifying every log's hash chain before committing.
+    Import {
+        /// The export to read.
+        file: std::path::PathBuf,
+    },
     /// Tamper evidence of the stored logs.
     Audit {
         /// What to do.

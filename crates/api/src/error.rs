@@ -296,6 +296,7 @@ impl From<StoreError> for ApiError {
                 ApiError::database_unavailable()
             }
             StoreError::Config(_)
+            | StoreError::Transfer(_)
             | StoreError::Migration(_)
             | StoreError::Corrupt(_)
             | StoreError::Database(_) => ApiError::internal(&e),

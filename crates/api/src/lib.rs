@@ -17,6 +17,7 @@ pub mod probe;
 mod routes;
 pub mod server;
 pub mod throttle;
+pub mod transfer;
 pub mod verify;
 pub mod web;
 

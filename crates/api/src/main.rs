@@ -26,6 +26,9 @@ fn main() -> std::process::ExitCode {
             i64::from(days),
         ),
         Command::Serve => shipshape_api::server::serve(cli.config),
+        Command::Backup { file } => shipshape_api::transfer::backup(&cli.config, &file),
+        Command::Export { file } => shipshape_api::transfer::export(&cli.config, &file),
+        Command::Import { file } => shipshape_api::transfer::import(&cli.config, &file),
         Command::Audit {
             action: AuditCommand::Verify { run },
         } => match shipshape_api::verify::verify(&cli.config, run.as_deref()) {
@@ -37,6 +40,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            eprintln!("shipshape: {e}");
             tracing::error!(error = %e, "shipshape stopped");
             std::process::ExitCode::FAILURE
         }

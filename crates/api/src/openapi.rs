@@ -111,23 +111,26 @@ pub fn document() -> utoipa::openapi::OpenApi {
     api
 }
 
+/// A problem answer of the document.
+fn problem(description: &str) -> utoipa::openapi::Response {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+}
+
 /// Every `POST` that acts for a signed-in user takes an `Idempotency-Key` (see
 /// [`crate::idempotency`]), with the answers that brings.
 fn document_idempotency(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::Required;
     use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
     use utoipa::openapi::schema::{ObjectBuilder, Type};
-    use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
-    let problem = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
-            .build()
-    };
     for (path, item) in api.paths.paths.iter_mut() {
         let Some(op) = item.post.as_mut() else {
             continue;
@@ -175,18 +178,6 @@ fn document_idempotency(api: &mut utoipa::openapi::OpenApi) {
 /// Every operation that takes a body can answer 413 (too large) and 415 (wrong content
 /// type): the body extractors say so for all of them, so the document says it once, here.
 fn document_body_errors(api: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-    let problem = |description: &str| {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
-            .build()
-    };
     for item in api.paths.paths.values_mut() {
         let operations = [item.post.as_mut(), item.put.as_mut(), item.patch.as_mut()];
         for op in operations.into_iter().flatten() {

@@ -319,7 +319,7 @@ async fn unmatched(
     use actix_web::ResponseError;
     if req.method() == actix_web::http::Method::GET
         && !shipshape_domain::wire::is_server_path(req.path())
-        && let Some(res) = crate::web::serve(&web_root, &req)
+        && let Some(res) = crate::web::serve(&web_root, &req).await
     {
         return res;
     }
@@ -356,8 +356,8 @@ struct WasHead;
 /// this code sees them.
 const MAX_URI_BYTES: usize = 8 * 1024;
 
-/// The edge of the application: refuses over-long request targets, and answers `HEAD`
-/// wherever `GET` is answered (the HTTP layer sends the headers without the body; a streamed
+/// The edge of the application: refuses over-long request targets, marks every answer
+/// `nosniff` with a referrer policy, and answers `HEAD` wherever `GET` is answered (the HTTP layer sends the headers without the body; a streamed
 /// body, such as an event stream, is not started at all).
 async fn edge(
     mut req: actix_web::dev::ServiceRequest,
@@ -380,7 +380,18 @@ async fn edge(
         req.head_mut().method = actix_web::http::Method::GET;
         req.extensions_mut().insert(WasHead);
     }
-    let res = next.call(req).await?.map_into_boxed_body();
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    // Every answer: its content type is to be believed, and no page of ours tells another
+    // site where a person came from.
+    let headers = res.headers_mut();
+    headers.insert(
+        actix_web::http::header::X_CONTENT_TYPE_OPTIONS,
+        actix_web::http::header::HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        actix_web::http::header::REFERRER_POLICY,
+        actix_web::http::header::HeaderValue::from_static("no-referrer"),
+    );
     if head && matches!(res.response().body().size(), BodySize::Stream) {
         // Dropping the stream ends it here (an event stream frees its place at once).
         return Ok(res.map_body(|_, _| actix_web::body::BoxBody::new(())));

@@ -1,38 +1,76 @@
-//! Serving the web app's static files: `index.html` for every client-side route (and never
-//! cached, so a new release is picked up at once), hashed assets (`app-3f9c2a.wasm`, or any
-//! file in a hashed folder such as `app-3f9c2a7b1d/`) cached for a year. The paths the
-//! server answers itself (`shipshape_domain::wire::is_server_path`) are never the web app's.
+//! Serving the web app's static files (by `actix-files`: ranges, validators, and file reads
+//! off the worker threads): `index.html` for every client-side route (and never cached, so a
+//! new release is picked up at once), hashed assets (`app-3f9c2a.wasm`, or any file in a
+//! hashed folder such as `app-3f9c2a7b1d/`) cached for a year. The paths the server answers
+//! itself (`shipshape_domain::wire::is_server_path`) are never the web app's.
+//!
+//! The app is served with a Content-Security-Policy that allows its own files only (its one
+//! inline script by hash, WebAssembly compilation, no framing), `nosniff` and a referrer
+//! policy.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use actix_web::http::header::{self, AcceptEncoding, Encoding, Header};
+use actix_files::NamedFile;
+use actix_web::http::header::{
+    self, AcceptEncoding, ContentEncoding, Encoding, Header, HeaderValue,
+};
 use actix_web::{HttpRequest, HttpResponse};
+use base64::Engine;
+use sha2::{Digest, Sha256};
 
-/// Where the built web app lives, if it does.
+/// Where the built web app lives, if it does, and the policy its pages are served with.
 #[derive(Debug, Clone)]
-pub struct WebRoot(Option<PathBuf>);
+pub struct WebRoot(Option<(PathBuf, Arc<str>)>);
 
 impl WebRoot {
     /// The folder, when it holds an `index.html`.
     pub fn new(dir: &Path) -> Self {
-        WebRoot(dir.join("index.html").is_file().then(|| dir.to_path_buf()))
+        let index = std::fs::read_to_string(dir.join("index.html")).ok();
+        WebRoot(index.map(|html| (dir.to_path_buf(), content_security_policy(&html).into())))
     }
 }
 
-fn content_type(name: &str) -> &'static str {
-    match name.rsplit('.').next().unwrap_or("") {
-        "html" => "text/html; charset=utf-8",
-        "js" => "text/javascript; charset=utf-8",
-        "wasm" => "application/wasm",
-        "css" => "text/css; charset=utf-8",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "txt" => "text/plain; charset=utf-8",
-        "woff2" => "font/woff2",
-        _ => "application/octet-stream",
+/// The bodies of a page's inline scripts (`<script>` without `src`).
+fn inline_scripts(html: &str) -> Vec<&str> {
+    let mut scripts = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<script") {
+        let after = &rest[start..];
+        let Some(open_end) = after.find('>') else {
+            break;
+        };
+        let open = &after[..open_end];
+        let body = &after[open_end + 1..];
+        let Some(close) = body.find("</script>") else {
+            break;
+        };
+        if !open.contains("src=") {
+            scripts.push(&body[..close]);
+        }
+        rest = &body[close..];
     }
+    scripts
+}
+
+/// The page's policy: its own origin only; its inline scripts by their SHA-256; WebAssembly
+/// compiled from its own files; inline styles (set by the app on elements); never framed.
+fn content_security_policy(html: &str) -> String {
+    let hashes: String = inline_scripts(html)
+        .into_iter()
+        .map(|s| {
+            format!(
+                " 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.as_bytes()))
+            )
+        })
+        .collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
 }
 
 /// A file or folder name that carries a content hash (`name-<hex>.ext`, `name.<hex>.ext` or
@@ -68,8 +106,8 @@ fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
 }
 
 /// Answers a GET for the web app, or `None` when there is no web app to answer with.
-pub fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
-    let dir = root.0.as_ref()?;
+pub async fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
+    let (dir, policy) = root.0.as_ref()?;
     let (file, hashed) = match file_for(dir, req.path()) {
         // A file whose name, or whose folder's name, carries a hash.
         Some(f) => (f, req.path().split('/').any(is_hashed)),
@@ -86,29 +124,43 @@ pub fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
         // Client-side routes (`/runs/…`) are the app's: it reads the path itself.
         None => (dir.join("index.html"), false),
     };
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .to_owned();
     let cache = if hashed {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"
     };
-    let mut res = HttpResponse::Ok();
-    res.content_type(content_type(name))
-        .insert_header((header::CACHE_CONTROL, cache))
-        .insert_header((header::VARY, "Accept-Encoding"));
+    let mime = actix_files::file_extension_to_mime(name.rsplit('.').next().unwrap_or(""));
     // The build gzips each asset at the best level beside it (`app-….wasm.gz`); a client
     // that accepts gzip gets that file as is (the compression middleware leaves a response
     // that already has a `Content-Encoding` alone).
     let gzipped = file.with_file_name(format!("{name}.gz"));
-    if accepts_gzip(req)
-        && gzipped.is_file()
-        && let Ok(body) = std::fs::read(&gzipped)
-    {
-        res.insert_header((header::CONTENT_ENCODING, "gzip"));
-        return Some(res.body(body));
+    let gzip = accepts_gzip(req);
+    // Opening (and reading the metadata) off the worker thread too.
+    let named = actix_web::web::block(move || {
+        if gzip && let Ok(f) = NamedFile::open(&gzipped) {
+            return Ok(f.set_content_encoding(ContentEncoding::Gzip));
+        }
+        NamedFile::open(&file).map(|f| f.set_content_encoding(ContentEncoding::Identity))
+    })
+    .await
+    .ok()?
+    .ok()?;
+    let mut res = named
+        .set_content_type(mime)
+        .disable_content_disposition()
+        .into_response(req);
+    let headers = res.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if let Ok(policy) = HeaderValue::from_str(policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
-    let body = std::fs::read(&file).ok()?;
-    Some(res.body(body))
+    Some(res)
 }
 
 #[cfg(test)]
@@ -125,6 +177,22 @@ mod tests {
         assert!(is_hashed("app-0123abcd4567ef89"));
         assert!(!is_hashed("20260101"));
         assert!(!is_hashed("-0123abcd"));
+    }
+
+    #[test]
+    fn the_policy_names_the_inline_script_by_its_hash_and_forbids_framing() {
+        let html = "<head><script type=\"module\" src=\"/a.js\"></script></head>\
+                    <body><script type=\"module\">\nimport init from \"/x.js\";\n</script></body>";
+        assert_eq!(
+            inline_scripts(html),
+            vec!["\nimport init from \"/x.js\";\n"]
+        );
+        let policy = content_security_policy(html);
+        let hash = base64::engine::general_purpose::STANDARD
+            .encode(Sha256::digest(b"\nimport init from \"/x.js\";\n"));
+        assert!(policy.contains(&format!("'sha256-{hash}'")), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"));
+        assert!(!policy.contains("'unsafe-eval'"));
     }
 
     #[test]

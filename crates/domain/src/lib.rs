@@ -17,6 +17,7 @@ pub mod insights;
 pub mod item;
 pub mod markdown;
 pub mod outbound;
+pub mod precondition;
 pub mod probe;
 pub mod proposal;
 pub mod records;

@@ -199,18 +199,21 @@ impl Store {
 
     /// Verifies the audit log's chain.
     pub fn verify_audit_log(&self) -> StoreResult<ChainVerdict> {
-        self.read(|conn| {
-            let last: Option<i64> = al::audit_log
-                .select(diesel::dsl::max(al::seq))
-                .first(conn)?;
-            verify(last.unwrap_or(0), |after, limit| {
-                Ok(al::audit_log
-                    .filter(al::seq.gt(after))
-                    .order(al::seq.asc())
-                    .limit(limit)
-                    .select(AuditRow::as_select())
-                    .load(conn)?)
-            })
-        })
+        self.read(verify_audit_on)
     }
+}
+
+/// Verifies the audit log's chain on a connection (inside a caller's transaction).
+pub(crate) fn verify_audit_on(conn: &mut crate::AnyConnection) -> StoreResult<ChainVerdict> {
+    let last: Option<i64> = al::audit_log
+        .select(diesel::dsl::max(al::seq))
+        .first(conn)?;
+    verify(last.unwrap_or(0), |after, limit| {
+        Ok(al::audit_log
+            .filter(al::seq.gt(after))
+            .order(al::seq.asc())
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(conn)?)
+    })
 }

@@ -516,7 +516,7 @@ impl Store {
     pub fn put_environment(
         &self,
         name: &str,
-        if_match: Option<i64>,
+        if_match: Option<&shipshape_domain::precondition::Versions>,
         req: &PutEnvironmentRequest,
         by: &Auditor,
     ) -> StoreResult<Environment> {
@@ -536,7 +536,7 @@ impl Store {
             let spec = req.validated(name, &known, stored.as_ref())?;
             let current = before.as_ref().map_or(0, |b| b.version);
             if let Some(v) = if_match
-                && v != current
+                && !v.admits(current)
             {
                 return Err(StoreError::PreconditionFailed {
                     what: "environment",

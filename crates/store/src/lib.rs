@@ -22,6 +22,7 @@ mod seed;
 mod signin;
 mod templates;
 mod tokens;
+mod transfer;
 mod users;
 mod webhooks;
 
@@ -44,6 +45,7 @@ pub use runs::{
 pub use seed::{SEED_ENVIRONMENTS, SeedPlan};
 pub use templates::EDULIBRA_TEMPLATE_ID;
 pub use tokens::{NewToken, TokenRecord};
+pub use transfer::{Moved, latest_migration};
 pub use users::{NewUser, UserRecord};
 pub use webhooks::{AttemptOutcome, Outgoing, envelope};
 
@@ -59,6 +61,9 @@ pub enum StoreError {
     /// The thing asked for does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A backup, export or import that cannot be made (the reason is for the operator).
+    #[error("{0}")]
+    Transfer(String),
     /// A unique value is taken.
     #[error("{0} is already taken")]
     Duplicate(&'static str),
@@ -333,17 +338,24 @@ impl Store {
         &self,
         f: impl Fn(&mut AnyConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
+        self.retrying(|| self.snapshot(&f))
+    }
+
+    /// Runs a read in one consistent snapshot, once (not tried again: for a read whose
+    /// effects outside the database, such as a file written, cannot be taken back).
+    pub(crate) fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         use diesel::connection::SimpleConnection;
-        self.retrying(|| {
-            self.with(&self.read, |conn| {
-                conn.transaction(|conn| {
-                    if let AnyConnection::Postgresql(_) = conn {
-                        conn.batch_execute(
-                            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
-                        )?;
-                    }
-                    f(conn)
-                })
+        self.with(&self.read, |conn| {
+            conn.transaction(|conn| {
+                if let AnyConnection::Postgresql(_) = conn {
+                    conn.batch_execute(
+                        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                    )?;
+                }
+                f(conn)
             })
         })
     }

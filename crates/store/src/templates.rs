@@ -179,7 +179,7 @@ impl Store {
         &self,
         id: &str,
         template: &Template,
-        expected_version: Option<i64>,
+        expected_version: Option<&shipshape_domain::precondition::Versions>,
         created_by: &str,
         by: &Auditor,
     ) -> StoreResult<TemplateDetail> {
@@ -195,7 +195,7 @@ impl Store {
                 });
             }
             if let Some(v) = expected_version
-                && v != i64::from(latest)
+                && !v.admits(i64::from(latest))
             {
                 return Err(StoreError::PreconditionFailed {
                     what: "template",

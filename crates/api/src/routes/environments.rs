@@ -113,7 +113,7 @@ pub async fn update_environment(
     }
     let by = caller.auditor();
     let env = blocking(&state, move |s| {
-        s.put_environment(&name, version, &body, &by)
+        s.put_environment(&name, version.as_ref(), &body, &by)
     })
     .await?;
     Ok(HttpResponse::Ok()

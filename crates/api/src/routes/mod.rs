@@ -169,35 +169,38 @@ where
     Ok(web::block(move || span.in_scope(|| f(&store))).await??)
 }
 
-/// The version an `If-Match` header names: `None` when absent, empty or `*`. A header that is
-/// not an entity tag at all (`null`, `3` without quotes) is a malformed request: 400. A
-/// well-formed tag this API never gave out (`"abc"`) cannot match the current version: 412.
-pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, ApiError> {
+/// The versions an `If-Match` header admits (RFC 9110: a list of entity tags, compared
+/// strongly): `None` when absent, empty or `*`. A header that is not a list of entity tags
+/// (`null`, `3` without quotes) is a malformed request: 400. Tags this API never gave out
+/// (`"abc"`) and weak tags (`W/"3"`) match no version: 412 when the change is tried.
+pub fn if_match(
+    req: &HttpRequest,
+) -> Result<Option<shipshape_domain::precondition::Versions>, ApiError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };
     let malformed = || {
         ApiError::bad_request(
             "bad_header",
-            "If-Match must be an entity tag this API returned, e.g. \"3\", or *",
+            "If-Match must be a list of entity tags this API returned, e.g. \"3\", or *",
         )
     };
-    let raw = value.to_str().map_err(|_| malformed())?.trim();
-    if raw == "*" || raw.is_empty() {
-        return Ok(None);
-    }
-    let tag = raw.strip_prefix("W/").unwrap_or(raw);
-    let opaque = tag
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .filter(|t| t.bytes().all(|b| b >= 0x21 && b != b'"' && b != 0x7f))
-        .ok_or_else(malformed)?;
-    opaque.parse::<i64>().map(Some).map_err(|_| {
-        ApiError::new(
-            actix_web::http::StatusCode::PRECONDITION_FAILED,
-            "precondition_failed",
-            "If-Match names no version of this resource; fetch it again for its ETag",
-        )
+    let raw = value.to_str().map_err(|_| malformed())?;
+    shipshape_domain::precondition::Versions::parse(raw).map_err(|_| malformed())
+}
+
+/// `304 Not Modified`, with the `ETag`, when the request's `If-None-Match` names `version`
+/// (weak comparison) or is `*`. A malformed `If-None-Match` is ignored, as if not sent.
+pub fn not_modified(req: &HttpRequest, version: i64) -> Option<actix_web::HttpResponse> {
+    let value = req.headers().get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    let matches = match shipshape_domain::precondition::Versions::parse_weak(value).ok()? {
+        None => true,
+        Some(v) => v.admits(version),
+    };
+    matches.then(|| {
+        actix_web::HttpResponse::NotModified()
+            .insert_header(etag(version))
+            .finish()
     })
 }
 

@@ -154,7 +154,7 @@ pub async fn update_issue(
         s.update_issue(
             &run_id.to_string(),
             &issue_id.to_string(),
-            expected,
+            expected.as_ref(),
             change,
             &actor,
         )
@@ -244,7 +244,7 @@ pub async fn update_retrospective(
     let url = report_url(&state, &req, &run_id);
     let actor = caller.actor();
     let (created, retro) = blocking(&state, move |s| {
-        s.put_retrospective(&run_id, expected, text, &url, &actor)
+        s.put_retrospective(&run_id, expected.as_ref(), text, &url, &actor)
     })
     .await?;
     let mut answer = if created {
@@ -329,7 +329,7 @@ pub async fn update_action_item(
         s.update_action_item(
             &run_id.to_string(),
             &action_id.to_string(),
-            expected,
+            expected.as_ref(),
             change,
             &actor,
         )

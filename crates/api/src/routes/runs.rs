@@ -139,9 +139,10 @@ pub async fn create_run(
 #[utoipa::path(
     tag = "runs",
     summary = "Get a whole run",
-    params(("run_id" = Uuid, Path, description = "The run's id")),
+    params(("run_id" = Uuid, Path, description = "The run's id"), ("If-None-Match" = Option<String>, Header, description = "An ETag this API returned (or `*`): 304 when it names the current version"),),
     responses(
         (status = 200, description = "The run", body = Run, headers(("ETag" = String, description = "The run's version"))),
+        (status = 304, description = "Not modified: If-None-Match names the current version", headers(("ETag" = String, description = "The current version"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run", body = Problem, content_type = "application/problem+json"),
@@ -152,11 +153,15 @@ pub async fn create_run(
 pub async fn get_run(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let id = path.into_inner().to_string();
     let run = blocking(&state, move |s| s.run(&id)).await?;
+    if let Some(res) = super::not_modified(&req, run.summary.version) {
+        return Ok(res);
+    }
     Ok(HttpResponse::Ok()
         .insert_header(etag(run.summary.version))
         .json(run))
@@ -199,7 +204,10 @@ pub async fn update_run(
         check_committed_at(at, chrono::Utc::now())?;
     }
     let actor = caller.actor();
-    let run = blocking(&state, move |s| s.update_run(&id, expected, &patch, &actor)).await?;
+    let run = blocking(&state, move |s| {
+        s.update_run(&id, expected.as_ref(), &patch, &actor)
+    })
+    .await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(run.summary.version))
         .json(run))
@@ -250,7 +258,14 @@ pub async fn create_transition(
     };
     let actor = caller.actor();
     let run = blocking(&state, move |s| {
-        s.transition(&id, expected, action, reason.as_deref(), force, &actor)
+        s.transition(
+            &id,
+            expected.as_ref(),
+            action,
+            reason.as_deref(),
+            force,
+            &actor,
+        )
     })
     .await?;
     Ok(HttpResponse::Ok()
@@ -265,9 +280,11 @@ pub async fn create_transition(
     params(
         ("run_id" = Uuid, Path, description = "The run's id"),
         ("item_id" = Uuid, Path, description = "The item's id"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag this API returned (or `*`): 304 when it names the current version"),
     ),
     responses(
         (status = 200, description = "The item", body = RunItem, headers(("ETag" = String, description = "The item's version"))),
+        (status = 304, description = "Not modified: If-None-Match names the current version", headers(("ETag" = String, description = "The current version"))),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such run or item", body = Problem, content_type = "application/problem+json"),
@@ -278,12 +295,16 @@ pub async fn create_transition(
 pub async fn get_item(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     path: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
     let (run_id, item_id) = path.into_inner();
     let (run_id, item_id) = (run_id.to_string(), item_id.to_string());
     let item = blocking(&state, move |s| s.item(&run_id, &item_id)).await?;
+    if let Some(res) = super::not_modified(&req, item.version) {
+        return Ok(res);
+    }
     Ok(HttpResponse::Ok()
         .insert_header(etag(item.version))
         .json(item))
@@ -334,7 +355,7 @@ pub async fn update_item(
     };
     let actor = caller.actor();
     let item = blocking(&state, move |s| {
-        s.update_item(&run_id, &item_id, expected, change, &actor)
+        s.update_item(&run_id, &item_id, expected.as_ref(), change, &actor)
     })
     .await?;
     Ok(HttpResponse::Ok()

@@ -44,11 +44,80 @@ pub async fn list_templates(
     Ok(HttpResponse::Ok().json(list))
 }
 
+/// Whether `Accept` prefers Markdown to JSON (RFC 9110 §12.5.1: each type's weight is that
+/// of the most specific range that names it; on a tie, and without `Accept`, JSON).
 pub(crate) fn wants_markdown(req: &HttpRequest) -> bool {
     req.headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().starts_with("text/markdown")))
+        .is_some_and(|accept| weight(accept, "text/markdown") > weight(accept, "application/json"))
+}
+
+/// The weight (q, in thousandths) an `Accept` value gives a media type: that of the most
+/// specific range matching it (`type/subtype` over `type/*` over `*/*`), 0 when none does.
+fn weight(accept: &str, media: &str) -> u16 {
+    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+    let mut best: Option<(u8, u16)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let specificity = if name == media {
+            3
+        } else if name.strip_suffix("/*") == Some(kind) {
+            2
+        } else if name == "*/*" {
+            1
+        } else {
+            continue;
+        };
+        let q = parts
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+            .map_or(1000, |(_, v)| qvalue(v.trim()));
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, q));
+        }
+    }
+    best.map_or(0, |(_, q)| q)
+}
+
+/// A q-value (`0`, `0.5`, `1.000`) in thousandths; a malformed one counts as 0.
+fn qvalue(v: &str) -> u16 {
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    let thousandths = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u16, |n, b| n * 10 + u16::from(b - b'0'));
+    match whole {
+        "0" => thousandths,
+        "1" if thousandths == 0 => 1000,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_is_weighed_by_q_values_and_specificity() {
+        let md = |a: &str| weight(a, "text/markdown") > weight(a, "application/json");
+        assert!(md("text/markdown"));
+        assert!(!md("application/json, text/markdown;q=0.1"));
+        assert!(md("application/json;q=0.5, text/markdown"));
+        assert!(!md("text/markdown, application/json"), "a tie goes to JSON");
+        assert!(md("text/*;q=0.9, application/json;q=0.2"));
+        assert!(!md("*/*"));
+        assert!(!md("text/markdown;q=0, */*"));
+        assert!(!md("text/markdown;q=2"), "a malformed weight counts as 0");
+        assert_eq!(qvalue("0.125"), 125);
+        assert_eq!(qvalue("1.000"), 1000);
+        assert_eq!(qvalue("0.1234"), 0);
+    }
 }
 
 fn content_type(req: &HttpRequest) -> String {
@@ -64,12 +133,13 @@ fn content_type(req: &HttpRequest) -> String {
 #[utoipa::path(
     tag = "templates",
     summary = "Get a template, as JSON or Markdown",
-    params(("template_id" = Uuid, Path, description = "The template's id"), VersionQuery),
+    params(("template_id" = Uuid, Path, description = "The template's id"), VersionQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag this API returned (or `*`): 304 when it names the current version"),),
     responses(
         (status = 200, description = "The template version", content(
             (TemplateDetail = "application/json"),
             (String = "text/markdown"),
         ), headers(("ETag" = String, description = "The version number, for If-Match on the next edit"))),
+        (status = 304, description = "Not modified: If-None-Match names the current version", headers(("ETag" = String, description = "The current version"))),
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
@@ -89,15 +159,22 @@ pub async fn get_template(
     let id = path.into_inner().to_string();
     let version = query.version;
     let detail = blocking(&state, move |s| s.template(&id, version)).await?;
+    if let Some(mut res) = super::not_modified(&req, i64::from(detail.version)) {
+        res.headers_mut()
+            .insert(header::VARY, header::HeaderValue::from_static("Accept"));
+        return Ok(res);
+    }
     if wants_markdown(&req) {
         let template = Template::try_from(detail.content).map_err(|e| ApiError::internal(&e))?;
         return Ok(HttpResponse::Ok()
             .insert_header(etag(i64::from(detail.version)))
+            .insert_header((header::VARY, "Accept"))
             .content_type("text/markdown; charset=utf-8")
             .body(markdown::render(&template)));
     }
     Ok(HttpResponse::Ok()
         .insert_header(etag(i64::from(detail.version)))
+        .insert_header((header::VARY, "Accept"))
         .json(detail))
 }
 
@@ -195,7 +272,7 @@ pub async fn create_template_version(
     let by = caller.username.clone();
     let auditor = caller.auditor();
     let detail = blocking(&state, move |s| {
-        s.add_template_version(&id, &template, expected, &by, &auditor)
+        s.add_template_version(&id, &template, expected.as_ref(), &by, &auditor)
     })
     .await?;
     Ok(HttpResponse::Created().json(detail))

@@ -210,22 +210,7 @@ impl Store {
     /// Verifies a run's event log: every event present, decodable, and linked to the one
     /// before by its hash.
     pub fn verify_run(&self, run_id: &str) -> StoreResult<ChainVerdict> {
-        self.read(|conn| {
-            let last_seq: i64 = r::table
-                .find(run_id)
-                .select(r::last_seq)
-                .first(conn)
-                .optional()?
-                .ok_or(StoreError::NotFound("run"))?;
-            verify(last_seq, |after, limit| {
-                Ok(ev::table
-                    .filter(ev::run_id.eq(run_id).and(ev::seq.gt(after)))
-                    .order(ev::seq.asc())
-                    .limit(limit)
-                    .select(EventRow::as_select())
-                    .load(conn)?)
-            })
-        })
+        self.read(|conn| verify_run_on(conn, run_id))
     }
 
     /// Every run's id, oldest first (for verifying them all).
@@ -259,4 +244,22 @@ impl Store {
             Ok(EventPage { items, next_after })
         })
     }
+}
+
+/// Verifies a run's event chain on a connection (inside a caller's transaction).
+pub(crate) fn verify_run_on(conn: &mut AnyConnection, run_id: &str) -> StoreResult<ChainVerdict> {
+    let last_seq: i64 = r::table
+        .find(run_id)
+        .select(r::last_seq)
+        .first(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("run"))?;
+    verify(last_seq, |after, limit| {
+        Ok(ev::table
+            .filter(ev::run_id.eq(run_id).and(ev::seq.gt(after)))
+            .order(ev::seq.asc())
+            .limit(limit)
+            .select(EventRow::as_select())
+            .load(conn)?)
+    })
 }

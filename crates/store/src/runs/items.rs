@@ -20,7 +20,7 @@ impl Store {
         &self,
         run_id: &str,
         item_id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&shipshape_domain::precondition::Versions>,
         change: ItemChange,
         actor: &Actor,
     ) -> StoreResult<RunItem> {
@@ -38,7 +38,7 @@ pub(super) fn update_item_locked(
     conn: &mut crate::AnyConnection,
     run_id: &str,
     item_id: &str,
-    if_match: Option<i64>,
+    if_match: Option<&shipshape_domain::precondition::Versions>,
     change: ItemChange,
     actor: &Actor,
 ) -> StoreResult<RunItem> {

@@ -184,7 +184,7 @@ impl Store {
     pub fn update_run(
         &self,
         run_id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&shipshape_domain::precondition::Versions>,
         patch: &RunPatch,
         actor: &Actor,
     ) -> StoreResult<Run> {
@@ -276,7 +276,7 @@ impl Store {
     pub fn transition(
         &self,
         run_id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&shipshape_domain::precondition::Versions>,
         action: TransitionAction,
         reason: Option<&str>,
         force: bool,
@@ -298,7 +298,7 @@ impl Store {
     fn transition_once(
         &self,
         run_id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&shipshape_domain::precondition::Versions>,
         action: TransitionAction,
         reason: Option<&str>,
         force: bool,

@@ -15,6 +15,7 @@ mod announcements;
 mod deadlines;
 mod decisions;
 mod events;
+pub(crate) use events::verify_run_on;
 mod items;
 mod lifecycle;
 mod probes;

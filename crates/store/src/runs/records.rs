@@ -438,7 +438,7 @@ impl Store {
         &self,
         run_id: &str,
         issue_id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&shipshape_domain::precondition::Versions>,
         req: UpdateIssueRequest,
         actor: &Actor,
     ) -> StoreResult<Issue> {
@@ -536,7 +536,7 @@ impl Store {
     pub fn put_retrospective(
         &self,
         run_id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&shipshape_domain::precondition::Versions>,
         req: PutRetrospectiveRequest,
         report_url: &str,
         actor: &Actor,
@@ -667,7 +667,7 @@ impl Store {
         &self,
         run_id: &str,
         action_id: &str,
-        if_match: Option<i64>,
+        if_match: Option<&shipshape_domain::precondition::Versions>,
         req: UpdateActionItemRequest,
         actor: &Actor,
     ) -> StoreResult<ActionItem> {

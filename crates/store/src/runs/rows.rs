@@ -640,11 +640,11 @@ pub(super) fn facts(
 
 pub(super) fn check_if_match(
     what: &'static str,
-    if_match: Option<i64>,
+    if_match: Option<&shipshape_domain::precondition::Versions>,
     current: i64,
 ) -> StoreResult<()> {
     match if_match {
-        Some(v) if v != current => Err(StoreError::PreconditionFailed { what, current }),
+        Some(v) if !v.admits(current) => Err(StoreError::PreconditionFailed { what, current }),
         _ => Ok(()),
     }
 }
