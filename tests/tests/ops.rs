@@ -7,6 +7,7 @@
 )]
 
 use std::process::Command;
+use std::time::Duration;
 
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use serde_json::{Value, json};
@@ -52,6 +53,14 @@ async fn metrics_are_read_by_a_scraper_with_the_token_and_parse_as_openmetrics(b
     );
     // A session token of an admin is no metrics token either.
     assert_eq!(scrape(&app, Some(&app.admin)).await.status(), 401);
+    // A subscriber that is not there: its deliveries fail.
+    app.post(
+        &app.admin,
+        "/api/v1/webhooks",
+        json!({"url": "http://127.0.0.1:9/gone", "event_types": ["run_created"]}),
+    )
+    .await
+    .expect(201);
 
     let run = app.create_run(&app.admin, "EduLibra", "production").await;
     let id = run["id"].as_str().unwrap();
@@ -71,6 +80,34 @@ async fn metrics_are_read_by_a_scraper_with_the_token_and_parse_as_openmetrics(b
             None,
         )
         .await;
+    // A probe check that passes.
+    app.serve_probes(&run).await;
+    let probe = shipshape_tests::items(&run)
+        .into_iter()
+        .find(|i| i["kind"] == "probe")
+        .unwrap();
+    let checked = app
+        .check(&app.admin, id, probe["id"].as_str().unwrap())
+        .await
+        .expect(201);
+    assert_eq!(checked.json["passed"], true);
+    // The failed delivery is counted once its attempt is made.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = scrape(&app, Some(METRICS_TOKEN))
+            .await
+            .text()
+            .await
+            .unwrap();
+        if text.contains("shipshape_webhook_delivery_attempts_total{outcome=\"failed\"}") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed delivery counted:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let res = scrape(&app, Some(METRICS_TOKEN)).await;
     assert_eq!(res.status(), 200);
@@ -123,6 +160,24 @@ async fn metrics_are_read_by_a_scraper_with_the_token_and_parse_as_openmetrics(b
         Some(1.0)
     );
     assert!(value(&exposition, "shipshape_bus_events", &[]).unwrap() >= 1.0);
+    assert!(
+        value(
+            &exposition,
+            "shipshape_probe_checks",
+            &[("outcome", "passed")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert!(
+        value(
+            &exposition,
+            "shipshape_webhook_delivery_attempts",
+            &[("outcome", "failed")]
+        )
+        .unwrap()
+            >= 1.0
+    );
     assert!(value(&exposition, "shipshape_bus_lag_seconds", &[]).unwrap() >= 1.0);
     assert!(
         value(

@@ -108,6 +108,7 @@ async fn an_export_from_sqlite_imports_into_postgresql_and_serves_the_same() {
     let exported = shipshape(&["export", file.to_str().unwrap()], &app.db_url);
     assert!(exported.ok, "{}\n{}", exported.out, exported.err);
     assert!(exported.out.contains("Exported"), "{}", exported.out);
+    assert_private(&file);
 
     let (target_db, target_url) = TestDb::create(Backend::Postgres);
     let imported = shipshape(&["import", file.to_str().unwrap()], &target_url);
@@ -299,6 +300,13 @@ async fn bad_files_are_refused_and_the_target_is_left_as_it_was(backend: Backend
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Backups and exports hold password hashes and secrets: only their owner may read them.
+fn assert_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+}
+
 fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -349,6 +357,7 @@ async fn a_sqlite_backup_under_write_load_restores_every_acknowledged_write() {
         .await
         .unwrap();
     assert!(ran.ok, "{}\n{}", ran.out, ran.err);
+    assert_private(&copy);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();

@@ -166,10 +166,21 @@ pub async fn idempotent(
         Ok(b) => b,
         Err(e) => return Ok(req.error_response(e)),
     };
-    req.set_payload(actix_web::dev::Payload::from(body.clone()));
     let print = fingerprint(&req, &body);
+    // The body goes back as read: decoded, so it no longer has the encoding it came in.
+    req.headers_mut()
+        .remove(actix_web::http::header::CONTENT_ENCODING);
+    req.headers_mut()
+        .remove(actix_web::http::header::CONTENT_LENGTH);
+    req.set_payload(actix_web::dev::Payload::from(body.clone()));
     let key_hash = hex::encode(Sha256::digest(key.as_bytes()));
-    let Some(cipher) = cipher_key(&state.idempotency_secret, &caller.id, &key) else {
+    // Keys are the user's for a session, and the token's own for an API token (a token
+    // must not be handed what another credential was answered).
+    let scope = match &caller.token {
+        Some((token_id, _)) => format!("{}/{token_id}", caller.id),
+        None => caller.id.clone(),
+    };
+    let Some(cipher) = cipher_key(&state.idempotency_secret, &scope, &key) else {
         return Ok(problem(
             req,
             ApiError::internal(&std::io::Error::other("idempotency key derivation failed")),
@@ -181,7 +192,7 @@ pub async fn idempotent(
         stale: chrono::Duration::from_std(STALE).unwrap_or_default(),
     };
     let claim = {
-        let (store, scope, key_hash) = (state.store.clone(), caller.id.clone(), key_hash.clone());
+        let (store, scope, key_hash) = (state.store.clone(), scope.clone(), key_hash.clone());
         web::block(move || store.claim_idempotency_key(&scope, &key_hash, &print, times)).await
     };
     let claim = match claim {
@@ -240,83 +251,99 @@ pub async fn idempotent(
             Ok(req.into_response(res.body(body)))
         }
         KeyClaim::Begun => {
-            let outcome = next.call(req).await;
-            let release = |state: &web::Data<AppState>| {
-                let (store, scope, key_hash) =
-                    (state.store.clone(), caller.id.clone(), key_hash.clone());
-                web::block(move || store.release_idempotency_key(&scope, &key_hash))
-            };
-            let res = match outcome {
-                Ok(res) => res,
-                Err(e) => {
-                    let _ = release(&state).await;
-                    return Err(e);
-                }
-            };
-            let status = res.status();
-            if !replayable(status) {
-                if !matches!(release(&state).await, Ok(Ok(()))) {
-                    tracing::warn!(
-                        "cannot give back an idempotency key; it frees itself in a minute"
-                    );
-                }
-                return Ok(res.map_into_boxed_body());
+            // Served on a task of its own: a client that hangs up does not stop the request
+            // half-way (its change may be committed), and its answer is still kept for the
+            // retry that follows.
+            let task =
+                actix_web::rt::spawn(serve_and_keep(req, next, state, scope, key_hash, cipher));
+            match task.await {
+                Ok(result) => result,
+                Err(e) => Err(actix_web::error::ErrorInternalServerError(e.to_string())),
             }
-            let (http_req, res) = res.into_parts();
-            let (head, body) = res.into_parts();
-            let bytes = match actix_web::body::to_bytes(body).await {
-                Ok(b) => b,
-                Err(_) => {
-                    let _ = release(&state).await;
-                    return Ok(ServiceResponse::new(
-                        http_req,
-                        ApiError::internal(&std::io::Error::other("an answer could not be read"))
-                            .error_response(),
-                    ));
-                }
-            };
-            let stored = Stored {
-                status: status.as_u16(),
-                headers: head
-                    .headers()
-                    .iter()
-                    .filter(|(name, _)| kept(name))
-                    .filter_map(|(name, value)| {
-                        Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-                    })
-                    .collect(),
-                body: base64::engine::general_purpose::STANDARD.encode(&bytes),
-            };
-            let sealed = serde_json::to_vec(&stored)
-                .ok()
-                .and_then(|plain| seal(&cipher, &plain));
-            let saved = match sealed {
-                Some(sealed) => {
-                    let (store, scope, key_hash) =
-                        (state.store.clone(), caller.id.clone(), key_hash.clone());
-                    let code = i32::from(status.as_u16());
-                    matches!(
-                        web::block(move || {
-                            store.complete_idempotency_key(&scope, &key_hash, code, &sealed)
-                        })
-                        .await,
-                        Ok(Ok(()))
-                    )
-                }
-                None => false,
-            };
-            if !saved {
-                // Acknowledged but not kept: a retry within a minute is told to wait, and after
-                // that is served afresh. Logged, since that retry may act twice.
-                tracing::warn!(
-                    status = status.as_u16(),
-                    "cannot keep the answer to an idempotent request"
-                );
-            }
-            let res = head.set_body(BoxBody::new(bytes));
-            Ok(ServiceResponse::new(http_req, res))
         }
     }
+}
+
+/// Serves a request whose key was claimed, and keeps (or gives back) its answer.
+async fn serve_and_keep(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    state: web::Data<AppState>,
+    scope: String,
+    key_hash: String,
+    cipher: [u8; 32],
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let outcome = next.call(req).await;
+    let release = |state: &web::Data<AppState>| {
+        let (store, scope, key_hash) = (state.store.clone(), scope.clone(), key_hash.clone());
+        web::block(move || store.release_idempotency_key(&scope, &key_hash))
+    };
+    let res = match outcome {
+        Ok(res) => res,
+        Err(e) => {
+            let _ = release(&state).await;
+            return Err(e);
+        }
+    };
+    let status = res.status();
+    if !replayable(status) {
+        if !matches!(release(&state).await, Ok(Ok(()))) {
+            tracing::warn!("cannot give back an idempotency key; it frees itself in a minute");
+        }
+        return Ok(res.map_into_boxed_body());
+    }
+    let (http_req, res) = res.into_parts();
+    let (head, body) = res.into_parts();
+    let bytes = match actix_web::body::to_bytes(body).await {
+        Ok(b) => b,
+        Err(_) => {
+            let _ = release(&state).await;
+            return Ok(ServiceResponse::new(
+                http_req,
+                ApiError::internal(&std::io::Error::other("an answer could not be read"))
+                    .error_response(),
+            ));
+        }
+    };
+    let stored = Stored {
+        status: status.as_u16(),
+        headers: head
+            .headers()
+            .iter()
+            .filter(|(name, _)| kept(name))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect(),
+        body: base64::engine::general_purpose::STANDARD.encode(&bytes),
+    };
+    let sealed = serde_json::to_vec(&stored)
+        .ok()
+        .and_then(|plain| seal(&cipher, &plain));
+    let saved = match sealed {
+        Some(sealed) => {
+            let (store, scope, key_hash) = (state.store.clone(), scope.clone(), key_hash.clone());
+            let code = i32::from(status.as_u16());
+            matches!(
+                web::block(move || {
+                    store.complete_idempotency_key(&scope, &key_hash, code, &sealed)
+                })
+                .await,
+                Ok(Ok(()))
+            )
+        }
+        None => false,
+    };
+    if !saved {
+        // Acknowledged but not kept: a retry within a minute is told to wait, and after
+        // that is served afresh. Logged, since that retry may act twice.
+        tracing::warn!(
+            status = status.as_u16(),
+            "cannot keep the answer to an idempotent request"
+        );
+    }
+    let res = head.set_body(BoxBody::new(bytes));
+    Ok(ServiceResponse::new(http_req, res))
 }
 
 #[cfg(test)]

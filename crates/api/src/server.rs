@@ -376,6 +376,7 @@ async fn edge(
         return Ok(req.into_response(res));
     }
     let head = req.method() == actix_web::http::Method::HEAD;
+    let api = req.path().starts_with("/api/");
     if head {
         req.head_mut().method = actix_web::http::Method::GET;
         req.extensions_mut().insert(WasHead);
@@ -392,6 +393,16 @@ async fn edge(
         actix_web::http::header::REFERRER_POLICY,
         actix_web::http::header::HeaderValue::from_static("no-referrer"),
     );
+    // The API's answers are one user's view of live data: no cache keeps them (a browser
+    // that kept one would revalidate it by its ETag, which names the stored version, not
+    // what is computed at read time, such as an environment's lock). A tool that asks with
+    // If-None-Match itself still gets 304.
+    if api && !headers.contains_key(actix_web::http::header::CACHE_CONTROL) {
+        headers.insert(
+            actix_web::http::header::CACHE_CONTROL,
+            actix_web::http::header::HeaderValue::from_static("no-store"),
+        );
+    }
     if head && matches!(res.response().body().size(), BodySize::Stream) {
         // Dropping the stream ends it here (an event stream frees its place at once).
         return Ok(res.map_body(|_, _| actix_web::body::BoxBody::new(())));
@@ -517,7 +528,11 @@ async fn log_request(
             404 | 405 => "unmatched",
             _ => "web",
         });
-        metrics.request(route, method.as_str(), status, took);
+        let method = match method.as_str() {
+            m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
+            _ => "other",
+        };
+        metrics.request(route, method, status, took);
     }
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id) {
         res.headers_mut().insert(

@@ -39,7 +39,9 @@ pub fn export(config: &Config, path: &Path) -> Result<(), StartError> {
     }
     let store = Store::connect(config.database_url.expose(), 1)?;
     let temp = partial(path);
-    let file = std::fs::File::create(&temp)
+    // The export holds password hashes and secrets: readable by its owner only.
+    let _ = std::fs::remove_file(&temp);
+    let file = shipshape_store::private_file(&temp)
         .map_err(|e| refuse(format!("cannot write {}: {e}", temp.display())))?;
     let mut out = BufWriter::new(file);
     let written = store

@@ -9,7 +9,6 @@
 //! policy.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use actix_files::NamedFile;
 use actix_web::http::header::{
@@ -19,15 +18,14 @@ use actix_web::{HttpRequest, HttpResponse};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-/// Where the built web app lives, if it does, and the policy its pages are served with.
+/// Where the built web app lives, if it does.
 #[derive(Debug, Clone)]
-pub struct WebRoot(Option<(PathBuf, Arc<str>)>);
+pub struct WebRoot(Option<PathBuf>);
 
 impl WebRoot {
     /// The folder, when it holds an `index.html`.
     pub fn new(dir: &Path) -> Self {
-        let index = std::fs::read_to_string(dir.join("index.html")).ok();
-        WebRoot(index.map(|html| (dir.to_path_buf(), content_security_policy(&html).into())))
+        WebRoot(dir.join("index.html").is_file().then(|| dir.to_path_buf()))
     }
 }
 
@@ -56,7 +54,9 @@ fn inline_scripts(html: &str) -> Vec<&str> {
 /// The page's policy: its own origin only; its inline scripts by their SHA-256; WebAssembly
 /// compiled from its own files; inline styles (set by the app on elements); never framed.
 fn content_security_policy(html: &str) -> String {
-    let hashes: String = inline_scripts(html)
+    // A browser hashes a script as parsed: with its line breaks made `\n`.
+    let html = html.replace("\r\n", "\n").replace('\r', "\n");
+    let hashes: String = inline_scripts(&html)
         .into_iter()
         .map(|s| {
             format!(
@@ -107,7 +107,7 @@ fn file_for(root: &Path, path: &str) -> Option<PathBuf> {
 
 /// Answers a GET for the web app, or `None` when there is no web app to answer with.
 pub async fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
-    let (dir, policy) = root.0.as_ref()?;
+    let dir = root.0.as_ref()?;
     let (file, hashed) = match file_for(dir, req.path()) {
         // A file whose name, or whose folder's name, carries a hash.
         Some(f) => (f, req.path().split('/').any(is_hashed)),
@@ -140,12 +140,17 @@ pub async fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
     // that already has a `Content-Encoding` alone).
     let gzipped = file.with_file_name(format!("{name}.gz"));
     let gzip = accepts_gzip(req);
-    // Opening (and reading the metadata) off the worker thread too.
-    let named = actix_web::web::block(move || {
+    // Opening (and reading the metadata) off the worker thread too. The page's policy is
+    // read from the page each time, so a new build is served right without a restart.
+    let (named, policy) = actix_web::web::block(move || {
+        let policy = (name == "index.html")
+            .then(|| std::fs::read_to_string(&file).ok())
+            .flatten()
+            .map(|html| content_security_policy(&html));
         if gzip && let Ok(f) = NamedFile::open(&gzipped) {
-            return Ok(f.set_content_encoding(ContentEncoding::Gzip));
+            return Ok((f.set_content_encoding(ContentEncoding::Gzip), policy));
         }
-        NamedFile::open(&file).map(|f| f.set_content_encoding(ContentEncoding::Identity))
+        NamedFile::open(&file).map(|f| (f.set_content_encoding(ContentEncoding::Identity), policy))
     })
     .await
     .ok()?
@@ -157,7 +162,7 @@ pub async fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
     let headers = res.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if let Ok(policy) = HeaderValue::from_str(policy) {
+    if let Some(policy) = policy.and_then(|p| HeaderValue::from_str(&p).ok()) {
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     Some(res)
@@ -192,6 +197,11 @@ mod tests {
             .encode(Sha256::digest(b"\nimport init from \"/x.js\";\n"));
         assert!(policy.contains(&format!("'sha256-{hash}'")), "{policy}");
         assert!(policy.contains("frame-ancestors 'none'"));
+        assert_eq!(
+            content_security_policy(&html.replace('\n', "\r\n")),
+            policy,
+            "a page saved with CRLF line breaks is hashed as the browser parses it"
+        );
         assert!(!policy.contains("'unsafe-eval'"));
     }
 

@@ -42,7 +42,8 @@ impl Versions {
             return Ok(None);
         }
         let mut versions = Vec::new();
-        let mut rest = value;
+        // Empty list elements (`, "1",`) are allowed by the list rule.
+        let mut rest = value.trim_start_matches([' ', '\t', ',']);
         loop {
             rest = rest.trim_start_matches([' ', '\t']);
             let (weak, tag) = match rest.strip_prefix("W/") {
@@ -58,9 +59,10 @@ impl Versions {
             {
                 return Err(Malformed);
             }
+            // Only the tag this API writes for a version (`"4"`, not `"04"` or `"+4"`) is it.
             if (!weak || weak_matches)
-                && !opaque.starts_with(['+', '-'])
                 && let Ok(v) = opaque.parse::<i64>()
+                && v.to_string() == opaque
             {
                 versions.push(v);
             }
@@ -69,9 +71,11 @@ impl Versions {
                 break;
             }
             rest = rest.strip_prefix(',').ok_or(Malformed)?;
-            // Empty list elements (`"1", , "2"`) are allowed by the list rule.
             while let Some(r) = rest.trim_start_matches([' ', '\t']).strip_prefix(',') {
                 rest = r;
+            }
+            if rest.trim_start_matches([' ', '\t']).is_empty() {
+                break;
             }
         }
         Ok(Some(Versions(versions)))
@@ -90,6 +94,8 @@ mod tests {
         assert!(v.admits(7));
         let v = Versions::parse(r#""1",,  "2" "#).unwrap().unwrap();
         assert!(v.admits(1) && v.admits(2));
+        let v = Versions::parse(r#", "1","#).unwrap().unwrap();
+        assert!(v.admits(1));
     }
 
     #[test]
@@ -102,7 +108,9 @@ mod tests {
     fn weak_and_foreign_tags_never_match_under_strong_comparison() {
         let v = Versions::parse(r#"W/"3""#).unwrap().unwrap();
         assert!(!v.admits(3));
-        let v = Versions::parse(r#""abc", W/"4", "+4""#).unwrap().unwrap();
+        let v = Versions::parse(r#""abc", W/"4", "+4", "04""#)
+            .unwrap()
+            .unwrap();
         assert!(!v.admits(4));
         let v = Versions::parse(r#""a,b", "9""#).unwrap().unwrap();
         assert!(v.admits(9), "a comma inside a tag is part of it");

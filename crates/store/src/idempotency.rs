@@ -84,28 +84,41 @@ impl Store {
             if inserted == 1 {
                 return Ok(KeyClaim::Begun);
             }
-            let row: KeyRow = diesel::sql_query(
+            let row: Option<KeyRow> = diesel::sql_query(
                 "SELECT fingerprint, status, response, created_at FROM idempotency_keys \
                  WHERE scope = $1 AND key_hash = $2",
             )
             .bind::<Text, _>(scope)
             .bind::<Text, _>(key_hash)
-            .get_result(conn)?;
+            .get_result(conn)
+            .optional()?;
+            // Given back between the insert and this read: the request that held it is
+            // done without an answer to keep; the client is told to try again.
+            let Some(row) = row else {
+                return Ok(KeyClaim::InProgress);
+            };
             if row.fingerprint != fingerprint {
                 return Ok(KeyClaim::Mismatch);
             }
             match (row.status, row.response) {
                 (Some(status), Some(response)) => Ok(KeyClaim::Done { status, response }),
                 _ if row.created_at < times.now - times.stale => {
-                    diesel::sql_query(
+                    // Taken over by one request only: the one whose update still finds the
+                    // abandoned claim as it was read.
+                    let taken = diesel::sql_query(
                         "UPDATE idempotency_keys SET created_at = $1 \
-                         WHERE scope = $2 AND key_hash = $3 AND status IS NULL",
+                         WHERE scope = $2 AND key_hash = $3 AND status IS NULL AND created_at = $4",
                     )
                     .bind::<Timestamp, _>(times.now)
                     .bind::<Text, _>(scope)
                     .bind::<Text, _>(key_hash)
+                    .bind::<Timestamp, _>(row.created_at)
                     .execute(conn)?;
-                    Ok(KeyClaim::Begun)
+                    Ok(if taken == 1 {
+                        KeyClaim::Begun
+                    } else {
+                        KeyClaim::InProgress
+                    })
                 }
                 _ => Ok(KeyClaim::InProgress),
             }

@@ -138,12 +138,14 @@ fn tables(conn: &mut AnyConnection) -> StoreResult<Vec<(String, Vec<Column>)>> {
         )
         .load(conn)?
     } else {
+        // From the catalogue: the information schema shows only what the role owns.
         diesel::sql_query(
-            "SELECT tc.table_name::text AS from_table, ccu.table_name::text AS to_table \
-             FROM information_schema.table_constraints tc \
-             JOIN information_schema.constraint_column_usage ccu \
-               ON ccu.constraint_name = tc.constraint_name AND ccu.constraint_schema = tc.constraint_schema \
-             WHERE tc.constraint_type = 'FOREIGN KEY' AND tc.table_schema = current_schema()",
+            "SELECT f.relname::text AS from_table, t.relname::text AS to_table \
+             FROM pg_constraint c \
+             JOIN pg_class f ON f.oid = c.conrelid \
+             JOIN pg_class t ON t.oid = c.confrelid \
+             JOIN pg_namespace n ON n.oid = f.relnamespace \
+             WHERE c.contype = 'f' AND n.nspname = current_schema()",
         )
         .load(conn)?
     };
@@ -217,8 +219,12 @@ fn raw_rows(conn: &mut AnyConnection, table: &str, columns: &[Column]) -> StoreR
             .map(|c| {
                 let q = quoted(&c.name);
                 let value = match c.kind {
-                    Kind::Bytes => format!("lower(hex({q}))"),
-                    Kind::Float => format!("printf('%.17g', {q})"),
+                    Kind::Bytes => {
+                        format!("CASE WHEN {q} IS NULL THEN NULL ELSE lower(hex({q})) END")
+                    }
+                    Kind::Float => {
+                        format!("CASE WHEN {q} IS NULL THEN NULL ELSE printf('%.17g', {q}) END")
+                    }
                     _ => q,
                 };
                 format!("'{}', {value}", c.name.replace('\'', "''"))
@@ -295,6 +301,18 @@ fn schema_version(conn: &mut AnyConnection) -> StoreResult<String> {
         .ok_or_else(|| bad("the database has no migrations applied"))
 }
 
+/// Creates a new, empty file only its owner may read and write.
+pub fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 /// The latest migration this build knows (the same on both backends).
 pub fn latest_migration() -> String {
     use diesel::migration::MigrationSource;
@@ -356,7 +374,15 @@ impl Store {
             .to_str()
             .ok_or_else(|| bad("the backup's path is not UTF-8"))?
             .to_owned();
-        self.with(&self.read, |conn| match conn {
+        if matches!(self.url, crate::DbUrl::Postgres(_)) {
+            return Err(bad(
+                "backup copies a SQLite database; for PostgreSQL use pg_dump, or shipshape export",
+            ));
+        }
+        // The copy holds password hashes and secrets: readable by its owner only. SQLite
+        // writes into an empty file it is given.
+        private_file(path).map_err(|e| bad(format!("cannot write the backup to {target}: {e}")))?;
+        let made = self.with(&self.read, |conn| match conn {
             AnyConnection::Sqlite(_) => {
                 diesel::sql_query("VACUUM INTO $1")
                     .bind::<Text, _>(&target)
@@ -364,10 +390,12 @@ impl Store {
                     .map_err(|e| bad(format!("cannot write the backup to {target}: {e}")))?;
                 Ok(())
             }
-            AnyConnection::Postgresql(_) => Err(bad(
-                "backup copies a SQLite database; for PostgreSQL use pg_dump, or shipshape export",
-            )),
-        })
+            AnyConnection::Postgresql(_) => Err(bad("not a SQLite database")),
+        });
+        if made.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        made
     }
 
     /// Writes every table to `out` from one consistent snapshot.
