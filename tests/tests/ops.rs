@@ -585,3 +585,32 @@ async fn the_web_app_is_served_with_a_policy_validators_and_ranges(backend: Back
     app.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The systemd unit under `deploy/` is one systemd accepts (`systemd-analyze verify`), run
+/// against this build's binary.
+#[test]
+fn the_systemd_unit_verifies() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let unit = std::fs::read_to_string(root.join("deploy/shipshape.service")).unwrap();
+    assert!(unit.contains("ExecStart=/usr/local/bin/shipshape serve"));
+    let binary = shipshape_binary();
+    let dir = std::env::temp_dir().join(format!("shipshape-unit-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("shipshape.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/shipshape", binary.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+        .expect("systemd-analyze (Debian's systemd) is installed");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        !said.contains("shipshape.service"),
+        "no warning about the unit: {said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
