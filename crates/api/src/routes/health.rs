@@ -50,8 +50,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     summary = "Metrics in the OpenMetrics text format (Prometheus)",
     responses(
         (status = 200, description = "The metrics", body = String, content_type = "application/openmetrics-text"),
-        (status = 401, description = "The metrics token is missing or wrong", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Metrics are not served: no metrics token is configured", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No token, or not the metrics token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Metrics are not served (no metrics token is configured); asked with a token", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
     ),
     security(("metrics" = []))
@@ -62,12 +62,13 @@ pub async fn get_metrics(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     use sha2::{Digest, Sha256};
+    // A scraper that sends no token is asked for one, whether or not metrics are served.
+    let sent = crate::auth::bearer(&req)?;
     let Some(expected) = &state.metrics_token else {
         return Err(ApiError::not_found(
             "metrics are not served: set SHIPSHAPE_METRICS_TOKEN",
         ));
     };
-    let sent = crate::auth::bearer(&req)?;
     // Digests compared, so the comparison's time says nothing about the token.
     if Sha256::digest(sent.as_bytes()) != Sha256::digest(expected.expose().as_bytes()) {
         return Err(ApiError::unauthorized("the metrics token is wrong"));
