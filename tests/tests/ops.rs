@@ -200,7 +200,11 @@ async fn metrics_are_read_by_a_scraper_with_the_token_and_parse_as_openmetrics(b
 
 async fn metrics_are_not_served_without_a_configured_token(backend: Backend) {
     let app = TestApp::spawn_with(backend, |c| c.metrics_token = None).await;
-    assert_eq!(scrape(&app, None).await.status(), 401, "a token is asked for first");
+    assert_eq!(
+        scrape(&app, None).await.status(),
+        401,
+        "a token is asked for first"
+    );
     let res = scrape(&app, Some(&app.admin)).await;
     assert_eq!(res.status(), 404);
     let body: Value = res.json().await.unwrap();

@@ -242,7 +242,63 @@ async fn a_key_is_kept_for_a_day(backend: Backend) {
     app.stop().await;
 }
 
+/// A claim whose server stopped before answering is taken over after a minute, by one
+/// request only; the old serving can then neither keep nor give back the key.
+async fn an_abandoned_claim_is_taken_over_once(backend: Backend) {
+    use shipshape_store::{ClaimTimes, KeyClaim, Store};
+    let (_db, url) = shipshape_tests::TestDb::create(backend);
+    let store = Store::connect(&url, 2).unwrap();
+    store.migrate().unwrap();
+    let at = |secs: i64| ClaimTimes {
+        now: shipshape_store::now_micros() + chrono::Duration::seconds(secs),
+        keep: chrono::Duration::hours(24),
+        stale: chrono::Duration::seconds(60),
+    };
+    let KeyClaim::Begun(first) = store.claim_idempotency_key("u", "k", "f", at(0)).unwrap() else {
+        panic!("a new key is begun");
+    };
+    assert_eq!(
+        store.claim_idempotency_key("u", "k", "f", at(30)).unwrap(),
+        KeyClaim::InProgress
+    );
+    // Two retries after the minute: one takes it over.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| store.claim_idempotency_key("u", "k", "f", at(90)).unwrap());
+        let b = s.spawn(|| store.claim_idempotency_key("u", "k", "f", at(90)).unwrap());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let taken: Vec<&KeyClaim> = [&a, &b]
+        .into_iter()
+        .filter(|c| matches!(c, KeyClaim::Begun(_)))
+        .collect();
+    assert_eq!(taken.len(), 1, "{a:?} {b:?}");
+    let KeyClaim::Begun(second) = taken[0].clone() else {
+        unreachable!()
+    };
+    assert_ne!(first, second);
+    // The first serving finishes late: it cannot keep its answer or give the key back.
+    assert!(
+        !store
+            .complete_idempotency_key("u", "k", &first, 201, b"late")
+            .unwrap()
+    );
+    store.release_idempotency_key("u", "k", &first).unwrap();
+    assert!(
+        store
+            .complete_idempotency_key("u", "k", &second, 201, b"kept")
+            .unwrap()
+    );
+    assert_eq!(
+        store.claim_idempotency_key("u", "k", "f", at(100)).unwrap(),
+        KeyClaim::Done {
+            status: 201,
+            response: b"kept".to_vec()
+        }
+    );
+}
+
 shipshape_tests::each_backend!(
+    an_abandoned_claim_is_taken_over_once,
     a_retried_create_answers_the_first_answer_and_makes_one_run,
     transitions_tokens_and_members_act_once_under_retries,
     two_requests_with_one_key_at_once_act_once,

@@ -250,12 +250,17 @@ pub async fn idempotent(
                 .unwrap_or_default();
             Ok(req.into_response(res.body(body)))
         }
-        KeyClaim::Begun => {
+        KeyClaim::Begun(claim) => {
             // Served on a task of its own: a client that hangs up does not stop the request
             // half-way (its change may be committed), and its answer is still kept for the
             // retry that follows.
-            let task =
-                actix_web::rt::spawn(serve_and_keep(req, next, state, scope, key_hash, cipher));
+            let held = Held {
+                scope,
+                key_hash,
+                claim,
+                cipher,
+            };
+            let task = actix_web::rt::spawn(serve_and_keep(req, next, state, held));
             match task.await {
                 Ok(result) => result,
                 Err(e) => Err(actix_web::error::ErrorInternalServerError(e.to_string())),
@@ -264,19 +269,36 @@ pub async fn idempotent(
     }
 }
 
+/// A claimed key: whose, which, the claim that holds it, and the answer's cipher key.
+struct Held {
+    scope: String,
+    key_hash: String,
+    claim: String,
+    cipher: [u8; 32],
+}
+
 /// Serves a request whose key was claimed, and keeps (or gives back) its answer.
 async fn serve_and_keep(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
     state: web::Data<AppState>,
-    scope: String,
-    key_hash: String,
-    cipher: [u8; 32],
+    held: Held,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Held {
+        scope,
+        key_hash,
+        claim,
+        cipher,
+    } = held;
     let outcome = next.call(req).await;
     let release = |state: &web::Data<AppState>| {
-        let (store, scope, key_hash) = (state.store.clone(), scope.clone(), key_hash.clone());
-        web::block(move || store.release_idempotency_key(&scope, &key_hash))
+        let (store, scope, key_hash, claim) = (
+            state.store.clone(),
+            scope.clone(),
+            key_hash.clone(),
+            claim.clone(),
+        );
+        web::block(move || store.release_idempotency_key(&scope, &key_hash, &claim))
     };
     let res = match outcome {
         Ok(res) => res,
@@ -322,14 +344,19 @@ async fn serve_and_keep(
         .and_then(|plain| seal(&cipher, &plain));
     let saved = match sealed {
         Some(sealed) => {
-            let (store, scope, key_hash) = (state.store.clone(), scope.clone(), key_hash.clone());
+            let (store, scope, key_hash, claim) = (
+                state.store.clone(),
+                scope.clone(),
+                key_hash.clone(),
+                claim.clone(),
+            );
             let code = i32::from(status.as_u16());
             matches!(
                 web::block(move || {
-                    store.complete_idempotency_key(&scope, &key_hash, code, &sealed)
+                    store.complete_idempotency_key(&scope, &key_hash, &claim, code, &sealed)
                 })
                 .await,
-                Ok(Ok(()))
+                Ok(Ok(true))
             )
         }
         None => false,

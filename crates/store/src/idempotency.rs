@@ -16,8 +16,8 @@ use crate::{Store, StoreResult};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyClaim {
     /// The key is new (or its earlier use expired, or was abandoned): serve the request, then
-    /// complete or release the key.
-    Begun,
+    /// complete or release the key with this claim.
+    Begun(String),
     /// A request with this key is being served now.
     InProgress,
     /// The key was used for a different request.
@@ -64,6 +64,7 @@ impl Store {
         fingerprint: &str,
         times: ClaimTimes,
     ) -> StoreResult<KeyClaim> {
+        let claim = uuid::Uuid::new_v4().to_string();
         self.write(|conn| {
             diesel::sql_query(
                 "DELETE FROM idempotency_keys WHERE scope = $1 AND key_hash = $2 AND created_at < $3",
@@ -73,16 +74,17 @@ impl Store {
             .bind::<Timestamp, _>(times.now - times.keep)
             .execute(conn)?;
             let inserted = diesel::sql_query(
-                "INSERT INTO idempotency_keys (scope, key_hash, fingerprint, created_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (scope, key_hash) DO NOTHING",
+                "INSERT INTO idempotency_keys (scope, key_hash, fingerprint, claim, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key_hash) DO NOTHING",
             )
             .bind::<Text, _>(scope)
             .bind::<Text, _>(key_hash)
             .bind::<Text, _>(fingerprint)
+            .bind::<Text, _>(&claim)
             .bind::<Timestamp, _>(times.now)
             .execute(conn)?;
             if inserted == 1 {
-                return Ok(KeyClaim::Begun);
+                return Ok(KeyClaim::Begun(claim.clone()));
             }
             let row: Option<KeyRow> = diesel::sql_query(
                 "SELECT fingerprint, status, response, created_at FROM idempotency_keys \
@@ -106,16 +108,17 @@ impl Store {
                     // Taken over by one request only: the one whose update still finds the
                     // abandoned claim as it was read.
                     let taken = diesel::sql_query(
-                        "UPDATE idempotency_keys SET created_at = $1 \
-                         WHERE scope = $2 AND key_hash = $3 AND status IS NULL AND created_at = $4",
+                        "UPDATE idempotency_keys SET created_at = $1, claim = $2 \
+                         WHERE scope = $3 AND key_hash = $4 AND status IS NULL AND created_at = $5",
                     )
                     .bind::<Timestamp, _>(times.now)
+                    .bind::<Text, _>(&claim)
                     .bind::<Text, _>(scope)
                     .bind::<Text, _>(key_hash)
                     .bind::<Timestamp, _>(row.created_at)
                     .execute(conn)?;
                     Ok(if taken == 1 {
-                        KeyClaim::Begun
+                        KeyClaim::Begun(claim.clone())
                     } else {
                         KeyClaim::InProgress
                     })
@@ -125,37 +128,47 @@ impl Store {
         })
     }
 
-    /// Stores the answer to a claimed key.
+    /// Stores the answer to a claimed key; `false` when the claim is no longer this one's
+    /// (it was taken over).
     pub fn complete_idempotency_key(
         &self,
         scope: &str,
         key_hash: &str,
+        claim: &str,
         status: i32,
         response: &[u8],
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         self.write(|conn| {
-            diesel::sql_query(
+            let kept = diesel::sql_query(
                 "UPDATE idempotency_keys SET status = $1, response = $2 \
-                 WHERE scope = $3 AND key_hash = $4 AND status IS NULL",
+                 WHERE scope = $3 AND key_hash = $4 AND claim = $5 AND status IS NULL",
             )
             .bind::<Integer, _>(status)
             .bind::<Binary, _>(response)
             .bind::<Text, _>(scope)
             .bind::<Text, _>(key_hash)
+            .bind::<Text, _>(claim)
             .execute(conn)?;
-            Ok(())
+            Ok(kept == 1)
         })
     }
 
     /// Gives a claimed key back unanswered (the answer is not one to replay: the request may
     /// be sent again and served afresh).
-    pub fn release_idempotency_key(&self, scope: &str, key_hash: &str) -> StoreResult<()> {
+    pub fn release_idempotency_key(
+        &self,
+        scope: &str,
+        key_hash: &str,
+        claim: &str,
+    ) -> StoreResult<()> {
         self.write(|conn| {
             diesel::sql_query(
-                "DELETE FROM idempotency_keys WHERE scope = $1 AND key_hash = $2 AND status IS NULL",
+                "DELETE FROM idempotency_keys \
+                 WHERE scope = $1 AND key_hash = $2 AND claim = $3 AND status IS NULL",
             )
             .bind::<Text, _>(scope)
             .bind::<Text, _>(key_hash)
+            .bind::<Text, _>(claim)
             .execute(conn)?;
             Ok(())
         })

@@ -9,6 +9,9 @@ CREATE TABLE idempotency_keys (
     key_hash TEXT NOT NULL,
     -- SHA-256 of the method, path, query, content type and body.
     fingerprint TEXT NOT NULL,
+    -- Which serving of the request holds the key (a new one when an abandoned claim is
+    -- taken over): only it may keep or give back the answer.
+    claim TEXT NOT NULL,
     -- NULL while the first request is being served.
     status INTEGER,
     response BYTEA,
