@@ -150,7 +150,9 @@ pub async fn serve(root: &WebRoot, req: &HttpRequest) -> Option<HttpResponse> {
         if gzip && let Ok(f) = NamedFile::open(&gzipped) {
             return Ok((f.set_content_encoding(ContentEncoding::Gzip), policy));
         }
-        NamedFile::open(&file).map(|f| (f.set_content_encoding(ContentEncoding::Identity), policy))
+        // Without an encoding of its own: the compression middleware compresses it for a
+        // client that takes that.
+        NamedFile::open(&file).map(|f| (f, policy))
     })
     .await
     .ok()?
