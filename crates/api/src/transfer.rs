@@ -87,19 +87,7 @@ pub fn import(config: &Config, path: &Path) -> Result<(), StartError> {
         .map_err(|e| refuse(format!("cannot read {}: {e}", path.display())))?;
     let header: serde_json::Value = serde_json::from_str(&first)
         .map_err(|_| refuse(format!("{} is not a Shipshape export", path.display())))?;
-    let schema = header["schema"].as_str().unwrap_or("");
-    let ours = shipshape_store::latest_migration();
-    if header["format"] != "shipshape-export" {
-        return Err(refuse(format!(
-            "{} is not a Shipshape export",
-            path.display()
-        )));
-    }
-    if schema > ours.as_str() {
-        return Err(refuse(format!(
-            "the export is from a newer version of Shipshape (schema {schema}; this one knows up to {ours}): upgrade this one first"
-        )));
-    }
+    shipshape_store::check_header(&header)?;
     let store = Store::connect(config.database_url.expose(), 1)?;
     store.migrate()?;
     let moved = store.import(&mut open()?)?;

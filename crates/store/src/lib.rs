@@ -45,7 +45,7 @@ pub use runs::{
 pub use seed::{SEED_ENVIRONMENTS, SeedPlan};
 pub use templates::EDULIBRA_TEMPLATE_ID;
 pub use tokens::{NewToken, TokenRecord};
-pub use transfer::{Moved, latest_migration, private_file};
+pub use transfer::{Moved, check_header, latest_migration, private_file};
 pub use users::{NewUser, UserRecord};
 pub use webhooks::{AttemptOutcome, Outgoing, envelope};
 

@@ -313,6 +313,33 @@ pub fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
+/// Checks an export's first line (before anything is touched): a Shipshape export, in a
+/// format this build reads, of this build's schema. Its schema version, or why not.
+pub fn check_header(header: &Value) -> StoreResult<String> {
+    if header["format"] != FORMAT {
+        return Err(bad("not a Shipshape export"));
+    }
+    if header["version"].as_i64() != Some(FORMAT_VERSION) {
+        return Err(bad(format!(
+            "an export in format version {} (this build reads {FORMAT_VERSION}); import it with the version that made it",
+            header["version"]
+        )));
+    }
+    let schema = header["schema"].as_str().unwrap_or("").to_owned();
+    let ours = latest_migration();
+    if schema > ours {
+        return Err(bad(format!(
+            "the export is from a newer version of Shipshape (schema {schema}; this one knows up to {ours}): upgrade this one first"
+        )));
+    }
+    if schema != ours {
+        return Err(bad(format!(
+            "the export is from an older schema ({schema}; this one is {ours}): run `shipshape migrate` on the source with this version, then export again"
+        )));
+    }
+    Ok(schema)
+}
+
 /// The latest migration this build knows (the same on both backends).
 pub fn latest_migration() -> String {
     use diesel::migration::MigrationSource;
@@ -464,27 +491,8 @@ impl Store {
             }
         };
         let (_, header) = next(&mut digest)?.ok_or_else(|| bad("the file is empty"))?;
-        if header["format"] != FORMAT {
-            return Err(bad("not a Shipshape export"));
-        }
-        if header["version"].as_i64() != Some(FORMAT_VERSION) {
-            return Err(bad(format!(
-                "an export in format version {} (this build reads {FORMAT_VERSION}); import it with the version that made it",
-                header["version"]
-            )));
-        }
-        let schema = header["schema"].as_str().unwrap_or("").to_owned();
+        let schema = check_header(&header)?;
         let ours = latest_migration();
-        if schema > ours {
-            return Err(bad(format!(
-                "the export is from a newer version of Shipshape (schema {schema}; this one knows up to {ours}): upgrade this one first"
-            )));
-        }
-        if schema != ours {
-            return Err(bad(format!(
-                "the export is from an older schema ({schema}; this one is {ours}): run `shipshape migrate` on the source with this version, then export again"
-            )));
-        }
         self.write(|conn| {
             let tables = tables(conn)?;
             let found = schema_version(conn)?;
