@@ -190,3 +190,56 @@ async fn background_work_runs_on_one_instance_and_moves_when_it_stops() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Polls `check` until it holds, for at most [`WITHIN`].
+async fn within(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_read_through_one_instance_shows_a_change_made_through_the_other() {
+    let (a, b) = two_instances().await;
+    let run = a.create_run(&a.admin, "EduLibra", "production").await;
+    let id = run["id"].as_str().unwrap().to_owned();
+    // Read on both: each keeps the run as served.
+    let before = b.run(&b.admin, &id).await;
+    assert_eq!(a.run(&a.admin, &id).await, before);
+    for (i, (writer, reader)) in [(&a, &b), (&b, &a)].into_iter().enumerate() {
+        writer.note(&run, i, &format!("through one, {i}")).await;
+        within("the other instance shows the change", async || {
+            items(&reader.run(&reader.admin, &id).await)[i]["note"] == format!("through one, {i}")
+        })
+        .await;
+    }
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivating_a_user_through_one_instance_refuses_them_on_the_other() {
+    let (a, b) = two_instances().await;
+    let rita = a.user("rita", "release_manager").await;
+    b.get(&rita, "/api/v1/me").await.expect(200);
+    let me = a.get(&rita, "/api/v1/me").await.expect(200).json;
+    let path = format!("/api/v1/users/{}", me["id"].as_str().unwrap());
+    a.patch(&a.admin, &path, json!({"active": false}), None)
+        .await
+        .expect(200);
+    a.get(&rita, "/api/v1/me")
+        .await
+        .expect_problem(401, "unauthorized");
+    within("the other instance refuses the session", async || {
+        b.send(Method::GET, "/api/v1/me", Some(&rita), None, &[])
+            .await
+            .status
+            == 401
+    })
+    .await;
+    drop(b);
+}

@@ -1,7 +1,10 @@
 //! Authentication: argon2id password hashes, HS256 access tokens validated with an explicit
 //! `Validation` (algorithm fixed; `exp`, `iss`, `aud`, `sub` required), and the [`Caller`]
-//! extractor that turns a bearer token into the current user — read from the database on
-//! every request, so a role change or deactivation takes effect at once.
+//! extractor that turns a bearer token into the current user. Who a credential belongs to is
+//! read from the database once and then kept in memory while nothing about its owner
+//! changes: a role change, deactivation, sign-out everywhere or a revoked token signals
+//! it (to every instance, see [`crate::bus`]) and the copy is void before the change is
+//! answered, so it takes effect at once.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +22,8 @@ use shipshape_domain::access::{Permission, Scope, authorize};
 use shipshape_store::{Actor, Auditor};
 
 use crate::AppState;
+use crate::bus::Known;
+use crate::cache::Depends;
 use crate::error::ApiError;
 
 /// The token issuer.
@@ -219,40 +224,58 @@ pub(crate) fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     }
 }
 
-/// Who a bearer token (session or API token) belongs to, checked against the database now.
+/// Who a bearer token (session or API token) belongs to: its owner as kept in memory (see
+/// [`crate::bus`]), else as read from the database now.
 pub(crate) async fn authenticate(
     state: web::Data<AppState>,
     token: String,
 ) -> Result<Caller, ApiError> {
-    let store = state.store.clone();
     if token.starts_with(API_TOKEN_PREFIX) {
         let hash = hash_api_secret(&token);
-        let found = web::block(move || store.use_token(&hash)).await??;
-        return match found {
-            Some((t, user)) if t.usable() && user.active => Ok(Caller {
-                role: user.role()?,
-                token: Some((t.id.clone(), t.scopes()?)),
-                id: user.id,
-                username: user.username,
-                address: None,
-                expires_at: Some(t.expires_at.and_utc()),
-            }),
-            _ => Err(ApiError::unauthorized(
+        let known = known(&state, format!("t:{hash}"), move |store| {
+            Ok(store
+                .token_by_hash(&hash)?
+                .map(|(token, user)| (user, Some(token))))
+        })
+        .await?;
+        let refused = || {
+            ApiError::unauthorized(
                 "the API token is unknown, revoked or expired, or its user is deactivated",
-            )),
+            )
         };
+        let Some(known) = known else {
+            return Err(refused());
+        };
+        let (Some(t), user) = (&known.token, &known.user) else {
+            return Err(refused());
+        };
+        if !(t.usable() && user.active) {
+            return Err(refused());
+        }
+        record_use(&state, &known).await?;
+        return Ok(Caller {
+            role: user.role()?,
+            token: Some((t.id.clone(), t.scopes()?)),
+            id: user.id.clone(),
+            username: user.username.clone(),
+            address: None,
+            expires_at: Some(t.expires_at.and_utc()),
+        });
     }
     let claims = state.keys.verify(&token)?;
     let expires_at = i64::try_from(claims.exp)
         .ok()
         .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0));
-    let sub = claims.sub.clone();
-    let user = web::block(move || store.user(&sub)).await??;
-    match user {
-        Some(u) if u.active && u.token_generation == claims.tgen => Ok(Caller {
-            role: u.role()?,
-            id: u.id,
-            username: u.username,
+    let sub = claims.sub;
+    let known = known(&state, format!("u:{sub}"), move |store| {
+        Ok(store.user(&sub)?.map(|user| (user, None)))
+    })
+    .await?;
+    match known {
+        Some(k) if k.user.active && k.user.token_generation == claims.tgen => Ok(Caller {
+            role: k.user.role()?,
+            id: k.user.id.clone(),
+            username: k.user.username.clone(),
             token: None,
             address: None,
             expires_at,
@@ -261,6 +284,59 @@ pub(crate) async fn authenticate(
             "the access token was revoked, or its user is deactivated; sign in again",
         )),
     }
+}
+
+type Found = Option<(
+    shipshape_store::UserRecord,
+    Option<shipshape_store::TokenRecord>,
+)>;
+
+/// The owner of a credential under `key`: kept in memory, else read by `read` (and kept, if
+/// nothing about the owner changed meanwhile). Unknown credentials are not kept.
+async fn known(
+    state: &web::Data<AppState>,
+    key: String,
+    read: impl FnOnce(&shipshape_store::Store) -> shipshape_store::StoreResult<Found> + Send + 'static,
+) -> Result<Option<std::sync::Arc<Known>>, ApiError> {
+    let credentials = state.bus.credentials();
+    if let Some(known) = credentials.get(&key, chrono::Utc::now()) {
+        return Ok(Some(known));
+    }
+    let ticket = credentials.ticket();
+    let store = state.store.clone();
+    let Some((user, token)) = web::block(move || read(&store)).await?? else {
+        return Ok(None);
+    };
+    let known = std::sync::Arc::new(Known {
+        last_used: std::sync::Mutex::new(token.as_ref().and_then(|t| t.last_used_at)),
+        user,
+        token,
+    });
+    if let Some(ticket) = ticket {
+        let owner = known.user.id.clone();
+        credentials.put(key, &owner, ticket, Depends::Own, None, known.clone());
+    }
+    Ok(Some(known))
+}
+
+/// Records that an API token was used (at most once a minute: the store keeps the minute).
+async fn record_use(
+    state: &web::Data<AppState>,
+    known: &std::sync::Arc<Known>,
+) -> Result<(), ApiError> {
+    let Some(token) = &known.token else {
+        return Ok(());
+    };
+    let last = *known.last_used.lock().unwrap_or_else(|e| e.into_inner());
+    let now = shipshape_store::now_micros();
+    if last.is_some_and(|t| (now - t).num_seconds() < shipshape_store::LAST_USED_RESOLUTION_SECS) {
+        return Ok(());
+    }
+    let (store, token) = (state.store.clone(), token.clone());
+    if let Some(at) = web::block(move || store.touch_token(&token, last)).await?? {
+        *known.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
+    }
+    Ok(())
 }
 
 impl FromRequest for Caller {

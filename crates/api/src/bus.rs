@@ -7,6 +7,11 @@
 //! falls behind the broadcast re-reads from the log. Nothing here queries the database while
 //! nothing happens.
 //!
+//! The same signals keep this instance's copies in memory (who a credential belongs to, a
+//! run as served) exactly as fresh as the bus can: a commit here voids what it changed before
+//! its writer answers; another instance's, once `NOTIFY` brings it; and while the listening
+//! connection is lost, no copy is used at all (see [`crate::cache`]).
+//!
 //! Also here: this instance's record among the instances serving the database (a heartbeat
 //! keeps it alive; the per-user stream cap counts streams on live instances), and the lease
 //! that makes housekeeping run on one instance at a time.
@@ -17,7 +22,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use shipshape_domain::wire::Event;
-use shipshape_store::{Heard, Signal, Store};
+use shipshape_store::{Heard, Signal, Store, TokenRecord, UserRecord};
+
+use crate::cache::Cache;
 use tokio::sync::broadcast;
 
 /// Events read from the log per query.
@@ -28,6 +35,30 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const ALIVE: Duration = Duration::from_secs(20);
 /// The lease of the housekeeping work (reaping dead instances).
 pub const HOUSEKEEPING: &str = "housekeeping";
+/// Runs whose served form is kept in memory (the most recently used).
+pub const RUN_VIEWS: usize = 64;
+/// Credentials whose owner is kept in memory.
+pub const CREDENTIALS: usize = 4096;
+
+/// A run as served: its version (the ETag) and its JSON.
+#[derive(Debug)]
+pub struct RunCopy {
+    /// The run's version.
+    pub version: i64,
+    /// The run as JSON.
+    pub json: actix_web::web::Bytes,
+}
+
+/// Who a credential belongs to, as last read.
+#[derive(Debug)]
+pub struct Known {
+    /// The user.
+    pub user: UserRecord,
+    /// For an API token: the token.
+    pub token: Option<TokenRecord>,
+    /// For an API token: when its use was last recorded.
+    pub last_used: std::sync::Mutex<Option<chrono::NaiveDateTime>>,
+}
 
 /// An event of the log with its position in the all-runs order.
 #[derive(Debug, Clone)]
@@ -59,6 +90,8 @@ pub struct Bus {
     mail: Arc<tokio::sync::Notify>,
     mail_now: Arc<tokio::sync::Notify>,
     metrics: Arc<crate::metrics::Metrics>,
+    runs: Cache<String, Arc<RunCopy>>,
+    credentials: Cache<String, Arc<Known>>,
 }
 
 impl Drop for Bus {
@@ -98,7 +131,14 @@ impl Bus {
             mail: Arc::new(tokio::sync::Notify::new()),
             mail_now: Arc::new(tokio::sync::Notify::new()),
             metrics,
+            runs: Cache::new(RUN_VIEWS),
+            credentials: Cache::new(CREDENTIALS),
         });
+        if !store.shares_signals() {
+            // One process's database: every commit signals here, at once.
+            bus.runs.enable(true);
+            bus.credentials.enable(true);
+        }
         let weak = Arc::downgrade(&bus);
         store.on_signal({
             let weak = weak.clone();
@@ -140,6 +180,16 @@ impl Bus {
         &self.metrics
     }
 
+    /// Runs as served, kept while nothing they were made from changed.
+    pub fn runs(&self) -> &Cache<String, Arc<RunCopy>> {
+        &self.runs
+    }
+
+    /// Who credentials belong to, kept while nothing about their owner changed.
+    pub fn credentials(&self) -> &Cache<String, Arc<Known>> {
+        &self.credentials
+    }
+
     /// This instance's id.
     pub fn instance(&self) -> &str {
         &self.instance
@@ -178,18 +228,29 @@ impl Bus {
 
     fn heard(&self, heard: Heard) {
         match heard {
-            Heard::Signal(Signal::Events) => {
+            Heard::Signal(Signal::Events(run)) => {
+                self.runs.changed(&run);
                 self.mail.notify_one();
                 self.wake();
             }
             Heard::Signal(Signal::Access(user)) => {
+                self.credentials.changed(&user);
+                // A run's team shows its members' roles.
+                self.runs.changed_all();
                 let _ = self.sender.send(Message::Access(Some(user.into())));
             }
+            Heard::Signal(Signal::Settings) => self.runs.changed_all(),
             Heard::Signal(Signal::Outbox) => {
                 self.outbox.notify_one();
                 self.mail_now.notify_one();
             }
+            Heard::Deaf => {
+                self.runs.enable(false);
+                self.credentials.enable(false);
+            }
             Heard::Listening => {
+                self.runs.enable(true);
+                self.credentials.enable(true);
                 self.outbox.notify_one();
                 self.mail.notify_one();
                 // Whatever was published while nobody listened: catch up, and have every

@@ -7,7 +7,8 @@ use shipshape_api::config::{AuditCommand, Cli, Command};
 /// mimalloc rather than the system allocator: glibc's keeps a heap per thread that ever
 /// allocated and rarely gives it back, so every burst of blocking work (event streams,
 /// password hashing) left the server tens of MiB larger for good. mimalloc returns freed
-/// pages to the system.
+/// pages to the system. Built without transparent huge pages (`no_thp`): with them, every
+/// touched 2 MiB of its arena counted whole, and an idle server held over 100 MiB.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

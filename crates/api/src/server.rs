@@ -192,7 +192,11 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
     let state = web::Data::new(state);
     let document = openapi::document();
     let routes = KnownRoutes::from_document(&document);
-    let served = openapi::document_value();
+    // Made once and shared by every worker (as a JSON tree per worker it cost MiBs each).
+    let served = web::Bytes::from(
+        serde_json::to_vec(&openapi::document_value())
+            .map_err(|e| StartError::Other(e.to_string()))?,
+    );
     let web_root = crate::web::WebRoot::new(&config.web_dir);
     let server = HttpServer::new(move || {
         let (app, _) = App::new()
@@ -215,9 +219,21 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
             .service(scope("/api/v1").configure(routes::api))
             .configure(routes::ops)
             .split_for_parts();
+        let document = served.clone();
         app.service(
             SwaggerUi::new("/docs/{_:.*}")
-                .external_urls_from_iter_unchecked([("/api-docs/openapi.json", served.clone())]),
+                .config(utoipa_swagger_ui::Config::from("/api-docs/openapi.json")),
+        )
+        .route(
+            "/api-docs/openapi.json",
+            web::get().to(move || {
+                let document = document.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type(actix_web::http::header::ContentType::json())
+                        .body(document)
+                }
+            }),
         )
         .route(
             "/docs",

@@ -710,7 +710,7 @@ fn measure_backend(
 }
 
 /// Open event streams held at once by the memory step (16 per user, the per-user cap).
-const STREAMS: usize = 64;
+const STREAMS: usize = 200;
 
 /// The server's resident memory with [`STREAMS`] event streams open, and a few seconds after
 /// they closed: closed streams must give their memory back.

@@ -92,6 +92,9 @@ impl ChainEntry for AuditRow {
 /// Appends an entry to the audit log, chained to the last, in the caller's transaction.
 pub(crate) fn append_audit(conn: &mut AnyConnection, entry: NewAuditEntry<'_>) -> StoreResult<()> {
     lock_named(conn, "audit_log")?;
+    // What an administrator changed may show in what is read elsewhere (an environment's
+    // lock in a run's blockers, a user's role in a run's team).
+    crate::live::publish(conn, crate::live::Signal::Settings)?;
     let last: Option<(i64, Option<String>)> = al::audit_log
         .order(al::seq.desc())
         .select((al::seq, al::hash))

@@ -294,14 +294,14 @@ pub(crate) fn run_environment(
     product: &str,
     release_version: &str,
     window: (Option<NaiveDateTime>, Option<NaiveDateTime>),
-) -> StoreResult<(Vec<Blocker>, Vec<ScheduleWarning>)> {
+) -> StoreResult<RunEnvironment> {
     let Some(row) = env::table
         .find(environment)
         .select(EnvironmentRow::as_select())
         .first(conn)
         .optional()?
     else {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(RunEnvironment::default());
     };
     let promotion = match (&row.promotes_from, row.requires_promotion) {
         (Some(from), true) => {
@@ -330,8 +330,21 @@ pub(crate) fn run_environment(
         promotion,
     };
     let blockers = shipshape_domain::environment::blockers(&facts, product, release_version);
+    // What is said here holds until a lock's time runs out or a freeze begins or ends.
+    let now = utc(at);
+    let changes_at = in_force(now, now + Duration::days(1))
+        .iter()
+        .flat_map(|o| [o.starts_at, o.ends_at])
+        .chain(facts.lock.as_ref().and_then(|l| l.until))
+        .filter(|t| *t > now)
+        .min()
+        .or_else(|| Some(now + Duration::days(1)));
     let Some(start) = window.0.map(utc) else {
-        return Ok((blockers, Vec::new()));
+        return Ok(RunEnvironment {
+            blockers,
+            warnings: Vec::new(),
+            changes_at,
+        });
     };
     let end = window.1.map(utc);
     // A window years long is looked at for its first two years (and a few warnings).
@@ -346,7 +359,23 @@ pub(crate) fn run_environment(
             .min(horizon),
     );
     let warnings = schedule_warnings(start, end, &occurrences, facts.lock.as_ref());
-    Ok((blockers, warnings))
+    Ok(RunEnvironment {
+        blockers,
+        warnings,
+        changes_at,
+    })
+}
+
+/// What a run's environment says against it, and until when that holds.
+#[derive(Debug, Default)]
+pub(crate) struct RunEnvironment {
+    /// What stands against starting it or moving it into deploying.
+    pub(crate) blockers: Vec<Blocker>,
+    /// The warnings about its schedule.
+    pub(crate) warnings: Vec<ScheduleWarning>,
+    /// When this may next change by itself (a lock's time runs out, a freeze begins or
+    /// ends); at most a day ahead.
+    pub(crate) changes_at: Option<DateTime<Utc>>,
 }
 
 /// Takes a lock in the caller's transaction: closes one whose `until` passed, refuses when

@@ -35,16 +35,18 @@ pub use db::{AnyConnection, DbUrl};
 pub use idempotency::{ClaimTimes, KeyClaim};
 pub use insights::InsightFilter;
 pub use live::{
-    ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, OUTBOX_CHANNEL, Positioned, Signal,
+    ACCESS_CHANNEL, EVENTS_CHANNEL, Heard, InstanceRecord, OUTBOX_CHANNEL, Positioned,
+    SETTINGS_CHANNEL, Signal,
 };
 pub use mail::QueuedMail;
 pub use proposals::ProposalFilter;
 pub use runs::{
-    Actor, Announced, DeadlineWork, ListRunsFilter, NewRun, ProbeOutcome, ProbeTarget, SYSTEM_ACTOR,
+    Actor, Announced, DeadlineWork, ListRunsFilter, NewRun, ProbeOutcome, ProbeTarget, RunView,
+    SYSTEM_ACTOR,
 };
 pub use seed::{SEED_ENVIRONMENTS, SeedPlan};
 pub use templates::EDULIBRA_TEMPLATE_ID;
-pub use tokens::{NewToken, TokenRecord};
+pub use tokens::{LAST_USED_RESOLUTION_SECS, NewToken, TokenRecord};
 pub use transfer::{Moved, check_header, latest_migration, private_file};
 pub use users::{NewUser, UserRecord};
 pub use webhooks::{AttemptOutcome, Outgoing, envelope};

@@ -20,38 +20,46 @@ use crate::{AnyConnection, Store, StoreResult, lock_named, new_id, now};
 /// A committed change that other parts of the product react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
-    /// Events were appended to the log.
-    Events,
+    /// Events were appended to the log of a run (its id): what is read of the run changed.
+    Events(String),
     /// A user's access changed (signed out everywhere, deactivated, role or password
     /// changed, a token revoked): what they hold open checks it again.
     Access(String),
     /// Outbound deliveries were queued (or became due again): a worker sends them.
     Outbox,
+    /// Something outside the runs changed by an administrator's action (an environment, its
+    /// locks and freezes, a user, a template, a subscription; whatever the audit log
+    /// records): what is derived from it is read again.
+    Settings,
 }
 
-/// The `NOTIFY` channel of [`Signal::Events`].
+/// The `NOTIFY` channel of [`Signal::Events`] (the payload is the run's id).
 pub const EVENTS_CHANNEL: &str = "shipshape_events";
 /// The `NOTIFY` channel of [`Signal::Access`] (the payload is the user's id).
 pub const ACCESS_CHANNEL: &str = "shipshape_access";
 /// The `NOTIFY` channel of [`Signal::Outbox`].
 pub const OUTBOX_CHANNEL: &str = "shipshape_outbox";
+/// The `NOTIFY` channel of [`Signal::Settings`].
+pub const SETTINGS_CHANNEL: &str = "shipshape_settings";
 
 impl Signal {
     /// The signal a `NOTIFY` on `channel` with `payload` carries.
     pub fn from_notification(channel: &str, payload: &str) -> Option<Signal> {
         match channel {
-            EVENTS_CHANNEL => Some(Signal::Events),
+            EVENTS_CHANNEL => Some(Signal::Events(payload.to_owned())),
             ACCESS_CHANNEL => Some(Signal::Access(payload.to_owned())),
             OUTBOX_CHANNEL => Some(Signal::Outbox),
+            SETTINGS_CHANNEL => Some(Signal::Settings),
             _ => None,
         }
     }
 
     fn notification(&self) -> (&'static str, &str) {
         match self {
-            Signal::Events => (EVENTS_CHANNEL, ""),
+            Signal::Events(run) => (EVENTS_CHANNEL, run),
             Signal::Access(user) => (ACCESS_CHANNEL, user),
             Signal::Outbox => (OUTBOX_CHANNEL, ""),
+            Signal::Settings => (SETTINGS_CHANNEL, ""),
         }
     }
 }
@@ -93,10 +101,10 @@ pub(crate) fn take_pending() -> Vec<Signal> {
 /// The next position of the all-runs log: taken from the one counter row, which the
 /// transaction then holds until it commits.
 pub(crate) fn next_position(conn: &mut AnyConnection) -> StoreResult<i64> {
-    diesel::update(h::table.find(1))
+    Ok(diesel::update(h::table.find(1))
         .set(h::position.eq(h::position + 1))
-        .execute(conn)?;
-    Ok(h::table.find(1).select(h::position).first(conn)?)
+        .returning(h::position)
+        .get_result(conn)?)
 }
 
 /// An event and its position in the all-runs log; `event` is `None` for a stored event that
@@ -353,6 +361,9 @@ pub enum Heard {
     /// The connection is (again) listening: anything published while it was not was missed,
     /// so listeners catch up from the log.
     Listening,
+    /// The connection was lost: until [`Heard::Listening`], other instances' commits go
+    /// unheard (what is kept in memory must not be trusted).
+    Deaf,
     /// A signal of some instance's commit.
     Signal(Signal),
 }
@@ -393,7 +404,8 @@ impl Store {
             let listening = diesel::connection::SimpleConnection::batch_execute(
                 &mut conn,
                 &format!(
-                    "LISTEN {EVENTS_CHANNEL}; LISTEN {ACCESS_CHANNEL}; LISTEN {OUTBOX_CHANNEL}"
+                    "LISTEN {EVENTS_CHANNEL}; LISTEN {ACCESS_CHANNEL}; LISTEN {OUTBOX_CHANNEL}; \
+                     LISTEN {SETTINGS_CHANNEL}"
                 ),
             );
             if let Err(e) = listening {
@@ -413,6 +425,7 @@ impl Store {
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "lost the listening connection; reconnecting");
+                            on(Heard::Deaf);
                             break 'connected;
                         }
                     }
@@ -423,6 +436,7 @@ impl Store {
                         diesel::connection::SimpleConnection::batch_execute(&mut conn, "SELECT 1")
                     {
                         tracing::warn!(error = %e, "lost the listening connection; reconnecting");
+                        on(Heard::Deaf);
                         break 'connected;
                     }
                 }

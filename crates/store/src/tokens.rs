@@ -15,7 +15,7 @@ use crate::users::UserRecord;
 use crate::{Store, StoreError, StoreResult, new_id, now, utc};
 
 /// How stale `last_used_at` may get before a use writes it again (keeps reads read-only).
-const LAST_USED_RESOLUTION_SECS: i64 = 60;
+pub const LAST_USED_RESOLUTION_SECS: i64 = 60;
 
 /// A token as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -187,28 +187,48 @@ impl Store {
 
     /// Finds a token and its owner by the secret's hash, and records the use.
     pub fn use_token(&self, secret_hash: &str) -> StoreResult<Option<(TokenRecord, UserRecord)>> {
-        let found = self.query(|conn| {
+        let found = self.token_by_hash(secret_hash)?;
+        if let Some((token, _)) = &found {
+            self.touch_token(token, token.last_used_at)?;
+        }
+        Ok(found)
+    }
+
+    /// Finds a token and its owner by the secret's hash (recording nothing).
+    pub fn token_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<Option<(TokenRecord, UserRecord)>> {
+        self.query(|conn| {
             Ok(t::table
                 .inner_join(users::table.on(users::id.eq(t::user_id)))
                 .filter(t::secret_hash.eq(secret_hash))
                 .select((TokenRecord::as_select(), UserRecord::as_select()))
                 .first::<(TokenRecord, UserRecord)>(conn)
                 .optional()?)
-        })?;
-        if let Some((token, _)) = &found {
-            let at = now();
-            let stale = token
-                .last_used_at
-                .is_none_or(|t| (at - t).num_seconds() >= LAST_USED_RESOLUTION_SECS);
-            if stale && token.usable() {
-                self.write(|conn| {
-                    diesel::update(t::table.find(&token.id))
-                        .set(t::last_used_at.eq(at))
-                        .execute(conn)?;
-                    Ok(())
-                })?;
-            }
+        })
+    }
+
+    /// Records a use of a usable token now, unless its last recorded use (`last_used_at`,
+    /// as the caller knows it) is more recent than the resolution kept; returns the time
+    /// recorded, if it recorded one.
+    pub fn touch_token(
+        &self,
+        token: &TokenRecord,
+        last_used_at: Option<NaiveDateTime>,
+    ) -> StoreResult<Option<NaiveDateTime>> {
+        let at = now();
+        let stale =
+            last_used_at.is_none_or(|t| (at - t).num_seconds() >= LAST_USED_RESOLUTION_SECS);
+        if !stale || !token.usable() {
+            return Ok(None);
         }
-        Ok(found)
+        self.write(|conn| {
+            diesel::update(t::table.find(&token.id))
+                .set(t::last_used_at.eq(at))
+                .execute(conn)?;
+            Ok(())
+        })?;
+        Ok(Some(at))
     }
 }

@@ -14,9 +14,13 @@ use shipshape_store::{ListRunsFilter, NewRun};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
 use super::{LogPage, blocking, etag, if_match, limit};
 use crate::AppState;
 use crate::auth::Caller;
+use crate::bus::RunCopy;
+use crate::cache::Depends;
 use crate::error::ApiError;
 
 /// Filters and paging for the run list.
@@ -157,14 +161,45 @@ pub async fn get_run(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Permission::Read)?;
-    let id = path.into_inner().to_string();
-    let run = blocking(&state, move |s| s.run(&id)).await?;
-    if let Some(res) = super::not_modified(&req, run.summary.version) {
+    let copy = run_copy(&state, path.into_inner().to_string()).await?;
+    if let Some(res) = super::not_modified(&req, copy.version) {
         return Ok(res);
     }
     Ok(HttpResponse::Ok()
-        .insert_header(etag(run.summary.version))
-        .json(run))
+        .insert_header(etag(copy.version))
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(copy.json.clone()))
+}
+
+/// A run as served: the copy kept in memory while nothing it shows changed (see
+/// [`crate::cache`]), else read, serialised off the worker, and kept.
+async fn run_copy(state: &web::Data<AppState>, id: String) -> Result<Arc<RunCopy>, ApiError> {
+    let runs = state.bus.runs();
+    if let Some(copy) = runs.get(&id, chrono::Utc::now()) {
+        return Ok(copy);
+    }
+    let ticket = runs.ticket();
+    let key = id.clone();
+    let (copy, changes_at, on_others) = blocking(state, move |s| {
+        let view = s.run_view(&key)?;
+        let json = serde_json::to_vec(&view.run)
+            .map_err(|e| shipshape_store::StoreError::Corrupt(e.to_string()))?;
+        let copy = RunCopy {
+            version: view.run.summary.version,
+            json: json.into(),
+        };
+        Ok((Arc::new(copy), view.changes_at, view.on_others))
+    })
+    .await?;
+    if let Some(ticket) = ticket {
+        let depends = if on_others {
+            Depends::Any
+        } else {
+            Depends::Own
+        };
+        runs.put(id.clone(), &id, ticket, depends, changes_at, copy.clone());
+    }
+    Ok(copy)
 }
 
 /// Changes a run's release version or schedule. Honours `If-Match`.

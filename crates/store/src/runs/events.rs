@@ -108,10 +108,10 @@ pub(super) fn append_event_to(
     data: EventData,
     also: &[String],
 ) -> StoreResult<i64> {
-    diesel::update(r::table.find(run_id))
+    let seq: i64 = diesel::update(r::table.find(run_id))
         .set((r::last_seq.eq(r::last_seq + 1), r::updated_at.eq(at)))
-        .execute(conn)?;
-    let seq: i64 = r::table.find(run_id).select(r::last_seq).first(conn)?;
+        .returning(r::last_seq)
+        .get_result(conn)?;
     let prev_hash = if seq == 1 {
         GENESIS.to_owned()
     } else {
@@ -153,7 +153,7 @@ pub(super) fn append_event_to(
     };
     crate::webhooks::enqueue_for_event(conn, &event, at, also)?;
     let position = crate::live::next_position(conn)?;
-    crate::live::publish(conn, crate::live::Signal::Events)?;
+    crate::live::publish(conn, crate::live::Signal::Events(run_id.to_owned()))?;
     diesel::insert_into(ev::table)
         .values((
             ev::run_id.eq(run_id),

@@ -26,8 +26,8 @@ impl Store {
     ) -> StoreResult<RunItem> {
         let change = change.validated()?;
         self.write(|conn| {
-            lock_run(conn, run_id)?;
-            update_item_locked(conn, run_id, item_id, if_match, change, actor)
+            let run = lock_and_load_run(conn, run_id)?;
+            update_item_of(conn, run, item_id, if_match, change, actor)
         })
     }
 }
@@ -43,6 +43,19 @@ pub(super) fn update_item_locked(
     actor: &Actor,
 ) -> StoreResult<RunItem> {
     let run = load_run(conn, run_id)?;
+    update_item_of(conn, run, item_id, if_match, change, actor)
+}
+
+/// [`update_item_locked`] with the run's row already read under its lock.
+fn update_item_of(
+    conn: &mut crate::AnyConnection,
+    run: RunRow,
+    item_id: &str,
+    if_match: Option<&shipshape_domain::precondition::Versions>,
+    change: ItemChange,
+    actor: &Actor,
+) -> StoreResult<RunItem> {
+    let run_id = run.id.as_str();
     let run_status = run.status()?;
     let item = load_item(conn, run_id, item_id)?;
     check_if_match("item", if_match, item.version)?;
@@ -88,21 +101,37 @@ pub(super) fn update_item_locked(
     if finished {
         crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Remove)?;
     }
+    // The row as it will be, written whole (the answer is made from it: no read-back).
+    let fresh = ItemRow {
+        status: plan.status.as_str().to_owned(),
+        started_at,
+        finished_at,
+        assignee: plan.assignee.clone(),
+        note: plan.note.clone(),
+        evidence_url: plan.evidence.first().map(|l| l.url.clone()),
+        evidence: evidence_column(&plan.evidence)?,
+        skip_reason: plan.skip_reason.clone(),
+        version: plan.version,
+        updated_by: Some(actor.username.clone()),
+        updated_at: Some(at),
+        worked_by: plan.worked_by.clone(),
+        ..item.clone()
+    };
     let updated =
         diesel::update(ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version))))
             .set((
-                ri::status.eq(plan.status.as_str()),
-                ri::started_at.eq(started_at),
-                ri::finished_at.eq(finished_at),
-                ri::assignee.eq(&plan.assignee),
-                ri::note.eq(&plan.note),
-                ri::evidence_url.eq(plan.evidence.first().map(|l| l.url.clone())),
-                ri::evidence.eq(evidence_column(&plan.evidence)?),
-                ri::skip_reason.eq(&plan.skip_reason),
-                ri::version.eq(plan.version),
-                ri::updated_by.eq(&actor.username),
-                ri::updated_at.eq(at),
-                ri::worked_by.eq(&plan.worked_by),
+                ri::status.eq(&fresh.status),
+                ri::started_at.eq(fresh.started_at),
+                ri::finished_at.eq(fresh.finished_at),
+                ri::assignee.eq(&fresh.assignee),
+                ri::note.eq(&fresh.note),
+                ri::evidence_url.eq(&fresh.evidence_url),
+                ri::evidence.eq(&fresh.evidence),
+                ri::skip_reason.eq(&fresh.skip_reason),
+                ri::version.eq(fresh.version),
+                ri::updated_by.eq(&fresh.updated_by),
+                ri::updated_at.eq(fresh.updated_at),
+                ri::worked_by.eq(&fresh.worked_by),
             ))
             .execute(conn)?;
     if updated != 1 {
@@ -131,9 +160,13 @@ pub(super) fn update_item_locked(
     if finished {
         crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Add)?;
     }
-    let fresh = load_item(conn, run_id, item_id)?;
-    let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
-    fresh.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>(), &probes)
+    // Sign-offs still valid: none once the change invalidated them.
+    let signoffs: Vec<&SignoffRow> = if plan.invalidates_signoffs {
+        Vec::new()
+    } else {
+        signoffs.iter().collect()
+    };
+    fresh.to_wire(run_status, &signoffs, &probes)
 }
 
 /// Evidence links as stored: a JSON array.

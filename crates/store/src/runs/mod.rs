@@ -30,6 +30,7 @@ pub use announcements::Announced;
 pub use deadlines::{DeadlineWork, SYSTEM_ACTOR};
 pub(crate) use events::EventRow;
 pub use probes::{ProbeOutcome, ProbeTarget};
+pub use reads::RunView;
 
 pub(crate) use rows::{approvers_column, probe_column};
 

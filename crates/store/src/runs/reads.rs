@@ -7,7 +7,7 @@ use shipshape_domain::access::Permission;
 use shipshape_domain::approval::{SignoffContext, Verdict, check_signoff};
 use shipshape_domain::decision::Outcome;
 use shipshape_domain::item::ItemStatus;
-use shipshape_domain::run::{item_applies, item_editable, progress};
+use shipshape_domain::run::{RunStatus, item_applies, item_editable, progress};
 use shipshape_domain::template::Applicability;
 use shipshape_domain::wire::{
     Decision, Pending, PendingDecision, PendingItem, Run, RunItem, RunMember, RunPage, Signoff,
@@ -18,6 +18,19 @@ use crate::{Store, StoreError, StoreResult};
 
 use super::rows::*;
 use super::{Actor, ListRunsFilter};
+
+/// A whole run as read, with what it depends on besides its own rows and log.
+#[derive(Debug)]
+pub struct RunView {
+    /// The run.
+    pub run: Run,
+    /// When it may change by itself (a probe result going stale, its environment's lock
+    /// running out or a freeze beginning or ending), if it may.
+    pub changes_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether other runs and its environment decide parts of it (what may start, what
+    /// stands in the way), beyond changes the audit log records.
+    pub on_others: bool,
+}
 
 pub(super) fn encode_cursor(at: NaiveDateTime, id: &str) -> String {
     format!("{}_{id}", at.and_utc().timestamp_micros())
@@ -46,6 +59,26 @@ impl Store {
     /// The whole run.
     pub fn run(&self, run_id: &str) -> StoreResult<Run> {
         self.read(|conn| read_run(conn, &self.templates, run_id))
+    }
+
+    /// The whole run, with what a copy of it kept in memory depends on.
+    pub fn run_view(&self, run_id: &str) -> StoreResult<RunView> {
+        self.read(|conn| {
+            let rows = load_rows(conn, &self.templates, run_id)?;
+            let changes_at = rows.changes_at;
+            let run = assemble(rows)?;
+            // A planned run's start depends on other runs (one live run per product and
+            // environment) and, like a preparing run's, on its environment.
+            let on_others = matches!(
+                run.summary.status,
+                RunStatus::Planned | RunStatus::Preparing
+            ) && run.summary.closed_at.is_none();
+            Ok(RunView {
+                run,
+                changes_at,
+                on_others,
+            })
+        })
     }
 
     /// How many runs are in each status (metrics).

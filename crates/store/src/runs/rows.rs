@@ -493,6 +493,18 @@ pub(super) fn load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Ru
 /// Takes the run's row lock before anything of the run is read, so that every change to a
 /// run judges the state the previous change left (on PostgreSQL, where writers run
 /// concurrently; SQLite has one writer anyway). Fails with `NotFound` for an unknown run.
+/// [`lock_run`] and [`load_run`] in one statement: the run as locked.
+pub(super) fn lock_and_load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<RunRow> {
+    diesel::update(r::table.find(run_id))
+        .set(r::last_seq.eq(r::last_seq))
+        // The row's columns in its fields' order (the multi-backend connection takes a
+        // plain column list after RETURNING, not a selection by type).
+        .returning(<RunRow as Selectable<crate::db::MultiBackend>>::construct_selection())
+        .get_result::<RunRow>(conn)
+        .optional()?
+        .ok_or(StoreError::NotFound("run"))
+}
+
 pub(super) fn lock_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
     let locked = diesel::update(r::table.find(run_id))
         .set(r::last_seq.eq(r::last_seq))
@@ -682,6 +694,9 @@ pub(super) struct RunRows {
     pub(super) environment_blockers: Vec<Blocker>,
     /// For a planned or preparing run: the warnings about its schedule.
     pub(super) warnings: Vec<ScheduleWarning>,
+    /// When what is read here may change by itself (its environment's lock or freeze, a
+    /// probe result going stale), if it may.
+    pub(super) changes_at: Option<DateTime<Utc>>,
 }
 
 /// Another live run of the run's product and environment, if any.
@@ -724,7 +739,7 @@ pub(super) fn load_rows(
     } else {
         Vec::new()
     };
-    let (environment_blockers, warnings) = if run.closed_at.is_none()
+    let around = if run.closed_at.is_none()
         && matches!(run.status()?, RunStatus::Planned | RunStatus::Preparing)
     {
         crate::environments::run_environment(
@@ -735,21 +750,52 @@ pub(super) fn load_rows(
             (run.window_start, run.window_end),
         )?
     } else {
-        (Vec::new(), Vec::new())
+        crate::environments::RunEnvironment::default()
     };
+    let probes = load_probe_context(conn, &run, &items)?;
+    let changes_at = probes_change_at(&items, &probes)?
+        .into_iter()
+        .chain(around.changes_at)
+        .min();
     Ok(RunRows {
-        environment_blockers,
-        warnings,
+        environment_blockers: around.blockers,
+        warnings: around.warnings,
+        changes_at,
         blocking_issues,
         other_live_run,
         template: templates.get(conn, &run.template_id, run.template_version)?,
-        probes: load_probe_context(conn, &run, &items)?,
+        probes,
         items,
         decisions: load_decisions(conn, run_id)?,
         signoffs: load_signoffs(conn, run_id, None)?,
         members: load_members(conn, run_id)?,
         run,
     })
+}
+
+/// When the first of the probe results shown changes by itself: a fresh one goes stale, a
+/// stale one's age moves on.
+fn probes_change_at(
+    items: &[ItemRow],
+    probes: &ProbeContext,
+) -> StoreResult<Option<DateTime<Utc>>> {
+    let mut first: Option<DateTime<Utc>> = None;
+    for item in items {
+        let (Some(spec), Some(result)) = (item.probe_spec()?, probes.results.get(&item.id)) else {
+            continue;
+        };
+        let checked_at = utc(result.checked_at);
+        let stale_at = checked_at + chrono::Duration::seconds(i64::from(spec.ttl_secs));
+        // A stale result's problem says its age, in whole seconds: it reads differently
+        // each second.
+        let at = if stale_at > probes.now {
+            stale_at
+        } else {
+            checked_at + chrono::Duration::seconds((probes.now - checked_at).num_seconds() + 1)
+        };
+        first = Some(first.map_or(at, |f| f.min(at)));
+    }
+    Ok(first)
 }
 
 /// Where override review items are shown: after the template's own parts.
@@ -770,6 +816,7 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
         blocking_issues,
         environment_blockers,
         warnings,
+        changes_at: _,
     } = rows;
     let (run, template, items, decisions) = (&run, &template, &items[..], &decisions[..]);
     let status = run.status()?;

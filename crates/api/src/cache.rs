@@ -1,0 +1,349 @@
+//! In-memory copies of what the database holds (who a credential belongs to, a run as the
+//! API serves it), kept exactly as fresh as the bus can make them.
+//!
+//! Every commit that changes what a copy was made from signals it (in process at once, after
+//! the commit and before the writer answers; from other instances through PostgreSQL's
+//! `NOTIFY`). A signal does not delete copies: it moves a counter on and records, for the key
+//! it names, the counter's new value. A copy is made with the counter's value read *before*
+//! the database was read (its ticket) and is good only while nothing it depends on changed
+//! after that ticket. So a read that raced a change never becomes a copy, and a copy never
+//! outlives a change it heard of. While the bus cannot hear other instances (the listening
+//! connection is lost, or not yet up), no copy is used or made.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+
+/// What a copy depends on beyond its own key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depends {
+    /// Only on its own key (and on changes to everything).
+    Own,
+    /// Also on every change of any key (e.g. a planned run's view: other runs and the
+    /// environment decide what may start).
+    Any,
+}
+
+struct Entry<V> {
+    /// The key whose changes end this copy.
+    owner: String,
+    ticket: u64,
+    depends: Depends,
+    /// The copy ends then (something it shows depends on the time), if at all.
+    until: Option<DateTime<Utc>>,
+    value: V,
+    /// When it was last used (for eviction): the counter of uses.
+    used: u64,
+}
+
+struct Inner<K, V> {
+    enabled: bool,
+    counter: u64,
+    /// Copies with tickets below this are void (everything changed, or the change record
+    /// below was forgotten).
+    floor: u64,
+    /// The counter at the last change of each key (bounded: forgetting raises `floor`).
+    changed: HashMap<String, u64>,
+    /// The counter at the last change of any key.
+    any: u64,
+    entries: HashMap<K, Entry<V>>,
+    uses: u64,
+}
+
+/// A bounded map of copies, each valid until something it depends on changes.
+pub struct Cache<K, V> {
+    inner: Mutex<Inner<K, V>>,
+    capacity: usize,
+}
+
+impl<K, V> std::fmt::Debug for Cache<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Change records kept per key before they are folded into the floor.
+const CHANGES_KEPT: usize = 4096;
+
+impl<K: Hash + Eq + Clone, V: Clone> Cache<K, V> {
+    /// An empty cache holding up to `capacity` copies, disabled until [`Cache::enable`].
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                enabled: false,
+                counter: 0,
+                floor: 0,
+                changed: HashMap::new(),
+                any: 0,
+                entries: HashMap::new(),
+                uses: 0,
+            }),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K, V>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts (or stops) using copies. Either way, every copy made so far is void.
+    pub fn enable(&self, on: bool) {
+        let mut inner = self.lock();
+        inner.enabled = on;
+        void_all(&mut inner);
+    }
+
+    /// The ticket to make a copy with: take it before reading the database.
+    pub fn ticket(&self) -> Option<u64> {
+        let inner = self.lock();
+        inner.enabled.then_some(inner.counter)
+    }
+
+    /// A valid copy under `key`, at `now`.
+    pub fn get(&self, key: &K, now: DateTime<Utc>) -> Option<V> {
+        let mut inner = self.lock();
+        if !inner.enabled {
+            return None;
+        }
+        inner.uses += 1;
+        let uses = inner.uses;
+        let inner = &mut *inner;
+        let entry = inner.entries.get_mut(key)?;
+        let good = valid(
+            inner.floor,
+            inner.any,
+            &inner.changed,
+            &entry.owner,
+            entry.ticket,
+            entry.depends,
+        ) && entry.until.is_none_or(|until| now < until);
+        if good {
+            entry.used = uses;
+            Some(entry.value.clone())
+        } else {
+            inner.entries.remove(key);
+            None
+        }
+    }
+
+    /// Keeps a copy read after `ticket` was taken, unless something it depends on changed
+    /// since (then it is dropped: the next reader reads again).
+    pub fn put(
+        &self,
+        key: K,
+        owner: &str,
+        ticket: u64,
+        depends: Depends,
+        until: Option<DateTime<Utc>>,
+        value: V,
+    ) {
+        let mut inner = self.lock();
+        if !inner.enabled
+            || !valid(
+                inner.floor,
+                inner.any,
+                &inner.changed,
+                owner,
+                ticket,
+                depends,
+            )
+        {
+            return;
+        }
+        if inner.entries.len() >= self.capacity && !inner.entries.contains_key(&key) {
+            // Evict the copy used least recently.
+            if let Some(oldest) = inner
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            {
+                inner.entries.remove(&oldest);
+            }
+        }
+        inner.uses += 1;
+        let used = inner.uses;
+        inner.entries.insert(
+            key,
+            Entry {
+                owner: owner.to_owned(),
+                ticket,
+                depends,
+                until,
+                value,
+                used,
+            },
+        );
+    }
+
+    /// What was read of `owner` changed: its copies (and those depending on any change) are
+    /// void.
+    pub fn changed(&self, owner: &str) {
+        let mut inner = self.lock();
+        inner.counter += 1;
+        let counter = inner.counter;
+        inner.any = counter;
+        if inner.changed.len() >= CHANGES_KEPT && !inner.changed.contains_key(owner) {
+            void_all(&mut inner);
+            return;
+        }
+        inner.changed.insert(owner.to_owned(), counter);
+    }
+
+    /// Anything may have changed: every copy is void.
+    pub fn changed_all(&self) {
+        void_all(&mut self.lock());
+    }
+
+    /// Copies held now (valid or not yet found void).
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether no copy is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn void_all<K, V>(inner: &mut Inner<K, V>) {
+    inner.counter += 1;
+    inner.floor = inner.counter;
+    inner.any = inner.counter;
+    inner.changed.clear();
+    inner.entries.clear();
+}
+
+fn valid(
+    floor: u64,
+    any: u64,
+    changed: &HashMap<String, u64>,
+    owner: &str,
+    ticket: u64,
+    depends: Depends,
+) -> bool {
+    ticket >= floor
+        && changed.get(owner).is_none_or(|at| ticket >= *at)
+        && (depends == Depends::Own || ticket >= any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> Cache<String, u32> {
+        let c = Cache::new(2);
+        c.enable(true);
+        c
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    #[test]
+    fn a_copy_is_served_until_its_owner_changes() {
+        let c = cache();
+        let t = c.ticket().unwrap();
+        c.put("a".into(), "run-a", t, Depends::Own, None, 1);
+        assert_eq!(c.get(&"a".into(), now()), Some(1));
+        c.changed("run-b");
+        assert_eq!(c.get(&"a".into(), now()), Some(1), "another run's change");
+        c.changed("run-a");
+        assert_eq!(c.get(&"a".into(), now()), None);
+    }
+
+    #[test]
+    fn a_read_that_raced_a_change_is_not_kept() {
+        let c = cache();
+        let t = c.ticket().unwrap();
+        // The database is read here, and meanwhile the run changes.
+        c.changed("run-a");
+        c.put("a".into(), "run-a", t, Depends::Own, None, 1);
+        assert_eq!(c.get(&"a".into(), now()), None);
+        // A read begun after the change is kept.
+        let t = c.ticket().unwrap();
+        c.put("a".into(), "run-a", t, Depends::Own, None, 2);
+        assert_eq!(c.get(&"a".into(), now()), Some(2));
+    }
+
+    #[test]
+    fn a_copy_depending_on_any_change_ends_with_any_change() {
+        let c = cache();
+        let t = c.ticket().unwrap();
+        c.put("a".into(), "run-a", t, Depends::Any, None, 1);
+        c.changed("run-b");
+        assert_eq!(c.get(&"a".into(), now()), None);
+    }
+
+    #[test]
+    fn everything_changing_or_turning_off_voids_every_copy() {
+        let c = cache();
+        let t = c.ticket().unwrap();
+        c.put("a".into(), "run-a", t, Depends::Own, None, 1);
+        c.changed_all();
+        assert_eq!(c.get(&"a".into(), now()), None);
+        c.put("a".into(), "run-a", t, Depends::Own, None, 1);
+        assert_eq!(c.get(&"a".into(), now()), None, "an old ticket is void");
+        let t = c.ticket().unwrap();
+        c.put("a".into(), "run-a", t, Depends::Own, None, 1);
+        c.enable(false);
+        assert_eq!(c.ticket(), None);
+        assert_eq!(c.get(&"a".into(), now()), None);
+        c.enable(true);
+        assert_eq!(
+            c.get(&"a".into(), now()),
+            None,
+            "turning on again starts empty"
+        );
+    }
+
+    #[test]
+    fn a_copy_ends_at_its_time() {
+        let c = cache();
+        let t = c.ticket().unwrap();
+        let at = now();
+        c.put(
+            "a".into(),
+            "run-a",
+            t,
+            Depends::Own,
+            Some(at + chrono::Duration::seconds(1)),
+            1,
+        );
+        assert_eq!(c.get(&"a".into(), at), Some(1));
+        assert_eq!(c.get(&"a".into(), at + chrono::Duration::seconds(1)), None);
+    }
+
+    #[test]
+    fn the_least_recently_used_copy_makes_room() {
+        let c = cache();
+        let t = c.ticket().unwrap();
+        c.put("a".into(), "run-a", t, Depends::Own, None, 1);
+        c.put("b".into(), "run-b", t, Depends::Own, None, 2);
+        assert_eq!(c.get(&"a".into(), now()), Some(1));
+        c.put("c".into(), "run-c", t, Depends::Own, None, 3);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(&"b".into(), now()), None);
+        assert_eq!(c.get(&"a".into(), now()), Some(1));
+        assert_eq!(c.get(&"c".into(), now()), Some(3));
+    }
+
+    #[test]
+    fn forgetting_change_records_voids_older_copies_instead_of_reviving_them() {
+        let c: Cache<String, u32> = Cache::new(8);
+        c.enable(true);
+        let t = c.ticket().unwrap();
+        c.put("a".into(), "run-a", t, Depends::Own, None, 1);
+        c.changed("run-a");
+        for i in 0..CHANGES_KEPT + 1 {
+            c.changed(&format!("other-{i}"));
+        }
+        c.put("a".into(), "run-a", t, Depends::Own, None, 1);
+        assert_eq!(c.get(&"a".into(), now()), None);
+    }
+}
