@@ -13,7 +13,7 @@
 //! - the run list at 100 and at 10,000 runs (seeded in bulk, not over HTTP);
 //! - Insights over two years at the same scales (10,000 runs hold 330,000 items): the
 //!   delivery metrics and the checklist analytics, one client at a time;
-//! - the server's resident memory idle, after the write load, with 64 event streams open and
+//! - the server's resident memory idle, after the write load, with 200 event streams open and
 //!   after they closed.
 //!
 //! It is a benchmark, not a test: it never fails because a number is slow. `--smoke` runs
@@ -709,7 +709,8 @@ fn measure_backend(
     Ok(r)
 }
 
-/// Open event streams held at once by the memory step (16 per user, the per-user cap).
+/// Open event streams held at once by the memory step (16 per user, the per-user cap): as
+/// many as the fan-out step's subscribers of one kind.
 const STREAMS: usize = 200;
 
 /// The server's resident memory with [`STREAMS`] event streams open, and a few seconds after
