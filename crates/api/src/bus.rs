@@ -288,7 +288,10 @@ fn dispatch(store: &Store, bus: &Weak<Bus>, woken: &mpsc::Receiver<()>) {
         let Some(bus) = bus.upgrade() else {
             return;
         };
-        if !pending {
+        // With no stream open there is no one to tell: the log is read once one opens and
+        // the next commit (or the next second) wakes this, from where it stopped (a stream
+        // skips what it already read from the log itself).
+        if !pending || bus.subscribers() == 0 {
             continue;
         }
         loop {

@@ -105,7 +105,7 @@ pub(crate) fn append_audit(conn: &mut AnyConnection, entry: NewAuditEntry<'_>) -
         Some((seq, Some(hash))) => (seq + 1, hash),
         Some((seq, None)) => {
             chain_audit(conn)?;
-            let hash: Option<String> = al::audit_log.find(seq).select(al::hash).first(conn)?;
+            let hash: Option<String> = al::audit_log.find(seq).select(al::hash).get_result(conn)?;
             let hash = hash.ok_or_else(|| {
                 StoreError::Corrupt(format!("audit entry {seq} cannot be chained"))
             })?;

@@ -183,7 +183,7 @@ fn load_row(conn: &mut AnyConnection, name: &str) -> StoreResult<EnvironmentRow>
     env::table
         .find(name)
         .select(EnvironmentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(StoreError::NotFound("environment"))
 }
@@ -259,7 +259,7 @@ pub(crate) fn ensure_environment(
     let archived: Option<Option<NaiveDateTime>> = env::table
         .find(name)
         .select(env::archived_at)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     match archived {
         Some(Some(_)) => Err(StoreError::Invalid {
@@ -298,7 +298,7 @@ pub(crate) fn run_environment(
     let Some(row) = env::table
         .find(environment)
         .select(EnvironmentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
     else {
         return Ok(RunEnvironment::default());
@@ -559,7 +559,7 @@ impl Store {
             let before = env::table
                 .find(name)
                 .select(EnvironmentRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             let stored = before.as_ref().map(EnvironmentRow::spec).transpose()?;
             let spec = req.validated(name, &known, stored.as_ref())?;
@@ -736,7 +736,7 @@ impl Store {
                 .find(lock_id)
                 .filter(el::environment.eq(name))
                 .select(LockRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?
                 .ok_or(StoreError::NotFound("lock"))?
                 .to_wire();
@@ -880,7 +880,7 @@ impl Store {
                 .find(id)
                 .filter(fw::environment.eq(name))
                 .select(FreezeRow::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?
                 .ok_or(StoreError::NotFound("freeze window"))?;
             diesel::delete(fw::table.find(id)).execute(conn)?;

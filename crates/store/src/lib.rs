@@ -413,6 +413,42 @@ impl Store {
     }
 }
 
+/// A statement whose SQL is the same at every execution, so its preparation may be kept.
+///
+/// diesel keeps no `UPDATE`'s preparation (a changeset may leave out `None` fields, so the
+/// SQL can vary); an `UPDATE` whose `SET` is a fixed list of `column.eq(value)` never varies,
+/// and on the hot paths preparing it afresh each time costs more than running it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fixed<Q>(pub(crate) Q);
+
+impl<Q: diesel::query_builder::QueryId> diesel::query_builder::QueryId for Fixed<Q> {
+    type QueryId = Q::QueryId;
+    const HAS_STATIC_QUERY_ID: bool = Q::HAS_STATIC_QUERY_ID;
+}
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for Fixed<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        pass: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for Fixed<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> diesel::RunQueryDsl<Conn> for Fixed<Q> {}
+
 /// Serialises changes that must see each other although they touch different rows (e.g.
 /// "never leave no active admin"), by locking one row of `settings` named after them.
 pub(crate) fn lock_named(conn: &mut AnyConnection, name: &str) -> StoreResult<()> {

@@ -101,10 +101,12 @@ pub(crate) fn take_pending() -> Vec<Signal> {
 /// The next position of the all-runs log: taken from the one counter row, which the
 /// transaction then holds until it commits.
 pub(crate) fn next_position(conn: &mut AnyConnection) -> StoreResult<i64> {
-    Ok(diesel::update(h::table.find(1))
-        .set(h::position.eq(h::position + 1))
-        .returning(h::position)
-        .get_result(conn)?)
+    Ok(crate::Fixed(
+        diesel::update(h::table.find(1))
+            .set(h::position.eq(h::position + 1))
+            .returning(h::position),
+    )
+    .get_result(conn)?)
 }
 
 /// An event and its position in the all-runs log; `event` is `None` for a stored event that
@@ -174,7 +176,7 @@ impl Store {
 
     /// The position of the last event of the all-runs log (0 when there is none).
     pub fn log_head(&self) -> StoreResult<i64> {
-        self.query(|conn| Ok(h::table.find(1).select(h::position).first(conn)?))
+        self.query(|conn| Ok(h::table.find(1).select(h::position).get_result(conn)?))
     }
 
     /// Up to `limit` events after position `after`, in order, of every run or of `runs`.
@@ -336,7 +338,7 @@ impl Store {
             let current: String = crate::schema::work_leases::table
                 .find(name)
                 .select(crate::schema::work_leases::holder)
-                .first(conn)?;
+                .get_result(conn)?;
             Ok(current == holder)
         })
     }

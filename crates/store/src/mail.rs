@@ -57,7 +57,7 @@ impl Store {
             let (email, email_notifications): (Option<String>, bool) = u::table
                 .find(user_id)
                 .select((u::email, u::email_notifications))
-                .first(conn)
+                .get_result(conn)
                 .optional()?
                 .ok_or(StoreError::NotFound("user"))?;
             Ok(NotificationSettings {

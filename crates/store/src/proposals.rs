@@ -226,14 +226,14 @@ impl Store {
             let run_id: String = tp::table
                 .find(id)
                 .select(tp::run_id)
-                .first(conn)
+                .get_result(conn)
                 .optional()?
                 .ok_or(StoreError::NotFound("proposal"))?;
             lock_run_row(conn, &run_id)?;
             let row: ProposalRow = tp::table
                 .find(id)
                 .select(ProposalRow::as_select())
-                .first(conn)?;
+                .get_result(conn)?;
             let reason = check_review(row.status()?, req)?;
             crate::lock_named(conn, &format!("template:{}", row.template_id))?;
             let at = now();

@@ -120,7 +120,7 @@ pub(crate) fn template_head(conn: &mut AnyConnection, id: &str) -> StoreResult<(
     t::table
         .find(id)
         .select((t::builtin, t::latest_version))
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(StoreError::NotFound("template"))
 }
@@ -133,7 +133,7 @@ pub(crate) fn version_row(
     tv::table
         .find((id, version))
         .select(VersionRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(StoreError::NotFound("template version"))
 }
@@ -234,7 +234,7 @@ impl Store {
             let latest: Option<i32> = t::table
                 .find(id)
                 .select(t::latest_version)
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             match latest {
                 None => {

@@ -108,7 +108,7 @@ impl Store {
             let token = t::table
                 .find(&id)
                 .select(TokenRecord::as_select())
-                .first(conn)?
+                .get_result(conn)?
                 .to_wire()?;
             append_audit(
                 conn,
@@ -180,7 +180,7 @@ impl Store {
             t::table
                 .find(token_id)
                 .select(TokenRecord::as_select())
-                .first(conn)?
+                .get_result(conn)?
                 .to_wire()
         })
     }
@@ -204,7 +204,7 @@ impl Store {
                 .inner_join(users::table.on(users::id.eq(t::user_id)))
                 .filter(t::secret_hash.eq(secret_hash))
                 .select((TokenRecord::as_select(), UserRecord::as_select()))
-                .first::<(TokenRecord, UserRecord)>(conn)
+                .get_result::<(TokenRecord, UserRecord)>(conn)
                 .optional()?)
         })
     }

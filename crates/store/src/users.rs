@@ -95,7 +95,7 @@ impl Store {
             Ok(users::table
                 .find(&id)
                 .select(UserRecord::as_select())
-                .first(conn)?)
+                .get_result(conn)?)
         })
     }
 
@@ -105,7 +105,7 @@ impl Store {
             Ok(users::table
                 .filter(users::username.eq(username))
                 .select(UserRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
     }
@@ -116,7 +116,7 @@ impl Store {
             Ok(users::table
                 .find(id)
                 .select(UserRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?)
         })
     }
@@ -157,7 +157,7 @@ impl Store {
             let user = users::table
                 .find(id)
                 .select(UserRecord::as_select())
-                .first(conn)
+                .get_result(conn)
                 .optional()?
                 .ok_or(StoreError::NotFound("user"))?;
             let current = user.role()?;
@@ -225,7 +225,7 @@ impl Store {
             Ok(users::table
                 .find(id)
                 .select(UserRecord::as_select())
-                .first(conn)?)
+                .get_result(conn)?)
         })
     }
 
@@ -242,7 +242,10 @@ impl Store {
                 return Err(StoreError::NotFound("user"));
             }
             crate::live::publish(conn, crate::live::Signal::Access(id.to_owned()))?;
-            let username: String = users::table.find(id).select(users::username).first(conn)?;
+            let username: String = users::table
+                .find(id)
+                .select(users::username)
+                .get_result(conn)?;
             append_audit(
                 conn,
                 NewAuditEntry {

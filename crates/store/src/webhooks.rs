@@ -102,7 +102,7 @@ pub(crate) fn load_subscription_active(conn: &mut AnyConnection, id: &str) -> St
     Ok(ws::table
         .find(id)
         .select(ws::active)
-        .first::<bool>(conn)
+        .get_result::<bool>(conn)
         .optional()?
         .unwrap_or(false))
 }
@@ -111,7 +111,7 @@ fn load_subscription(conn: &mut AnyConnection, id: &str) -> StoreResult<Subscrip
     ws::table
         .find(id)
         .select(SubscriptionRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(StoreError::NotFound("webhook subscription"))
 }
@@ -229,7 +229,7 @@ pub(crate) fn enqueue_for_event(
     let (product, environment): (String, String) = r::table
         .find(&event.run_id)
         .select((r::product, r::environment))
-        .first(conn)?;
+        .get_result(conn)?;
     enqueue(
         conn,
         &subscriptions,
@@ -757,7 +757,7 @@ impl Store {
                 let d: DeliveryRow = wd::table
                     .find(&id)
                     .select(DeliveryRow::as_select())
-                    .first(conn)?;
+                    .get_result(conn)?;
                 let s = load_subscription(conn, &d.subscription_id)?;
                 let mut secrets = vec![s.secret.clone()];
                 if let (Some(prev), Some(exp)) = (&s.previous_secret, s.previous_secret_expires_at)
@@ -769,7 +769,7 @@ impl Store {
                     Some(run_id) => r::table
                         .find(run_id)
                         .select((r::product, r::release_version, r::environment))
-                        .first(conn)
+                        .get_result(conn)
                         .optional()?,
                     None => None,
                 };
@@ -805,7 +805,7 @@ impl Store {
                 .find(delivery_id)
                 .filter(wd::claimed_by.eq(worker))
                 .select((wd::subscription_id, wd::attempts))
-                .first(conn)
+                .get_result(conn)
                 .optional()?;
             let Some((subscription_id, attempts)) = claimed else {
                 return Ok(false);

@@ -108,24 +108,26 @@ pub(super) fn append_event_to(
     data: EventData,
     also: &[String],
 ) -> StoreResult<i64> {
-    let seq: i64 = diesel::update(r::table.find(run_id))
-        .set((r::last_seq.eq(r::last_seq + 1), r::updated_at.eq(at)))
-        .returning(r::last_seq)
-        .get_result(conn)?;
+    let seq: i64 = crate::Fixed(
+        diesel::update(r::table.find(run_id))
+            .set((r::last_seq.eq(r::last_seq + 1), r::updated_at.eq(at)))
+            .returning(r::last_seq),
+    )
+    .get_result(conn)?;
     let prev_hash = if seq == 1 {
         GENESIS.to_owned()
     } else {
         let mut prev: Option<String> = ev::table
             .find((run_id, seq - 1))
             .select(ev::hash)
-            .first(conn)?;
+            .get_result(conn)?;
         if prev.is_none() {
             // Written before the log was chained and not yet chained at start-up.
             chain_run(conn, run_id)?;
             prev = ev::table
                 .find((run_id, seq - 1))
                 .select(ev::hash)
-                .first(conn)?;
+                .get_result(conn)?;
         }
         prev.ok_or_else(|| {
             StoreError::Corrupt(format!(
@@ -251,7 +253,7 @@ pub(crate) fn verify_run_on(conn: &mut AnyConnection, run_id: &str) -> StoreResu
     let last_seq: i64 = r::table
         .find(run_id)
         .select(r::last_seq)
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(StoreError::NotFound("run"))?;
     verify(last_seq, |after, limit| {

@@ -117,9 +117,9 @@ fn update_item_of(
         worked_by: plan.worked_by.clone(),
         ..item.clone()
     };
-    let updated =
-        diesel::update(ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version))))
-            .set((
+    let updated = crate::Fixed(
+        diesel::update(ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version)))).set(
+            (
                 ri::status.eq(&fresh.status),
                 ri::started_at.eq(fresh.started_at),
                 ri::finished_at.eq(fresh.finished_at),
@@ -132,10 +132,15 @@ fn update_item_of(
                 ri::updated_by.eq(&fresh.updated_by),
                 ri::updated_at.eq(fresh.updated_at),
                 ri::worked_by.eq(&fresh.worked_by),
-            ))
-            .execute(conn)?;
+            ),
+        ),
+    )
+    .execute(conn)?;
     if updated != 1 {
-        let current = ri::table.find(item_id).select(ri::version).first(conn)?;
+        let current = ri::table
+            .find(item_id)
+            .select(ri::version)
+            .get_result(conn)?;
         return Err(StoreError::PreconditionFailed {
             what: "item",
             current,

@@ -309,8 +309,10 @@ impl Store {
             if matches!(action, TransitionAction::Start | TransitionAction::Advance) {
                 // A lock or freeze taken at this moment on another instance is either seen
                 // here or waits for this move (the order: the run, then its environment).
-                let environment: String =
-                    r::table.find(run_id).select(r::environment).first(conn)?;
+                let environment: String = r::table
+                    .find(run_id)
+                    .select(r::environment)
+                    .get_result(conn)?;
                 crate::lock_named(conn, &format!("environment:{environment}"))?;
             }
             let rows = load_rows(conn, &self.templates, run_id)?;

@@ -223,7 +223,7 @@ impl Store {
                 Some(latest) => pr::table
                     .find(latest)
                     .select(pr::checked_at)
-                    .first::<NaiveDateTime>(conn)
+                    .get_result::<NaiveDateTime>(conn)
                     .optional()?
                     .is_some_and(|latest_at| latest_at > at),
                 None => false,

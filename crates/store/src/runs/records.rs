@@ -297,7 +297,7 @@ pub(crate) fn load_retrospective(
     let row: Option<RetroRow> = rs::table
         .find(run_id)
         .select(RetroRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     let action_items = ai::table
         .filter(ai::run_id.eq(run_id))

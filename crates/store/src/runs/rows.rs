@@ -182,7 +182,7 @@ pub(crate) fn load_probe_context(
         env::table
             .find(&run.environment)
             .select(env::base_url)
-            .first::<Option<String>>(conn)
+            .get_result::<Option<String>>(conn)
             .optional()?
             .flatten()
     } else {
@@ -485,7 +485,7 @@ pub(super) fn load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Ru
     r::table
         .find(run_id)
         .select(RunRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(StoreError::NotFound("run"))
 }
@@ -495,20 +495,22 @@ pub(super) fn load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Ru
 /// concurrently; SQLite has one writer anyway). Fails with `NotFound` for an unknown run.
 /// [`lock_run`] and [`load_run`] in one statement: the run as locked.
 pub(super) fn lock_and_load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<RunRow> {
-    diesel::update(r::table.find(run_id))
-        .set(r::last_seq.eq(r::last_seq))
-        // The row's columns in its fields' order (the multi-backend connection takes a
-        // plain column list after RETURNING, not a selection by type).
-        .returning(<RunRow as Selectable<crate::db::MultiBackend>>::construct_selection())
-        .get_result::<RunRow>(conn)
-        .optional()?
-        .ok_or(StoreError::NotFound("run"))
+    crate::Fixed(
+        diesel::update(r::table.find(run_id))
+            .set(r::last_seq.eq(r::last_seq))
+            // The row's columns in its fields' order (the multi-backend connection takes a
+            // plain column list after RETURNING, not a selection by type).
+            .returning(<RunRow as Selectable<crate::db::MultiBackend>>::construct_selection()),
+    )
+    .get_result::<RunRow>(conn)
+    .optional()?
+    .ok_or(StoreError::NotFound("run"))
 }
 
 pub(super) fn lock_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
-    let locked = diesel::update(r::table.find(run_id))
-        .set(r::last_seq.eq(r::last_seq))
-        .execute(conn)?;
+    let locked =
+        crate::Fixed(diesel::update(r::table.find(run_id)).set(r::last_seq.eq(r::last_seq)))
+            .execute(conn)?;
     if locked == 0 {
         return Err(StoreError::NotFound("run"));
     }
@@ -586,7 +588,7 @@ pub(super) fn load_item(
     ri::table
         .filter(ri::id.eq(item_id).and(ri::run_id.eq(run_id)))
         .select(ItemRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or(StoreError::NotFound("item"))
 }
