@@ -229,7 +229,12 @@ impl Bus {
     fn heard(&self, heard: Heard) {
         match heard {
             Heard::Signal(Signal::Events(run)) => {
-                self.runs.changed(&run);
+                if run.is_empty() {
+                    // From an instance that does not name the run: any may have changed.
+                    self.runs.changed_all();
+                } else {
+                    self.runs.changed(&run);
+                }
                 self.mail.notify_one();
                 self.wake();
             }

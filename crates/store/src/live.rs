@@ -395,7 +395,10 @@ impl Store {
             return;
         };
         while keep_going() {
-            let mut conn = match diesel::PgConnection::establish(url) {
+            // With the same keepalives as the pools: a peer that vanished is noticed within
+            // about a minute (until then, other instances' changes would go unheard).
+            let url = crate::db::with_connection_defaults(url);
+            let mut conn = match diesel::PgConnection::establish(&url) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot listen for other instances' changes; retrying");
