@@ -328,8 +328,8 @@ async fn record_use(
         return Ok(());
     };
     let last = *known.last_used.lock().unwrap_or_else(|e| e.into_inner());
-    let now = shipshape_store::now_micros();
-    if last.is_some_and(|t| (now - t).num_seconds() < shipshape_store::LAST_USED_RESOLUTION_SECS) {
+    // Checked here too, so that most uses cost no blocking hop.
+    if !shipshape_store::use_is_due(last, shipshape_store::now_micros()) {
         return Ok(());
     }
     let (store, token) = (state.store.clone(), token.clone());

@@ -46,7 +46,7 @@ pub use runs::{
 };
 pub use seed::{SEED_ENVIRONMENTS, SeedPlan};
 pub use templates::EDULIBRA_TEMPLATE_ID;
-pub use tokens::{LAST_USED_RESOLUTION_SECS, NewToken, TokenRecord};
+pub use tokens::{NewToken, TokenRecord, use_is_due};
 pub use transfer::{Moved, check_header, latest_migration, private_file};
 pub use users::{NewUser, UserRecord};
 pub use webhooks::{AttemptOutcome, Outgoing, envelope};

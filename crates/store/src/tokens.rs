@@ -15,7 +15,13 @@ use crate::users::UserRecord;
 use crate::{Store, StoreError, StoreResult, new_id, now, utc};
 
 /// How stale `last_used_at` may get before a use writes it again (keeps reads read-only).
-pub const LAST_USED_RESOLUTION_SECS: i64 = 60;
+const LAST_USED_RESOLUTION_SECS: i64 = 60;
+
+/// Whether a use of a token at `at` is to be recorded, its last recorded use being
+/// `last_used_at`: once the recorded minute is over.
+pub fn use_is_due(last_used_at: Option<NaiveDateTime>, at: NaiveDateTime) -> bool {
+    last_used_at.is_none_or(|t| (at - t).num_seconds() >= LAST_USED_RESOLUTION_SECS)
+}
 
 /// A token as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -185,15 +191,6 @@ impl Store {
         })
     }
 
-    /// Finds a token and its owner by the secret's hash, and records the use.
-    pub fn use_token(&self, secret_hash: &str) -> StoreResult<Option<(TokenRecord, UserRecord)>> {
-        let found = self.token_by_hash(secret_hash)?;
-        if let Some((token, _)) = &found {
-            self.touch_token(token, token.last_used_at)?;
-        }
-        Ok(found)
-    }
-
     /// Finds a token and its owner by the secret's hash (recording nothing).
     pub fn token_by_hash(
         &self,
@@ -218,9 +215,7 @@ impl Store {
         last_used_at: Option<NaiveDateTime>,
     ) -> StoreResult<Option<NaiveDateTime>> {
         let at = now();
-        let stale =
-            last_used_at.is_none_or(|t| (at - t).num_seconds() >= LAST_USED_RESOLUTION_SECS);
-        if !stale || !token.usable() {
+        if !use_is_due(last_used_at, at) || !token.usable() {
             return Ok(None);
         }
         self.write(|conn| {
