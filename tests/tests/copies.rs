@@ -1,7 +1,8 @@
 //! What the server keeps in memory between requests (a run as served, who a credential
 //! belongs to) is never older than what it was made from: every test here reads first, so
 //! that a copy is kept, then changes what the copy depends on, by the API, and reads again
-//! at once — without waiting — and must see the change.
+//! at once — without waiting — and must see the change. Pages of the run list are also
+//! checked against changes the server never heard of (another process writing the database).
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 use serde_json::{Value, json};
@@ -138,8 +139,75 @@ async fn a_role_change_shows_in_the_team_and_in_what_the_token_may_do(backend: B
         .expect_problem(403, "forbidden");
 }
 
+fn listed<'a>(page: &'a Value, run_id: &str) -> &'a Value {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == run_id)
+        .unwrap()
+}
+
+async fn a_change_to_any_run_shows_in_the_next_list_page(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let run_id = id(&run);
+    let app = &app;
+    let list = |path: &'static str| async move { app.get(&app.admin, path).await.expect(200).json };
+    let page = list("/api/v1/runs").await;
+    assert_eq!(list("/api/v1/runs").await, page, "read twice alike");
+    assert_eq!(listed(&page, &run_id)["progress"]["done"], 0);
+    let filtered = list("/api/v1/runs?environment=production&limit=5").await;
+    assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
+
+    // An item done: the progress on every page that shows the run.
+    let item = id(&items(&run)[0]);
+    app.set_item(&app.admin, &run_id, &item, "done")
+        .await
+        .expect(200);
+    assert_eq!(
+        listed(&list("/api/v1/runs").await, &run_id)["progress"]["done"],
+        1
+    );
+    assert_eq!(
+        listed(
+            &list("/api/v1/runs?environment=production&limit=5").await,
+            &run_id
+        )["progress"]["done"],
+        1
+    );
+
+    // A new run comes first.
+    let second = id(&app.create_run(&app.admin, "Catalogue", "production").await);
+    let page = list("/api/v1/runs").await;
+    assert_eq!(page["items"][0]["id"], second, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        list("/api/v1/runs?environment=production&limit=5").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Runs written by another process on the same database (a seeding command): the server
+    // heard nothing, and still lists them at once.
+    let store = shipshape_store::Store::connect(&app.db_url, 1).unwrap();
+    store
+        .seed_runs(shipshape_store::EDULIBRA_TEMPLATE_ID, 60, "Seeded")
+        .unwrap();
+    let page = list("/api/v1/runs").await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        50,
+        "a full page now"
+    );
+    assert!(page["next_cursor"].is_string(), "{page}");
+}
+
 shipshape_tests::each_backend!(
     a_change_to_a_run_shows_in_the_next_read,
     a_lock_or_another_live_run_shows_in_a_planned_runs_next_read,
     a_role_change_shows_in_the_team_and_in_what_the_token_may_do,
+    a_change_to_any_run_shows_in_the_next_list_page,
 );

@@ -24,7 +24,7 @@ use std::time::Duration;
 use shipshape_domain::wire::Event;
 use shipshape_store::{Heard, Signal, Store, TokenRecord, UserRecord};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, Versioned};
 use tokio::sync::broadcast;
 
 /// Events read from the log per query.
@@ -39,6 +39,8 @@ pub const HOUSEKEEPING: &str = "housekeeping";
 pub const RUN_VIEWS: usize = 64;
 /// Credentials whose owner is kept in memory.
 pub const CREDENTIALS: usize = 4096;
+/// Pages of the run list kept in memory (the most recently used queries).
+pub const LIST_PAGES: usize = 64;
 
 /// A run as served: its version (the ETag) and its JSON.
 #[derive(Debug)]
@@ -92,6 +94,7 @@ pub struct Bus {
     metrics: Arc<crate::metrics::Metrics>,
     runs: Cache<String, Arc<RunCopy>>,
     credentials: Cache<String, Arc<Known>>,
+    lists: Versioned<String, actix_web::web::Bytes>,
 }
 
 impl Drop for Bus {
@@ -133,6 +136,7 @@ impl Bus {
             metrics,
             runs: Cache::new(RUN_VIEWS),
             credentials: Cache::new(CREDENTIALS),
+            lists: Versioned::new(LIST_PAGES),
         });
         if !store.shares_signals() {
             // One process's database: every commit signals here, at once.
@@ -183,6 +187,12 @@ impl Bus {
     /// Runs as served, kept while nothing they were made from changed.
     pub fn runs(&self) -> &Cache<String, Arc<RunCopy>> {
         &self.runs
+    }
+
+    /// Pages of the run list as served (JSON), each kept with the runs' version it was read
+    /// at (see [`shipshape_store::Store::runs_version`]).
+    pub fn lists(&self) -> &Versioned<String, actix_web::web::Bytes> {
+        &self.lists
     }
 
     /// Who credentials belong to, kept while nothing about their owner changed.

@@ -9,6 +9,10 @@
 //! after that ticket. So a read that raced a change never becomes a copy, and a copy never
 //! outlives a change it heard of. While the bus cannot hear other instances (the listening
 //! connection is lost, or not yet up), no copy is used or made.
+//!
+//! Pages of the run list are kept differently ([`Versioned`]): each with the all-runs log
+//! position it was read at, used only when the database still says that position. That costs
+//! one small read, but holds whatever wrote the database (another instance, a seeding command).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -231,6 +235,76 @@ fn valid(
         && (depends == Depends::Own || ticket >= any)
 }
 
+/// A bounded map of copies, each made at a version of what it was read from (e.g. the
+/// all-runs log position): a copy is good only for a reader that has just read the same
+/// version from the database. Unlike [`Cache`] it needs no signal, so it holds across
+/// instances and processes; it saves the work of a read, not its round trip.
+pub struct Versioned<K, V> {
+    inner: Mutex<HashMap<K, (i64, V, u64)>>,
+    uses: std::sync::atomic::AtomicU64,
+    capacity: usize,
+}
+
+impl<K, V> std::fmt::Debug for Versioned<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Versioned")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> Versioned<K, V> {
+    /// An empty map holding up to `capacity` copies.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(HashMap::new()),
+            uses: std::sync::atomic::AtomicU64::new(0),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (i64, V, u64)>> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn tick(&self) -> u64 {
+        self.uses
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(1)
+    }
+
+    /// The copy under `key` if it was made at `version`.
+    pub fn get(&self, key: &K, version: i64) -> Option<V> {
+        let used = self.tick();
+        let mut inner = self.lock();
+        let entry = inner.get_mut(key)?;
+        if entry.0 != version {
+            return None;
+        }
+        entry.2 = used;
+        Some(entry.1.clone())
+    }
+
+    /// Keeps `value`, read at `version`, unless a copy of a later version is kept already.
+    pub fn put(&self, key: K, version: i64, value: V) {
+        let used = self.tick();
+        let mut inner = self.lock();
+        if inner.get(&key).is_some_and(|e| e.0 > version) {
+            return;
+        }
+        if inner.len() >= self.capacity
+            && !inner.contains_key(&key)
+            && let Some(oldest) = inner
+                .iter()
+                .min_by_key(|(_, e)| e.2)
+                .map(|(k, _)| k.clone())
+        {
+            inner.remove(&oldest);
+        }
+        inner.insert(key, (version, value, used));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +419,37 @@ mod tests {
         }
         c.put("a".into(), "run-a", t, Depends::Own, None, 1);
         assert_eq!(c.get(&"a".into(), now()), None);
+    }
+
+    #[test]
+    fn a_versioned_copy_serves_only_its_own_version() {
+        let v: Versioned<String, u32> = Versioned::new(8);
+        v.put("page".into(), 7, 1);
+        assert_eq!(v.get(&"page".into(), 7), Some(1));
+        assert_eq!(v.get(&"page".into(), 8), None);
+        assert_eq!(v.get(&"other".into(), 7), None);
+    }
+
+    #[test]
+    fn a_versioned_copy_is_not_replaced_by_an_older_read() {
+        let v: Versioned<String, u32> = Versioned::new(8);
+        v.put("page".into(), 9, 2);
+        v.put("page".into(), 8, 1);
+        assert_eq!(v.get(&"page".into(), 9), Some(2));
+        v.put("page".into(), 10, 3);
+        assert_eq!(v.get(&"page".into(), 10), Some(3));
+        assert_eq!(v.get(&"page".into(), 9), None);
+    }
+
+    #[test]
+    fn the_least_recently_used_versioned_copy_makes_room() {
+        let v: Versioned<String, u32> = Versioned::new(2);
+        v.put("a".into(), 1, 1);
+        v.put("b".into(), 1, 2);
+        assert_eq!(v.get(&"a".into(), 1), Some(1));
+        v.put("c".into(), 1, 3);
+        assert_eq!(v.get(&"b".into(), 1), None);
+        assert_eq!(v.get(&"a".into(), 1), Some(1));
+        assert_eq!(v.get(&"c".into(), 1), Some(3));
     }
 }

@@ -109,6 +109,18 @@ pub(crate) fn next_position(conn: &mut AnyConnection) -> StoreResult<i64> {
     .get_result(conn)?)
 }
 
+/// The all-runs log position now (the last one given out).
+pub(crate) fn head(conn: &mut AnyConnection) -> StoreResult<i64> {
+    Ok(h::table.find(1).select(h::position).get_result(conn)?)
+}
+
+/// Moves the all-runs log position on without an event, for a change to the runs that
+/// appends none to the stream (a seeded batch): what was read of the runs before is stale.
+pub(crate) fn runs_changed(conn: &mut AnyConnection) -> StoreResult<()> {
+    next_position(conn)?;
+    publish(conn, Signal::Events(String::new()))
+}
+
 /// An event and its position in the all-runs log; `event` is `None` for a stored event that
 /// does not decode (`shipshape audit verify` reports it; a stream passes over it).
 #[derive(Debug, Clone)]
@@ -176,7 +188,15 @@ impl Store {
 
     /// The position of the last event of the all-runs log (0 when there is none).
     pub fn log_head(&self) -> StoreResult<i64> {
-        self.query(|conn| Ok(h::table.find(1).select(h::position).get_result(conn)?))
+        self.query(head)
+    }
+
+    /// A number that moves whenever a run or one of its items changes: the all-runs log
+    /// position (every such change appends an event; a seeded batch, whose events have no
+    /// position, moves it too). What is read of the runs at one value is the same at the next
+    /// read of that value.
+    pub fn runs_version(&self) -> StoreResult<i64> {
+        self.query(head)
     }
 
     /// Up to `limit` events after position `after`, in order, of every run or of `runs`.

@@ -370,6 +370,8 @@ impl Store {
                     // finished run, these included.
                     crate::insights::rebuild_rollups(conn)?;
                 }
+                // What was read of the runs (a page of the list) is stale now.
+                crate::live::runs_changed(conn)?;
                 Ok(())
             })?;
             done += batch;

@@ -93,8 +93,16 @@ impl Store {
 
     /// A page of runs, newest first.
     pub fn list_runs(&self, filter: &ListRunsFilter) -> StoreResult<RunPage> {
+        Ok(self.list_runs_at(filter)?.1)
+    }
+
+    /// A page of runs, newest first, with the all-runs log position it shows the runs at
+    /// (read first, in the same snapshot: every change to a run or its items moves it, see
+    /// [`Store::runs_version`]).
+    pub fn list_runs_at(&self, filter: &ListRunsFilter) -> StoreResult<(i64, RunPage)> {
         let after = filter.cursor.as_deref().map(decode_cursor).transpose()?;
         self.read(|conn| {
+            let version = crate::live::head(conn)?;
             let mut q = r::table.select(RunRow::as_select()).into_boxed();
             if let Some(s) = filter.status {
                 q = q.filter(r::status.eq(s.as_str()));
@@ -149,7 +157,7 @@ impl Store {
                 (true, Some(last)) => Some(encode_cursor(last.created_at, &last.id)),
                 _ => None,
             };
-            Ok(RunPage { items, next_cursor })
+            Ok((version, RunPage { items, next_cursor }))
         })
     }
 
