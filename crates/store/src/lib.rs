@@ -413,11 +413,26 @@ impl Store {
     }
 }
 
+/// Runs `$body` with `$c` bound to the connection of its own backend. diesel's multi-backend
+/// connection writes out the SQL of every query to find its kept preparation; each backend's
+/// own connection finds it by the query's type. For the statements of the hot paths.
+macro_rules! native {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::AnyConnection::Sqlite($c) => $body,
+            $crate::AnyConnection::Postgresql($c) => $body,
+        }
+    };
+}
+pub(crate) use native;
+
 /// A statement whose SQL is the same at every execution, so its preparation may be kept.
 ///
 /// diesel keeps no `UPDATE`'s preparation (a changeset may leave out `None` fields, so the
 /// SQL can vary); an `UPDATE` whose `SET` is a fixed list of `column.eq(value)` never varies,
-/// and on the hot paths preparing it afresh each time costs more than running it.
+/// and on the hot paths preparing it afresh each time costs more than running it. Run it with
+/// `RETURNING` (`get_result`, `load`): `execute` hands diesel the statement by reference,
+/// and diesel then asks the `UPDATE` inside, which says no.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fixed<Q>(pub(crate) Q);
 

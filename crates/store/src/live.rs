@@ -101,17 +101,20 @@ pub(crate) fn take_pending() -> Vec<Signal> {
 /// The next position of the all-runs log: taken from the one counter row, which the
 /// transaction then holds until it commits.
 pub(crate) fn next_position(conn: &mut AnyConnection) -> StoreResult<i64> {
-    Ok(crate::Fixed(
+    Ok(crate::native!(conn, |c| crate::Fixed(
         diesel::update(h::table.find(1))
             .set(h::position.eq(h::position + 1))
             .returning(h::position),
     )
-    .get_result(conn)?)
+    .get_result(c))?)
 }
 
 /// The all-runs log position now (the last one given out).
 pub(crate) fn head(conn: &mut AnyConnection) -> StoreResult<i64> {
-    Ok(h::table.find(1).select(h::position).get_result(conn)?)
+    Ok(crate::native!(conn, |c| h::table
+        .find(1)
+        .select(h::position)
+        .get_result(c))?)
 }
 
 /// Moves the all-runs log position on without an event, for a change to the runs that

@@ -108,19 +108,19 @@ pub(super) fn append_event_to(
     data: EventData,
     also: &[String],
 ) -> StoreResult<i64> {
-    let seq: i64 = crate::Fixed(
+    let seq: i64 = crate::native!(conn, |c| crate::Fixed(
         diesel::update(r::table.find(run_id))
             .set((r::last_seq.eq(r::last_seq + 1), r::updated_at.eq(at)))
             .returning(r::last_seq),
     )
-    .get_result(conn)?;
+    .get_result(c))?;
     let prev_hash = if seq == 1 {
         GENESIS.to_owned()
     } else {
-        let mut prev: Option<String> = ev::table
+        let mut prev: Option<String> = crate::native!(conn, |c| ev::table
             .find((run_id, seq - 1))
             .select(ev::hash)
-            .get_result(conn)?;
+            .get_result(c))?;
         if prev.is_none() {
             // Written before the log was chained and not yet chained at start-up.
             chain_run(conn, run_id)?;
@@ -156,19 +156,20 @@ pub(super) fn append_event_to(
     crate::webhooks::enqueue_for_event(conn, &event, at, also)?;
     let position = crate::live::next_position(conn)?;
     crate::live::publish(conn, crate::live::Signal::Events(run_id.to_owned()))?;
-    diesel::insert_into(ev::table)
+    let payload = body["payload"].to_string();
+    crate::native!(conn, |c| diesel::insert_into(ev::table)
         .values((
             ev::run_id.eq(run_id),
             ev::seq.eq(seq),
             ev::event_type.eq(event_type.as_str()),
             ev::actor.eq(actor),
             ev::at.eq(at),
-            ev::payload.eq(body["payload"].to_string()),
+            ev::payload.eq(&payload),
             ev::prev_hash.eq(&prev_hash),
             ev::hash.eq(&hash),
             ev::position.eq(position),
         ))
-        .execute(conn)?;
+        .execute(c))?;
     Ok(seq)
 }
 

@@ -117,9 +117,9 @@ fn update_item_of(
         worked_by: plan.worked_by.clone(),
         ..item.clone()
     };
-    let updated = crate::Fixed(
-        diesel::update(ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version)))).set(
-            (
+    let updated = crate::native!(conn, |c| crate::Fixed(
+        diesel::update(ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version))))
+            .set((
                 ri::status.eq(&fresh.status),
                 ri::started_at.eq(fresh.started_at),
                 ri::finished_at.eq(fresh.finished_at),
@@ -132,11 +132,14 @@ fn update_item_of(
                 ri::updated_by.eq(&fresh.updated_by),
                 ri::updated_at.eq(fresh.updated_at),
                 ri::worked_by.eq(&fresh.worked_by),
-            ),
-        ),
+            ),)
+            // With RETURNING the kept preparation is used (diesel checks a bare UPDATE run by
+            // `execute` as if it could vary).
+            .returning(ri::version),
     )
-    .execute(conn)?;
-    if updated != 1 {
+    .get_result::<i64>(c)
+    .optional())?;
+    if updated.is_none() {
         let current = ri::table
             .find(item_id)
             .select(ri::version)

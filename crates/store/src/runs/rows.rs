@@ -495,26 +495,26 @@ pub(super) fn load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Ru
 /// concurrently; SQLite has one writer anyway). Fails with `NotFound` for an unknown run.
 /// [`lock_run`] and [`load_run`] in one statement: the run as locked.
 pub(super) fn lock_and_load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<RunRow> {
-    crate::Fixed(
+    crate::native!(conn, |c| crate::Fixed(
         diesel::update(r::table.find(run_id))
             .set(r::last_seq.eq(r::last_seq))
-            // The row's columns in its fields' order (the multi-backend connection takes a
-            // plain column list after RETURNING, not a selection by type).
-            .returning(<RunRow as Selectable<crate::db::MultiBackend>>::construct_selection()),
+            .returning(RunRow::as_select()),
     )
-    .get_result::<RunRow>(conn)
-    .optional()?
+    .get_result::<RunRow>(c)
+    .optional())?
     .ok_or(StoreError::NotFound("run"))
 }
 
 pub(super) fn lock_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
-    let locked =
-        crate::Fixed(diesel::update(r::table.find(run_id)).set(r::last_seq.eq(r::last_seq)))
-            .execute(conn)?;
-    if locked == 0 {
-        return Err(StoreError::NotFound("run"));
-    }
-    Ok(())
+    crate::native!(conn, |c| crate::Fixed(
+        diesel::update(r::table.find(run_id))
+            .set(r::last_seq.eq(r::last_seq))
+            .returning(r::last_seq),
+    )
+    .get_result::<i64>(c)
+    .optional())?
+    .map(|_| ())
+    .ok_or(StoreError::NotFound("run"))
 }
 
 pub(super) fn load_items(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<ItemRow>> {
@@ -535,11 +535,11 @@ pub(super) fn load_signoffs(
     let valid = so::run_id.eq(run_id).and(so::invalidated_at.is_null());
     let order = (so::signed_at.asc(), so::id.asc());
     Ok(match item_id {
-        Some(item) => so::table
+        Some(item) => crate::native!(conn, |c| so::table
             .filter(valid.and(so::item_id.eq(item)))
             .order(order)
             .select(SignoffRow::as_select())
-            .load(conn)?,
+            .load(c))?,
         None => so::table
             .filter(valid)
             .order(order)
@@ -549,19 +549,20 @@ pub(super) fn load_signoffs(
 }
 
 pub(super) fn load_members(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Vec<RunMember>> {
-    let rows: Vec<(String, String, String, String, String, NaiveDateTime)> = m::table
-        .inner_join(u::table)
-        .filter(m::run_id.eq(run_id))
-        .order((m::added_at.asc(), u::username.asc()))
-        .select((
-            m::user_id,
-            u::username,
-            u::role,
-            m::run_role,
-            m::added_by,
-            m::added_at,
-        ))
-        .load(conn)?;
+    let rows: Vec<(String, String, String, String, String, NaiveDateTime)> =
+        crate::native!(conn, |c| m::table
+            .inner_join(u::table)
+            .filter(m::run_id.eq(run_id))
+            .order((m::added_at.asc(), u::username.asc()))
+            .select((
+                m::user_id,
+                u::username,
+                u::role,
+                m::run_role,
+                m::added_by,
+                m::added_at,
+            ))
+            .load(c))?;
     rows.into_iter()
         .map(|(user_id, username, role, run_role, added_by, added_at)| {
             Ok(RunMember {
@@ -585,12 +586,12 @@ pub(super) fn load_item(
     run_id: &str,
     item_id: &str,
 ) -> StoreResult<ItemRow> {
-    ri::table
+    crate::native!(conn, |c| ri::table
         .filter(ri::id.eq(item_id).and(ri::run_id.eq(run_id)))
         .select(ItemRow::as_select())
-        .get_result(conn)
-        .optional()?
-        .ok_or(StoreError::NotFound("item"))
+        .get_result(c)
+        .optional())?
+    .ok_or(StoreError::NotFound("item"))
 }
 
 pub(super) fn load_decisions(
