@@ -54,7 +54,8 @@ impl Signal {
         }
     }
 
-    fn notification(&self) -> (&'static str, &str) {
+    /// The `NOTIFY` channel and payload of the signal.
+    pub(crate) fn notification(&self) -> (&'static str, &str) {
         match self {
             Signal::Events(run) => (EVENTS_CHANNEL, run),
             Signal::Access(user) => (ACCESS_CHANNEL, user),
@@ -84,13 +85,18 @@ pub(crate) fn publish(conn: &mut AnyConnection, signal: Signal) -> StoreResult<(
             .bind::<Text, _>(payload)
             .execute(conn)?;
     }
+    publish_here(signal);
+    Ok(())
+}
+
+/// The in-process half of [`publish`], for a statement that sent the `NOTIFY` itself.
+pub(crate) fn publish_here(signal: Signal) {
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
         if !p.contains(&signal) {
             p.push(signal);
         }
     });
-    Ok(())
 }
 
 /// Forgets the signals of a transaction that is starting (or that rolled back).

@@ -108,19 +108,22 @@ pub(super) fn append_event_to(
     data: EventData,
     also: &[String],
 ) -> StoreResult<i64> {
-    let seq: i64 = crate::native!(conn, |c| crate::Fixed(
-        diesel::update(r::table.find(run_id))
-            .set((r::last_seq.eq(r::last_seq + 1), r::updated_at.eq(at)))
-            .returning(r::last_seq),
+    // The run's next sequence number and the hash of its last event, in one statement.
+    // (`Fixed`: diesel would prepare a raw query afresh at every execution.)
+    let Next { seq, prev } = crate::Fixed(
+        diesel::sql_query(
+            "UPDATE runs SET last_seq = last_seq + 1, updated_at = $1 WHERE id = $2 \
+         RETURNING last_seq AS seq, (SELECT e.hash FROM run_events e \
+         WHERE e.run_id = runs.id AND e.seq = runs.last_seq - 1) AS prev",
+        )
+        .bind::<diesel::sql_types::Timestamp, _>(at)
+        .bind::<diesel::sql_types::Text, _>(run_id),
     )
-    .get_result(c))?;
+    .get_result(conn)?;
     let prev_hash = if seq == 1 {
         GENESIS.to_owned()
     } else {
-        let mut prev: Option<String> = crate::native!(conn, |c| ev::table
-            .find((run_id, seq - 1))
-            .select(ev::hash)
-            .get_result(c))?;
+        let mut prev = prev;
         if prev.is_none() {
             // Written before the log was chained and not yet chained at start-up.
             chain_run(conn, run_id)?;
@@ -154,9 +157,36 @@ pub(super) fn append_event_to(
         ..event
     };
     crate::webhooks::enqueue_for_event(conn, &event, at, also)?;
-    let position = crate::live::next_position(conn)?;
-    crate::live::publish(conn, crate::live::Signal::Events(run_id.to_owned()))?;
     let payload = body["payload"].to_string();
+    let signal = crate::live::Signal::Events(run_id.to_owned());
+    if let AnyConnection::Postgresql(c) = conn {
+        // The all-runs position, the event and its NOTIFY in one round trip.
+        let (channel, notice) = signal.notification();
+        crate::Fixed(
+            diesel::sql_query(
+                "WITH p AS (UPDATE event_log_head SET position = position + 1 WHERE id = 1 \
+             RETURNING position), \
+             e AS (INSERT INTO run_events \
+             (run_id, seq, event_type, actor, at, payload, prev_hash, hash, position) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, p.position FROM p RETURNING seq) \
+             SELECT e.seq FROM e CROSS JOIN pg_notify($9, $10) AS n",
+            )
+            .bind::<diesel::sql_types::Text, _>(run_id)
+            .bind::<diesel::sql_types::BigInt, _>(seq)
+            .bind::<diesel::sql_types::Text, _>(event_type.as_str())
+            .bind::<diesel::sql_types::Text, _>(actor)
+            .bind::<diesel::sql_types::Timestamp, _>(at)
+            .bind::<diesel::sql_types::Text, _>(&payload)
+            .bind::<diesel::sql_types::Text, _>(&prev_hash)
+            .bind::<diesel::sql_types::Text, _>(&hash)
+            .bind::<diesel::sql_types::Text, _>(channel)
+            .bind::<diesel::sql_types::Text, _>(notice),
+        )
+        .get_result::<Appended>(c)?;
+        crate::live::publish_here(signal);
+        return Ok(seq);
+    }
+    let position = crate::live::next_position(conn)?;
     crate::native!(conn, |c| diesel::insert_into(ev::table)
         .values((
             ev::run_id.eq(run_id),
@@ -170,7 +200,29 @@ pub(super) fn append_event_to(
             ev::position.eq(position),
         ))
         .execute(c))?;
+    crate::live::publish_here(signal);
     Ok(seq)
+}
+
+/// What [`append_event_to`] reads back when it takes the run's next sequence number.
+#[derive(QueryableByName)]
+struct Next {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+    /// The hash of the event before (`None` before the first, or for one not yet chained).
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    prev: Option<String>,
+}
+
+/// The event appended.
+#[derive(QueryableByName)]
+struct Appended {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    #[expect(
+        dead_code,
+        reason = "the row says the insert happened; its value is known"
+    )]
+    seq: i64,
 }
 
 /// Chains a run's events that were written before the log was chained, in order, after
