@@ -190,7 +190,7 @@ impl Bus {
     }
 
     /// Pages of the run list as served (JSON), each kept with the runs' version it was read
-    /// at (see [`shipshape_store::Store::runs_version`]).
+    /// at (see [`shipshape_store::Store::log_head`]).
     pub fn lists(&self) -> &Versioned<String, actix_web::web::Bytes> {
         &self.lists
     }

@@ -195,16 +195,11 @@ impl Store {
         }
     }
 
-    /// The position of the last event of the all-runs log (0 when there is none).
+    /// The all-runs log position: that of the last event (0 when there is none), or past it
+    /// when a seeded batch moved it without an event. It moves whenever a run or one of its
+    /// items changes, so it also versions what is read of the runs: what is read at one value
+    /// is the same at the next read of that value.
     pub fn log_head(&self) -> StoreResult<i64> {
-        self.query(head)
-    }
-
-    /// A number that moves whenever a run or one of its items changes: the all-runs log
-    /// position (every such change appends an event; a seeded batch, whose events have no
-    /// position, moves it too). What is read of the runs at one value is the same at the next
-    /// read of that value.
-    pub fn runs_version(&self) -> StoreResult<i64> {
         self.query(head)
     }
 

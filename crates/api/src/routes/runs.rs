@@ -80,7 +80,7 @@ pub async fn list_runs(
     let bus = state.bus.clone();
     let key = format!("{filter:?}");
     let page = blocking(&state, move |s| {
-        if let Some(page) = bus.lists().get(&key, s.runs_version()?) {
+        if let Some(page) = bus.lists().get(&key, s.log_head()?) {
             return Ok(page);
         }
         let (version, page) = s.list_runs_at(&filter)?;

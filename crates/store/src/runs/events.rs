@@ -110,7 +110,7 @@ pub(super) fn append_event_to(
 ) -> StoreResult<i64> {
     // The run's next sequence number and the hash of its last event, in one statement.
     // (`Fixed`: diesel would prepare a raw query afresh at every execution.)
-    let Next { seq, prev } = crate::Fixed(
+    let Next { seq, mut prev } = crate::Fixed(
         diesel::sql_query(
             "UPDATE runs SET last_seq = last_seq + 1, updated_at = $1 WHERE id = $2 \
          RETURNING last_seq AS seq, (SELECT e.hash FROM run_events e \
@@ -123,7 +123,6 @@ pub(super) fn append_event_to(
     let prev_hash = if seq == 1 {
         GENESIS.to_owned()
     } else {
-        let mut prev = prev;
         if prev.is_none() {
             // Written before the log was chained and not yet chained at start-up.
             chain_run(conn, run_id)?;

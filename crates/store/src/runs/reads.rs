@@ -98,7 +98,7 @@ impl Store {
 
     /// A page of runs, newest first, with the all-runs log position it shows the runs at
     /// (read first, in the same snapshot: every change to a run or its items moves it, see
-    /// [`Store::runs_version`]).
+    /// [`Store::log_head`]).
     pub fn list_runs_at(&self, filter: &ListRunsFilter) -> StoreResult<(i64, RunPage)> {
         let after = filter.cursor.as_deref().map(decode_cursor).transpose()?;
         self.read(|conn| {
