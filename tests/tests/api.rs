@@ -281,7 +281,7 @@ on_both_backends! {
 
         let run = app.run(&rm, &id).await;
         assert_eq!(run["status"], "rolling_back");
-        assert_eq!(run["progress"]["not_applicable"], 0, "the post-contingency review now applies");
+        assert_eq!(run["progress"]["not_applicable"], 2, "the post-contingency review now applies, the 2 success-only items no longer do");
         let log = app.events(&id).await;
         let last = log.last().unwrap();
         assert_eq!(last["type"], "decision_recorded");
@@ -292,8 +292,17 @@ on_both_backends! {
         assert_eq!(run["status"], "rolled_back");
 
         let refused = app.transition(&rm, &id, "close").await.expect_problem(409, "gate_blocked");
-        assert_eq!(item_blocker_refs(&refused.json).len(), 7, "5 close items and the 2 post-contingency items");
-        assert_eq!(item_blocker_refs(&refused.json), refs_with_gate(&run, "close", false));
+        assert_eq!(
+            item_blocker_refs(&refused.json).len(),
+            5,
+            "3 close items (retrospective) and the 2 post-contingency items; not the 2 that state a success"
+        );
+        assert_eq!(item_blocker_refs(&refused.json), refs_with_gate(&run, "close", true));
+        let success_only: Vec<Value> = items(&run).into_iter().filter(|i| i["applies"] == "after_success").collect();
+        assert_eq!(success_only.len(), 2);
+        assert!(success_only[0]["title"].as_str().unwrap().starts_with("Successful deployment"), "{}", success_only[0]);
+        assert!(success_only.iter().all(|i| i["applicable"] == false && i["status"] == "pending"));
+        assert_eq!(run["progress"]["not_applicable"], 2, "the 2 success-only items");
 
         // A finished run stays editable only for close-gated items.
         let deploy_item = items(&run).into_iter().find(|i| i["gate"] == "verify").unwrap();

@@ -43,8 +43,8 @@
 //!   an item that are indented by at least two spaces are the item's guidance (two spaces of
 //!   indentation are removed; blank lines between them are kept).
 //! - An item's annotation may hold `gate=deploy|verify|complete|close` (default `complete`:
-//!   the stage transition the item must be finished before), `applies=always|after_rollback`
-//!   (default `always`), `kind=manual|approval` (default `manual`),
+//!   the stage transition the item must be finished before), `applies=always|after_rollback|after_success`
+//!   (default `always`; `after_success`: not for a run that rolled back or was aborted), `kind=manual|approval` (default `manual`),
 //!   `approvers=ROLE,ROLE,…` (approval items: one distinct signer per listed role; default
 //!   one `approver`), `role=admin|release_manager|engineer|approver|viewer` (default none) and the flag
 //!   `optional` (default: the item is required), and `evidence=required` (the item is done
@@ -847,7 +847,7 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
         .parsed("gate", Gate::parse, "deploy, verify, complete or close")?
         .unwrap_or(Gate::Complete);
     let applies = note
-        .parsed("applies", Applicability::parse, "always or after_rollback")?
+        .parsed("applies", Applicability::parse, "always, after_rollback or after_success")?
         .unwrap_or_default();
     let kind = note
         .parsed("kind", ItemKind::parse, "manual, approval or probe")?

@@ -672,6 +672,8 @@ pub fn item_applies(applies: Applicability, status: RunStatus) -> bool {
     match applies {
         Applicability::Always => true,
         Applicability::AfterRollback => status.has_rolled_back(),
+        // Until the outcome is known a success is still the plan, so the item counts.
+        Applicability::AfterSuccess => !status.has_rolled_back() && status != RunStatus::Aborted,
     }
 }
 

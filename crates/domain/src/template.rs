@@ -60,6 +60,9 @@ pub enum Applicability {
     Always,
     /// Only a run that rolled back (e.g. the post-contingency review).
     AfterRollback,
+    /// Only a run that did not roll back or abort: statements that are true only of a
+    /// successful deployment (e.g. "successful deployment … communicated").
+    AfterSuccess,
 }
 
 impl Applicability {
@@ -68,13 +71,18 @@ impl Applicability {
         match self {
             Applicability::Always => "always",
             Applicability::AfterRollback => "after_rollback",
+            Applicability::AfterSuccess => "after_success",
         }
     }
 
     /// Parses the wire and Markdown spelling.
     pub fn parse(s: &str) -> Option<Self> {
-        [Applicability::Always, Applicability::AfterRollback]
-            .into_iter()
+        [
+            Applicability::Always,
+            Applicability::AfterRollback,
+            Applicability::AfterSuccess,
+        ]
+        .into_iter()
             .find(|a| a.as_str() == s)
     }
 }
@@ -195,7 +203,7 @@ pub struct ItemSpec {
     pub guidance: Option<String>,
     /// The stage transition this item must be finished before.
     pub gate: Gate,
-    /// Whether the item applies to every run or only after a rollback.
+    /// Whether the item applies to every run, only after a rollback, or only after a success.
     #[serde(default)]
     pub applies: Applicability,
     /// Whether the gate waits for this item (skipping a required item is a waiver).

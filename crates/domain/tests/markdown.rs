@@ -170,7 +170,7 @@ fn the_built_in_template_stripped_of_annotations_is_the_seed() {
 
 #[test]
 fn the_built_in_template_gates_follow_the_design_table() {
-    use Applicability::{AfterRollback, Always};
+    use Applicability::{AfterRollback, AfterSuccess, Always};
     use Gate::{Close, Complete, Deploy, Verify};
     let t = built_in();
     // (part, section) → the gate and applicability of each of its items, per DESIGN §1.
@@ -187,7 +187,7 @@ fn the_built_in_template_gates_follow_the_design_table() {
         (1, 2, &[(Verify, Always); 2]),
         (2, 0, &[(Complete, Always); 3]),
         (2, 1, &[(Complete, Always); 2]),
-        (2, 2, &[(Close, Always); 2]),
+        (2, 2, &[(Close, AfterSuccess); 2]),
         (2, 3, &[(Close, Always); 3]),
         (3, 0, &[(Deploy, Always); 2]),
         (3, 1, &[(Deploy, Always); 2]),
@@ -208,7 +208,8 @@ fn the_built_in_template_gates_follow_the_design_table() {
     assert_eq!(count(Deploy, Always), 18);
     assert_eq!(count(Verify, Always), 3);
     assert_eq!(count(Complete, Always), 5);
-    assert_eq!(count(Close, Always), 5);
+    assert_eq!(count(Close, Always), 3);
+    assert_eq!(count(Close, AfterSuccess), 2);
     assert_eq!(count(Close, AfterRollback), 2);
     assert_eq!(t.item_count(), 33);
 }
@@ -553,7 +554,11 @@ fn item() -> impl Strategy<Value = ItemSpec> {
         line(),
         prop::option::of(text()),
         prop::sample::select(Gate::ALL.to_vec()),
-        prop::sample::select(vec![Applicability::Always, Applicability::AfterRollback]),
+        prop::sample::select(vec![
+            Applicability::Always,
+            Applicability::AfterRollback,
+            Applicability::AfterSuccess,
+        ]),
         any::<bool>(),
         prop::sample::select(vec![ItemKind::Manual, ItemKind::Approval, ItemKind::Probe]),
         prop::option::of(prop::sample::select(Role::ALL.to_vec())),

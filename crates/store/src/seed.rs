@@ -230,12 +230,11 @@ impl Store {
                             .then_some(stage_start)
                     };
                     for (position, (pi, si, ii, spec)) in specs.iter().enumerate() {
-                        let applies = match spec.applies {
-                            Applicability::Always => true,
-                            Applicability::AfterRollback => status == RunStatus::RolledBack,
-                        };
-                        let worked = if spec.applies == Applicability::AfterRollback {
-                            applies.then_some(finished)
+                        let applies = shipshape_domain::run::item_applies(spec.applies, status);
+                        let worked = if !applies {
+                            None
+                        } else if spec.applies == Applicability::AfterRollback {
+                            Some(finished)
                         } else {
                             reached(spec.gate)
                         };
