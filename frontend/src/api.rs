@@ -102,13 +102,49 @@ fn json_body<B: Serialize>(body: &B) -> ApiResult<Option<Body>> {
         .map_err(|_| ApiError::network())
 }
 
-async fn send(
+thread_local! {
+    /// A read started before the screen that wants it was loaded: its path and the pending
+    /// `fetch` (see [`prefetch`]).
+    static EARLY: std::cell::RefCell<Option<(String, f64, js_sys::Promise)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Starts reading `path` now, for the screen whose module is still on its way: its first
+/// `GET` of that path takes this answer instead of asking again. The screen's data and its
+/// code then arrive side by side, not one after the other.
+pub fn prefetch(path: &str) {
+    if session::token().is_none() {
+        return;
+    }
+    if let Ok(pending) = start("GET", path, None, None, "application/json") {
+        let at = js_sys::Date::now();
+        EARLY.with_borrow_mut(|early| *early = Some((path.to_owned(), at, pending)));
+    }
+}
+
+/// The answer of a read [`prefetch`] started for `path`, once, and only while it is fresh
+/// (a screen that never came, its module not fetched, leaves an answer nobody should read).
+fn early(path: &str) -> Option<js_sys::Promise> {
+    EARLY.with_borrow_mut(|early| {
+        let fresh = early
+            .as_ref()
+            .is_some_and(|(p, at, _)| p == path && js_sys::Date::now() - at < 10_000.0);
+        if fresh {
+            early.take().map(|(_, _, pending)| pending)
+        } else {
+            None
+        }
+    })
+}
+
+/// Starts a request: the browser's `fetch` promise.
+fn start(
     method: &str,
     path: &str,
     body: Option<Body>,
     if_match: Option<i64>,
     accept: &str,
-) -> ApiResult<web_sys::Response> {
+) -> ApiResult<js_sys::Promise> {
     let window = web_sys::window().ok_or_else(ApiError::network)?;
     let headers = web_sys::Headers::new().map_err(|_| ApiError::network())?;
     let _ = headers.set("Accept", accept);
@@ -136,7 +172,22 @@ async fn send(
     let url = format!("{BASE}{path}");
     let request =
         web_sys::Request::new_with_str_and_init(&url, &init).map_err(|_| ApiError::network())?;
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_request(&request))
+    Ok(window.fetch_with_request(&request))
+}
+
+async fn send(
+    method: &str,
+    path: &str,
+    body: Option<Body>,
+    if_match: Option<i64>,
+    accept: &str,
+) -> ApiResult<web_sys::Response> {
+    let token = session::token();
+    let pending = match early(path).filter(|_| method == "GET") {
+        Some(pending) => pending,
+        None => start(method, path, body, if_match, accept)?,
+    };
+    let response: web_sys::Response = JsFuture::from(pending)
         .await
         .map_err(|_| ApiError::network())?
         .dyn_into()

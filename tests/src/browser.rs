@@ -280,3 +280,29 @@ impl Drop for Browser {
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
+
+/// The CSS selector of the checklist row of the item with this reference (`1.2.3`).
+pub fn row(reference: &str) -> String {
+    format!("li[data-ref='{reference}']")
+}
+
+/// The item of a run (its JSON) with this reference.
+pub fn item(run: &Value, reference: &str) -> Value {
+    crate::items(run)
+        .into_iter()
+        .find(|i| i["reference"] == reference)
+        .unwrap_or_else(|| panic!("no item {reference}"))
+}
+
+/// A started EduLibra run to production (its JSON), and its id.
+pub async fn started_run(app: &TestApp) -> (Value, String) {
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let run_id = run["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a run id: {run}"))
+        .to_owned();
+    app.transition(&app.admin, &run_id, "start")
+        .await
+        .expect(200);
+    (run, run_id)
+}

@@ -782,6 +782,32 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Defines each named browser test (`async fn name(backend: Backend)`) on SQLite and
+/// PostgreSQL, each taking its turn with the browser (see [`browser::take_turn`]).
+#[macro_export]
+macro_rules! in_the_browser {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let _turn = $crate::browser::take_turn().await;
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let _turn = $crate::browser::take_turn().await;
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
 /// Defines each named test function (`async fn name(backend: Backend)`) twice: once on
 /// SQLite (`sqlite::name`), once on PostgreSQL (`postgres::name`).
 #[macro_export]

@@ -17,7 +17,7 @@
 )]
 
 use serde_json::{Value, json};
-use shipshape_tests::browser::Browser;
+use shipshape_tests::browser::{Browser, item, row, started_run};
 use shipshape_tests::receiver::Receiver;
 use shipshape_tests::{ADMIN_PASSWORD, Backend, EDULIBRA, TestApp, USER_PASSWORD, items};
 
@@ -28,23 +28,6 @@ fn reference(run: &Value, title_prefix: &str) -> String {
         .find(|i| i["title"].as_str().unwrap().starts_with(title_prefix))
         .map(|i| i["reference"].as_str().unwrap().to_owned())
         .unwrap()
-}
-
-fn item(run: &Value, reference: &str) -> Value {
-    items(run)
-        .into_iter()
-        .find(|i| i["reference"] == reference)
-        .unwrap()
-}
-
-/// A started EduLibra run to production, and its id.
-async fn started_run(app: &TestApp) -> (Value, String) {
-    let run = app.create_run(&app.admin, "EduLibra", "production").await;
-    let run_id = run["id"].as_str().unwrap().to_owned();
-    app.transition(&app.admin, &run_id, "start")
-        .await
-        .expect(200);
-    (run, run_id)
 }
 
 /// Ends the browser's session on the server (as expiry or a sign-out elsewhere would).
@@ -68,10 +51,6 @@ async fn page_is_current(app: &TestApp, b: &Browser, run_id: &str) {
     let version = app.run(&app.admin, run_id).await["version"].clone();
     b.find(&format!(".run-head[data-version='{version}']"))
         .await;
-}
-
-fn row(reference: &str) -> String {
-    format!("li[data-ref='{reference}']")
 }
 
 async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
@@ -181,12 +160,20 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     );
     assert_eq!(app.run(&app.admin, &run_id).await["status"], "preparing");
 
-    // Sign off an approval item (the admin did not work on it).
+    // Sign off an approval item (the admin did not work on it): the form opens on demand.
     let migration = reference(&run, "Data migration scripts");
+    b.click(&format!("{} button.sign-off", row(&migration)))
+        .await;
     b.click(&format!("{} button.approve", row(&migration)))
         .await;
     b.wait_text(&format!("{} .approval-state", row(&migration)), "Approved")
         .await;
+    assert!(
+        b.text(&format!("{} button.sign-off", row(&migration)))
+            .await
+            .is_none(),
+        "one who has signed is not offered to sign again"
+    );
     b.wait_text(&format!("{} .badge", row(&migration)), "Done")
         .await;
     let run = app.run(&app.admin, &run_id).await;
@@ -1415,30 +1402,7 @@ async fn insights_draw_the_history_as_charts_with_tables_and_the_runs_behind_an_
     b.quit().await;
 }
 
-macro_rules! in_the_browser {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let _turn = shipshape_tests::browser::take_turn().await;
-                    super::$name(shipshape_tests::Backend::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let _turn = shipshape_tests::browser::take_turn().await;
-                    super::$name(shipshape_tests::Backend::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
-in_the_browser!(
+shipshape_tests::in_the_browser!(
     insights_draw_the_history_as_charts_with_tables_and_the_runs_behind_an_item,
     environments_are_kept_locked_and_frozen_and_the_calendar_shows_them,
     a_release_team_works_a_run_through_to_a_rollback,

@@ -847,7 +847,11 @@ fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
         .parsed("gate", Gate::parse, "deploy, verify, complete or close")?
         .unwrap_or(Gate::Complete);
     let applies = note
-        .parsed("applies", Applicability::parse, "always, after_rollback or after_success")?
+        .parsed(
+            "applies",
+            Applicability::parse,
+            "always, after_rollback or after_success",
+        )?
         .unwrap_or_default();
     let kind = note
         .parsed("kind", ItemKind::parse, "manual, approval or probe")?

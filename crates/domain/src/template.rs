@@ -83,7 +83,7 @@ impl Applicability {
             Applicability::AfterSuccess,
         ]
         .into_iter()
-            .find(|a| a.as_str() == s)
+        .find(|a| a.as_str() == s)
     }
 }
 

@@ -23,7 +23,7 @@ pub(super) fn Checklist() -> impl IntoView {
         })
     });
     view! {
-        <section class="panel checklist" aria-labelledby="checklist-h">
+        <section class="panel checklist" id="checklist" tabindex="-1" aria-labelledby="checklist-h">
             <h2 id="checklist-h">"Checklist"</h2>
             <For each=move || parts.get() key=|p| p.clone() let:part>
                 <div class="part">
@@ -122,18 +122,35 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
     let skipping = RwSignal::new(false);
     // The version the skip was chosen on: the reason takes a while to type.
     let skip_base = RwSignal::new(0_i64);
-    let comment = RwSignal::new(String::new());
+    // The sign-off form (a panel, fetched when opened).
+    let signing = RwSignal::new(false);
     let select = NodeRef::<leptos::html::Select>::new();
 
     let item_id = StoredValue::new(item_id);
     // A save settles only the part of the row it came from: a status change leaves an open
     // editor, a typed skip reason or a pending conflict as they are.
     let save = move |change: UpdateItemRequest, base: i64, from: Source| {
+        // The item the change was made on, when it is known: someone else's change to other
+        // fields of it is merged rather than shown as a conflict.
+        let before = match from {
+            Source::Details => editing.get_untracked(),
+            _ => item.get_untracked().filter(|i| i.version == base),
+        };
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
             let id = item_id.try_get_value().unwrap_or_default();
-            match api::update_item(&ctx.id(), &id, &change, base).await {
+            let mut result = api::update_item(&ctx.id(), &id, &change, base).await;
+            let mut theirs = None;
+            if matches!(&result, Err(e) if e.is_conflict()) {
+                // Settled by code that comes with the panels: merged with a change to other
+                // fields, or a conflict to show.
+                match crate::pages::settle(ctx.id(), id.clone(), change.clone(), before).await {
+                    Ok(settling) => (result, theirs) = settling.await,
+                    Err(_) => theirs = api::get_item(&ctx.id(), &id).await.ok(),
+                }
+            }
+            match result {
                 Ok(updated) => {
                     match from {
                         Source::Status => {}
@@ -153,15 +170,15 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                     ctx.reload();
                 }
                 Err(e) if e.is_conflict() => {
-                    match api::get_item(&ctx.id(), &id).await {
-                        Ok(theirs) => {
+                    match theirs {
+                        Some(theirs) => {
                             ctx.accept_item(theirs.clone());
                             conflict.try_set(Some(Conflict {
                                 mine: change,
                                 theirs,
                             }));
                         }
-                        Err(e) => {
+                        None => {
                             error.try_set(Some(e));
                         }
                     }
@@ -227,33 +244,22 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
             busy.set(false);
         });
     };
-    let sign = move |verdict: Verdict| {
-        busy.set(true);
-        error.set(None);
-        let request = CreateSignoffRequest {
-            verdict,
-            comment: Some(comment.get_untracked().trim().to_owned()).filter(|c| !c.is_empty()),
-        };
-        leptos::task::spawn_local(async move {
-            let id = item_id.try_get_value().unwrap_or_default();
-            match api::sign_off(&ctx.id(), &id, &request).await {
-                Ok(_) => {
-                    comment.set(String::new());
-                    ctx.reload();
-                }
-                Err(e) => error.set(Some(e)),
-            }
-            busy.set(false);
-        });
+    let signed = move || {
+        let me = me();
+        item.with(|i| {
+            i.as_ref()
+                .and_then(|i| i.approval.as_ref())
+                .is_some_and(|a| a.signoffs.iter().any(|s| Some(&s.username) == me.as_ref()))
+        })
     };
     let r = reference.clone();
     // Buttons repeated on every item say which item they act on.
     let claim_label = StoredValue::new(format!("Assign {reference} to me"));
     let edit_label = StoredValue::new(format!("Edit details of {reference}"));
-    let approve_label = StoredValue::new(format!("Approve {reference}"));
-    let reject_label = StoredValue::new(format!("Reject {reference}"));
+    let sign_label = StoredValue::new(format!("Sign off {reference}"));
+    let sign_ref = StoredValue::new(reference.clone());
     view! {
-        <li class="item" id=format!("item-{reference}") data-ref=reference.clone()
+        <li class="item" id=format!("item-{reference}") data-ref=reference.clone() tabindex="-1"
             data-status=move || status.get().as_str()
             class:na=move || item.with(|i| i.as_ref().is_some_and(|i| !i.applicable))>
             <div class="item-head">
@@ -272,7 +278,11 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                         RecordKind::Contacts => view! { <a class="tag record-link" href="#environment">"the environment's escalation contacts"</a> }.into_any(),
                     })}
                     {first.role.map(|r| view! { <span class="tag">{format!("for {}", format::role(r))}</span> })}
-                    {move || item.with(|i| i.as_ref().is_some_and(|i| !i.applicable)).then(|| view! { <span class="tag">"only after a rollback"</span> })}
+                    {match first.applies {
+                        Applicability::Always => None,
+                        Applicability::AfterRollback => Some("only after a rollback"),
+                        Applicability::AfterSuccess => Some("only after a successful deployment"),
+                    }.map(|t| view! { <span class="tag applies">{t}</span> })}
                 </span>
             </div>
             {first.guidance.clone().map(|g| view! { <p class="guidance">{g}</p> })}
@@ -333,13 +343,15 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                             }).collect_view()}
                         </ul>
                     })}
-                    {show_when(move || editable.get() && can_sign(), move || view! {
-                        <div class="row signoff">
-                            <input name="signoff_comment" aria-label="Sign-off comment (required to reject)" placeholder="comment" bind:value=comment/>
-                            <button type="button" class="approve" aria-label=move || approve_label.get_value() disabled=move || busy.get() on:click=move |_| sign(Verdict::Approve)>"Approve"</button>
-                            <button type="button" class="reject" aria-label=move || reject_label.get_value() disabled=move || busy.get() on:click=move |_| sign(Verdict::Reject)>"Reject"</button>
-                        </div>
+                    // Not for an approver who has signed already.
+                    {show_when(move || editable.get() && can_sign() && !signed(), move || view! {
+                        <button type="button" class="sign-off" aria-label=move || sign_label.get_value()
+                            aria-expanded=move || signing.get().to_string()
+                            on:click=move |_| signing.update(|s| *s = !*s)>"Sign off"</button>
                     })}
+                    {move || signing.get().then(|| crate::pages::lazy_panel(crate::pages::item_panel(ItemPanel::Signoff(SignoffPanel {
+                        ctx, item_id: item_id.get_value(), reference: sign_ref.get_value(), signing, error,
+                    }))))}
                 </div>
             })}
             {move || conflict.with(Option::is_some).then(|| crate::pages::lazy_panel(crate::pages::item_panel(ItemPanel::Conflict(ConflictPanel {
@@ -351,12 +363,53 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
     .into_any()
 }
 
+/// What became of an item change that met a newer version: the change's result, and the
+/// item as it now is when the change could not be merged.
+pub(crate) type Settled = (Result<RunItem, ApiError>, Option<RunItem>);
+
+/// Re-reads an item whose change met a newer version; when the other change left the fields
+/// of this one alone, applies this one on top of it (the server still checks the version).
+pub(crate) async fn settle(
+    run_id: String,
+    item_id: String,
+    change: UpdateItemRequest,
+    before: Option<RunItem>,
+) -> Settled {
+    let now = match api::get_item(&run_id, &item_id).await {
+        Ok(now) => now,
+        Err(e) => return (Err(e), None),
+    };
+    if !before.as_ref().is_some_and(|b| disjoint(&change, b, &now)) {
+        let conflict = ApiError {
+            status: 412,
+            problem: None,
+        };
+        return (Err(conflict), Some(now));
+    }
+    match api::update_item(&run_id, &item_id, &change, now.version).await {
+        Err(e) if e.is_conflict() => (Err(e), api::get_item(&run_id, &item_id).await.ok()),
+        result => (result, None),
+    }
+}
+
+/// Whether `mine` (made on `before`) changes only fields that `theirs` left as they were, so
+/// it can be applied on top of their change.
+pub fn disjoint(mine: &UpdateItemRequest, before: &RunItem, theirs: &RunItem) -> bool {
+    let status = before.status == theirs.status && before.skip_reason == theirs.skip_reason;
+    (mine.status.is_none() && mine.reason.is_none() || status)
+        && (mine.assignee.is_none() || before.assignee == theirs.assignee)
+        && (mine.note.is_none() || before.note == theirs.note)
+        && (mine.evidence.is_none() && mine.evidence_url.is_none()
+            || before.evidence == theirs.evidence)
+}
+
 /// What a row's lazily fetched panel needs: the row's state and its save.
 #[derive(Debug)]
 pub enum ItemPanel {
     Details(DetailsPanel),
     Skip(SkipPanel),
     Conflict(ConflictPanel),
+    Signoff(SignoffPanel),
 }
 
 type Save = Callback<(UpdateItemRequest, i64, Source)>;
@@ -394,6 +447,57 @@ pub fn item_panel(panel: ItemPanel) -> AnyView {
         ItemPanel::Details(p) => details(p).into_any(),
         ItemPanel::Skip(p) => skip(p).into_any(),
         ItemPanel::Conflict(p) => conflict(p).into_any(),
+        ItemPanel::Signoff(p) => signoff(p).into_any(),
+    }
+}
+
+#[derive(Debug)]
+pub struct SignoffPanel {
+    ctx: RunCtx,
+    item_id: String,
+    reference: String,
+    signing: RwSignal<bool>,
+    error: RwSignal<Option<ApiError>>,
+}
+
+/// An approver's sign-off: a comment (required to reject), Approve or Reject.
+fn signoff(p: SignoffPanel) -> impl IntoView {
+    let SignoffPanel {
+        ctx,
+        item_id,
+        reference,
+        signing,
+        error,
+    } = p;
+    let comment = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let item_id = StoredValue::new(item_id);
+    let sign = move |verdict: Verdict| {
+        busy.set(true);
+        error.set(None);
+        let request = CreateSignoffRequest {
+            verdict,
+            comment: Some(comment.get_untracked().trim().to_owned()).filter(|c| !c.is_empty()),
+        };
+        leptos::task::spawn_local(async move {
+            match api::sign_off(&ctx.id(), &item_id.get_value(), &request).await {
+                Ok(_) => {
+                    signing.try_set(false);
+                    ctx.reload();
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+            busy.try_set(false);
+        });
+    };
+    view! {
+        <div class="row signoff">
+            <input name="signoff_comment" aria-label="Sign-off comment (required to reject)" placeholder="comment" bind:value=comment/>
+            <button type="button" class="approve" aria-label=format!("Approve {reference}") disabled=move || busy.get() on:click=move |_| sign(Verdict::Approve)>"Approve"</button>
+            <button type="button" class="reject" aria-label=format!("Reject {reference}") disabled=move || busy.get() on:click=move |_| sign(Verdict::Reject)>"Reject"</button>
+        </div>
     }
 }
 
@@ -441,9 +545,32 @@ fn details(p: DetailsPanel) -> impl IntoView {
         }
         save.run((change, base.version, Source::Details));
     };
+    // The editor takes focus when it opens, and Escape closes it (focus back on its item).
+    let first = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        if let Some(el) = first.get() {
+            let _ = el.focus();
+        }
+    });
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        use wasm_bindgen::JsCast;
+        if ev.key() != "Escape" {
+            return;
+        }
+        ev.prevent_default();
+        let row = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|t| t.closest("li.item").ok().flatten())
+            .and_then(|r| r.dyn_into::<web_sys::HtmlElement>().ok());
+        editing.set(None);
+        if let Some(row) = row {
+            let _ = row.focus();
+        }
+    };
     view! {
-        <form class="editor stack" on:submit=submit aria-label="Item details">
-            <label>"Assignee (user name)"<input name="assignee" bind:value=assignee/></label>
+        <form class="editor stack" on:submit=submit on:keydown=on_key aria-label="Item details">
+            <label>"Assignee (user name)"<input node_ref=first name="assignee" bind:value=assignee/></label>
             <label>"Note"<textarea name="note" bind:value=note></textarea></label>
             <label>"Evidence links, one per line: label and URL"<textarea name="evidence" placeholder="Backup job https://…" bind:value=evidence></textarea></label>
             <div class="row">

@@ -14,7 +14,7 @@ use shipshape_domain::approval::Verdict;
 use shipshape_domain::decision::{CriterionInput, CriterionResult, Outcome};
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::{Blocker, RunStatus, TransitionAction, item_editable};
-use shipshape_domain::template::{Gate, ItemKind, RecordKind};
+use shipshape_domain::template::{Applicability, Gate, ItemKind, RecordKind};
 use shipshape_domain::wire::{
     AddMemberRequest, CreateDecisionRequest, CreateSignoffRequest, Run, RunDecisionPoint, RunItem,
     TransitionAvailability, TransitionRequest, UpdateItemRequest,
@@ -48,7 +48,7 @@ use transitions::Transitions;
 /// here that runs after an `await` uses the `try_` accessors and does nothing once the page
 /// is gone.
 #[derive(Debug, Clone, Copy)]
-struct RunCtx {
+pub(crate) struct RunCtx {
     id: StoredValue<String>,
     run: RwSignal<Option<Run>>,
     /// Re-reads of the run, folded together.
@@ -165,9 +165,9 @@ pub(crate) fn decision_form(key: String, deciding: RwSignal<bool>) -> AnyView {
     view! { <decisions::DecisionForm key=key deciding=deciding/> }.into_any()
 }
 
-pub(crate) use checklist::{ItemPanel, item_panel};
+pub(crate) use checklist::{ItemPanel, Settled, item_panel, settle};
 pub(crate) use team::member_form;
-pub(crate) use transitions::{OverridePanel, override_panel};
+pub(crate) use transitions::{AbortPanel, OverridePanel, abort_panel, override_panel};
 
 pub(crate) use timeline::timeline_list;
 
@@ -285,6 +285,7 @@ fn RunBody(
     });
     let part_count = move || ctx.run.with(|r| r.as_ref().map_or(0, |r| r.parts.len()));
     view! {
+        <a class="skip" href="#checklist">"Skip to the checklist"</a>
         <div class="run-head" data-version=move || summary.with(|s| s.as_ref().map_or(0, |s| s.version))>
             <h1>{field(|s| format!("{} {} → {}", s.product, s.release_version, s.environment))}</h1>
             <p class="run-status">
@@ -295,7 +296,10 @@ fn RunBody(
                 {move || summary.with(|s| s.as_ref().is_some_and(|s| s.overridden)).then(|| view! {
                     <span class="badge warn">"⚠ Break-glass override in effect: review it before closing"</span>
                 })}
-                <span class="link-state" role="status" data-link=move || match link.get() {
+                // A closed run changes no more: nothing to follow.
+                <span class="link-state" role="status"
+                    hidden=move || summary.with(|s| s.as_ref().is_some_and(|s| s.closed_at.is_some()))
+                    data-link=move || match link.get() {
                     Some(LinkState::Live) => "live",
                     Some(LinkState::Reconnecting) => "reconnecting",
                     Some(LinkState::Stopped) => "stopped",
@@ -309,6 +313,7 @@ fn RunBody(
                     }}
                 </span>
             </p>
+            {move || ctx.run.with(|r| r.as_ref().and_then(rollback_banner))}
             <dl class="facts">
                 <dt>"Template"</dt><dd>{field(|s| format!("{} v{}", s.template_name, s.template_version))}</dd>
                 <dt>"Window (UTC)"</dt><dd>{field(|s| match (s.window_start, s.window_end) {
@@ -344,6 +349,33 @@ fn RunBody(
             </aside>
         </div>
     }
+}
+
+/// On a run rolling back or rolled back: the rollback decision, its rationale first.
+fn rollback_banner(r: &Run) -> Option<impl IntoView + use<>> {
+    if !r.summary.status.has_rolled_back() {
+        return None;
+    }
+    let d = r
+        .decisions
+        .iter()
+        .rev()
+        .find(|d| d.outcome == Outcome::Rollback)?;
+    let point = r
+        .decision_points
+        .iter()
+        .find(|p| p.key == d.point_key)
+        .map_or(d.point_key.clone(), |p| p.title.clone());
+    let by = format!(
+        "Rolled back by {} at “{point}”, {}:",
+        d.decided_by,
+        format::time(d.decided_at)
+    );
+    Some(view! {
+        <div class="banner rollback" role="note">
+            <strong>{by}</strong>" "<span class="rationale">{d.rationale.clone()}</span>
+        </div>
+    })
 }
 
 /// Where a release manager announces the run: a link to its announcement screen (a module

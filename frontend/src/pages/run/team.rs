@@ -28,7 +28,8 @@ pub(super) fn Team() -> impl IntoView {
                     </ul>
                 }.into_any()
             }}
-            {show_when(can_steer, move || view! {
+            // A closed run's team is history.
+            {show_when(move || can_steer() && ctx.run.with(|r| r.as_ref().is_some_and(|r| r.summary.closed_at.is_none())), move || view! {
                 <button type="button" class="add-member" aria-expanded=move || adding.get().to_string()
                     on:click=move |_| adding.update(|a| *a = !*a)>"Add a member"</button>
             })}

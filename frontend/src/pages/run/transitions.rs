@@ -21,6 +21,34 @@ pub(super) fn blocker_list(blockers: Vec<Blocker>) -> impl IntoView {
     }
 }
 
+/// What the confirmation of aborting needs from the transitions panel.
+#[derive(Debug)]
+pub struct AbortPanel {
+    confirming: RwSignal<bool>,
+    busy: RwSignal<bool>,
+    go: Callback<(TransitionAction, bool)>,
+}
+
+/// "Abort the run?", saying what it does (see [`crate::pages::abort_panel`]).
+pub fn abort_panel(p: AbortPanel) -> AnyView {
+    let AbortPanel {
+        confirming,
+        busy,
+        go,
+    } = p;
+    view! {
+        <div class="confirm" role="alertdialog" aria-label="Abort the run?">
+            <p>"Abort the run? It ends as aborted: nothing more is deployed, its checklist stops, and it cannot be started again (a new run can)."</p>
+            <div class="row">
+                <button type="button" class="danger confirm-abort" disabled=move || busy.get()
+                    on:click=move |_| { confirming.set(false); go.run((TransitionAction::Abort, false)) }>"Abort the run"</button>
+                <button type="button" class="keep" on:click=move |_| confirming.set(false)>"Keep the run"</button>
+            </div>
+        </div>
+    }
+    .into_any()
+}
+
 /// Whether break-glass can force this transition: gates block it and it may be forced.
 pub(super) fn forceable(t: &TransitionAvailability) -> bool {
     !t.allowed && !t.blockers.is_empty() && t.action.can_be_forced()
@@ -83,6 +111,7 @@ pub(super) fn Transitions() -> impl IntoView {
     let force_reason = RwSignal::new(String::new());
     let refused = RwSignal::new(None::<ApiError>);
     let busy = RwSignal::new(false);
+    let confirming = RwSignal::new(false);
     // A refusal speaks of the run as it was: once the transitions change, it is stale.
     Effect::new(move |_| {
         state.track();
@@ -128,20 +157,31 @@ pub(super) fn Transitions() -> impl IntoView {
                 if transitions.is_empty() {
                     return view! { <p class="muted">"Nothing more to do: the run is closed."</p> }.into_any();
                 }
+                // Only people who may steer the run see its buttons; everyone sees what
+                // blocks the next step.
+                let steer = can_steer();
                 transitions.into_iter().map(|t| {
                     let action = t.action;
                     let why_id = format!("why-{}", action.as_str());
                     let label = format::action(action, status);
                     let allowed = t.allowed;
+                    // Aborting cannot be undone: it asks first, saying what it does.
+                    let destructive = action == TransitionAction::Abort;
                     view! {
                         <div class="transition" data-action=action.as_str()>
-                            <button type="button" class="primary" class:blocked=!allowed
+                            {steer.then(|| view! {
+                            <button type="button" class=if destructive { "danger" } else { "primary" } class:blocked=!allowed
                                 aria-disabled=(!allowed).to_string()
                                 aria-describedby=(!allowed).then(|| why_id.clone())
                                 disabled=move || busy.get()
-                                on:click=move |_| go(action, false)>
+                                on:click=move |_| if destructive && allowed { confirming.set(true) } else { go(action, false) }>
                                 {label}
                             </button>
+                            })}
+                            // Its confirmation comes with the panels, when first asked for.
+                            {move || (destructive && confirming.get()).then(|| crate::pages::lazy_panel(crate::pages::abort_panel(AbortPanel {
+                                confirming, busy, go: Callback::new(move |(action, force): (TransitionAction, bool)| go(action, force)),
+                            })))}
                             {(!allowed).then(|| view! {
                                 <div class="why" id=why_id.clone()>
                                     <p>{format!("{label} is not possible yet: {}", t.reason.clone().unwrap_or_default())}</p>
@@ -152,9 +192,11 @@ pub(super) fn Transitions() -> impl IntoView {
                     }
                 }).collect_view().into_any()
             }}
-            <label class="inline">"Reason for the log (optional)"
-                <input name="transition_reason" bind:value=reason/>
-            </label>
+            {show_when(move || can_steer() && state.with(|(_, t)| !t.is_empty()), move || view! {
+                <label class="inline">"Reason for the log (optional)"
+                    <input name="transition_reason" bind:value=reason/>
+                </label>
+            })}
             {move || refused.get().map(|e| {
                 let blockers = e.problem.as_ref().and_then(|p| p.blockers.clone()).unwrap_or_default();
                 view! {
