@@ -183,7 +183,9 @@ async fn send(
     accept: &str,
 ) -> ApiResult<web_sys::Response> {
     let token = session::token();
-    let pending = match early(path).filter(|_| method == "GET") {
+    // Only a read takes a prefetched answer (and only a read may use it up).
+    let prefetched = if method == "GET" { early(path) } else { None };
+    let pending = match prefetched {
         Some(pending) => pending,
         None => start(method, path, body, if_match, accept)?,
     };
