@@ -23,6 +23,14 @@ pub fn item_status(status: ItemStatus) -> &'static str {
     }
 }
 
+/// An item status in words only (options start with their word, so typing a letter picks
+/// one).
+pub fn item_status_word(status: ItemStatus) -> &'static str {
+    item_status(status)
+        .split_once(' ')
+        .map_or("", |(_, word)| word)
+}
+
 /// A run status in words, e.g. "Rolling back".
 pub fn run_status(status: RunStatus) -> &'static str {
     match status {

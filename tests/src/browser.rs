@@ -254,6 +254,27 @@ impl Browser {
         self.wait_text("[data-testid=whoami]", username).await;
     }
 
+    /// Presses keys where the page's focus is, as a person would.
+    pub async fn press(&self, keys: &str) {
+        self.driver
+            .action_chain()
+            .send_keys(keys)
+            .perform()
+            .await
+            .unwrap_or_else(|e| panic!("press {keys:?}: {e}"));
+    }
+
+    /// The `data-ref` of the item row that has focus (or holds it).
+    pub async fn focused_row(&self) -> Option<String> {
+        self.js(
+            "const r = document.activeElement && document.activeElement.closest('li.item'); return r ? r.dataset.ref : null;",
+            vec![],
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+    }
+
     /// The page's path (and query).
     pub async fn path(&self) -> String {
         self.js("return location.pathname + location.search;", vec![])

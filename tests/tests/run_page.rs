@@ -14,27 +14,6 @@ use serde_json::json;
 use shipshape_tests::browser::{Browser, item, row, started_run};
 use shipshape_tests::{ADMIN_PASSWORD, Backend, TestApp, USER_PASSWORD, items};
 
-/// Presses keys where the page's focus is, as a person would.
-async fn press(b: &Browser, keys: &str) {
-    b.driver
-        .action_chain()
-        .send_keys(keys)
-        .perform()
-        .await
-        .unwrap();
-}
-
-/// The `data-ref` of the item row that has focus (or holds it).
-async fn focused_row(b: &Browser) -> Option<String> {
-    b.js(
-        "const r = document.activeElement && document.activeElement.closest('li.item'); return r ? r.dataset.ref : null;",
-        vec![],
-    )
-    .await
-    .as_str()
-    .map(str::to_owned)
-}
-
 async fn a_run_page_loads_its_run_with_its_code_merges_other_fields_and_asks_before_aborting(
     backend: Backend,
 ) {
@@ -69,13 +48,13 @@ async fn a_run_page_loads_its_run_with_its_code_merges_other_fields_and_asks_bef
     b.find(&format!("{} form.editor", row("1.3.1"))).await;
     let name = b.js("return document.activeElement.name;", vec![]).await;
     assert_eq!(name, json!("assignee"));
-    press(&b, "\u{e00c}").await;
+    b.press("\u{e00c}").await;
     assert!(
         b.text(&format!("{} form.editor", row("1.3.1")))
             .await
             .is_none()
     );
-    assert_eq!(focused_row(&b).await.as_deref(), Some("1.3.1"));
+    assert_eq!(b.focused_row().await.as_deref(), Some("1.3.1"));
 
     // Someone else sets the status while this person writes a note: both stand, no conflict.
     b.click(&format!("{} button.edit", row("1.3.1"))).await;

@@ -295,6 +295,34 @@ impl From<TextError> for ItemError {
     }
 }
 
+/// Whether a person may move an item of `kind` (kept through `record`) from `from` to `to`
+/// by changing its status: an approval item is done through sign-offs, a probe item follows
+/// its check (people only waive it, or take the waiver back), a retrospective item is done
+/// by publishing the retrospective. The web app offers only the statuses this allows.
+pub fn status_by_hand(
+    kind: ItemKind,
+    record: Option<crate::template::RecordKind>,
+    from: ItemStatus,
+    to: ItemStatus,
+) -> Result<(), ItemError> {
+    if to == from {
+        return Ok(());
+    }
+    if kind == ItemKind::Probe
+        && !(to == ItemStatus::Skipped
+            || (to == ItemStatus::Pending && from == ItemStatus::Skipped))
+    {
+        return Err(ItemError::NeedsCheck);
+    }
+    if to == ItemStatus::Done && kind == ItemKind::Approval {
+        return Err(ItemError::NeedsSignoff);
+    }
+    if to == ItemStatus::Done && record == Some(crate::template::RecordKind::Retrospective) {
+        return Err(ItemError::NeedsRetrospective);
+    }
+    Ok(())
+}
+
 /// Checks a change to an item made by someone with `role`. `is_member` says whether they are
 /// on the run's team; `members` are the team's user names (an assignee must be one of them).
 pub fn check_item_change(
@@ -367,27 +395,8 @@ pub fn check_item_change(
             None
         }
     };
-    if change.status == Some(ItemStatus::Done)
-        && ctx.kind == ItemKind::Approval
-        && ctx.status != ItemStatus::Done
-    {
-        return Err(ItemError::NeedsSignoff);
-    }
-    // A probe item's status follows its check's results; people only waive it (skip it with
-    // a reason) or take a waiver back (to pending).
-    if ctx.kind == ItemKind::Probe
-        && let Some(to) = change.status
-        && to != ctx.status
-        && !(to == ItemStatus::Skipped
-            || (to == ItemStatus::Pending && ctx.status == ItemStatus::Skipped))
-    {
-        return Err(ItemError::NeedsCheck);
-    }
-    if change.status == Some(ItemStatus::Done)
-        && ctx.status != ItemStatus::Done
-        && ctx.record == Some(crate::template::RecordKind::Retrospective)
-    {
-        return Err(ItemError::NeedsRetrospective);
+    if let Some(to) = change.status {
+        status_by_hand(ctx.kind, ctx.record, ctx.status, to)?;
     }
     // Re-stating the current status is not a change of status.
     if change.status == Some(ctx.status) && ctx.status != ItemStatus::Skipped {
@@ -642,6 +651,56 @@ mod tests {
         );
         assert_eq!(parse_evidence_lines(&evidence_lines(&links)), links);
         assert_eq!(parse_evidence_lines("not a url")[0].url, "not a url");
+    }
+
+    #[test]
+    fn statuses_by_hand_follow_the_kind_of_item() {
+        use crate::template::RecordKind;
+        use ItemStatus::*;
+        let retro = Some(RecordKind::Retrospective);
+        // (kind, record, from, to, allowed)
+        let table = [
+            (ItemKind::Manual, None, Pending, Done, true),
+            (ItemKind::Manual, None, Done, Pending, true),
+            (
+                ItemKind::Manual,
+                Some(RecordKind::Issues),
+                Pending,
+                Done,
+                true,
+            ),
+            (ItemKind::Approval, None, Pending, Done, false),
+            (ItemKind::Approval, None, Pending, Blocked, true),
+            (ItemKind::Approval, None, Done, Done, true),
+            (ItemKind::Approval, None, Done, InProgress, true),
+            (ItemKind::Probe, None, Pending, Done, false),
+            (ItemKind::Probe, None, Pending, InProgress, false),
+            (ItemKind::Probe, None, Pending, Skipped, true),
+            (ItemKind::Probe, None, Skipped, Pending, true),
+            (ItemKind::Probe, None, Failed, Pending, false),
+            (ItemKind::Probe, None, Failed, Failed, true),
+            (ItemKind::Manual, retro, Pending, Done, false),
+            (ItemKind::Manual, retro, Pending, Skipped, true),
+        ];
+        for (kind, record, from, to, allowed) in table {
+            assert_eq!(
+                status_by_hand(kind, record, from, to).is_ok(),
+                allowed,
+                "{kind:?} {record:?} {from:?} → {to:?}"
+            );
+        }
+        assert_eq!(
+            status_by_hand(ItemKind::Approval, None, Pending, Done),
+            Err(ItemError::NeedsSignoff)
+        );
+        assert_eq!(
+            status_by_hand(ItemKind::Probe, None, Pending, Done),
+            Err(ItemError::NeedsCheck)
+        );
+        assert_eq!(
+            status_by_hand(ItemKind::Manual, retro, Pending, Done),
+            Err(ItemError::NeedsRetrospective)
+        );
     }
 
     fn ctx(kind: ItemKind, status: ItemStatus) -> ItemContext {

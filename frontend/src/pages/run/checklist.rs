@@ -23,16 +23,17 @@ pub(super) fn Checklist() -> impl IntoView {
         })
     });
     view! {
-        <section class="panel checklist" id="checklist" tabindex="-1" aria-labelledby="checklist-h">
-            <h2 id="checklist-h">"Checklist"</h2>
-            <For each=move || parts.get() key=|p| p.clone() let:part>
-                <div class="part">
-                    <h3>{part.1.clone()}</h3>
-                    {(0..part.2).map(|s| view! { <SectionView part=part.0 section=s/> }).collect_view()}
-                </div>
-            </For>
-        </section>
-    }
+            <section class="panel checklist" id="checklist" tabindex="-1" aria-labelledby="checklist-h"
+    >
+                <h2 id="checklist-h">"Checklist"</h2>
+                <For each=move || parts.get() key=|p| p.clone() let:part>
+                    <div class="part">
+                        <h3>{part.1.clone()}</h3>
+                        {(0..part.2).map(|s| view! { <SectionView part=part.0 section=s/> }).collect_view()}
+                    </div>
+                </For>
+            </section>
+        }
 }
 
 #[component]
@@ -61,6 +62,30 @@ pub(super) fn SectionView(part: usize, section: usize) -> impl IntoView {
                 </For>
             </ul>
         </div>
+    }
+}
+
+/// Where a row's latest save stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saving {
+    Idle,
+    /// A status reached with the keys, waiting for Enter or "Set".
+    Confirm(ItemStatus),
+    Busy,
+    /// No answer after a few seconds.
+    Slow,
+    Saved,
+    /// Refused or not answered (the reason shows below); the status to retry, when the
+    /// change was one.
+    Failed(Option<ItemStatus>),
+}
+
+/// Shows the status the server holds in a row's control, whatever it was set to.
+fn revert(select: NodeRef<leptos::html::Select>, status: Signal<ItemStatus>) {
+    if let Some(Some(el)) = select.try_get_untracked()
+        && let Some(held) = status.try_get_untracked()
+    {
+        el.set_value(held.as_str());
     }
 }
 
@@ -117,6 +142,10 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
     let error = RwSignal::new(None::<ApiError>);
     let conflict = RwSignal::new(None::<Conflict>);
     let busy = RwSignal::new(false);
+    // Where the row's latest save stands, said beside its controls.
+    let saving = RwSignal::new(Saving::Idle);
+    // Whether the status control was last changed from the keyboard (that waits for Enter).
+    let keyed = StoredValue::new(false);
     // The details editor: the version it was opened on (its fields are the editor's own).
     let editing = RwSignal::new(None::<RunItem>);
     let skipping = RwSignal::new(false);
@@ -138,6 +167,18 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
         };
         busy.set(true);
         error.set(None);
+        saving.set(Saving::Busy);
+        // A save that has not answered in a few seconds says so.
+        set_timeout(
+            move || {
+                saving.try_update(|s| {
+                    if *s == Saving::Busy {
+                        *s = Saving::Slow;
+                    }
+                });
+            },
+            std::time::Duration::from_secs(3),
+        );
         leptos::task::spawn_local(async move {
             let id = item_id.try_get_value().unwrap_or_default();
             let mut result = api::update_item(&ctx.id(), &id, &change, base).await;
@@ -168,8 +209,10 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                     }
                     ctx.accept_item(updated);
                     ctx.reload();
+                    saving.try_set(Saving::Saved);
                 }
                 Err(e) if e.is_conflict() => {
+                    saving.try_set(Saving::Idle);
                     match theirs {
                         Some(theirs) => {
                             ctx.accept_item(theirs.clone());
@@ -186,22 +229,20 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                 }
                 Err(e) => {
                     error.try_set(Some(e));
+                    // A status can be retried from here; the editor and the skip reason
+                    // stay open with their own buttons.
+                    saving.try_set(Saving::Failed(
+                        (from == Source::Status).then_some(change.status).flatten(),
+                    ));
                 }
             }
             // Show the status the server holds, whatever the select was set to.
-            if let Some(Some(el)) = select.try_get_untracked()
-                && let Some(held) = status.try_get_untracked()
-            {
-                el.set_value(held.as_str());
-            }
+            revert(select, status);
             busy.try_set(false);
         });
     };
 
-    let on_status = move |ev: leptos::ev::Event| {
-        let Some(new) = ItemStatus::parse(&event_target_value(&ev)) else {
-            return;
-        };
+    let set_status = move |new: ItemStatus| {
         if new == ItemStatus::Skipped {
             skip_base.set(version());
             skipping.set(true);
@@ -217,6 +258,33 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
             Source::Status,
         );
     };
+    // A status picked with the mouse is saved at once; one reached with the keys (arrows,
+    // type-ahead) waits for Enter or "Set", and focus stays on the control.
+    let on_status = move |ev: leptos::ev::Event| {
+        let Some(new) = ItemStatus::parse(&event_target_value(&ev)) else {
+            return;
+        };
+        if busy.get_untracked() {
+            revert(select, status);
+        } else if std::mem::take(&mut *keyed.write_value()) {
+            saving.set(Saving::Confirm(new));
+        } else {
+            set_status(new);
+        }
+    };
+    let on_key =
+        move |ev: leptos::ev::KeyboardEvent| match (ev.key().as_str(), saving.get_untracked()) {
+            ("Enter", Saving::Confirm(new)) => {
+                ev.prevent_default();
+                set_status(new);
+            }
+            ("Escape", Saving::Confirm(_)) => {
+                revert(select, status);
+                saving.set(Saving::Idle);
+            }
+            ("Tab" | "Enter" | "Escape" | "Shift", _) => {}
+            _ => keyed.set_value(true),
+        };
     let open_editor = move |_| {
         if let Some(current) = item.get_untracked() {
             editing.set(Some(current));
@@ -259,30 +327,37 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
     let sign_label = StoredValue::new(format!("Sign off {reference}"));
     let sign_ref = StoredValue::new(reference.clone());
     view! {
-        <li class="item" id=format!("item-{reference}") data-ref=reference.clone() tabindex="-1"
+        <li class="item" id=format!("item-{reference}") data-ref=reference.clone() data-id=item_id.get_value() tabindex="-1"
             data-status=move || status.get().as_str()
             class:na=move || item.with(|i| i.as_ref().is_some_and(|i| !i.applicable))>
+            // Shown while picking several (the checklist says so, the stylesheet shows it).
             <div class="item-head">
                 <span class="ref">{reference.clone()}</span>
                 <span class="title">{first.title.clone()}</span>
                 <ItemStatusBadge status=status/>
                 <span class="tags">
                     <span class="tag" title="The transition this item must be finished before">{format!("before {}", gate_word(gate))}</span>
-                    {(!first.required).then(|| view! { <span class="tag">"optional"</span> })}
-                    {(kind == ItemKind::Approval).then(|| view! { <span class="tag">"approval"</span> })}
-                    {(kind == ItemKind::Probe).then(|| view! { <span class="tag">"checked by the server"</span> })}
-                    {first.evidence_required.then(|| view! { <span class="tag">"evidence required"</span> })}
-                    {first.record.map(|r| match r {
-                        RecordKind::Issues => view! { <a class="tag record-link" href="#issues">"kept in the issues log"</a> }.into_any(),
-                        RecordKind::Retrospective => view! { <a class="tag record-link" href="#retrospective">"done by publishing the retrospective"</a> }.into_any(),
-                        RecordKind::Contacts => view! { <a class="tag record-link" href="#environment">"the environment's escalation contacts"</a> }.into_any(),
+                    // One kind of element for every plain tag.
+                    {[
+                        (!first.required).then(|| "optional".to_owned()),
+                        (kind == ItemKind::Approval).then(|| "approval".to_owned()),
+                        (kind == ItemKind::Probe).then(|| "checked by the server".to_owned()),
+                        first.evidence_required.then(|| "evidence required".to_owned()),
+                        first.role.map(|r| format!("for {}", format::role(r))),
+                        match first.applies {
+                            Applicability::Always => None,
+                            Applicability::AfterRollback => Some("only after a rollback".to_owned()),
+                            Applicability::AfterSuccess => Some("only after a successful deployment".to_owned()),
+                        },
+                    ].into_iter().flatten().map(|t| view! { <span class="tag">{t}</span> }).collect_view()}
+                    {first.record.map(|r| {
+                        let (href, text) = match r {
+                            RecordKind::Issues => ("#issues", "kept in the issues log"),
+                            RecordKind::Retrospective => ("#retrospective", "done by publishing the retrospective"),
+                            RecordKind::Contacts => ("#environment", "the environment's escalation contacts"),
+                        };
+                        view! { <a class="tag record-link" href=href>{text}</a> }
                     })}
-                    {first.role.map(|r| view! { <span class="tag">{format!("for {}", format::role(r))}</span> })}
-                    {match first.applies {
-                        Applicability::Always => None,
-                        Applicability::AfterRollback => Some("only after a rollback"),
-                        Applicability::AfterSuccess => Some("only after a successful deployment"),
-                    }.map(|t| view! { <span class="tag applies">{t}</span> })}
                 </span>
             </div>
             {first.guidance.clone().map(|g| view! { <p class="guidance">{g}</p> })}
@@ -300,14 +375,17 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                     <label class="inline">"Status"
                         <select node_ref=select name="status" aria-label=format!("Status of {r}")
                             prop:value=move || status.get().as_str()
-                            disabled=move || busy.get()
-                            on:change=on_status>
+                            aria-busy=move || busy.get().to_string()
+                            on:change=on_status on:keydown=on_key on:pointerdown=move |_| keyed.set_value(false)>
+                            // Only the statuses a person may set on this kind of item (the
+                            // domain's rule); in words, so typing a letter picks one.
                             // `selected` on the options: the select's value is set before
                             // its options exist.
                             {ItemStatus::ALL.iter().map(|s| {
                                 let s = *s;
                                 view! {
-                                    <option value=s.as_str() selected=move || status.get() == s>{format::item_status(s)}</option>
+                                    <option value=s.as_str() selected=move || status.get() == s
+                                        hidden=move || status_by_hand(kind, first.record, status.get(), s).is_err()>{format::item_status_word(s)}</option>
                                 }
                             }).collect_view()}
                         </select>
@@ -317,6 +395,20 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                     })}
                     <button type="button" class="edit" aria-label=move || edit_label.get_value() aria-expanded=move || editing.with(Option::is_some).to_string()
                         on:click=open_editor>"Edit details"</button>
+                    <span class="save-state" role="status">
+                        {move || match saving.get() {
+                            Saving::Idle => String::new(),
+                            Saving::Confirm(s) => format!("Press Enter or Set to mark it {}", format::item_status_word(s)),
+                            Saving::Busy => "Saving…".into(),
+                            Saving::Slow => "Still saving: no answer yet after 3 seconds…".into(),
+                            Saving::Saved => "Saved ✓".into(),
+                            Saving::Failed(_) => "Not saved:".into(),
+                        }}
+                    </span>
+                    <button type="button" class="state-action" hidden=move || !matches!(saving.get(), Saving::Confirm(_) | Saving::Failed(Some(_)))
+                        on:click=move |_| if let Saving::Confirm(s) | Saving::Failed(Some(s)) = saving.get_untracked() { set_status(s) }>
+                        {move || if matches!(saving.get(), Saving::Failed(_)) { "Retry" } else { "Set" }}
+                    </button>
                 </div>
             })}
             {move || skipping.get().then(|| crate::pages::lazy_panel(crate::pages::item_panel(ItemPanel::Skip(SkipPanel {

@@ -12,7 +12,7 @@ use send_wrapper::SendWrapper;
 use shipshape_domain::access::Permission;
 use shipshape_domain::approval::Verdict;
 use shipshape_domain::decision::{CriterionInput, CriterionResult, Outcome};
-use shipshape_domain::item::ItemStatus;
+use shipshape_domain::item::{ItemStatus, status_by_hand};
 use shipshape_domain::run::{Blocker, RunStatus, TransitionAction, item_editable};
 use shipshape_domain::template::{Applicability, Gate, ItemKind, RecordKind};
 use shipshape_domain::wire::{
@@ -21,7 +21,7 @@ use shipshape_domain::wire::{
 };
 
 use crate::api::{self, ApiError};
-use crate::components::{ErrorNote, ItemStatusBadge, ProgressBar, RunStatusBadge, show_when};
+use crate::components::{ErrorNote, ItemStatusBadge, RunStatusBadge, show_when};
 use crate::format;
 use crate::live::{self, Coalesce, LinkState};
 use crate::session::use_session;
@@ -57,6 +57,13 @@ pub(crate) struct RunCtx {
     seen: StoredValue<i64>,
     /// The time, ticking every 15 seconds: results age and deadlines count down.
     now: RwSignal<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The next step forward (not aborting): what it is and what blocks it.
+pub(crate) fn next_step(run: &Run) -> Option<&TransitionAvailability> {
+    run.transitions
+        .iter()
+        .find(|t| t.action != TransitionAction::Abort)
 }
 
 /// The browser's clock.
@@ -283,11 +290,52 @@ fn RunBody(
     let status = Signal::derive(move || {
         summary.with(|s| s.as_ref().map_or(RunStatus::Planned, |s| s.status))
     });
-    let part_count = move || ctx.run.with(|r| r.as_ref().map_or(0, |r| r.parts.len()));
     view! {
         <a class="skip" href="#checklist">"Skip to the checklist"</a>
         <div class="run-head" data-version=move || summary.with(|s| s.as_ref().map_or(0, |s| s.version))>
             <h1>{field(|s| format!("{} {} → {}", s.product, s.release_version, s.environment))}</h1>
+            {move || ctx.run.with(|r| r.as_ref().and_then(rollback_banner))}
+            <dl class="facts">
+                <dt>"Template"</dt><dd>{field(|s| format!("{} v{}", s.template_name, s.template_version))}</dd>
+                <dt>"Window (UTC)"</dt><dd>{field(|s| match (s.window_start, s.window_end) {
+                    (Some(a), Some(b)) => format!("{} – {}", format::time(a), format::time(b)),
+                    (Some(a), None) => format!("from {}", format::time(a)),
+                    (None, Some(b)) => format!("until {}", format::time(b)),
+                    (None, None) => "not scheduled".into(),
+                })}</dd>
+                <dt>"Expected downtime"</dt><dd>{field(|s| s.expected_downtime_minutes.map_or("none stated".into(), |m| format!("{m} min")))}</dd>
+                <dt>"Created by"</dt><dd>{field(|s| format!("{} on {}", s.created_by, format::time(s.created_at)))}</dd>
+            </dl>
+        </div>
+        <RunBar status=status link=link summary=summary/>
+        <div class="run-grid">
+            <div class="run-main">
+                <Transitions/>
+                <Decisions/>
+                <Checklist/>
+                <Records/>
+            </div>
+            <aside class="run-side">
+                <EnvironmentSection/>
+                <Team/>
+                {show_when(can(Permission::SteerRuns), || view! { <Announce/> })}
+                <Timeline events=events/>
+            </aside>
+        </div>
+    }
+}
+
+/// The bar that stays in view while the checklist scrolls: the stage (and whether the page
+/// is live), what is settled, and the next step with how much blocks it.
+#[component]
+fn RunBar(
+    status: Signal<RunStatus>,
+    link: RwSignal<Option<LinkState>>,
+    summary: Memo<Option<shipshape_domain::wire::RunSummary>>,
+) -> impl IntoView {
+    let ctx = expect_context::<RunCtx>();
+    view! {
+        <div class="runbar" role="region" aria-label="Where the run stands">
             <p class="run-status">
                 <RunStatusBadge status=status/>
                 {move || summary.with(|s| s.as_ref().and_then(|s| s.closed_at)).map(|at| view! {
@@ -313,40 +361,13 @@ fn RunBody(
                     }}
                 </span>
             </p>
-            {move || ctx.run.with(|r| r.as_ref().and_then(rollback_banner))}
-            <dl class="facts">
-                <dt>"Template"</dt><dd>{field(|s| format!("{} v{}", s.template_name, s.template_version))}</dd>
-                <dt>"Window (UTC)"</dt><dd>{field(|s| match (s.window_start, s.window_end) {
-                    (Some(a), Some(b)) => format!("{} – {}", format::time(a), format::time(b)),
-                    (Some(a), None) => format!("from {}", format::time(a)),
-                    (None, Some(b)) => format!("until {}", format::time(b)),
-                    (None, None) => "not scheduled".into(),
-                })}</dd>
-                <dt>"Expected downtime"</dt><dd>{field(|s| s.expected_downtime_minutes.map_or("none stated".into(), |m| format!("{m} min")))}</dd>
-                <dt>"Created by"</dt><dd>{field(|s| format!("{} on {}", s.created_by, format::time(s.created_at)))}</dd>
-            </dl>
-            <div class="parts-progress">
-                <ProgressBar label="Overall" progress=Signal::derive(move || summary.with(|s| s.as_ref().map(|s| s.progress).unwrap_or_default()))/>
-                {move || (0..part_count()).map(|i| {
-                    let title = ctx.run.with_untracked(|r| r.as_ref().map(|r| r.parts[i].title.clone()).unwrap_or_default());
-                    let progress = Signal::derive(move || ctx.run.with(|r| r.as_ref().and_then(|r| r.parts.get(i)).map(|p| p.progress).unwrap_or_default()));
-                    view! { <ProgressBar label=title progress=progress/> }
-                }).collect_view()}
-            </div>
-        </div>
-        <div class="run-grid">
-            <div class="run-main">
-                <Transitions/>
-                <Decisions/>
-                <Checklist/>
-                <Records/>
-            </div>
-            <aside class="run-side">
-                <EnvironmentSection/>
-                <Team/>
-                {show_when(can(Permission::SteerRuns), || view! { <Announce/> })}
-                <Timeline events=events/>
-            </aside>
+            <span class="settled">{move || summary.with(|s| s.as_ref().map(|s| {
+                format!("{}/{} settled", s.progress.done + s.progress.skipped, s.progress.applicable)
+            }))}</span>
+            <a class="next" href="#next-step">{move || ctx.run.with(|r| r.as_ref().map(|r| match next_step(r) {
+                None => "Nothing more to do".to_owned(),
+                Some(t) => format!("Next: {} — {} blocking", format::action(t.action, r.summary.status), t.blockers.len()),
+            }))}</a>
         </div>
     }
 }
