@@ -1,8 +1,10 @@
 //! The run page as a cockpit, in a real browser on SQLite and PostgreSQL: a bar that stays in
-//! view with the stage, what is settled and how much blocks the next step; a status reached
-//! with the keyboard waits for Enter and keeps focus, and type-ahead works; every save says
-//! where it stands (saving, slow, saved, not saved with the reason and a retry); approval
-//! items do not offer "Done", probe items only what their rule allows.
+//! view with the stage, what is settled and how much blocks the next step; filters (blocking
+//! the next step, open, mine); several items marked done at once, each its own change, those
+//! refused named with the server's reason; shortcuts (j/k/c/x/d/?); a status reached with the
+//! keyboard waits for Enter and keeps focus, and type-ahead works; every save says where it
+//! stands (saving, slow, saved, not saved with the reason and a retry); approval items do not
+//! offer "Done", probe items only what their rule allows.
 
 #![expect(
     clippy::unwrap_used,
@@ -13,6 +15,54 @@ use serde_json::{Value, json};
 use shipshape_tests::browser::{Browser, item, row, started_run};
 use shipshape_tests::{ADMIN_PASSWORD, Backend, TestApp, items};
 
+/// The references of the rows the checklist shows.
+async fn shown_rows(b: &Browser) -> Vec<String> {
+    let refs = b
+        .js(
+            "return [...document.querySelectorAll('li.item')].filter(r => r.offsetParent !== null).map(r => r.dataset.ref);",
+            vec![],
+        )
+        .await;
+    serde_json::from_value(refs).unwrap()
+}
+
+/// Waits until the checklist shows exactly `expected` rows (a filter has applied).
+async fn wait_rows(b: &Browser, expected: &[String]) {
+    for _ in 0..100 {
+        if shown_rows(b).await == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown_rows(b).await, expected);
+}
+
+/// The references of the items blocking the run's next step forward, from the API.
+fn blocking(run: &Value) -> Vec<String> {
+    let next = run["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["action"] != "abort")
+        .unwrap();
+    next["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["kind"] == "item")
+        .map(|b| b["reference"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The references of the rows picked.
+async fn picked_rows(b: &Browser) -> Value {
+    b.js(
+        "return [...document.querySelectorAll('li.item button.pick[aria-pressed=true]')].map(c => c.closest('li').dataset.ref);",
+        vec![],
+    )
+    .await
+}
+
 fn reference(i: &Value) -> String {
     i["reference"].as_str().unwrap().to_owned()
 }
@@ -20,6 +70,8 @@ fn reference(i: &Value) -> String {
 async fn the_run_page_works_as_a_cockpit(backend: Backend) {
     let app = TestApp::spawn_web(backend).await;
     let (_, run_id) = started_run(&app).await;
+    // Assigning to oneself takes a place on the team.
+    app.add_member(&run_id, "admin").await;
     let run = app.run(&app.admin, &run_id).await;
 
     let b = Browser::open(&app.base).await;
@@ -49,6 +101,147 @@ async fn the_run_page_works_as_a_cockpit(backend: Backend) {
         top.as_f64().is_some_and(|t| (0.0..2.0).contains(&t)),
         "{top}"
     );
+
+    // Filters: blocking the next step, open.
+    let blocking_refs = blocking(&run);
+    b.click("#show-blocking").await;
+    wait_rows(&b, &blocking_refs).await;
+    assert_eq!(
+        b.js(
+            "return [...document.querySelectorAll('.runbar .filters button')].map(b => b.getAttribute('aria-pressed'));",
+            vec![]
+        )
+        .await,
+        json!(["false", "false", "false", "true"])
+    );
+    let open: Vec<String> = items(&run)
+        .iter()
+        .filter(|i| i["applicable"] == true && i["status"] != "done" && i["status"] != "skipped")
+        .map(reference)
+        .collect();
+    b.click("#show-open").await;
+    wait_rows(&b, &open).await;
+    assert_eq!(open.len() as i64, applicable);
+
+    // Several at once: every blocking item that is done by hand, each its own change; the
+    // ones the server refuses (evidence required) named with its reason, still selected.
+    b.click("#show-blocking").await;
+    wait_rows(&b, &blocking_refs).await;
+    b.click("#pick-mode").await;
+    b.click(".bulk button.pick-shown").await;
+    let by_hand: Vec<Value> = items(&run)
+        .into_iter()
+        .filter(|i| blocking_refs.contains(&reference(i)) && i["kind"] == "manual")
+        .filter(|i| i["record"] != "retrospective")
+        .collect();
+    b.wait_text(".bulk .picked", &format!("{} selected", by_hand.len()))
+        .await;
+    assert_eq!(
+        picked_rows(&b).await,
+        json!(by_hand.iter().map(reference).collect::<Vec<_>>())
+    );
+    let events_before = app.events(&run_id).await.len();
+    b.click(".bulk button.mark-done").await;
+    let outcome = b.wait_text(".bulk-outcome", "marked done").await;
+    let needs_evidence: Vec<String> = by_hand
+        .iter()
+        .filter(|i| i["evidence_required"] == true)
+        .map(reference)
+        .collect();
+    assert!(!needs_evidence.is_empty());
+    assert!(
+        outcome.starts_with(&format!(
+            "{} marked done",
+            by_hand.len() - needs_evidence.len()
+        )),
+        "{outcome}"
+    );
+    for r in &needs_evidence {
+        assert!(outcome.contains(r.as_str()), "{r} named: {outcome}");
+    }
+    assert!(
+        outcome.contains("evidence"),
+        "the server's reason: {outcome}"
+    );
+    b.wait_text(
+        ".bulk .picked",
+        &format!("{} selected", needs_evidence.len()),
+    )
+    .await;
+    assert_eq!(picked_rows(&b).await, json!(needs_evidence));
+    let after = app.run(&app.admin, &run_id).await;
+    for i in &by_hand {
+        let now = item(&after, &reference(i));
+        let expected = if needs_evidence.contains(&reference(i)) {
+            "pending"
+        } else {
+            "done"
+        };
+        assert_eq!(now["status"], expected, "{}", reference(i));
+    }
+    let updates = app.events(&run_id).await[events_before..]
+        .iter()
+        .filter(|e| e["type"] == "item_updated")
+        .count();
+    assert_eq!(
+        updates,
+        by_hand.len() - needs_evidence.len(),
+        "one event each"
+    );
+    b.click(".bulk button.pick-none").await;
+    assert_eq!(
+        picked_rows(&b).await,
+        json!([]),
+        "stopping leaves nothing picked"
+    );
+    // The rows marked done left the "blocking" filter, and the bar's count followed.
+    wait_rows(&b, &blocking(&after)).await;
+    let left = after["transitions"][0]["blockers"]
+        .as_array()
+        .unwrap()
+        .len();
+    b.wait_text(".runbar .next", &format!("— {left} blocking"))
+        .await;
+
+    // Shortcuts: j and k move between the rows shown, c assigns, x picks, d marks done, ?
+    // lists them.
+    b.click("#show-all").await;
+    b.js("document.activeElement.blur();", vec![]).await;
+    b.press("j").await;
+    assert_eq!(b.focused_row().await.as_deref(), Some("1.1.1"));
+    b.press("jj").await;
+    assert_eq!(b.focused_row().await.as_deref(), Some("1.1.3"));
+    b.press("k").await;
+    assert_eq!(b.focused_row().await.as_deref(), Some("1.1.2"));
+    b.press("jjj").await;
+    assert_eq!(b.focused_row().await.as_deref(), Some("1.2.1"));
+    b.press("c").await;
+    b.wait_text(&format!("{} .assignee", row("1.2.1")), "admin")
+        .await;
+    b.press("x").await;
+    b.wait_text(".bulk .picked", "1 selected").await;
+    assert_eq!(picked_rows(&b).await, json!(["1.2.1"]));
+    b.click(".bulk button.pick-none").await;
+    b.click("#show-mine").await;
+    wait_rows(&b, &["1.2.1".to_owned()]).await;
+    b.click("#show-all").await;
+    b.js(
+        "document.querySelector(arguments[0]).focus();",
+        vec![json!(row("3.2.1"))],
+    )
+    .await;
+    b.press("d").await;
+    b.wait_text(&format!("{} .badge", row("3.2.1")), "Done")
+        .await;
+    b.wait_text(&format!("{} .save-state", row("3.2.1")), "Saved")
+        .await;
+    assert_eq!(
+        item(&app.run(&app.admin, &run_id).await, "3.2.1")["status"],
+        "done"
+    );
+    b.js("document.activeElement.blur();", vec![]).await;
+    b.press("?").await;
+    b.wait_text(".shortcuts", "mark the item done").await;
 
     // The keyboard on a status control: ↓ waits for Enter, focus stays, type-ahead works.
     let select = format!("{} select[name=status]", row("3.2.2"));
@@ -119,9 +312,14 @@ async fn the_run_page_works_as_a_cockpit(backend: Backend) {
         .await;
     b.wait_text(&format!("{} .save-state", row("2.3.1")), "Saved")
         .await;
-    // The bar follows: one item settled.
-    b.wait_text(".runbar .settled", &format!("1/{applicable} settled"))
-        .await;
+    // The bar follows: the count of settled items includes it.
+    let progress = app.run(&app.admin, &run_id).await["progress"].clone();
+    let settled = progress["done"].as_i64().unwrap() + progress["skipped"].as_i64().unwrap();
+    b.wait_text(
+        ".runbar .settled",
+        &format!("{settled}/{applicable} settled"),
+    )
+    .await;
 
     // An approval item offers no "Done": it is done through its sign-offs.
     let offered = b

@@ -125,7 +125,7 @@ async fn a_run_page_loads_its_run_with_its_code_merges_other_fields_and_asks_bef
         .await;
     let controls = b
         .js(
-            "return document.querySelectorAll('[data-action] button, li.item select, input[name=transition_reason], button.add-member').length;",
+            "return document.querySelectorAll('[data-action] button, li.item select, label:not([hidden]) > input[name=transition_reason], button.add-member:not([hidden])').length;",
             vec![],
         )
         .await;

@@ -104,6 +104,8 @@ pub(crate) enum Panel {
     ProbeHistory(String),
     Issues,
     Retrospective,
+    /// The run bar's filters, picking, shortcuts, and the commands given so far.
+    Cockpit(run::RunCtx, RwSignal<String>),
 }
 
 #[wasm_split(panels, fallible)]
@@ -119,6 +121,7 @@ pub(crate) fn panel(panel: Panel) -> Screen {
         Panel::ProbeHistory(item_id) => run::probe_history(item_id),
         Panel::Issues => run::issues_panel(),
         Panel::Retrospective => run::retrospective_panel(),
+        Panel::Cockpit(ctx, commands) => run::cockpit_panel(ctx, commands),
     })
 }
 

@@ -23,17 +23,17 @@ pub(super) fn Checklist() -> impl IntoView {
         })
     });
     view! {
-            <section class="panel checklist" id="checklist" tabindex="-1" aria-labelledby="checklist-h"
-    >
-                <h2 id="checklist-h">"Checklist"</h2>
-                <For each=move || parts.get() key=|p| p.clone() let:part>
-                    <div class="part">
-                        <h3>{part.1.clone()}</h3>
-                        {(0..part.2).map(|s| view! { <SectionView part=part.0 section=s/> }).collect_view()}
-                    </div>
-                </For>
-            </section>
-        }
+    <section class="panel checklist" id="checklist" tabindex="-1" aria-labelledby="checklist-h" data-filter="all">
+        <h2 id="checklist-h">"Checklist"</h2>
+        <p class="muted none-shown">"No item is shown: none matches the filter chosen above."</p>
+        <For each=move || parts.get() key=|p| p.clone() let:part>
+            <div class="part">
+                <h3>{part.1.clone()}</h3>
+                {(0..part.2).map(|s| view! { <SectionView part=part.0 section=s/> }).collect_view()}
+            </div>
+        </For>
+        </section>
+    }
 }
 
 #[component]
@@ -322,7 +322,7 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
     };
     let r = reference.clone();
     // Buttons repeated on every item say which item they act on.
-    let claim_label = StoredValue::new(format!("Assign {reference} to me"));
+    let claim_label = StoredValue::new(format!("Assign to me: {reference}"));
     let edit_label = StoredValue::new(format!("Edit details of {reference}"));
     let sign_label = StoredValue::new(format!("Sign off {reference}"));
     let sign_ref = StoredValue::new(reference.clone());
@@ -330,6 +330,8 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
         <li class="item" id=format!("item-{reference}") data-ref=reference.clone() data-id=item_id.get_value() tabindex="-1"
             data-status=move || status.get().as_str()
             class:na=move || item.with(|i| i.as_ref().is_some_and(|i| !i.applicable))>
+            // Shown while picking several (see the cockpit).
+            <button type="button" class="pick" id=format!("pick-{reference}") aria-pressed="false" aria-label=format!("Select {reference}")></button>
             // Shown while picking several (the checklist says so, the stylesheet shows it).
             <div class="item-head">
                 <span class="ref">{reference.clone()}</span>
@@ -390,9 +392,8 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                             }).collect_view()}
                         </select>
                     </label>
-                    {show_when(move || item.with(|i| i.as_ref().map(|i| i.assignee.clone())) != Some(me()), move || view! {
-                        <button type="button" class="claim" aria-label=move || claim_label.get_value() disabled=move || busy.get() on:click=claim>"Assign to me"</button>
-                    })}
+                    <button type="button" class="claim" aria-label=move || claim_label.get_value() disabled=move || busy.get() on:click=claim
+                        hidden=move || item.with(|i| i.as_ref().map(|i| i.assignee.clone())) == Some(me())>"Assign to me"</button>
                     <button type="button" class="edit" aria-label=move || edit_label.get_value() aria-expanded=move || editing.with(Option::is_some).to_string()
                         on:click=open_editor>"Edit details"</button>
                     <span class="save-state" role="status">
@@ -436,11 +437,10 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                         </ul>
                     })}
                     // Not for an approver who has signed already.
-                    {show_when(move || editable.get() && can_sign() && !signed(), move || view! {
-                        <button type="button" class="sign-off" aria-label=move || sign_label.get_value()
-                            aria-expanded=move || signing.get().to_string()
-                            on:click=move |_| signing.update(|s| *s = !*s)>"Sign off"</button>
-                    })}
+                    <button type="button" class="sign-off" aria-label=move || sign_label.get_value()
+                        hidden=move || !(editable.get() && can_sign() && !signed())
+                        aria-expanded=move || signing.get().to_string()
+                        on:click=move |_| signing.update(|s| *s = !*s)>"Sign off"</button>
                     {move || signing.get().then(|| crate::pages::lazy_panel(crate::pages::item_panel(ItemPanel::Signoff(SignoffPanel {
                         ctx, item_id: item_id.get_value(), reference: sign_ref.get_value(), signing, error,
                     }))))}
@@ -800,10 +800,9 @@ fn Probe(item: Memo<Option<RunItem>>, editable: Memo<bool>) -> impl IntoView {
                 </p>
             })}
             <div class="row">
-                {show_when(move || editable.get() && can_work(), move || view! {
-                    <button type="button" class="run-check" aria-label=format!("Run the check of {reference}")
-                        disabled=move || busy.get() on:click=run_check>"Run check"</button>
-                })}
+                <button type="button" class="run-check" aria-label=format!("Run check of {reference}")
+                    hidden=move || !(editable.get() && can_work())
+                    disabled=move || busy.get() on:click=run_check>"Run check"</button>
                 <button type="button" class="probe-history" aria-expanded=move || history.get().to_string()
                     on:click=move |_| history.update(|h| *h = !*h)>"History"</button>
             </div>

@@ -27,6 +27,7 @@ use crate::live::{self, Coalesce, LinkState};
 use crate::session::use_session;
 
 mod checklist;
+mod cockpit;
 mod decisions;
 mod environment;
 mod records;
@@ -173,6 +174,7 @@ pub(crate) fn decision_form(key: String, deciding: RwSignal<bool>) -> AnyView {
 }
 
 pub(crate) use checklist::{ItemPanel, Settled, item_panel, settle};
+pub(crate) use cockpit::cockpit_panel;
 pub(crate) use team::member_form;
 pub(crate) use transitions::{AbortPanel, OverridePanel, abort_panel, override_panel};
 
@@ -318,7 +320,7 @@ fn RunBody(
             <aside class="run-side">
                 <EnvironmentSection/>
                 <Team/>
-                {show_when(can(Permission::SteerRuns), || view! { <Announce/> })}
+                <Announce/>
                 <Timeline events=events/>
             </aside>
         </div>
@@ -326,7 +328,12 @@ fn RunBody(
 }
 
 /// The bar that stays in view while the checklist scrolls: the stage (and whether the page
-/// is live), what is settled, and the next step with how much blocks it.
+/// is live), what is settled, the next step and how much blocks it; which items to show,
+/// picking several, and the shortcuts.
+///
+/// Its buttons and the shortcut keys are commands for the cockpit ([`cockpit`]), whose code
+/// comes with the panels when the first is given: the first load carries only the buttons,
+/// one click handler and a key listener. Commands given meanwhile wait in `commands`.
 #[component]
 fn RunBar(
     status: Signal<RunStatus>,
@@ -334,8 +341,57 @@ fn RunBar(
     summary: Memo<Option<shipshape_domain::wire::RunSummary>>,
 ) -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
+    let commands = RwSignal::new(String::new());
+    let opened = RwSignal::new(false);
+    let give = move |command: &str| {
+        // Once: setting it again would build the cockpit anew, losing its state.
+        if !opened.get_untracked() {
+            opened.set(true);
+        }
+        commands.update(|c| {
+            c.push_str(command);
+            c.push(' ');
+        });
+    };
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        use wasm_bindgen::JsCast;
+        if let Some(command) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|t| t.closest("[data-cmd]").ok().flatten())
+            .and_then(|b| b.get_attribute("data-cmd"))
+        {
+            give(&command);
+        }
+    };
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        use wasm_bindgen::JsCast;
+        let key = ev.key();
+        // Keys typed into a field, or choosing an option, are the field's.
+        let typing = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|t| {
+                t.closest("input, textarea, select")
+                    .ok()
+                    .flatten()
+                    .is_some()
+            });
+        if typing
+            || ev.ctrl_key()
+            || ev.meta_key()
+            || ev.alt_key()
+            || !cockpit::KEYS.contains(&key.as_str())
+        {
+            return;
+        }
+        ev.prevent_default();
+        give(&key);
+    });
+    on_cleanup(move || keys.remove());
+    let can_work = can(Permission::WorkItems)();
     view! {
-        <div class="runbar" role="region" aria-label="Where the run stands">
+        <div class="runbar" role="region" aria-label="Where the run stands" on:click=on_click>
             <p class="run-status">
                 <RunStatusBadge status=status/>
                 {move || summary.with(|s| s.as_ref().and_then(|s| s.closed_at)).map(|at| view! {
@@ -368,6 +424,15 @@ fn RunBar(
                 None => "Nothing more to do".to_owned(),
                 Some(t) => format!("Next: {} — {} blocking", format::action(t.action, r.summary.status), t.blockers.len()),
             }))}</a>
+            <span class="filters" role="group" aria-label="Show items">
+                <button type="button" id="show-all" data-cmd="all" aria-pressed="true">"All"</button>
+                <button type="button" id="show-open" data-cmd="open" aria-pressed="false">"Open"</button>
+                <button type="button" id="show-mine" data-cmd="mine" aria-pressed="false">"Mine"</button>
+                <button type="button" id="show-blocking" data-cmd="blocking" aria-pressed="false">"Blocking the next step"</button>
+            </span>
+            <button type="button" id="pick-mode" data-cmd="pick" aria-pressed="false" hidden=!can_work>"Select several"</button>
+            <button type="button" class="keys" data-cmd="?" aria-label="Keyboard shortcuts" aria-keyshortcuts="?">"?"</button>
+            {move || opened.get().then(|| crate::pages::lazy_panel(crate::pages::panel(crate::pages::Panel::Cockpit(ctx, commands))))}
         </div>
     }
 }
@@ -399,12 +464,13 @@ fn rollback_banner(r: &Run) -> Option<impl IntoView + use<>> {
     })
 }
 
-/// Where a release manager announces the run: a link to its announcement screen (a module
+/// Where a release manager announces the run (shown to those who may steer it): a link to its announcement screen (a module
 /// fetched when opened, so the run page's first load does not carry the composer).
 #[component]
 fn Announce() -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
+    let can_steer = can(Permission::SteerRuns);
     view! {
-        <p class="announce"><a href=move || format!("/runs/{}/announce", ctx.id())>"Announce this deployment to stakeholders"</a></p>
+        <p class="announce" hidden=move || !can_steer()><a href=move || format!("/runs/{}/announce", ctx.id())>"Announce this deployment to stakeholders"</a></p>
     }
 }

@@ -29,10 +29,9 @@ pub(super) fn Team() -> impl IntoView {
                 }.into_any()
             }}
             // A closed run's team is history.
-            {show_when(move || can_steer() && ctx.run.with(|r| r.as_ref().is_some_and(|r| r.summary.closed_at.is_none())), move || view! {
-                <button type="button" class="add-member" aria-expanded=move || adding.get().to_string()
-                    on:click=move |_| adding.update(|a| *a = !*a)>"Add a member"</button>
-            })}
+            <button type="button" class="add-member" aria-expanded=move || adding.get().to_string()
+                hidden=move || !(can_steer() && ctx.run.with(|r| r.as_ref().is_some_and(|r| r.summary.closed_at.is_none())))
+                on:click=move |_| adding.update(|a| *a = !*a)>"Add a member"</button>
             {move || adding.get().then(|| crate::pages::lazy_panel(crate::pages::member_form(adding)))}
         </section>
     }

@@ -192,11 +192,9 @@ pub(super) fn Transitions() -> impl IntoView {
                     }
                 }).collect_view().into_any()
             }}
-            {show_when(move || can_steer() && state.with(|(_, t)| !t.is_empty()), move || view! {
-                <label class="inline">"Reason for the log (optional)"
-                    <input name="transition_reason" bind:value=reason/>
-                </label>
-            })}
+            <label class="inline" hidden=move || !(can_steer() && state.with(|(_, t)| !t.is_empty()))>"Reason for the log (optional)"
+                <input name="transition_reason" bind:value=reason/>
+            </label>
             {move || refused.get().map(|e| {
                 let blockers = e.problem.as_ref().and_then(|p| p.blockers.clone()).unwrap_or_default();
                 view! {

@@ -1,0 +1,411 @@
+//! The cockpit: what the run bar's buttons and the shortcut keys do. Its code comes with the
+//! panels when the first command is given (the bar itself is in the run page's first load).
+//!
+//! - Filters: the checklist's `data-filter` says which rows show, and the stylesheet hides
+//!   the others; this module keeps each row's `data-mine` and `data-blocking` up to date as
+//!   the run changes.
+//! - Picking several: the rows' checkboxes, and "Mark done" on the picked ones, each its own
+//!   change with its own `If-Match`; those refused are named with the server's reason and stay
+//!   picked.
+//! - Shortcuts (listed behind "?"): they act through the focused row's own controls, so they
+//!   do what a click there does.
+
+use wasm_bindgen::JsCast;
+
+use super::*;
+
+/// The shortcut keys.
+pub(super) const KEYS: [&str; 7] = ["j", "k", "e", "d", "c", "x", "?"];
+
+/// Which items the checklist shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    All,
+    /// Applicable and neither done nor skipped.
+    Open,
+    /// Assigned to the person signed in.
+    Mine,
+    /// Blocking the next step.
+    Blocking,
+}
+
+impl Filter {
+    fn parse(s: &str) -> Option<Filter> {
+        match s {
+            "all" => Some(Filter::All),
+            "open" => Some(Filter::Open),
+            "mine" => Some(Filter::Mine),
+            "blocking" => Some(Filter::Blocking),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Filter::All => "all",
+            Filter::Open => "open",
+            Filter::Mine => "mine",
+            Filter::Blocking => "blocking",
+        }
+    }
+}
+
+fn document() -> Option<web_sys::Document> {
+    web_sys::window().and_then(|w| w.document())
+}
+
+fn by_id(id: &str) -> Option<web_sys::HtmlElement> {
+    document()?.get_element_by_id(id)?.dyn_into().ok()
+}
+
+/// Says `on` in an attribute (`"true"` or `"false"`).
+fn say(el: &web_sys::Element, name: &str, on: bool) {
+    let _ = el.set_attribute(name, if on { "true" } else { "false" });
+}
+
+/// Every item of the run, in checklist order.
+fn all_items(run: &Run) -> impl Iterator<Item = &RunItem> {
+    run.parts
+        .iter()
+        .flat_map(|p| &p.sections)
+        .flat_map(|s| &s.items)
+}
+
+/// Whether `item` blocks the run's next step.
+fn blocks(run: &Run, item: &RunItem) -> bool {
+    next_step(run).is_some_and(|t| {
+        t.blockers
+            .iter()
+            .any(|b| matches!(b, Blocker::Item { item_id, .. } if *item_id == item.id))
+    })
+}
+
+/// Whether `filter` shows `item` to `me` (what the stylesheet does with the rows' marks).
+fn shows(filter: Filter, run: &Run, item: &RunItem, me: Option<&str>) -> bool {
+    match filter {
+        Filter::All => true,
+        Filter::Open => item.applicable && !item.status.is_settled(),
+        Filter::Mine => me.is_some() && item.assignee.as_deref() == me,
+        Filter::Blocking => blocks(run, item),
+    }
+}
+
+/// Shows the items `filter` keeps, and says which filter is on.
+fn apply(filter: Filter) {
+    if let Some(list) = by_id("checklist") {
+        let _ = list.set_attribute("data-filter", filter.as_str());
+    }
+    for f in [Filter::All, Filter::Open, Filter::Mine, Filter::Blocking] {
+        if let Some(b) = by_id(&format!("show-{}", f.as_str())) {
+            say(&b, "aria-pressed", f == filter);
+        }
+    }
+}
+
+/// Marks each row that is `me`'s (`data-mine`) and each that blocks the next step
+/// (`data-blocking`).
+fn mark_rows(run: &Run, me: Option<&str>) {
+    for item in all_items(run) {
+        if let Some(row) = by_id(&format!("item-{}", item.reference)) {
+            say(&row, "data-mine", shows(Filter::Mine, run, item, me));
+            say(&row, "data-blocking", blocks(run, item));
+        }
+    }
+}
+
+/// An item's pick box: a toggle button, pressed when picked.
+fn pick_box(item: &RunItem) -> Option<web_sys::HtmlElement> {
+    by_id(&format!("pick-{}", item.reference))
+}
+
+fn is_picked(b: &web_sys::Element) -> bool {
+    b.get_attribute("aria-pressed").as_deref() == Some("true")
+}
+
+/// The ids of the items picked.
+fn picked(run: &Run) -> Vec<String> {
+    all_items(run)
+        .filter(|i| pick_box(i).is_some_and(|b| is_picked(&b)))
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+/// Picks the items `pick` says, and no other.
+fn pick_only(run: &Run, pick: impl Fn(&RunItem) -> bool) -> usize {
+    let mut n = 0;
+    for item in all_items(run) {
+        if let Some(b) = pick_box(item) {
+            let on = pick(item);
+            say(&b, "aria-pressed", on);
+            n += usize::from(on);
+        }
+    }
+    n
+}
+
+/// Whether a person who works items may mark `item` done by hand now (an approval item is
+/// done through sign-offs, a probe item by its check: the domain's rule).
+fn can_mark_done(run: &Run, item: &RunItem) -> bool {
+    item.applicable
+        && item.status != ItemStatus::Done
+        && item_editable(
+            item.gate,
+            run.summary.status,
+            run.summary.closed_at.is_some(),
+        )
+        && status_by_hand(item.kind, item.record, item.status, ItemStatus::Done).is_ok()
+}
+
+/// A shortcut on the row in focus (j and k move between the rows `filter` shows).
+fn on_row(ctx: RunCtx, key: &str, filter: Filter, picking: RwSignal<bool>) {
+    let me = use_session().user().map(|u| u.username);
+    let row = document()
+        .and_then(|d| d.active_element())
+        .and_then(|e| e.closest("li.item").ok().flatten());
+    let find = |css: &str| {
+        row.as_ref()
+            .and_then(|r| r.query_selector(css).ok().flatten())
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+    };
+    match key {
+        "j" | "k" => {
+            let at = row.as_ref().and_then(|r| r.get_attribute("data-ref"));
+            let shown: Vec<String> = ctx.run.with_untracked(|r| {
+                r.as_ref()
+                    .map(|r| {
+                        all_items(r)
+                            .filter(|i| shows(filter, r, i, me.as_deref()))
+                            .map(|i| i.reference.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            });
+            let i = shown.iter().position(|r| Some(r) == at.as_ref());
+            let next = match (key, i) {
+                ("j", Some(i)) => (i + 1).min(shown.len().saturating_sub(1)),
+                ("k", Some(i)) => i.saturating_sub(1),
+                _ => 0,
+            };
+            if let Some(el) = shown.get(next).and_then(|r| by_id(&format!("item-{r}"))) {
+                let _ = el.focus();
+            }
+        }
+        "e" => find("button.edit").into_iter().for_each(|b| b.click()),
+        "c" => find("button.claim").into_iter().for_each(|b| b.click()),
+        "d" => {
+            // As if "Done" were picked in the row's status control (when it offers it).
+            if let Some(select) = find("select[name=status]")
+                .and_then(|e| e.dyn_into::<web_sys::HtmlSelectElement>().ok())
+                .filter(|s| {
+                    s.query_selector("option[value=done]:not([hidden])")
+                        .ok()
+                        .flatten()
+                        .is_some()
+                })
+            {
+                select.set_value(ItemStatus::Done.as_str());
+                if let Ok(change) = web_sys::Event::new("change") {
+                    let _ = select.dispatch_event(&change);
+                }
+            }
+        }
+        "x" if row.is_some() => {
+            picking.set(true);
+            find("button.pick").into_iter().for_each(|b| b.click());
+        }
+        _ => {}
+    }
+}
+
+/// The cockpit (see [`crate::pages::Panel::Cockpit`]): carries out the commands given, and
+/// shows the picking bar and the shortcuts' list when asked.
+pub fn cockpit_panel(ctx: RunCtx, commands: RwSignal<String>) -> AnyView {
+    let session = use_session();
+    let picking = RwSignal::new(false);
+    let help = RwSignal::new(false);
+    let filter = StoredValue::new(Filter::All);
+    // How many are picked: a pick box clicked changes it.
+    let count = RwSignal::new(0_usize);
+    let recount = move || {
+        count.try_set(
+            ctx.run
+                .with_untracked(|r| r.as_ref().map_or(0, |r| picked(r).len())),
+        );
+    };
+    let clicks = window_event_listener(leptos::ev::click, move |ev| {
+        let Some(b) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|t| t.closest("li.item button.pick").ok().flatten())
+        else {
+            return;
+        };
+        say(&b, "aria-pressed", !is_picked(&b));
+        recount();
+    });
+    on_cleanup(move || clicks.remove());
+    // The rows follow the run: whose they are, what blocks the next step.
+    Effect::new(move |_| {
+        let me = session.user().map(|u| u.username);
+        ctx.run.with(|r| {
+            if let Some(r) = r {
+                mark_rows(r, me.as_deref());
+            }
+        });
+    });
+    // Every command given so far, once each.
+    Effect::new(move |_| {
+        commands.track();
+        let given = commands
+            .try_update_untracked(std::mem::take)
+            .unwrap_or_default();
+        for command in given.split_whitespace() {
+            match command {
+                "pick" => picking.update(|p| *p = !*p),
+                "?" => help.update(|h| *h = !*h),
+                other => match Filter::parse(other) {
+                    Some(f) => {
+                        filter.set_value(f);
+                        apply(f);
+                    }
+                    None => on_row(ctx, other, filter.get_value(), picking),
+                },
+            }
+        }
+    });
+    // While picking, the rows show their boxes; when it stops, nothing stays picked.
+    Effect::new(move |_| {
+        let on = picking.get();
+        if let Some(list) = by_id("checklist") {
+            say(&list, "data-picking", on);
+        }
+        if let Some(b) = by_id("pick-mode") {
+            say(&b, "aria-pressed", on);
+        }
+        if !on {
+            ctx.run
+                .with_untracked(|r| r.as_ref().map(|r| pick_only(r, |_| false)));
+        }
+        recount();
+    });
+    view! {
+        {move || picking.get().then(|| bulk(ctx, picking, filter, count))}
+        {move || help.get().then(|| keys(help))}
+    }
+    .into_any()
+}
+
+/// Marking the picked items done.
+fn bulk(
+    ctx: RunCtx,
+    picking: RwSignal<bool>,
+    filter: StoredValue<Filter>,
+    count: RwSignal<usize>,
+) -> impl IntoView {
+    let session = use_session();
+    let busy = RwSignal::new(false);
+    let outcome = RwSignal::new(None::<(usize, Vec<String>)>);
+    // The rows the filter shows whose item can be marked done by hand.
+    let pick_shown = move |_| {
+        let me = session.user().map(|u| u.username);
+        let f = filter.get_value();
+        let n = ctx.run.with_untracked(|r| {
+            r.as_ref().map_or(0, |r| {
+                pick_only(r, |i| shows(f, r, i, me.as_deref()) && can_mark_done(r, i))
+            })
+        });
+        count.set(n);
+    };
+    let mark_done = move |_| {
+        let ids = ctx
+            .run
+            .with_untracked(|r| r.as_ref().map(picked).unwrap_or_default());
+        busy.set(true);
+        outcome.set(None);
+        leptos::task::spawn_local(async move {
+            let run_id = ctx.id();
+            let change = UpdateItemRequest {
+                status: Some(ItemStatus::Done),
+                ..UpdateItemRequest::default()
+            };
+            let (mut marked, mut refused, mut kept) = (0, Vec::new(), Vec::new());
+            for id in ids {
+                let Some(Some(item)) = ctx
+                    .run
+                    .try_with_untracked(|r| r.as_ref().and_then(|r| find_item(r, &id)).cloned())
+                else {
+                    continue;
+                };
+                let mut result = api::update_item(&run_id, &id, &change, item.version).await;
+                // Changed meanwhile: marked done on top of the other change unless that
+                // change was to the status.
+                if matches!(&result, Err(e) if e.is_conflict())
+                    && let Ok(now) = api::get_item(&run_id, &id).await
+                {
+                    if checklist::disjoint(&change, &item, &now) {
+                        result = api::update_item(&run_id, &id, &change, now.version).await;
+                    } else {
+                        let why = format!(
+                            "{} changed it to {} meanwhile",
+                            now.updated_by.clone().unwrap_or_else(|| "someone".into()),
+                            format::item_status_word(now.status)
+                        );
+                        ctx.accept_item(now);
+                        refused.push(format!("{} — {why}", item.reference));
+                        kept.push(id);
+                        continue;
+                    }
+                }
+                match result {
+                    Ok(updated) => {
+                        marked += 1;
+                        ctx.accept_item(updated);
+                    }
+                    Err(e) => {
+                        refused.push(format!("{} — {}", item.reference, e.message()));
+                        kept.push(id);
+                    }
+                }
+            }
+            ctx.reload();
+            ctx.run
+                .with_untracked(|r| r.as_ref().map(|r| pick_only(r, |i| kept.contains(&i.id))));
+            count.try_set(kept.len());
+            outcome.try_set(Some((marked, refused)));
+            busy.try_set(false);
+        });
+    };
+    view! {
+        <div class="bulk" role="group" aria-label="Several items at once">
+            <span class="picked" role="status">{move || format!("{} selected", count.get())}</span>
+            <button type="button" class="pick-shown" on:click=pick_shown>"Select all shown"</button>
+            <button type="button" class="primary mark-done" disabled=move || busy.get() || count.get() == 0
+                on:click=mark_done>{move || format!("Mark {} done", count.get())}</button>
+            <button type="button" class="pick-none" on:click=move |_| picking.set(false)>"Stop selecting"</button>
+            {move || outcome.get().map(|(marked, refused)| view! {
+                <div class="bulk-outcome" role="alert">
+                    <p>{format!("{marked} marked done.{}", if refused.is_empty() { "" } else { " Not marked done (still selected):" })}</p>
+                    <ul class="refused">{refused.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}</ul>
+                </div>
+            })}
+        </div>
+    }
+}
+
+/// The run page's keyboard shortcuts.
+fn keys(open: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <div class="shortcuts" role="dialog" aria-label="Keyboard shortcuts">
+            <dl>
+                <dt><kbd>"j"</kbd>" / "<kbd>"k"</kbd></dt><dd>"next / previous item shown"</dd>
+                <dt><kbd>"e"</kbd></dt><dd>"edit the item's details (Escape closes)"</dd>
+                <dt><kbd>"d"</kbd></dt><dd>"mark the item done"</dd>
+                <dt><kbd>"c"</kbd></dt><dd>"assign the item to me"</dd>
+                <dt><kbd>"x"</kbd></dt><dd>"select the item (for several at once)"</dd>
+                <dt><kbd>"?"</kbd></dt><dd>"show or hide this list"</dd>
+                <dt>"Status control"</dt><dd>"arrows or a letter choose, Enter sets it, Escape undoes"</dd>
+            </dl>
+            <button type="button" on:click=move |_| open.set(false)>"Close"</button>
+        </div>
+    }
+}
