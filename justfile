@@ -11,7 +11,7 @@ run: web
 web:
     #!/usr/bin/env bash
     set -euo pipefail
-    if command -v npm >/dev/null 2>&1 && [ ! -x frontend/node_modules/.bin/wasm-opt ]; then
+    if command -v npm >/dev/null 2>&1 && { [ ! -x frontend/node_modules/.bin/wasm-opt ] || [ ! -f frontend/node_modules/axe-core/axe.min.js ]; }; then
         npm ci --prefix frontend --no-audit --no-fund --loglevel=error || echo "npm ci failed: building without wasm-opt"
     fi
     cargo run --release --locked -p shipshape-webbuild

@@ -396,6 +396,15 @@ pub async fn update_item(
     patch(&format!("/runs/{run_id}/items/{item_id}"), body, version).await
 }
 
+/// Changes a run's release version or schedule, if it is still at `version`.
+pub async fn update_run(
+    run_id: &str,
+    body: &shipshape_domain::wire::UpdateRunRequest,
+    version: i64,
+) -> ApiResult<Run> {
+    patch(&format!("/runs/{run_id}"), body, version).await
+}
+
 /// Assigns an item to the signed-in user.
 pub async fn claim(run_id: &str, item_id: &str) -> ApiResult<RunItem> {
     let path = format!("/runs/{run_id}/items/{item_id}/claim");
@@ -433,6 +442,24 @@ pub async fn add_member(
     body: &shipshape_domain::wire::AddMemberRequest,
 ) -> ApiResult<shipshape_domain::wire::RunMember> {
     post(&format!("/runs/{run_id}/members"), body).await
+}
+
+/// Takes someone off the run's team.
+pub async fn remove_member(run_id: &str, user_id: &str) -> ApiResult<()> {
+    send(
+        "DELETE",
+        &format!("/runs/{run_id}/members/{user_id}"),
+        None,
+        None,
+        "application/json",
+    )
+    .await?;
+    Ok(())
+}
+
+/// The people who can be put on a team (release managers).
+pub async fn people() -> ApiResult<Vec<shipshape_domain::wire::Person>> {
+    get("/people?limit=200").await
 }
 
 // --- Templates --------------------------------------------------------------------------

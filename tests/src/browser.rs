@@ -6,7 +6,7 @@
 //! browser when the [`Browser`] is dropped — also when a test fails. Browser tests take turns
 //! ([`take_turn`]), so a 2-core machine is not swamped and waits stay meaningful.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -252,6 +252,41 @@ impl Browser {
         self.click("form[aria-label='Sign in'] button[type=submit]")
             .await;
         self.wait_text("[data-testid=whoami]", username).await;
+    }
+
+    /// The accessibility rules axe-core finds broken on the page as it is now (each: the
+    /// rule, how many elements, and the first of them), for an `assert!` to show.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../frontend/node_modules/axe-core/axe.min.js");
+        let axe = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (`npm ci --prefix frontend` installs axe-core; `just web` runs it)",
+                path.display()
+            )
+        });
+        self.js(&format!("{axe}\n;return true;"), vec![]).await;
+        let found = self
+            .js(
+                "return axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map(v => \
+                 v.id + ' (' + v.impact + ', ' + v.nodes.length + '): ' + v.help + ' — ' + \
+                 v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | ')));",
+                vec![],
+            )
+            .await;
+        serde_json::from_value(found).unwrap_or_default()
+    }
+
+    /// Fails the test, listing them, when axe-core finds any accessibility rule broken on the
+    /// page as it is now (`what` says which state of which screen).
+    pub async fn assert_accessible(&self, what: &str) {
+        let violations = self.accessibility_violations().await;
+        assert!(
+            violations.is_empty(),
+            "{what}: axe-core finds {} rule(s) broken:\n{}",
+            violations.len(),
+            violations.join("\n")
+        );
     }
 
     /// Presses keys where the page's focus is, as a person would.

@@ -130,6 +130,7 @@ fn access_table() -> Vec<(&'static str, Access)> {
         ("list_members", Roles(ALL, "runs:read")),
         ("create_member", Roles(STEER, "runs:write")),
         ("delete_member", Roles(STEER, "runs:write")),
+        ("list_people", Roles(STEER, "runs:write")),
         ("list_decisions", Roles(ALL, "runs:read")),
         ("create_decision", Roles(STEER, "decisions:write")),
         ("list_events", Roles(ALL, "runs:read")),
@@ -426,6 +427,7 @@ fn request(op: &str, f: &Fixture, caller: &str) -> (Method, String, Option<Value
             Some(json!({"verdict": "approve"})),
         ),
         "list_members" => (get, format!("/api/v1/runs/{run}/members"), None),
+        "list_people" => (get, "/api/v1/people?q=a".into(), None),
         "create_member" => (
             post,
             format!("/api/v1/runs/{run}/members"),

@@ -66,6 +66,84 @@ async fn read_until(stream: &mut reqwest::Response, seen: &mut String, needle: &
 }
 
 on_both_backends! {
+    async fn a_new_release_version_invalidates_the_sign_offs_given_for_the_earlier_one(app) {
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap();
+        app.transition(&app.admin, id, "start").await.expect(200);
+        let approver = app.user("ada", "approver").await;
+        // One approval completes the migration scripts' item; the plan needs two, has one.
+        let migration = shipshape_tests::item_by_title(&run, "Data migration scripts");
+        let plan = shipshape_tests::item_by_title(&run, "Detailed deployment plan");
+        for i in [&migration, &plan] {
+            app.sign(&approver, id, i["id"].as_str().unwrap(), "approve").await.expect(201);
+        }
+        let find = |run: &Value, i: &Value| {
+            items(run).into_iter().find(|x| x["id"] == i["id"]).unwrap()
+        };
+        let path = format!("/api/v1/runs/{id}");
+        let before = app.run(&app.admin, id).await;
+        assert_eq!(find(&before, &migration)["status"], "done");
+
+        // The schedule alone leaves the sign-offs as they are.
+        let scheduled = app
+            .patch(&app.admin, &path, json!({"expected_downtime_minutes": 10}), None)
+            .await
+            .expect(200)
+            .json;
+        assert_eq!(find(&scheduled, &migration)["status"], "done");
+        assert_eq!(find(&scheduled, &plan)["approval"]["signoffs"].as_array().unwrap().len(), 1);
+
+        // A new version: both sign-offs invalidated, the approved item back at work.
+        let seen = app.events(id).await.len();
+        let moved = app
+            .patch(&app.admin, &path, json!({"release_version": "2.0.1"}), None)
+            .await
+            .expect(200)
+            .json;
+        assert_eq!(moved["release_version"], "2.0.1");
+        let m = find(&moved, &migration);
+        assert_eq!(m["status"], "in_progress");
+        assert_eq!(m["approval"]["state"], "pending");
+        assert_eq!(m["approval"]["signoffs"], json!([]));
+        assert_eq!(find(&moved, &plan)["status"], "pending");
+        assert_eq!(find(&moved, &plan)["approval"]["signoffs"], json!([]));
+        let log = app.events(id).await;
+        let new: Vec<&Value> = log[seen..].iter().collect();
+        assert_eq!(new[0]["type"], "run_updated");
+        assert_eq!(new[0]["payload"]["invalidated_signoffs"], 2);
+        assert_eq!(new[1]["type"], "item_updated");
+        assert_eq!(new[1]["payload"]["item_id"], migration["id"]);
+        assert_eq!(new[1]["payload"]["changes"]["status"], json!({"from": "done", "to": "in_progress"}));
+        assert_eq!(new.len(), 2, "one change for the item that was approved, none for the other");
+        // Signing again is for the new version, and counts.
+        app.sign(&approver, id, migration["id"].as_str().unwrap(), "approve").await.expect(201);
+        assert_eq!(find(&app.run(&app.admin, id).await, &migration)["status"], "done");
+    }
+
+    async fn release_managers_find_people_to_put_on_a_team(app) {
+        app.user("ada", "approver").await;
+        app.user("adam", "engineer").await;
+        let bob = app.user("bob", "engineer").await;
+        let rm = app.user("rita", "release_manager").await;
+        let found = app.get(&rm, "/api/v1/people?q=ADA").await.expect(200).json;
+        assert_eq!(
+            found,
+            json!([{"username": "ada", "role": "approver"}, {"username": "adam", "role": "engineer"}])
+        );
+        let first = app.get(&rm, "/api/v1/people?limit=1").await.expect(200).json;
+        assert_eq!(first.as_array().unwrap().len(), 1);
+        // Deactivated users are not offered.
+        let users = app.get(&app.admin, "/api/v1/users").await.expect(200).json;
+        let adam = users.as_array().unwrap().iter().find(|u| u["username"] == "adam").unwrap();
+        app.patch(&app.admin, &format!("/api/v1/users/{}", adam["id"].as_str().unwrap()), json!({"active": false}), None)
+            .await
+            .expect(200);
+        let found = app.get(&rm, "/api/v1/people?q=ada").await.expect(200).json;
+        assert_eq!(found, json!([{"username": "ada", "role": "approver"}]));
+        app.get(&bob, "/api/v1/people").await.expect_problem(403, "forbidden");
+        app.get(&rm, "/api/v1/people?limit=0").await.expect(422);
+    }
+
     async fn a_fresh_database_has_the_edulibra_template_with_all_33_items(app) {
         let list = app.get(&app.admin, "/api/v1/templates").await.expect(200).json;
         let edulibra = list

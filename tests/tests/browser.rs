@@ -60,9 +60,11 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     // Anyone not signed in is sent to sign in, and comes back where they wanted to go.
     b.goto("/runs/new").await;
     b.wait_text("h1", "Sign in").await;
+    b.assert_accessible("the sign-in page").await;
     assert_eq!(b.path().await, "/login?next=%2Fruns%2Fnew");
     b.sign_in("admin", ADMIN_PASSWORD).await;
     b.wait_text("h1", "New run").await;
+    b.assert_accessible("the new run form").await;
 
     // New run.
     b.fill("input[name=release_version]", "4.2.0").await;
@@ -216,11 +218,13 @@ async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
     b.wait_text("button.decision-log-toggle", "Decision log (2)")
         .await;
     b.click("button.decision-log-toggle").await;
-    b.wait_text("ol.decisions", "Roll back — deployment checkpoint")
+    b.wait_text("ol.decisions", "Roll back at “Deployment checkpoint”")
         .await;
     b.wait_text("ol.decisions", "observed: error rate 7%").await;
     b.click("button.timeline-toggle").await;
     b.wait_text("ol.timeline", "decided Roll back").await;
+    b.assert_accessible("a run rolling back, its decision log and timeline open")
+        .await;
 
     let run = app.run(&app.admin, &run_id).await;
     assert_eq!(run["status"], "rolling_back");
@@ -560,6 +564,7 @@ async fn a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_wer
         .unwrap();
     b.wait_text("[data-testid=whoami]", "admin").await;
     b.wait_text("h1", "Dashboard").await;
+    b.assert_accessible("the dashboard").await;
 
     b.goto(&run_path).await;
     b.wait_text(".run-status", "Planned").await;
@@ -638,6 +643,7 @@ async fn templates_import_with_a_preview_and_tokens_are_managed(backend: Backend
     b.fill("textarea[name=markdown]", markdown).await;
     b.wait_text(".preview", "Hotfix — 1 parts, 2 items").await;
     b.wait_text(".preview", "Patch reviewed.").await;
+    b.assert_accessible("a template's import, previewed").await;
     b.click("form[aria-label='Import a template'] button[type=submit]")
         .await;
     b.wait_text("h1", "Hotfix").await;
@@ -668,6 +674,7 @@ async fn templates_import_with_a_preview_and_tokens_are_managed(backend: Backend
     let name = b.text("main table a[href^='/templates/']").await.unwrap();
     b.click("main table a[href^='/templates/']").await;
     b.wait_text("h1", &name).await;
+    b.assert_accessible("a template").await;
     let template_path = b.path().await;
     assert!(template_path.starts_with("/templates/"), "{template_path}");
     b.js("history.back();", vec![]).await;
@@ -685,9 +692,24 @@ async fn templates_import_with_a_preview_and_tokens_are_managed(backend: Backend
     b.click("form[aria-label='New token'] button[type=submit]")
         .await;
     let secret = b.wait_text(".secret-value", "ss_").await;
+    b.assert_accessible("the tokens, a new secret shown").await;
     let me = app.get(secret.trim(), "/api/v1/runs").await;
     assert_eq!(me.status.as_u16(), 200, "the new token works");
-    b.click("tr[data-token='CI pipeline'] button").await;
+    // Revoking asks first, saying what happens; keeping the token changes nothing.
+    b.click("tr[data-token='CI pipeline'] button.revoke").await;
+    b.wait_text(".confirm", "Every tool using it is refused")
+        .await;
+    b.assert_accessible("the tokens, a revocation asking first")
+        .await;
+    b.click(".confirm button.keep").await;
+    assert!(b.text(".confirm").await.is_none());
+    assert_eq!(
+        app.get(secret.trim(), "/api/v1/runs").await.status.as_u16(),
+        200,
+        "kept"
+    );
+    b.click("tr[data-token='CI pipeline'] button.revoke").await;
+    b.click(".confirm button.confirm-go").await;
     b.wait_text("tr[data-token='CI pipeline']", "Revoked").await;
     assert_eq!(
         app.get(secret.trim(), "/api/v1/runs").await.status.as_u16(),
@@ -703,7 +725,42 @@ async fn templates_import_with_a_preview_and_tokens_are_managed(backend: Backend
     b.click("form[aria-label='New user'] button[type=submit]")
         .await;
     b.wait_text("tr[data-user=olivia]", "Active").await;
-    app.login("olivia", "olivia-password-123").await;
+    let olivia = app.login("olivia", "olivia-password-123").await;
+
+    // Changing a role asks first, naming both roles; keeping it changes nothing.
+    let role = |users: &serde_json::Value| {
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == "olivia")
+            .map(|u| u["role"].clone())
+            .unwrap()
+    };
+    b.choose("tr[data-user=olivia] select", "viewer").await;
+    b.wait_text(".confirm", "from approver to viewer").await;
+    b.click(".confirm button.keep").await;
+    b.wait_text("tr[data-user=olivia] select", "approver").await;
+    assert_eq!(
+        role(&app.get(&app.admin, "/api/v1/users").await.json),
+        "approver"
+    );
+    b.choose("tr[data-user=olivia] select", "viewer").await;
+    b.click(".confirm button.confirm-go").await;
+    b.wait_text("tr[data-user=olivia] select", "viewer").await;
+    assert_eq!(
+        role(&app.get(&app.admin, "/api/v1/users").await.json),
+        "viewer"
+    );
+
+    // Deactivating asks first and says what it does; confirmed, the user is out at once.
+    b.click("tr[data-user=olivia] button.deactivate").await;
+    b.wait_text(".confirm", "can no longer sign in").await;
+    b.assert_accessible("the users, a deactivation asking first")
+        .await;
+    b.click(".confirm button.confirm-go").await;
+    b.wait_text("tr[data-user=olivia]", "Deactivated").await;
+    assert_eq!(app.get(&olivia, "/api/v1/runs").await.status.as_u16(), 401);
     b.quit().await;
 }
 
@@ -722,6 +779,7 @@ async fn a_chat_channel_is_subscribed_tested_and_sent_an_announcement(backend: B
     b.goto("/integrations").await;
     b.sign_in("admin", ADMIN_PASSWORD).await;
     b.wait_text("h1", "Integrations").await;
+    b.assert_accessible("the integrations").await;
     b.fill("input[name=hook_url]", &url).await;
     b.fill("input[name=hook_description]", "Release channel")
         .await;
@@ -780,6 +838,7 @@ async fn a_chat_channel_is_subscribed_tested_and_sent_an_announcement(backend: B
     b.goto(&format!("/runs/{run_id}")).await;
     b.click("p.announce a").await;
     b.wait_text("h1", "Announce").await;
+    b.assert_accessible("the announcement composer").await;
     b.wait_text(
         "textarea[name=announce_body]",
         "Expected downtime: about 15 minutes.",
@@ -1052,6 +1111,7 @@ async fn after_a_run_the_team_keeps_its_records_and_an_admin_accepts_its_lesson(
     b.click("a.report-link").await;
     b.wait_text("h1", "Run report: EduLibra 4.2.0 → production")
         .await;
+    b.assert_accessible("the run report").await;
     b.wait_text(
         ".report-issues",
         "#1 [sev2, open] Search returns stale results — accepted by admin",
@@ -1104,6 +1164,7 @@ async fn environments_are_kept_locked_and_frozen_and_the_calendar_shows_them(bac
     b.goto("/environments/production").await;
     b.sign_in("admin", ADMIN_PASSWORD).await;
     b.wait_text("h1", "Environment: production").await;
+    b.assert_accessible("an environment").await;
 
     // An administrator keeps the record: contacts and dashboards, one per line.
     b.click("button.edit-env").await;
@@ -1176,6 +1237,7 @@ async fn environments_are_kept_locked_and_frozen_and_the_calendar_shows_them(bac
     // The calendar: the lock this week, keyboard-driven between weeks and months.
     b.goto("/calendar").await;
     b.wait_text("h1", "Release calendar").await;
+    b.assert_accessible("the release calendar").await;
     b.wait_text(".calendar .cal-entry.lock", "Database migration half-done")
         .await;
     let title = b.text(".cal-title").await.unwrap();
@@ -1308,6 +1370,7 @@ async fn insights_draw_the_history_as_charts_with_tables_and_the_runs_behind_an_
     b.goto("/insights").await;
     b.sign_in("admin", ADMIN_PASSWORD).await;
     b.wait_text("h1", "Insights").await;
+    b.assert_accessible("the insights").await;
     b.wait_text(".insights-delivery", "Deployment frequency")
         .await;
     b.wait_text(".insights-checklist", "Most skipped items")

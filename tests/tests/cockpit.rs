@@ -88,6 +88,7 @@ async fn the_run_page_works_as_a_cockpit(backend: Backend) {
         .await;
 
     b.wait_text(".runbar .run-status", "Preparing").await;
+    b.assert_accessible("the run page").await;
     // The bar stays in view at the bottom of the checklist.
     b.js("window.scrollTo(0, document.body.scrollHeight);", vec![])
         .await;
@@ -136,6 +137,7 @@ async fn the_run_page_works_as_a_cockpit(backend: Backend) {
         .collect();
     b.wait_text(".bulk .picked", &format!("{} selected", by_hand.len()))
         .await;
+    b.assert_accessible("the run page, picking several").await;
     assert_eq!(
         picked_rows(&b).await,
         json!(by_hand.iter().map(reference).collect::<Vec<_>>())
@@ -242,6 +244,8 @@ async fn the_run_page_works_as_a_cockpit(backend: Backend) {
     b.js("document.activeElement.blur();", vec![]).await;
     b.press("?").await;
     b.wait_text(".shortcuts", "mark the item done").await;
+    b.assert_accessible("the run page, with its shortcuts listed")
+        .await;
 
     // The keyboard on a status control: ↓ waits for Enter, focus stays, type-ahead works.
     let select = format!("{} select[name=status]", row("3.2.2"));
@@ -292,6 +296,7 @@ async fn the_run_page_works_as_a_cockpit(backend: Backend) {
         .await;
     b.wait_text(&format!("{} .error", row("1.1.4")), "evidence")
         .await;
+    b.assert_accessible("the run page, a save refused").await;
     b.find(&format!(
         "{} button.state-action:not([hidden])",
         row("1.1.4")
@@ -348,7 +353,106 @@ async fn the_run_page_works_as_a_cockpit(backend: Backend) {
         .await;
     assert_ne!(seen[0], "skipped");
     assert_eq!(seen[1], json!([seen[0], "skipped"]), "{seen}");
+
+    // The accessibility checker sees a broken rule when there is one.
+    b.js(
+        "const i = document.createElement('img'); i.src = '/nothing.png'; document.body.appendChild(i);",
+        vec![],
+    )
+    .await;
+    let found = b.accessibility_violations().await;
+    assert!(
+        found.iter().any(|v| v.starts_with("image-alt")),
+        "{found:?}"
+    );
     b.quit().await;
 }
 
-shipshape_tests::in_the_browser!(the_run_page_works_as_a_cockpit);
+async fn the_team_and_the_schedule_are_changed_on_the_page(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let (run, run_id) = started_run(&app).await;
+    app.add_member(&run_id, "admin").await;
+    let approver = app.user("ada", "approver").await;
+    let migration = reference(&shipshape_tests::item_by_title(
+        &run,
+        "Data migration scripts",
+    ));
+    app.sign(
+        &approver,
+        &run_id,
+        item(&run, &migration)["id"].as_str().unwrap(),
+        "approve",
+    )
+    .await
+    .expect(201);
+
+    let b = Browser::open(&app.base).await;
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    b.wait_text(&format!("{} .badge", row(&migration)), "Done")
+        .await;
+
+    // A new release version: the page says which sign-offs it invalidated.
+    b.click("#edit-schedule").await;
+    b.fill("form.schedule input[name=release_version]", "2.0.1")
+        .await;
+    b.fill("form.schedule input[name=expected_downtime]", "20")
+        .await;
+    b.click("form.schedule button[type=submit]").await;
+    let said = b.wait_text("form.schedule .saved", "Saved").await;
+    assert!(said.contains("invalidated 1 sign-off(s)"), "{said}");
+    assert!(said.contains(&migration), "{said}");
+    b.wait_text("h1", "2.0.1").await;
+    b.assert_accessible("the run page, its schedule edited")
+        .await;
+    b.wait_text(&format!("{} .badge", row(&migration)), "In progress")
+        .await;
+    let now = app.run(&app.admin, &run_id).await;
+    assert_eq!(now["release_version"], "2.0.1");
+    assert_eq!(now["expected_downtime_minutes"], 20);
+
+    // People are chosen from a list that narrows as one types; a member is taken off the
+    // team after saying what that does.
+    b.click("button.add-member").await;
+    b.find("datalist#people option[value=ada]").await;
+    b.fill("input[name=member_username]", "ada").await;
+    b.fill("input[name=member_role]", "approver on call").await;
+    b.click("form[aria-label='Add a team member'] button[type=submit]")
+        .await;
+    b.wait_text(".team", "ada — approver on call").await;
+    // The item editor offers the team as assignees.
+    b.click(&format!("{} button.edit", row("1.1.1"))).await;
+    b.find(&format!("{} datalist option[value=ada]", row("1.1.1")))
+        .await;
+    b.press("\u{e00c}").await;
+    b.click("li[data-member=ada] button.remove-member").await;
+    b.wait_text(".confirm", "Remove ada from the team?").await;
+    b.assert_accessible("the run page, the team's form asking first")
+        .await;
+    b.click(".confirm button.confirm-go").await;
+    for _ in 0..50 {
+        if !b.text(".team").await.unwrap_or_default().contains("ada") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!b.text(".team").await.unwrap_or_default().contains("ada"));
+    let members = app
+        .get(&app.admin, &format!("/api/v1/runs/{run_id}/members"))
+        .await
+        .expect(200)
+        .json;
+    assert!(
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["username"] != "ada")
+    );
+    b.quit().await;
+}
+
+shipshape_tests::in_the_browser!(
+    the_run_page_works_as_a_cockpit,
+    the_team_and_the_schedule_are_changed_on_the_page,
+);

@@ -690,7 +690,7 @@ async fn a_chat_subscription_gets_a_message_that_reads_well_in_a_channel(backend
         .unwrap()
         .to_owned();
     assert!(
-        text.starts_with("admin decided Hold at go no go: "),
+        text.starts_with("admin decided Hold at “Go/No-Go”: "),
         "{text}"
     );
 }

@@ -37,6 +37,12 @@ pub fn words(s: &str) -> String {
     s.replace('_', " ")
 }
 
+/// A checklist item's wording inside a sentence: without its closing full stop, so what
+/// follows it reads on ("… are assigned: status pending → done").
+fn clause(title: &str) -> &str {
+    title.trim_end().trim_end_matches('.')
+}
+
 fn or_nothing(v: Option<&str>) -> String {
     v.map_or_else(|| "nothing".to_owned(), words)
 }
@@ -144,17 +150,31 @@ pub fn event(event: &Event) -> String {
             p.product, p.release_version, p.environment
         ),
         EventData::RunUpdated(p) => {
-            format!("{who} changed the schedule: {}", run_changes(&p.changes))
+            let mut s = format!("{who} changed the schedule: {}", run_changes(&p.changes));
+            if p.invalidated_signoffs > 0 {
+                s.push_str(&format!(
+                    " ({} sign-off(s) invalidated: they approved the earlier version)",
+                    p.invalidated_signoffs
+                ));
+            }
+            s
         }
         EventData::RunTransitioned(p) => {
-            let mut s = format!(
-                "{who}: {} → {}",
-                words(p.from.as_str()),
-                words(p.to.as_str())
-            );
-            if p.closed {
-                s.push_str(" (closed)");
-            }
+            let mut s = if !p.closed {
+                format!(
+                    "{who} moved the run from {} to {}",
+                    words(p.from.as_str()),
+                    words(p.to.as_str())
+                )
+            } else if p.from == p.to {
+                format!("{who} closed the run ({})", words(p.to.as_str()))
+            } else {
+                format!(
+                    "{who} closed the run ({} → {})",
+                    words(p.from.as_str()),
+                    words(p.to.as_str())
+                )
+            };
             if let Some(reason) = p.reason.as_deref().filter(|r| !r.is_empty()) {
                 s.push_str(&format!(" — “{reason}”"));
             }
@@ -170,7 +190,7 @@ pub fn event(event: &Event) -> String {
             let mut s = format!(
                 "{who} updated {} {}: {}",
                 p.reference,
-                p.title,
+                clause(&p.title),
                 item_changes(&p.changes)
             );
             if p.invalidated_signoffs > 0 {
@@ -186,12 +206,16 @@ pub fn event(event: &Event) -> String {
                 Verdict::Reject => "rejected",
                 Verdict::Approve => "approved",
             };
-            format!("{who} {verdict} {} {}", p.reference, p.title)
+            format!("{who} {verdict} {} {}", p.reference, clause(&p.title))
         }
         EventData::DecisionRecorded(p) => format!(
-            "{who} decided {} at {}: “{}”",
+            "{who} decided {} at “{}”: “{}”",
             outcome(p.outcome),
-            words(&p.point_key),
+            if p.point_title.is_empty() {
+                words(&p.point_key)
+            } else {
+                p.point_title.clone()
+            },
             p.rationale
         ),
         EventData::ProbeChecked(p) => {
@@ -202,7 +226,9 @@ pub fn event(event: &Event) -> String {
             };
             format!(
                 "{by} check of {} {}: {verdict} — {}",
-                p.reference, p.title, p.summary
+                p.reference,
+                clause(&p.title),
+                p.summary
             )
         }
         EventData::DecisionDue(p) => format!(
@@ -318,8 +344,8 @@ mod tests {
     fn events_read_as_sentences() {
         let item = event_of(EventData::ItemUpdated(ItemUpdated {
             item_id: "i".into(),
-            reference: "1.1.1".into(),
-            title: "Code freeze".into(),
+            reference: "3.4.3".into(),
+            title: "Action items for future deployments are identified and assigned.".into(),
             version: 2,
             waiver: false,
             invalidated_signoffs: 2,
@@ -337,41 +363,65 @@ mod tests {
         }));
         assert_eq!(
             event(&item),
-            "alice updated 1.1.1 Code freeze: status pending → in progress; note nothing → on it (2 sign-off(s) invalidated)"
+            "alice updated 3.4.3 Action items for future deployments are identified and assigned: status pending → in progress; note nothing → on it (2 sign-off(s) invalidated)"
         );
-        let decision = event_of(EventData::DecisionRecorded(DecisionRecorded {
-            decision_id: "d".into(),
-            point_key: "deployment_checkpoint".into(),
-            outcome: Outcome::Rollback,
-            rationale: "errors".into(),
-            criteria: vec![],
-            run_status: None,
-            deadline_passed: false,
-        }));
+        let decision = |point_title: &str| {
+            event(&event_of(EventData::DecisionRecorded(DecisionRecorded {
+                decision_id: "d".into(),
+                point_key: "deployment_checkpoint".into(),
+                point_title: point_title.into(),
+                outcome: Outcome::Rollback,
+                rationale: "errors".into(),
+                criteria: vec![],
+                run_status: None,
+                deadline_passed: false,
+            })))
+        };
         assert_eq!(
-            event(&decision),
-            "alice decided Roll back at deployment checkpoint: “errors”"
+            decision("Deployment checkpoint"),
+            "alice decided Roll back at “Deployment checkpoint”: “errors”"
         );
-        let moved = event_of(EventData::RunTransitioned(RunTransitioned {
-            action: TransitionAction::Close,
-            from: RunStatus::Completed,
-            to: RunStatus::Completed,
-            closed: true,
-            reason: None,
-        }));
-        assert_eq!(event(&moved), "alice: completed → completed (closed)");
-        let scheduled = event_of(EventData::RunUpdated(RunUpdated {
-            changes: RunChanges {
-                expected_downtime_minutes: Some(MinutesChange {
-                    from: None,
-                    to: Some(15),
-                }),
-                ..RunChanges::default()
-            },
-        }));
+        // Recorded before the log kept titles: the key, in words.
         assert_eq!(
-            event(&scheduled),
+            decision(""),
+            "alice decided Roll back at “deployment checkpoint”: “errors”"
+        );
+        let moved = |from: RunStatus, to: RunStatus, closed: bool| {
+            event(&event_of(EventData::RunTransitioned(RunTransitioned {
+                action: TransitionAction::Close,
+                from,
+                to,
+                closed,
+                reason: None,
+            })))
+        };
+        assert_eq!(
+            moved(RunStatus::Completed, RunStatus::Completed, true),
+            "alice closed the run (completed)"
+        );
+        assert_eq!(
+            moved(RunStatus::Preparing, RunStatus::Deploying, false),
+            "alice moved the run from preparing to deploying"
+        );
+        let scheduled = |invalidated_signoffs: u64| {
+            event(&event_of(EventData::RunUpdated(RunUpdated {
+                changes: RunChanges {
+                    expected_downtime_minutes: Some(MinutesChange {
+                        from: None,
+                        to: Some(15),
+                    }),
+                    ..RunChanges::default()
+                },
+                invalidated_signoffs,
+            })))
+        };
+        assert_eq!(
+            scheduled(0),
             "alice changed the schedule: expected downtime nothing → 15 min"
+        );
+        assert_eq!(
+            scheduled(3),
+            "alice changed the schedule: expected downtime nothing → 15 min (3 sign-off(s) invalidated: they approved the earlier version)"
         );
     }
 }

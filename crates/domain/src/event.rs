@@ -159,6 +159,13 @@ impl RunChanges {
 pub struct RunUpdated {
     /// What changed, from what to what.
     pub changes: RunChanges,
+    /// How many sign-offs a new release version invalidated (they approved another one).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invalidated_signoffs: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The run moved (or was closed) through a transition whose gate was met.
@@ -293,6 +300,9 @@ pub struct DecisionRecorded {
     pub decision_id: String,
     /// The decision point's key.
     pub point_key: String,
+    /// The decision point's title (empty in decisions recorded before the log kept it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub point_title: String,
     /// What was decided.
     pub outcome: Outcome,
     /// Why.

@@ -749,6 +749,7 @@ mod tests {
                 EventData::DecisionRecorded(DecisionRecorded {
                     decision_id: "d".into(),
                     point_key: "checkpoint".into(),
+                    point_title: "Checkpoint".into(),
                     outcome: crate::decision::Outcome::Rollback,
                     rationale: "errors".into(),
                     criteria: Vec::new(),

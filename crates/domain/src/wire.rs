@@ -294,6 +294,17 @@ pub struct RunMember {
     pub added_at: DateTime<Utc>,
 }
 
+/// Someone who can be put on a run's team: an active user's name and role (the directory a
+/// release manager chooses team members from).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Person {
+    /// The name used to sign in.
+    pub username: String,
+    /// The user's role.
+    pub role: Role,
+}
+
 /// A user to add to a run's team.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -231,6 +231,7 @@ pub fn TemplatePage(id: String) -> impl IntoView {
                 {move || markdown_text.get().map(|t| view! {
                     <label>"Markdown"<textarea class="markdown" readonly rows="16" prop:value=t></textarea></label>
                 })}
+                <h2>"Checklist"</h2>
                 {outline(&d.content)}
             }
         })}

@@ -69,7 +69,10 @@ pub fn Tokens() -> impl IntoView {
             }
         });
     };
+    // The token (id and name) whose revocation waits for its confirmation.
+    let revoking = RwSignal::new(None::<(String, String)>);
     let revoke = move |id: String| {
+        revoking.set(None);
         leptos::task::spawn_local(async move {
             if let Err(e) = api::revoke_token(&id).await {
                 error.set(Some(e));
@@ -82,6 +85,12 @@ pub fn Tokens() -> impl IntoView {
         <h1>"API tokens"</h1>
         <p>"Tokens let tools use the API as you, with the scopes you give them. Send one as "<code>"Authorization: Bearer <secret>"</code>"."</p>
         <ErrorNote error=error/>
+        {move || revoking.get().map(|(id, name)| crate::pages::users::confirm_box(
+            format!("Revoke the token “{name}”? Every tool using it is refused from now on; this cannot be undone (a new token can be made)."),
+            format!("Revoke {name}"),
+            move || revoke(id.clone()),
+            move || revoking.set(None),
+        ))}
         {move || tokens.get().map(|list| if list.is_empty() {
             view! { <p class="muted">"You have no tokens."</p> }.into_any()
         } else {
@@ -102,7 +111,8 @@ pub fn Tokens() -> impl IntoView {
                                     <td>{if revoked {
                                         view! { <span>"✗ Revoked"</span> }.into_any()
                                     } else {
-                                        view! { <button type="button" on:click=move |_| revoke(id.clone())>{format!("Revoke {}", t.name)}</button> }.into_any()
+                                        let name = t.name.clone();
+                                        view! { <button type="button" class="danger revoke" on:click=move |_| revoking.set(Some((id.clone(), name.clone())))>{format!("Revoke {}", t.name)}</button> }.into_any()
                                     }}</td>
                                 </tr>
                             }

@@ -1,4 +1,5 @@
-//! Users (admin): the list, new users, role changes, deactivation.
+//! Users (admin): the list, new users, role changes, deactivation. Changing a role and
+//! deactivating ask first, saying what will happen.
 
 use leptos::prelude::*;
 use shipshape_domain::Role;
@@ -19,6 +20,37 @@ fn role_options(chosen: impl Fn() -> Role + Copy + Send + Sync + 'static) -> imp
         })
         .collect_view()
 }
+
+/// A question before a change that takes effect at once for someone else (or cannot be
+/// undone): what will happen, a button styled as destructive that goes ahead, and one that
+/// keeps things as they are. The button to go ahead takes focus.
+pub(crate) fn confirm_box(
+    question: String,
+    go: String,
+    on_go: impl Fn() + 'static,
+    on_keep: impl Fn() + 'static,
+) -> impl IntoView {
+    let first = NodeRef::<leptos::html::Button>::new();
+    let label = question.clone();
+    Effect::new(move |_| {
+        if let Some(b) = first.get() {
+            let _ = b.focus();
+        }
+    });
+    view! {
+        <div class="confirm" role="alertdialog" aria-label=label>
+            <p>{question}</p>
+            <div class="row">
+                <button type="button" class="danger confirm-go" node_ref=first on:click=move |_| on_go()>{go}</button>
+                <button type="button" class="keep" on:click=move |_| on_keep()>"Keep it as it is"</button>
+            </div>
+        </div>
+    }
+}
+
+/// A change to a user waiting for its confirmation: the user's id, the question, the
+/// button's words, the change.
+type Pending = (String, String, String, UpdateUserRequest);
 
 /// The user administration page.
 #[component]
@@ -58,7 +90,9 @@ pub fn Users() -> impl IntoView {
             }
         });
     };
+    let pending = RwSignal::new(None::<Pending>);
     let change = move |user_id: String, request: UpdateUserRequest| {
+        pending.set(None);
         error.set(None);
         leptos::task::spawn_local(async move {
             if let Err(e) = api::update_user(&user_id, &request).await {
@@ -71,6 +105,13 @@ pub fn Users() -> impl IntoView {
     view! {
         <h1>"Users"</h1>
         <ErrorNote error=error/>
+        {move || pending.get().map(|(id, question, go, request)| confirm_box(
+            question,
+            go,
+            move || change(id.clone(), request.clone()),
+            // Kept: the list read again shows each user as they are.
+            move || { pending.set(None); reload(); },
+        ))}
         {move || users.get().map(|list| view! {
             <table class="list">
                 <thead><tr><th scope="col">"User"</th><th scope="col">"Role"</th><th scope="col">"Status"</th><th scope="col">"Action"</th></tr></thead>
@@ -85,9 +126,17 @@ pub fn Users() -> impl IntoView {
                                 <td>{u.username.clone()}</td>
                                 <td>
                                     <select aria-label=format!("Role of {name}") prop:value=u.role.as_str()
-                                        on:change=move |ev| {
-                                            if let Some(r) = Role::parse(&event_target_value(&ev)) {
-                                                change(id.clone(), UpdateUserRequest { role: Some(r), active: None });
+                                        on:change={
+                                            let name = name.clone();
+                                            move |ev| {
+                                                if let Some(r) = Role::parse(&event_target_value(&ev)) {
+                                                    pending.set(Some((
+                                                        id.clone(),
+                                                        format!("Change {name}'s role from {} to {}? What they may do changes at once, on every session and token of theirs.", format::role(current), format::role(r)),
+                                                        format!("Make {name} {}", format::role(r)),
+                                                        UpdateUserRequest { role: Some(r), active: None },
+                                                    )));
+                                                }
                                             }
                                         }>
                                         {role_options(move || current)}
@@ -95,9 +144,24 @@ pub fn Users() -> impl IntoView {
                                 </td>
                                 <td>{if active { "✓ Active" } else { "✗ Deactivated" }}</td>
                                 <td>
-                                    <button type="button" on:click=move |_| change(id2.clone(), UpdateUserRequest { role: None, active: Some(!active) })>
-                                        {if active { format!("Deactivate {}", u.username) } else { format!("Reactivate {}", u.username) }}
-                                    </button>
+                                    {if active {
+                                        let name = name.clone();
+                                        view! {
+                                            // Deactivating asks first; reactivating gives back what was there.
+                                            <button type="button" class="danger deactivate" on:click=move |_| pending.set(Some((
+                                                id2.clone(),
+                                                format!("Deactivate {name}? They are signed out everywhere at once, their API tokens stop working, and they can no longer sign in until reactivated."),
+                                                format!("Deactivate {name}"),
+                                                UpdateUserRequest { role: None, active: Some(false) },
+                                            )))>{format!("Deactivate {name}")}</button>
+                                        }.into_any()
+                                    } else {
+                                        view! {
+                                            <button type="button" class="reactivate" on:click=move |_| change(id2.clone(), UpdateUserRequest { role: None, active: Some(true) })>
+                                                {format!("Reactivate {name}")}
+                                            </button>
+                                        }.into_any()
+                                    }}
                                 </td>
                             </tr>
                         }

@@ -108,6 +108,7 @@ pub fn api(cfg: &mut ServiceConfig) {
         .service(team::list_members)
         .service(team::create_member)
         .service(team::delete_member)
+        .service(team::list_people)
         .service(runs::list_decisions)
         .service(runs::create_decision)
         .service(runs::list_events)

@@ -5,7 +5,7 @@ use shipshape_domain::access::Permission;
 use shipshape_domain::item::ItemChange;
 use shipshape_domain::text::{Label, Username};
 use shipshape_domain::wire::{
-    AddMemberRequest, CreateSignoffRequest, Problem, RunItem, RunMember, Signoff,
+    AddMemberRequest, CreateSignoffRequest, Person, Problem, RunItem, RunMember, Signoff,
 };
 use uuid::Uuid;
 
@@ -37,6 +37,53 @@ pub async fn list_members(
     let id = path.into_inner().to_string();
     let members = blocking(&state, move |s| s.members(&id)).await?;
     Ok(HttpResponse::Ok().json(members))
+}
+
+/// What to look for in the directory.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeopleQuery {
+    /// Only names containing this, in any case (default: everyone).
+    pub q: Option<String>,
+    /// At most this many, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+}
+
+/// The people who can be put on a run's team: active users, by name, with their roles.
+#[utoipa::path(
+    tag = "team",
+    summary = "Find people to put on a run's team (release manager)",
+    params(PeopleQuery),
+    responses(
+        (status = 200, description = "Active users whose names match, by name", body = Vec<Person>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a release manager, or a token without runs:write", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A limit out of range", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["runs:write"]))
+)]
+#[get("/people")]
+pub async fn list_people(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<PeopleQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::SteerRuns)?;
+    let limit = usize::try_from(super::limit(query.limit, 50, 200)?).unwrap_or(50);
+    let needle = query.q.as_deref().unwrap_or("").trim().to_lowercase();
+    let users = blocking(&state, |s| s.list_users()).await?;
+    let people: Vec<Person> = users
+        .into_iter()
+        .filter(|u| u.active && u.username.to_lowercase().contains(&needle))
+        .take(limit)
+        .map(|u| Person {
+            username: u.username,
+            role: u.role,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(people))
 }
 
 /// Adds a user to the run's team with a run role.

@@ -111,6 +111,7 @@ pub(super) fn record_decision_locked(
         EventData::DecisionRecorded(DecisionRecorded {
             decision_id: id.clone(),
             point_key: point.key.clone(),
+            point_title: point.title.clone(),
             outcome,
             rationale: rationale.clone(),
             criteria: criteria.clone(),

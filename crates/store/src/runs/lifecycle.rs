@@ -13,7 +13,7 @@ use shipshape_domain::run::{
 use shipshape_domain::template::{Applicability, Gate, ItemKind, RecordKind};
 use shipshape_domain::wire::Run;
 
-use crate::schema::{run_items as ri, runs as r};
+use crate::schema::{run_items as ri, runs as r, signoffs as so};
 use crate::templates::load_version;
 use crate::{AnyConnection, Store, StoreError, StoreResult, is_unique_violation, new_id, now, utc};
 
@@ -249,6 +249,27 @@ impl Store {
             if changes.is_empty() {
                 return read_run(conn, &self.templates, run_id);
             }
+            let at = now();
+            // A new release version: the sign-offs approved (or rejected) another one. Every
+            // valid one is invalidated; the items they had approved or rejected go back to
+            // work (`status_after_rework`), each with its own change in the log.
+            let mut reworked = Vec::new();
+            let mut invalidated_signoffs = 0;
+            if changes.release_version.is_some() {
+                let signoffs = load_signoffs(conn, run_id, None)?;
+                for s in &signoffs {
+                    if !reworked.contains(&s.item_id) {
+                        reworked.push(s.item_id.clone());
+                    }
+                }
+                invalidated_signoffs = diesel::update(
+                    so::table
+                        .filter(so::run_id.eq(run_id))
+                        .filter(so::invalidated_at.is_null()),
+                )
+                .set(so::invalidated_at.eq(at))
+                .execute(conn)?;
+            }
             diesel::update(r::table.find(run_id))
                 .set((
                     r::release_version.eq(&release),
@@ -263,9 +284,25 @@ impl Store {
                 conn,
                 run_id,
                 &actor.username,
-                now(),
-                EventData::RunUpdated(RunUpdated { changes }),
+                at,
+                EventData::RunUpdated(RunUpdated {
+                    changes,
+                    invalidated_signoffs: u64::try_from(invalidated_signoffs).unwrap_or(0),
+                }),
             )?;
+            for item_id in reworked {
+                let item = load_item(conn, run_id, &item_id)?;
+                let status = item.status()?;
+                let back = shipshape_domain::approval::status_after_rework(status);
+                if back != status {
+                    let change = shipshape_domain::item::ItemChange {
+                        status: Some(back),
+                        ..shipshape_domain::item::ItemChange::default()
+                    }
+                    .validated()?;
+                    super::items::update_item_locked(conn, run_id, &item_id, None, change, actor)?;
+                }
+            }
             read_run(conn, &self.templates, run_id)
         })
     }

@@ -637,6 +637,13 @@ fn details(p: DetailsPanel) -> impl IntoView {
         }
         save.run((change, base.version, Source::Details));
     };
+    let members = expect_context::<RunCtx>()
+        .run
+        .with_untracked(|r| r.as_ref().map(|r| r.members.clone()).unwrap_or_default());
+    let list_id = format!(
+        "team-for-{}",
+        base.as_ref().map_or("", |i| i.reference.as_str())
+    );
     // The editor takes focus when it opens, and Escape closes it (focus back on its item).
     let first = NodeRef::<leptos::html::Input>::new();
     Effect::new(move |_| {
@@ -662,7 +669,13 @@ fn details(p: DetailsPanel) -> impl IntoView {
     };
     view! {
         <form class="editor stack" on:submit=submit on:keydown=on_key aria-label="Item details">
-            <label>"Assignee (user name)"<input node_ref=first name="assignee" bind:value=assignee/></label>
+            <label>"Assignee (a team member)"<input node_ref=first name="assignee" list=list_id.clone() autocomplete="off" bind:value=assignee/></label>
+            // The team, to choose from as one types.
+            <datalist id=list_id>
+                {members.into_iter().map(|m| view! {
+                    <option value=m.username.clone()>{format!("{} — {}", m.username, m.run_role)}</option>
+                }).collect_view()}
+            </datalist>
             <label>"Note"<textarea name="note" bind:value=note></textarea></label>
             <label>"Evidence links, one per line: label and URL"<textarea name="evidence" placeholder="Backup job https://…" bind:value=evidence></textarea></label>
             <div class="row">

@@ -223,6 +223,7 @@ pub fn cockpit_panel(ctx: RunCtx, commands: RwSignal<String>) -> AnyView {
     let session = use_session();
     let picking = RwSignal::new(false);
     let help = RwSignal::new(false);
+    let scheduling = RwSignal::new(false);
     let filter = StoredValue::new(Filter::All);
     // How many are picked: a pick box clicked changes it.
     let count = RwSignal::new(0_usize);
@@ -262,6 +263,7 @@ pub fn cockpit_panel(ctx: RunCtx, commands: RwSignal<String>) -> AnyView {
         for command in given.split_whitespace() {
             match command {
                 "pick" => picking.update(|p| *p = !*p),
+                "schedule" => scheduling.update(|s| *s = !*s),
                 "?" => help.update(|h| *h = !*h),
                 other => match Filter::parse(other) {
                     Some(f) => {
@@ -288,8 +290,14 @@ pub fn cockpit_panel(ctx: RunCtx, commands: RwSignal<String>) -> AnyView {
         }
         recount();
     });
+    Effect::new(move |_| {
+        if let Some(b) = by_id("edit-schedule") {
+            say(&b, "aria-pressed", scheduling.get());
+        }
+    });
     view! {
         {move || picking.get().then(|| bulk(ctx, picking, filter, count))}
+        {move || scheduling.get().then(|| schedule(ctx, scheduling))}
         {move || help.get().then(|| keys(help))}
     }
     .into_any()
@@ -389,6 +397,126 @@ fn bulk(
                 </div>
             })}
         </div>
+    }
+}
+
+/// How many valid sign-offs the run's approval items hold.
+fn signoffs(run: &Run) -> usize {
+    all_items(run)
+        .filter_map(|i| i.approval.as_ref())
+        .map(|a| a.signoffs.len())
+        .sum()
+}
+
+/// Editing the release version and the schedule (release managers). A new version
+/// invalidates the sign-offs given for the earlier one; the form says how many, and which
+/// items need signing again.
+fn schedule(ctx: RunCtx, open: RwSignal<bool>) -> impl IntoView {
+    let summary = ctx
+        .run
+        .with_untracked(|r| r.as_ref().map(|r| r.summary.clone()));
+    let text = |f: fn(&shipshape_domain::wire::RunSummary) -> String| {
+        RwSignal::new(summary.as_ref().map(f).unwrap_or_default())
+    };
+    let version = text(|s| s.release_version.clone());
+    let start = text(|s| format::utc_input(s.window_start));
+    let end = text(|s| format::utc_input(s.window_end));
+    let downtime = text(|s| {
+        s.expected_downtime_minutes
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    });
+    let error = RwSignal::new(None::<ApiError>);
+    let done = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(before) = ctx.run.get_untracked() else {
+            return;
+        };
+        let was = &before.summary;
+        let mut change = shipshape_domain::wire::UpdateRunRequest::default();
+        let v = version.get_untracked().trim().to_owned();
+        if v != was.release_version {
+            change.release_version = Some(v);
+        }
+        let times = (
+            format::parse_utc_input(&start.get_untracked()),
+            format::parse_utc_input(&end.get_untracked()),
+        );
+        let (Ok(s), Ok(e)) = times else {
+            error.set(Some(ApiError::invalid(
+                "the window's times are dates and times, e.g. 2026-12-07T14:00",
+            )));
+            return;
+        };
+        if s != was.window_start {
+            change.window_start = Some(s);
+        }
+        if e != was.window_end {
+            change.window_end = Some(e);
+        }
+        let d = downtime.get_untracked();
+        let d = d.trim();
+        let minutes = if d.is_empty() {
+            None
+        } else if let Ok(m) = d.parse::<i32>() {
+            Some(m)
+        } else {
+            error.set(Some(ApiError::invalid(
+                "expected downtime is a whole number of minutes",
+            )));
+            return;
+        };
+        if minutes != was.expected_downtime_minutes {
+            change.expected_downtime_minutes = Some(minutes);
+        }
+        if change == shipshape_domain::wire::UpdateRunRequest::default() {
+            open.set(false);
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        done.set(None);
+        let held = signoffs(&before);
+        leptos::task::spawn_local(async move {
+            match api::update_run(&ctx.id(), &change, before.summary.version).await {
+                Ok(after) => {
+                    let lost = held.saturating_sub(signoffs(&after));
+                    let again: Vec<String> = all_items(&before)
+                        .filter(|i| i.approval.as_ref().is_some_and(|a| !a.signoffs.is_empty()))
+                        .map(|i| i.reference.clone())
+                        .collect();
+                    done.try_set(Some(if lost > 0 {
+                        format!(
+                            "Saved. The new version invalidated {lost} sign-off(s), given for the earlier one: {} need signing again.",
+                            again.join(", ")
+                        )
+                    } else {
+                        "Saved.".to_owned()
+                    }));
+                    ctx.accept(after);
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                    ctx.reload();
+                }
+            }
+            busy.try_set(false);
+        });
+    };
+    view! {
+        <form class="schedule row" on:submit=save aria-label="The run's schedule">
+            <label>"Release version"<input name="release_version" required bind:value=version/></label>
+            <label>"Window opens (UTC)"<input name="window_start" type="datetime-local" bind:value=start/></label>
+            <label>"Window closes (UTC)"<input name="window_end" type="datetime-local" bind:value=end/></label>
+            <label>"Expected downtime (minutes)"<input name="expected_downtime" type="number" min="0" max="10080" bind:value=downtime/></label>
+            <p class="muted">"A new release version invalidates the sign-offs given for the earlier one."</p>
+            <button type="submit" class="primary" disabled=move || busy.get()>"Save the schedule"</button>
+            <button type="button" on:click=move |_| open.set(false)>"Close"</button>
+            <ErrorNote error=error/>
+            {move || done.get().map(|d| view! { <p class="saved" role="status">{d}</p> })}
+        </form>
     }
 }
 

@@ -49,8 +49,17 @@ pub(super) fn Decisions() -> impl IntoView {
 /// Every decision, newest first, with its criteria and rationale (see
 /// [`crate::pages::decision_log`]).
 pub fn decision_log(decisions: Memo<Vec<shipshape_domain::wire::Decision>>) -> AnyView {
+    let ctx = expect_context::<RunCtx>();
     (move || {
         let list = decisions.get();
+        // Each point by its title, as the run shows it.
+        let title = |key: &str| {
+            ctx.run.with_untracked(|r| {
+                r.as_ref()
+                    .and_then(|r| r.decision_points.iter().find(|p| p.key == key))
+                    .map_or_else(|| key.replace('_', " "), |p| p.title.clone())
+            })
+        };
         if list.is_empty() {
             return view! { <p class="muted">"No decision recorded yet."</p> }.into_any();
         }
@@ -58,7 +67,7 @@ pub fn decision_log(decisions: Memo<Vec<shipshape_domain::wire::Decision>>) -> A
             <ol class="decisions">
                 {list.into_iter().rev().map(|d| view! {
                     <li class:superseded=d.superseded data-outcome=d.outcome.as_str()>
-                        <strong>{format!("{} — {}", format::outcome(d.outcome), d.point_key.replace('_', " "))}</strong>
+                        <strong>{format!("{} at “{}”", format::outcome(d.outcome), title(&d.point_key))}</strong>
                         {d.superseded.then_some(" (superseded)")}
                         <span class="muted">{format!(" by {} at {}", d.decided_by, format::time(d.decided_at))}</span>
                         <p>{d.rationale.clone()}</p>

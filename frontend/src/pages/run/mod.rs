@@ -390,6 +390,7 @@ fn RunBar(
     });
     on_cleanup(move || keys.remove());
     let can_work = can(Permission::WorkItems)();
+    let can_steer = can(Permission::SteerRuns)();
     view! {
         <div class="runbar" role="region" aria-label="Where the run stands" on:click=on_click>
             <p class="run-status">
@@ -431,6 +432,7 @@ fn RunBar(
                 <button type="button" id="show-blocking" data-cmd="blocking" aria-pressed="false">"Blocking the next step"</button>
             </span>
             <button type="button" id="pick-mode" data-cmd="pick" aria-pressed="false" hidden=!can_work>"Select several"</button>
+            <button type="button" id="edit-schedule" data-cmd="schedule" aria-pressed="false" hidden=!can_steer>"Edit schedule"</button>
             <button type="button" class="keys" data-cmd="?" aria-label="Keyboard shortcuts" aria-keyshortcuts="?">"?"</button>
             {move || opened.get().then(|| crate::pages::lazy_panel(crate::pages::panel(crate::pages::Panel::Cockpit(ctx, commands))))}
         </div>

@@ -37,13 +37,27 @@ pub(super) fn Team() -> impl IntoView {
     }
 }
 
-/// The form that adds a member to the run's team (see [`crate::pages::member_form`]); it
-/// stays open for the next one.
+/// The team's form (see [`crate::pages::member_form`]): adding a member, the user name
+/// chosen from the people who can be put on a team (a list that narrows as one types), and
+/// taking a member off the team (asked first). It stays open for the next one.
 pub fn member_form(adding: RwSignal<bool>) -> AnyView {
     let ctx = expect_context::<RunCtx>();
     let username = RwSignal::new(String::new());
     let run_role = RwSignal::new(String::new());
     let error = RwSignal::new(None::<ApiError>);
+    let people = RwSignal::new(Vec::<shipshape_domain::wire::Person>::new());
+    // The member (id and name) whose removal waits for its confirmation.
+    let removing = RwSignal::new(None::<(String, String)>);
+    leptos::task::spawn_local(async move {
+        match api::people().await {
+            Ok(list) => {
+                people.try_set(list);
+            }
+            Err(e) => {
+                error.try_set(Some(e));
+            }
+        }
+    });
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let request = AddMemberRequest {
@@ -64,9 +78,28 @@ pub fn member_form(adding: RwSignal<bool>) -> AnyView {
             }
         });
     };
+    let remove = move |user_id: String| {
+        removing.set(None);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            if let Err(e) = api::remove_member(&ctx.id(), &user_id).await {
+                error.try_set(Some(e));
+            }
+            ctx.reload();
+        });
+    };
+    let members = move || {
+        ctx.run
+            .with(|r| r.as_ref().map(|r| r.members.clone()).unwrap_or_default())
+    };
     view! {
         <form class="stack" on:submit=add aria-label="Add a team member">
-            <label>"User name"<input name="member_username" required bind:value=username/></label>
+            <label>"User name"<input name="member_username" required list="people" autocomplete="off" bind:value=username/></label>
+            <datalist id="people">
+                {move || people.get().into_iter().map(|p| view! {
+                    <option value=p.username.clone()>{format!("{} ({})", p.username, format::role(p.role))}</option>
+                }).collect_view()}
+            </datalist>
             <label>"Responsibility"<input name="member_role" required placeholder="deployment lead" bind:value=run_role/></label>
             <ErrorNote error=error/>
             <div class="row">
@@ -74,6 +107,24 @@ pub fn member_form(adding: RwSignal<bool>) -> AnyView {
                 <button type="button" on:click=move |_| adding.set(false)>"Done"</button>
             </div>
         </form>
+        <ul class="plain remove-members" aria-label="Take someone off the team">
+            {move || members().into_iter().map(|m| {
+                let (id, name) = (m.user_id.clone(), m.username.clone());
+                view! {
+                    <li data-member=m.username.clone()>
+                        <button type="button" class="danger remove-member" on:click=move |_| removing.set(Some((id.clone(), name.clone())))>
+                            {format!("Remove {} from the team", m.username)}
+                        </button>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+        {move || removing.get().map(|(id, name)| crate::pages::users::confirm_box(
+            format!("Remove {name} from the team? They can no longer change this run's items (unless they steer runs), and items assigned to them keep their assignee until someone changes it."),
+            format!("Remove {name}"),
+            move || remove(id.clone()),
+            move || removing.set(None),
+        ))}
     }
     .into_any()
 }

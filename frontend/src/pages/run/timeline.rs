@@ -56,7 +56,8 @@ pub(super) fn Timeline(events: RwSignal<Vec<live::LogEvent>>) -> impl IntoView {
 /// The log as sentences, newest first (see [`crate::pages::timeline`]).
 pub fn timeline_list(events: RwSignal<Vec<live::LogEvent>>) -> AnyView {
     view! {
-        <ol class="timeline">
+        // It scrolls: focusable, so the keyboard can scroll it too.
+        <ol class="timeline" tabindex="0" aria-label="The run's log, newest first">
             <For each=move || events.with(|list| list.iter().rev().cloned().collect::<Vec<_>>()) key=|e| e.seq let:e>
                 {e.event().map(|e| view! {
                     <li data-seq=e.seq data-type=e.event_type().as_str()>
