@@ -812,7 +812,8 @@ pub async fn calendar(from: &str, to: &str) -> ApiResult<Calendar> {
 
 // --- Insights --------------------------------------------------------------------------
 
-/// An insights answer (`path` below `/api/v1`, with its query), read as a JSON tree.
+/// An answer (`path` below `/api/v1`, with its query) read as a JSON tree: the insights, and
+/// the runs list's pages.
 pub async fn insights(path: &str) -> ApiResult<serde_json::Value> {
     get(path).await
 }

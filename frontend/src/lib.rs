@@ -126,6 +126,7 @@ fn Header() -> impl IntoView {
                         {show_when(move || session.allows(Permission::SteerRuns), move || view! {
                             <li><NavLink href="/runs/new" label="New run"/></li>
                         })}
+                        <li><NavLink href="/runs" label="All runs"/></li>
                         <li><NavLink href="/calendar" label="Calendar"/></li>
                         <li><NavLink href="/insights" label="Insights"/></li>
                         <li><NavLink href="/environments" label="Environments"/></li>

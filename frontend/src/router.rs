@@ -16,6 +16,8 @@ pub enum Page {
     Dashboard,
     NewRun,
     Run(String),
+    /// Every run, searched and filtered (`/runs`).
+    History,
     Announce(String),
     Report(String),
     Templates,
@@ -43,6 +45,7 @@ impl Page {
         match segments.as_slice() {
             [] => Page::Dashboard,
             ["login"] => Page::Login,
+            ["runs"] => Page::History,
             ["runs", "new"] => Page::NewRun,
             ["runs", id] => Page::Run(decode(id)),
             ["runs", id, "announce"] => Page::Announce(decode(id)),
@@ -247,7 +250,7 @@ mod tests {
         );
         assert_eq!(Page::from_path("/users"), Page::Users);
         assert_eq!(Page::from_path("/tokens"), Page::Tokens);
-        assert_eq!(Page::from_path("/runs"), Page::NotFound);
+        assert_eq!(Page::from_path("/runs"), Page::History);
         assert_eq!(Page::from_path("/runs/4/items"), Page::NotFound);
         assert_eq!(Page::from_path("/nowhere"), Page::NotFound);
     }

@@ -120,6 +120,42 @@ on_both_backends! {
         assert_eq!(find(&app.run(&app.admin, id).await, &migration)["status"], "done");
     }
 
+    async fn the_run_history_is_searched_and_filtered_by_creation_time(app) {
+        let a = app.create_run(&app.admin, "EduLibra", "production").await;
+        let b = app.create_run(&app.admin, "Payroll_v2", "staging").await;
+        let c = app.create_run(&app.admin, "Edu100%", "staging").await;
+        let ids = |page: &Value| -> Vec<String> {
+            page["items"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+        };
+        let id = |run: &Value| run["id"].as_str().unwrap().to_owned();
+        let server = &app;
+        let list = |query: &'static str| async move {
+            server.get(&server.admin, &format!("/api/v1/runs?{query}")).await.expect(200).json
+        };
+        // In any case, in product, version or environment; newest first.
+        assert_eq!(ids(&list("q=EDU").await), vec![id(&c), id(&a)]);
+        assert_eq!(ids(&list("q=stag").await), vec![id(&c), id(&b)]);
+        assert_eq!(ids(&list("q=%25").await), vec![id(&c)], "a % is a percent sign, not a wildcard");
+        assert_eq!(ids(&list("q=l_v").await), vec![id(&b)], "an _ is an underscore");
+        assert_eq!(ids(&list("q=edu&environment=production").await), vec![id(&a)]);
+        assert_eq!(ids(&list("q=nothing-like-it").await), Vec::<String>::new());
+        // By creation time: from (inclusive) and before (exclusive).
+        let created = a["created_at"].as_str().unwrap().to_owned();
+        let all = ids(&app.get(&app.admin, &format!("/api/v1/runs?created_from={}", created.replace('+', "%2B"))).await.expect(200).json);
+        assert!(all.contains(&id(&a)) && all.contains(&id(&c)), "{all:?}");
+        let none = ids(&app.get(&app.admin, &format!("/api/v1/runs?created_before={}", created.replace('+', "%2B"))).await.expect(200).json);
+        assert!(!none.contains(&id(&a)), "{none:?}");
+        assert_eq!(ids(&list("created_from=2000-01-01T00:00:00Z&created_before=2000-01-02T00:00:00Z").await), Vec::<String>::new());
+        // Paged like the rest of the list.
+        let first = list("q=a&limit=1").await;
+        assert_eq!(ids(&first), vec![id(&c)]);
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let second = app.get(&app.admin, &format!("/api/v1/runs?q=a&limit=1&cursor={cursor}")).await.expect(200).json;
+        assert_eq!(ids(&second), vec![id(&b)]);
+        app.get(&app.admin, &format!("/api/v1/runs?q={}", "x".repeat(201))).await.expect(422);
+        app.get(&app.admin, "/api/v1/runs?created_from=yesterday").await.expect(400);
+    }
+
     async fn release_managers_find_people_to_put_on_a_team(app) {
         app.user("ada", "approver").await;
         app.user("adam", "engineer").await;

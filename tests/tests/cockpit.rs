@@ -452,7 +452,64 @@ async fn the_team_and_the_schedule_are_changed_on_the_page(backend: Backend) {
     b.quit().await;
 }
 
+async fn finished_runs_are_found_in_the_history(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let (aborted, aborted_id) = started_run(&app).await;
+    app.transition(&app.admin, &aborted_id, "abort")
+        .await
+        .expect(200);
+    let other = app.create_run(&app.admin, "Payroll", "staging").await;
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    assert_eq!(aborted["product"], "EduLibra");
+
+    let b = Browser::open(&app.base).await;
+    b.goto("/").await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    // What waits on the person comes first on the dashboard.
+    b.wait_text("main h2", "Waiting on me").await;
+    b.click("nav a[href='/runs']").await;
+    b.wait_text("h1", "All runs").await;
+    b.find(&format!("tr[data-run='{aborted_id}']")).await;
+    b.find(&format!("tr[data-run='{other_id}']")).await;
+    b.assert_accessible("the run history").await;
+    // Searched: in any case.
+    b.fill("input[name=q]", "PAYROLL").await;
+    b.click("form[aria-label='Find runs'] button[type=submit]")
+        .await;
+    wait_runs(&b, std::slice::from_ref(&other_id)).await;
+    // Filtered by status: the finished run is found.
+    b.set_value("input[name=q]", "").await;
+    b.choose("select[name=status]", "aborted").await;
+    b.click("form[aria-label='Find runs'] button[type=submit]")
+        .await;
+    wait_runs(&b, std::slice::from_ref(&aborted_id)).await;
+    b.wait_text(&format!("tr[data-run='{aborted_id}']"), "Aborted")
+        .await;
+    b.quit().await;
+}
+
+/// Waits until the history lists exactly these runs.
+async fn wait_runs(b: &Browser, expected: &[String]) {
+    let read = || async {
+        let ids = b
+            .js(
+                "return [...document.querySelectorAll('table.runs tr[data-run]')].map(r => r.dataset.run);",
+                vec![],
+            )
+            .await;
+        serde_json::from_value::<Vec<String>>(ids).unwrap()
+    };
+    for _ in 0..100 {
+        if read().await == expected {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(read().await, expected);
+}
+
 shipshape_tests::in_the_browser!(
     the_run_page_works_as_a_cockpit,
     the_team_and_the_schedule_are_changed_on_the_page,
+    finished_runs_are_found_in_the_history,
 );

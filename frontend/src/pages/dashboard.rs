@@ -134,6 +134,10 @@ pub fn Dashboard() -> impl IntoView {
             None => view! { <p class="loading" role="status">"Loading…"</p> }.into_any(),
             Some(b) => view! {
                 <div class="dashboard">
+                    <section aria-labelledby="pending-h" class="panel wide pending">
+                        <h2 id="pending-h">"Waiting on me"</h2>
+                        {pending_view(b.pending.unwrap_or(Pending { assigned: vec![], approvals: vec![], decisions: vec![], action_items: vec![] }))}
+                    </section>
                     <section aria-labelledby="live-h" class="panel wide">
                         <h2 id="live-h">"Live runs"</h2>
                         {if b.live.is_empty() {
@@ -142,10 +146,6 @@ pub fn Dashboard() -> impl IntoView {
                             view! { <ul class="cards">{b.live.into_iter().map(live_card).collect_view()}</ul> }.into_any()
                         }}
                     </section>
-                    <section aria-labelledby="pending-h" class="panel">
-                        <h2 id="pending-h">"Waiting on me"</h2>
-                        {pending_view(b.pending.unwrap_or(Pending { assigned: vec![], approvals: vec![], decisions: vec![], action_items: vec![] }))}
-                    </section>
                     <section aria-labelledby="upcoming-h" class="panel">
                         <h2 id="upcoming-h">"Upcoming"</h2>
                         {run_list(b.upcoming, "Nothing is scheduled.")}
@@ -153,6 +153,7 @@ pub fn Dashboard() -> impl IntoView {
                     <section aria-labelledby="recent-h" class="panel">
                         <h2 id="recent-h">"Recent outcomes"</h2>
                         {run_list(b.recent, "No run has finished yet.")}
+                        <p><a href="/runs">"All runs: search the history"</a></p>
                     </section>
                 </div>
             }.into_any(),

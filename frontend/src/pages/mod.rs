@@ -9,6 +9,7 @@ pub mod announce;
 pub mod calendar;
 pub mod dashboard;
 pub mod environments;
+pub mod history;
 pub mod insights;
 pub mod integrations;
 pub mod login;
@@ -68,6 +69,11 @@ fn template_screen(id: String) -> Screen {
 #[wasm_split(templates, fallible)]
 fn import_template_screen() -> Screen {
     Ok(view! { <templates::ImportTemplate/> }.into_any())
+}
+
+#[wasm_split(forms, fallible)]
+fn history_screen() -> Screen {
+    Ok(view! { <history::History/> }.into_any())
 }
 
 #[wasm_split(forms, fallible)]
@@ -248,9 +254,12 @@ pub fn prefetch(page: &Page) {
             Page::Dashboard | Page::Report(_) | Page::Calendar | Page::Insights => {
                 preload_dashboard().await
             }
-            Page::NewRun | Page::Users | Page::Tokens | Page::Integrations | Page::Announce(_) => {
-                preload_forms().await
-            }
+            Page::NewRun
+            | Page::History
+            | Page::Users
+            | Page::Tokens
+            | Page::Integrations
+            | Page::Announce(_) => preload_forms().await,
             Page::Run(_) => preload_run().await,
             Page::Templates | Page::Template(_) | Page::ImportTemplate | Page::Environments(_) => {
                 preload_templates().await
@@ -271,6 +280,7 @@ pub fn Lazy(page: Page) -> impl IntoView {
             Page::Templates => template_list_screen().await,
             Page::Template(id) => template_screen(id).await,
             Page::ImportTemplate => import_template_screen().await,
+            Page::History => history_screen().await,
             Page::Users => users_screen().await,
             Page::Tokens => tokens_screen().await,
             Page::Integrations => integrations_screen().await,

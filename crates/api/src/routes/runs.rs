@@ -35,6 +35,14 @@ pub struct ListRunsQuery {
     /// Only runs of this product.
     #[param(min_length = 1, max_length = 200)]
     pub product: Option<String>,
+    /// Only runs whose product, release version or environment contains this text, in any
+    /// case.
+    #[param(max_length = 200)]
+    pub q: Option<String>,
+    /// Only runs created at or after this time (RFC 3339).
+    pub created_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only runs created before this time (RFC 3339).
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size, 1 to 200 (default 50).
@@ -52,7 +60,7 @@ pub struct ListRunsQuery {
         (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "API token without runs:read", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid cursor, limit or search text", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["runs:read"]))
 )]
@@ -72,6 +80,15 @@ pub async fn list_runs(
         status: q.status,
         environment: label("environment", q.environment)?,
         product: label("product", q.product)?,
+        search: match q.q.as_deref().map(str::trim) {
+            Some(t) if t.chars().count() > 200 => {
+                return Err(ApiError::invalid("q: at most 200 characters"));
+            }
+            Some(t) if !t.is_empty() => Some(t.to_owned()),
+            _ => None,
+        },
+        created_from: q.created_from,
+        created_before: q.created_before,
         cursor: q.cursor,
         limit: limit(q.limit, 50, 200)?,
     };

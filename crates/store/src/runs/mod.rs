@@ -79,6 +79,12 @@ pub struct ListRunsFilter {
     pub environment: Option<String>,
     /// Only runs of this product.
     pub product: Option<String>,
+    /// Only runs whose product, release version or environment contains this, in any case.
+    pub search: Option<String>,
+    /// Only runs created at or after this.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only runs created before this.
+    pub created_before: Option<DateTime<Utc>>,
     /// Continue after this cursor.
     pub cursor: Option<String>,
     /// Page size.

@@ -55,6 +55,25 @@ pub(super) fn decode_cursor(cursor: &str) -> StoreResult<(NaiveDateTime, String)
     Ok((at.naive_utc(), id.to_owned()))
 }
 
+diesel::define_sql_function! {
+    /// SQL's `lower`, on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// A `LIKE` pattern matching `text` anywhere, in any case: lower-cased, its `%`, `_` and `\`
+/// escaped (with `\`).
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
 impl Store {
     /// The whole run.
     pub fn run(&self, run_id: &str) -> StoreResult<Run> {
@@ -112,6 +131,22 @@ impl Store {
             }
             if let Some(p) = &filter.product {
                 q = q.filter(r::product.eq(p.clone()));
+            }
+            if let Some(text) = filter.search.as_deref().filter(|t| !t.is_empty()) {
+                let pattern = like_pattern(text);
+                q = q.filter(
+                    lower(r::product)
+                        .like(pattern.clone())
+                        .escape('\\')
+                        .or(lower(r::release_version).like(pattern.clone()).escape('\\'))
+                        .or(lower(r::environment).like(pattern).escape('\\')),
+                );
+            }
+            if let Some(from) = filter.created_from {
+                q = q.filter(r::created_at.ge(from.naive_utc()));
+            }
+            if let Some(before) = filter.created_before {
+                q = q.filter(r::created_at.lt(before.naive_utc()));
             }
             if let Some((at, id)) = &after {
                 q = q.filter(
