@@ -115,9 +115,22 @@ on_both_backends! {
         assert_eq!(new[1]["payload"]["item_id"], migration["id"]);
         assert_eq!(new[1]["payload"]["changes"]["status"], json!({"from": "done", "to": "in_progress"}));
         assert_eq!(new.len(), 2, "one change for the item that was approved, none for the other");
-        // Signing again is for the new version, and counts.
+        // Signing again is for the new version, and counts; sending the item back was not work
+        // on it, so the one who changed the version may still sign off.
         app.sign(&approver, id, migration["id"].as_str().unwrap(), "approve").await.expect(201);
         assert_eq!(find(&app.run(&app.admin, id).await, &migration)["status"], "done");
+        let rm = app.user("rita", "release_manager").await;
+        let plan_id = plan["id"].as_str().unwrap();
+        app.sign(&approver, id, plan_id, "approve").await.expect(201);
+        app.sign(&rm, id, plan_id, "approve").await.expect(201);
+        assert_eq!(find(&app.run(&app.admin, id).await, &plan)["status"], "done");
+        let moved_again = app
+            .patch(&rm, &path, json!({"release_version": "2.0.2"}), None)
+            .await
+            .expect(200)
+            .json;
+        assert_eq!(find(&moved_again, &plan)["status"], "in_progress");
+        app.sign(&rm, id, plan_id, "approve").await.expect(201);
     }
 
     async fn the_run_history_is_searched_and_filtered_by_creation_time(app) {

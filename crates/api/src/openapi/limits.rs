@@ -65,11 +65,13 @@ fn if_match() -> Value {
     json!({"type": "string", "pattern": "^(?:|\\*|(?:W/)?\"[0-9]+\")$"})
 }
 
-/// A run list cursor as the API returns it.
+/// A run list cursor as the API returns it: a creation time in microseconds since 1970 (at
+/// most 16 digits: before the year 2287, so every cursor of this form is one the server takes)
+/// and a run's id.
 fn cursor() -> Value {
     json!({
         "type": "string",
-        "pattern": "^-?[0-9]{1,17}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        "pattern": "^[0-9]{1,16}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
     })
 }
 

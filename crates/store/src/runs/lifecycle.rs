@@ -301,6 +301,11 @@ impl Store {
                     }
                     .validated()?;
                     super::items::update_item_locked(conn, run_id, &item_id, None, change, actor)?;
+                    // Sending the item back is not work on it: whoever changed the version may
+                    // still sign it off.
+                    diesel::update(ri::table.find(&item_id))
+                        .set(ri::worked_by.eq(&item.worked_by))
+                        .execute(conn)?;
                 }
             }
             read_run(conn, &self.templates, run_id)
