@@ -1002,6 +1002,20 @@ pub struct UpdateItemRequest {
     pub reason: Option<String>,
 }
 
+impl UpdateItemRequest {
+    /// Whether this change, made on the item as it was (`before`), touches only fields that
+    /// another change (which made it `now`) left alone, so it can be applied on top of that
+    /// change (with `now`'s version) instead of being shown as a conflict.
+    pub fn is_disjoint_from(&self, before: &RunItem, now: &RunItem) -> bool {
+        let status = before.status == now.status && before.skip_reason == now.skip_reason;
+        (self.status.is_none() && self.reason.is_none() || status)
+            && (self.assignee.is_none() || before.assignee == now.assignee)
+            && (self.note.is_none() || before.note == now.note)
+            && (self.evidence.is_none() && self.evidence_url.is_none()
+                || before.evidence == now.evidence)
+    }
+}
+
 /// A decision to record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -1238,6 +1252,53 @@ pub struct Health {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_change_merges_over_another_only_when_their_fields_differ() {
+        let before: RunItem = serde_json::from_value(serde_json::json!({
+            "id": "i", "reference": "1.1.1", "title": "t", "gate": "deploy", "applies": "always",
+            "applicable": true, "required": true, "kind": "manual", "status": "pending",
+            "evidence": [], "evidence_required": false, "version": 1
+        }))
+        .unwrap_or_else(|e| panic!("an item: {e}"));
+        let status = UpdateItemRequest {
+            status: Some(crate::item::ItemStatus::Done),
+            ..UpdateItemRequest::default()
+        };
+        let note = UpdateItemRequest {
+            note: Some(Some("n".into())),
+            ..UpdateItemRequest::default()
+        };
+        let assignee = UpdateItemRequest {
+            assignee: Some(Some("a".into())),
+            ..UpdateItemRequest::default()
+        };
+        let noted = RunItem {
+            note: Some("theirs".into()),
+            version: 2,
+            ..before.clone()
+        };
+        let started = RunItem {
+            status: crate::item::ItemStatus::InProgress,
+            version: 2,
+            ..before.clone()
+        };
+        // (mine, theirs, merges)
+        let table = [
+            (&status, &noted, true),
+            (&assignee, &noted, true),
+            (&note, &noted, false),
+            (&note, &started, true),
+            (&status, &started, false),
+        ];
+        for (mine, now, merges) in table {
+            assert_eq!(
+                mine.is_disjoint_from(&before, now),
+                merges,
+                "{mine:?} over {now:?}"
+            );
+        }
+    }
 
     #[test]
     fn api_paths_are_never_the_web_apps() {

@@ -471,7 +471,10 @@ pub(crate) async fn settle(
         Ok(now) => now,
         Err(e) => return (Err(e), None),
     };
-    if !before.as_ref().is_some_and(|b| disjoint(&change, b, &now)) {
+    if !before
+        .as_ref()
+        .is_some_and(|b| change.is_disjoint_from(b, &now))
+    {
         let conflict = ApiError {
             status: 412,
             problem: None,
@@ -482,17 +485,6 @@ pub(crate) async fn settle(
         Err(e) if e.is_conflict() => (Err(e), api::get_item(&run_id, &item_id).await.ok()),
         result => (result, None),
     }
-}
-
-/// Whether `mine` (made on `before`) changes only fields that `theirs` left as they were, so
-/// it can be applied on top of their change.
-pub fn disjoint(mine: &UpdateItemRequest, before: &RunItem, theirs: &RunItem) -> bool {
-    let status = before.status == theirs.status && before.skip_reason == theirs.skip_reason;
-    (mine.status.is_none() && mine.reason.is_none() || status)
-        && (mine.assignee.is_none() || before.assignee == theirs.assignee)
-        && (mine.note.is_none() || before.note == theirs.note)
-        && (mine.evidence.is_none() && mine.evidence_url.is_none()
-            || before.evidence == theirs.evidence)
 }
 
 /// What a row's lazily fetched panel needs: the row's state and its save.

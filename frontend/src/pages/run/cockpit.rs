@@ -350,7 +350,7 @@ fn bulk(
                 if matches!(&result, Err(e) if e.is_conflict())
                     && let Ok(now) = api::get_item(&run_id, &id).await
                 {
-                    if checklist::disjoint(&change, &item, &now) {
+                    if change.is_disjoint_from(&item, &now) {
                         result = api::update_item(&run_id, &id, &change, now.version).await;
                     } else {
                         let why = format!(
