@@ -42,7 +42,7 @@ pub fn App() -> impl IntoView {
     view! {
         <a class="skip" href="#main">"Skip to content"</a>
         <Header/>
-        <main id="main" tabindex="-1">
+        <main id="main" tabindex="-1" on:input=|ev| router::mark_form(&ev, "form", true)>
             {move || match page.get() {
                 Page::Login => view! { <Login/> }.into_any(),
                 Page::NotFound => view! {

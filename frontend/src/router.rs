@@ -136,7 +136,12 @@ impl Location {
         };
         provide_context(location);
         window_event_listener(leptos::ev::popstate, move |_| location.sync());
-        window_event_listener(leptos::ev::click, move |ev| location.follow_link(&ev));
+        window_event_listener(leptos::ev::click, move |ev| {
+            location.follow_link(&ev);
+            // A new attempt (a button pressed in a form; Enter in a field presses its submit
+            // button too) shows what the server says then: see [`mark_form`].
+            mark_form(&ev, "form button", false);
+        });
         location
     }
 
@@ -228,6 +233,25 @@ fn current() -> (String, String) {
 /// The app's location (installed by the app).
 pub fn use_location() -> Location {
     expect_context()
+}
+
+/// Marks the form around an event's target (when the target is inside `within`) as edited
+/// since its last attempt, or not. An error said in a form goes away once someone edits the
+/// form, fixing its cause (`form[data-edited]` in the stylesheet).
+pub fn mark_form(ev: &web_sys::Event, within: &str, edited: bool) {
+    let Some(form) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .filter(|e| e.closest(within).ok().flatten().is_some())
+        .and_then(|e| e.closest("form").ok().flatten())
+    else {
+        return;
+    };
+    let _ = if edited {
+        form.set_attribute("data-edited", "")
+    } else {
+        form.remove_attribute("data-edited")
+    };
 }
 
 #[cfg(test)]

@@ -54,6 +54,8 @@ pub struct Browser {
     base: String,
     chromedriver: Child,
     profile: PathBuf,
+    /// What a person did so far: each click, each text typed into a field, each key pressed.
+    interactions: std::sync::atomic::AtomicUsize,
 }
 
 impl Browser {
@@ -114,7 +116,19 @@ impl Browser {
             base: base.to_owned(),
             chromedriver,
             profile,
+            interactions: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// How many times a person acted so far: each click (a choice in a list included), each
+    /// text typed or set in a field, each key pressed. Loading a page is not counted.
+    pub fn interactions(&self) -> usize {
+        self.interactions.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn acted(&self, times: usize) {
+        self.interactions
+            .fetch_add(times, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Loads a path of the app.
@@ -211,6 +225,7 @@ impl Browser {
         el.click()
             .await
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.acted(1);
     }
 
     /// Types into the field matching `css`, replacing what it held.
@@ -222,6 +237,7 @@ impl Browser {
         el.send_keys(text)
             .await
             .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+        self.acted(1);
     }
 
     /// Sets a field's value as a picker would (date and time inputs take typing by segments,
@@ -235,6 +251,7 @@ impl Browser {
             vec![json!(css), json!(value)],
         )
         .await;
+        self.acted(1);
     }
 
     /// Chooses the option with `value` in the select matching `css` (as a user would: the
@@ -297,6 +314,7 @@ impl Browser {
             .perform()
             .await
             .unwrap_or_else(|e| panic!("press {keys:?}: {e}"));
+        self.acted(keys.chars().count());
     }
 
     /// The `data-ref` of the item row that has focus (or holds it).

@@ -449,6 +449,85 @@ on_both_backends! {
         app.set_item(&rm, &id, close_item["id"].as_str().unwrap(), "pending").await.expect_problem(409, "item_locked");
     }
 
+    async fn the_go_no_go_starts_from_what_the_checklist_says_and_a_go_with_unmet_criteria_is_confirmed(app) {
+        let rm = app.user("rita", "release_manager").await;
+        let id = app.create_run(&rm, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
+        app.transition(&rm, &id, "start").await.expect(200);
+        let measured = |run: &Value| -> Vec<(String, String, String, String)> {
+            run["decision_points"].as_array().unwrap().iter().find(|p| p["key"] == "go_no_go").unwrap()["measurements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    assert!(m["item_id"].is_null() && m["reference"].is_null() && m["checked_at"].is_null(), "{m}");
+                    let text = |k: &str| m[k].as_str().unwrap().to_owned();
+                    (text("criterion"), text("measured_by"), text("result"), text("observed"))
+                })
+                .collect()
+        };
+        let run = app.run(&rm, &id).await;
+        let deploy_gated = items(&run).iter().filter(|i| i["gate"] == "deploy").count();
+        let open = measured(&run);
+        assert_eq!(open.len(), 3, "{open:?}");
+        assert_eq!(
+            (open[0].0.as_str(), open[0].1.as_str(), open[0].2.as_str()),
+            ("All deploy-gated checklist items are done or waived", "the deploy-gated items", "not_met")
+        );
+        assert!(open[0].3.starts_with(&format!("0 of {deploy_gated} done or waived; open: 1.1.1 pending, ")), "{}", open[0].3);
+        assert!(open[0].3.ends_with(&format!(" and {} more", deploy_gated - 5)), "{}", open[0].3);
+        assert_eq!(
+            (open[1].1.as_str(), open[1].2.as_str(), open[1].3.as_str()),
+            ("items 1.1.4, 1.3.2", "not_met", "0 of 2 done or waived; open: 1.1.4 pending, 1.3.2 pending")
+        );
+        assert_eq!(open[2].1, "item 4.1.1");
+
+        // Waiving counts: one backup skipped with a reason, the other done.
+        let backup = |r: &str| items(&run).into_iter().find(|i| i["reference"] == r).unwrap();
+        let path = |r: &str| format!("/api/v1/runs/{id}/items/{}", backup(r)["id"].as_str().unwrap());
+        app.patch(&rm, &path("1.3.2"), json!({"status": "skipped", "reason": "taken with 1.1.4"}), None).await.expect(200);
+        app.patch(&rm, &path("1.1.4"), json!({"status": "done", "evidence_url": "https://backups.example/42"}), None).await.expect(200);
+        let run = app.run(&rm, &id).await;
+        assert_eq!(measured(&run)[1].2, "met");
+        assert_eq!(measured(&run)[1].3, "2 of 2 done or waived");
+        app.finish_gate(&rm, &id, "deploy").await;
+        let done = measured(&app.run(&rm, &id).await);
+        assert_eq!((done[0].2.as_str(), done[2].2.as_str()), ("met", "met"), "{done:?}");
+        assert_eq!(done[0].3, format!("{deploy_gated} of {deploy_gated} done or waived"));
+
+        // A go with a criterion not met or unknown is refused until confirmed, and the record says so.
+        let decisions = format!("/api/v1/runs/{id}/decisions");
+        let go = |confirmed: Option<bool>| {
+            let mut body = json!({
+                "point_key": "go_no_go",
+                "outcome": "go",
+                "rationale": "sev-1 is on another product",
+                "criteria": [{"criterion": "All deploy-gated checklist items are done or waived", "result": "met"},
+                             {"criterion": "No sev-1 incident open", "result": "not_met", "observed": "INC-7"}],
+            });
+            if let Some(c) = confirmed {
+                body["unmet_confirmed"] = json!(c);
+            }
+            body
+        };
+        for unconfirmed in [None, Some(false)] {
+            let refused = app.post(&rm, &decisions, go(unconfirmed)).await.expect_problem(422, "invalid_input");
+            let detail = refused.json["detail"].as_str().unwrap();
+            assert!(detail.contains("unmet_confirmed") && detail.contains("No sev-1 incident open"), "{detail}");
+            assert!(detail.contains("Rollback procedure rehearsed"), "unknown counts as unmet: {detail}");
+        }
+        assert!(app.get(&rm, &decisions).await.expect(200).json.as_array().unwrap().is_empty(), "nothing recorded");
+        let decision = app.post(&rm, &decisions, go(Some(true))).await.expect(201).json;
+        assert_eq!(decision["unmet_confirmed"], true);
+        let last = app.events(&id).await.last().unwrap().clone();
+        assert_eq!((last["type"].as_str(), &last["payload"]["unmet_confirmed"]), (Some("decision_recorded"), &json!(true)));
+        // All met: nothing to confirm, nothing recorded as confirmed.
+        let all_met = app.decide(&rm, &id, "go_no_go", "go").await.expect(201).json;
+        assert_eq!(all_met["unmet_confirmed"], false);
+        assert!(app.events(&id).await.last().unwrap()["payload"].get("unmet_confirmed").is_none());
+        let listed = app.get(&rm, &decisions).await.expect(200).json;
+        assert_eq!(listed[0]["unmet_confirmed"], true, "kept with the decision");
+    }
+
     async fn a_hold_at_go_no_go_supersedes_an_earlier_go_and_blocks_the_deployment(app) {
         let rm = app.user("rita", "release_manager").await;
         let id = app.create_run(&rm, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();

@@ -556,6 +556,43 @@ async fn a_session_survives_a_reload_and_an_expired_one_returns_to_where_you_wer
 
     let b = Browser::open(&app.base).await;
     b.goto("/login").await;
+    // A refused sign-in says why; the message goes once the password is being typed again,
+    // and a new attempt says what the server answers then.
+    let error = "form[aria-label='Sign in'] .error";
+    let page = &b;
+    let shown = |css: &'static str| async move {
+        page.js(
+            "const e = document.querySelector(arguments[0]); return !!e && e.offsetParent !== null;",
+            vec![json!(css)],
+        )
+        .await
+    };
+    b.fill("input[name=username]", "admin").await;
+    b.fill("input[name=password]", "not-the-password").await;
+    b.click("form[aria-label='Sign in'] button[type=submit]")
+        .await;
+    b.find(error).await;
+    assert_eq!(shown(error).await, json!(true));
+    b.fill("input[name=password]", "still-not-it").await;
+    assert_eq!(shown(error).await, json!(false), "cleared while fixing");
+    b.click("form[aria-label='Sign in'] button[type=submit]")
+        .await;
+    for _ in 0..50 {
+        if shown(error).await == json!(true) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown(error).await, json!(true), "said again");
+    // The tab has an icon.
+    let icon = b
+        .js(
+            "return fetch(document.querySelector('link[rel=icon]').href).then(r => [r.status, r.headers.get('content-type')]);",
+            vec![],
+        )
+        .await;
+    assert_eq!(icon, json!([200, "image/svg+xml"]));
+    b.goto("/login").await;
     // Keyboard only: type, Tab, type, Enter.
     let name = b.find("input[name=username]").await;
     name.click().await.unwrap();

@@ -508,7 +508,231 @@ async fn wait_runs(b: &Browser, expected: &[String]) {
     assert_eq!(read().await, expected);
 }
 
+/// Waits until the decision form `form` shows `expected` as its criteria's results (some
+/// fill themselves in from what the server measures) and returns their observed values.
+async fn wait_results(b: &Browser, form: &str, expected: &[&str]) -> Value {
+    let found = b
+        .js(
+            "const until = Date.now() + 15000;
+             const [css, want] = [arguments[0], JSON.stringify(arguments[1])];
+             return new Promise(done => (function look() {
+                 const f = document.querySelector(css);
+                 const v = f ? [...f.querySelectorAll('select[name=criterion_result]')].map(s => s.value) : [];
+                 const o = f ? [...f.querySelectorAll('input[name=criterion_observed]')].map(i => i.value) : [];
+                 if (JSON.stringify(v) === want || Date.now() > until) done({v, o}); else setTimeout(look, 100);
+             })());",
+            vec![json!(form), json!(expected)],
+        )
+        .await;
+    if found["v"] != json!(expected) {
+        panic!("{found}; the page: {}", b.page_text().await);
+    }
+    found["o"].clone()
+}
+
+/// Waits until the run's bar names the next step and how much blocks it.
+async fn wait_next(b: &Browser, next: &str, blocking: usize) {
+    b.wait_text(
+        ".runbar .next",
+        &format!("Next: {next} — {blocking} blocking"),
+    )
+    .await;
+}
+
+/// The EduLibra run from start to closed, worked in the browser by a release manager and an
+/// approver, counting every click, text typed and key pressed (signing in aside): under 40.
+async fn the_edulibra_run_is_worked_to_its_close_in_under_40_interactions(backend: Backend) {
+    let app = TestApp::spawn_web(backend).await;
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    // The environment's base URL is the test's healthy target: probes pass on schedule.
+    app.serve_probes(&run).await;
+    let b = Browser::open(&app.base).await;
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.sign_in("admin", ADMIN_PASSWORD).await;
+    let approver = Browser::open(&app.base).await;
+    approver.goto(&format!("/runs/{run_id}")).await;
+    approver
+        .sign_in("signing-approver", shipshape_tests::USER_PASSWORD)
+        .await;
+    let signing_in = b.interactions() + approver.interactions();
+    let mut steps: Vec<(&str, usize)> = Vec::new();
+    let counted =
+        |b: &Browser, approver: &Browser| b.interactions() + approver.interactions() - signing_in;
+
+    // Preparing: every manual item at once, the two backups with their evidence, three
+    // sign-offs (the approver's from their own browser), the Go/No-Go, advance.
+    b.click("[data-action=start] button").await;
+    b.wait_text(".runbar .run-status", "Preparing").await;
+    b.click("#show-blocking").await;
+    b.click("#pick-mode").await;
+    b.click(".bulk button.pick-shown").await;
+    b.click(".bulk button.mark-done").await;
+    b.wait_text(".bulk-outcome", "marked done").await;
+    // The two backups were refused for want of evidence: it is given where that is said.
+    b.find(".bulk-outcome form.give-evidence").await;
+    b.assert_accessible("the run page, evidence asked for where it was refused")
+        .await;
+    for r in ["1.1.4", "1.3.2"] {
+        let fix = format!(".bulk-outcome li[data-ref='{r}'] form.give-evidence");
+        b.fill(
+            &format!("{fix} input[name=evidence]"),
+            "Restore test https://backups.example/edulibra/4.2.0",
+        )
+        .await;
+        b.click(&format!("{fix} button[type=submit]")).await;
+        b.wait_text(&format!("{} .badge", row(r)), "Done").await;
+    }
+    b.wait_text(".bulk .picked", "0 selected").await;
+    b.click(&format!("{} button.sign-off", row("2.1.1"))).await;
+    b.click(&format!("{} button.approve", row("2.1.1"))).await;
+    for r in ["1.3.3", "2.1.1"] {
+        approver.click(&format!("{} button.sign-off", row(r))).await;
+        approver.click(&format!("{} button.approve", row(r))).await;
+        approver
+            .wait_text(&format!("{} .badge", row(r)), "Done")
+            .await;
+    }
+    // The Go/No-Go: the criteria the checklist answers are filled in, met.
+    b.click("[data-point=go_no_go] button.decide").await;
+    let form = "[data-point=go_no_go] form";
+    let observed = wait_results(&b, form, &["met", "met", "met", "unknown"]).await;
+    let deploy_gated = items(&run).iter().filter(|i| i["gate"] == "deploy").count();
+    assert_eq!(
+        observed,
+        json!([
+            format!("{deploy_gated} of {deploy_gated} done or waived"),
+            "2 of 2 done or waived",
+            "1 of 1 done or waived",
+            ""
+        ])
+    );
+    b.choose(
+        &format!("{form} select[aria-label='Result: No sev-1 incident open']"),
+        "met",
+    )
+    .await;
+    b.click(&format!("{form} input[type=radio][value=go]"))
+        .await;
+    b.fill(
+        &format!("{form} textarea[name=rationale]"),
+        "Checklist green, no incident open.",
+    )
+    .await;
+    b.click(&format!("{form} button[type=submit]")).await;
+    b.wait_text("[data-point=go_no_go] .outcome", "Go").await;
+    b.click("[data-action=advance] button").await;
+    b.wait_text(".runbar .run-status", "Deploying").await;
+    steps.push(("preparing", counted(&b, &approver)));
+
+    // Deploying: the three items of the deployment itself, advance.
+    wait_next(&b, "Advance to verifying", 3).await;
+    b.click(".bulk button.pick-shown").await;
+    b.wait_text(".bulk .picked", "3 selected").await;
+    b.click(".bulk button.mark-done").await;
+    b.wait_text(".bulk-outcome", "3 marked done").await;
+    b.click("[data-action=advance] button").await;
+    b.wait_text(".runbar .run-status", "Verifying").await;
+    steps.push(("deploying", counted(&b, &approver)));
+
+    // Verifying: the manual checks; the probes pass on schedule; the verification decision,
+    // whose two criteria nobody measured ask a confirmation of the go.
+    b.click(".bulk button.pick-shown").await;
+    b.wait_text(".bulk .picked", "3 selected").await;
+    b.click(".bulk button.mark-done").await;
+    b.wait_text(".bulk-outcome", "3 marked done").await;
+    b.click("[data-point=post_deployment_verification] button.decide")
+        .await;
+    let form = "[data-point=post_deployment_verification] form";
+    wait_results(&b, form, &["met", "unknown", "met", "unknown"]).await;
+    b.click(&format!("{form} input[type=radio][value=go]"))
+        .await;
+    b.fill(
+        &format!("{form} textarea[name=rationale]"),
+        "Probes green; dashboards quiet.",
+    )
+    .await;
+    b.click(&format!("{form} button[type=submit]")).await;
+    let question = b
+        .wait_text(&format!("{form} .confirm"), "Record Go anyway?")
+        .await;
+    assert!(
+        question.contains("Error rate below 1% for 10 minutes; No sev-1 issue open"),
+        "{question}"
+    );
+    b.assert_accessible("the run page, a go asking its confirmation")
+        .await;
+    b.click(&format!("{form} .confirm button.confirm-go")).await;
+    b.wait_text("[data-point=post_deployment_verification] .outcome", "Go")
+        .await;
+    wait_next(&b, "Complete the run", 0).await;
+    b.click("[data-action=complete] button").await;
+    b.wait_text(".runbar .run-status", "Completed").await;
+    steps.push(("verifying", counted(&b, &approver)));
+
+    // Completed: the two success notices, the retrospective, close.
+    b.click(".bulk button.pick-shown").await;
+    b.wait_text(".bulk .picked", "2 selected").await;
+    b.click(".bulk button.mark-done").await;
+    b.wait_text(".bulk-outcome", "2 marked done").await;
+    b.click("button.retro-toggle").await;
+    b.fill(
+        ".retrospective textarea[name=lessons]",
+        "Backups took longest; start them earlier.",
+    )
+    .await;
+    b.click("button.publish-retro").await;
+    b.wait_text(".retro-status", "Published").await;
+    wait_next(&b, "Close the run", 0).await;
+    b.click("[data-action=close] button").await;
+    b.wait_text(".runbar", "Closed").await;
+    steps.push(("completed and closed", counted(&b, &approver)));
+
+    let total = counted(&b, &approver);
+    println!("{total} interactions, by the end of each stage: {steps:?}");
+    assert!(total < 40, "{total} interactions: {steps:?}");
+    let done = app.run(&app.admin, &run_id).await;
+    assert_eq!(done["status"], "completed");
+    assert!(done["closed_at"].is_string());
+    assert!(
+        items(&done)
+            .iter()
+            .filter(|i| i["applicable"] == true)
+            .all(|i| i["status"] == "done"),
+        "every applicable item done"
+    );
+    let decisions = app
+        .get(&app.admin, &format!("/api/v1/runs/{run_id}/decisions"))
+        .await
+        .expect(200)
+        .json;
+    let confirmed: Vec<(&str, bool)> = decisions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["point_key"].as_str().unwrap(),
+                d["unmet_confirmed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        confirmed,
+        [("go_no_go", false), ("post_deployment_verification", true)]
+    );
+    b.click("button.decision-log-toggle").await;
+    b.wait_text(
+        "ol.decisions",
+        "Go at “Post-deployment verification” — confirmed with criteria not met or unknown",
+    )
+    .await;
+    b.quit().await;
+    approver.quit().await;
+}
+
 shipshape_tests::in_the_browser!(
+    the_edulibra_run_is_worked_to_its_close_in_under_40_interactions,
     the_run_page_works_as_a_cockpit,
     the_team_and_the_schedule_are_changed_on_the_page,
     finished_runs_are_found_in_the_history,

@@ -128,6 +128,8 @@ async fn send_everywhere(app: &TestApp, run: &Value, value: &str) -> Vec<(&'stat
             "outcome": "go",
             "rationale": rationale,
             "criteria": [{"criterion": criterion, "result": "met", "observed": observed}],
+            // The other criteria stay unknown: the go says it goes on anyway.
+            "unmet_confirmed": true,
         })
     };
     let decisions = format!("/api/v1/runs/{id}/decisions");

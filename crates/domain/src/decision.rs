@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::item::ItemStatus;
 use crate::run::{InvalidTransition, RunStatus};
 use crate::template::{DecisionPointSpec, DecisionStage};
 use crate::text::{TextError, TextRule};
@@ -134,6 +135,8 @@ pub struct CheckedDecision {
     pub criteria: Vec<CriterionAssessment>,
     /// The run's status after the decision, when the outcome moves it.
     pub moves_run_to: Option<RunStatus>,
+    /// A go with criteria not met or unknown, which the decider confirmed.
+    pub unmet_confirmed: bool,
 }
 
 impl From<TextError> for DecisionError {
@@ -145,7 +148,9 @@ impl From<TextError> for DecisionError {
     }
 }
 
-/// Checks a decision at `point` for a run in `status`.
+/// Checks a decision at `point` for a run in `status`. A go while any criterion is not met
+/// or unknown needs `unmet_confirmed`: the decider saw which and went on, and the record
+/// says so.
 pub fn check_decision(
     status: RunStatus,
     closed: bool,
@@ -153,6 +158,7 @@ pub fn check_decision(
     outcome: Outcome,
     rationale: &str,
     criteria: Vec<CriterionInput>,
+    unmet_confirmed: bool,
 ) -> Result<CheckedDecision, DecisionError> {
     let rationale = TextRule::prose(MAX_RATIONALE_LEN).required("rationale", rationale)?;
     let mut assessed: Vec<CriterionAssessment> = point
@@ -214,6 +220,22 @@ pub fn check_decision(
                 .join(", ")
         )));
     }
+    let unmet: Vec<&str> = assessed
+        .iter()
+        .filter(|a| a.result != CriterionResult::Met)
+        .map(|a| a.criterion.as_str())
+        .collect();
+    let go_unmet = outcome == Outcome::Go && !unmet.is_empty();
+    if go_unmet && !unmet_confirmed {
+        return Err(DecisionError::Invalid {
+            field: "unmet_confirmed",
+            message: format!(
+                "a go with criteria not met or unknown needs confirming ({}): send \
+                 `unmet_confirmed: true` to record it anyway",
+                unmet.join("; ")
+            ),
+        });
+    }
     let moves_run_to = match outcome {
         Outcome::Go | Outcome::Hold => None,
         Outcome::Rollback => Some(status.roll_back()?),
@@ -224,5 +246,57 @@ pub fn check_decision(
         rationale: rationale.to_owned(),
         criteria: assessed,
         moves_run_to,
+        unmet_confirmed: go_unmet,
     })
+}
+
+/// Items named in an observed value before the rest are counted ("and 3 more").
+const OPEN_ITEMS_NAMED: usize = 5;
+
+/// How a criterion the checklist answers stands, from the applicable items it counts (each
+/// reference with its status): met once every one is done or waived (skipped), not met while
+/// any is still open, unknown when none counts. The observed value says how many are settled
+/// and names the open ones with their status.
+pub fn assess_items<'a>(
+    counted: impl IntoIterator<Item = (&'a str, ItemStatus)>,
+) -> (CriterionResult, String) {
+    let mut total = 0usize;
+    let mut open = Vec::new();
+    for (reference, status) in counted {
+        total += 1;
+        if !matches!(status, ItemStatus::Done | ItemStatus::Skipped) {
+            open.push((reference, status));
+        }
+    }
+    if total == 0 {
+        return (
+            CriterionResult::Unknown,
+            "no applicable item counts".to_owned(),
+        );
+    }
+    let settled = total - open.len();
+    if open.is_empty() {
+        return (
+            CriterionResult::Met,
+            format!("{settled} of {total} done or waived"),
+        );
+    }
+    let named: Vec<String> = open
+        .iter()
+        .take(OPEN_ITEMS_NAMED)
+        .map(|(r, s)| format!("{r} {}", s.as_str().replace('_', " ")))
+        .collect();
+    let more = open.len().saturating_sub(OPEN_ITEMS_NAMED);
+    let rest = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    (
+        CriterionResult::NotMet,
+        format!(
+            "{settled} of {total} done or waived; open: {}{rest}",
+            named.join(", ")
+        ),
+    )
 }

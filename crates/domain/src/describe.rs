@@ -208,16 +208,28 @@ pub fn event(event: &Event) -> String {
             };
             format!("{who} {verdict} {} {}", p.reference, clause(&p.title))
         }
-        EventData::DecisionRecorded(p) => format!(
-            "{who} decided {} at “{}”: “{}”",
-            outcome(p.outcome),
-            if p.point_title.is_empty() {
-                words(&p.point_key)
-            } else {
-                p.point_title.clone()
-            },
-            p.rationale
-        ),
+        EventData::DecisionRecorded(p) => {
+            let unmet = p
+                .criteria
+                .iter()
+                .filter(|c| c.result != crate::decision::CriterionResult::Met)
+                .count();
+            format!(
+                "{who} decided {} at “{}”{}: “{}”",
+                outcome(p.outcome),
+                if p.point_title.is_empty() {
+                    words(&p.point_key)
+                } else {
+                    p.point_title.clone()
+                },
+                if p.unmet_confirmed {
+                    format!(", confirming {unmet} criteria not met or unknown")
+                } else {
+                    String::new()
+                },
+                p.rationale
+            )
+        }
         EventData::ProbeChecked(p) => {
             let verdict = if p.passed { "passed" } else { "failed" };
             let by = match p.trigger {
@@ -375,6 +387,7 @@ mod tests {
                 criteria: vec![],
                 run_status: None,
                 deadline_passed: false,
+                unmet_confirmed: false,
             })))
         };
         assert_eq!(
@@ -385,6 +398,32 @@ mod tests {
         assert_eq!(
             decision(""),
             "alice decided Roll back at “deployment checkpoint”: “errors”"
+        );
+        let confirmed = event(&event_of(EventData::DecisionRecorded(DecisionRecorded {
+            decision_id: "d".into(),
+            point_key: "go_no_go".into(),
+            point_title: "Go/No-Go".into(),
+            outcome: Outcome::Go,
+            rationale: "sev-2 only".into(),
+            criteria: ["Met", "NotMet", "Unknown"]
+                .into_iter()
+                .map(|r| crate::decision::CriterionAssessment {
+                    criterion: r.into(),
+                    result: match r {
+                        "Met" => crate::decision::CriterionResult::Met,
+                        "NotMet" => crate::decision::CriterionResult::NotMet,
+                        _ => crate::decision::CriterionResult::Unknown,
+                    },
+                    observed: None,
+                })
+                .collect(),
+            run_status: None,
+            deadline_passed: false,
+            unmet_confirmed: true,
+        })));
+        assert_eq!(
+            confirmed,
+            "alice decided Go at “Go/No-Go”, confirming 2 criteria not met or unknown: “sev-2 only”"
         );
         let moved = |from: RunStatus, to: RunStatus, closed: bool| {
             event(&event_of(EventData::RunTransitioned(RunTransitioned {

@@ -314,6 +314,9 @@ pub struct DecisionRecorded {
     /// Whether the server recorded it because the point's deadline passed with no decision.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deadline_passed: bool,
+    /// A go with criteria not met or unknown, which the decider confirmed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmet_confirmed: bool,
 }
 
 /// What started a probe item's check.

@@ -68,7 +68,9 @@
 //!   `default=hold|rollback|abort` what the server records when it passes, `hold` unless
 //!   given), and each `- text` line under it is one of its criteria. A criterion a probe item
 //!   measures says which: `- p95 latency below 800 ms <!-- shipshape probe=3.1.2 -->` (the
-//!   item's part.section.item reference).
+//!   item's part.section.item reference). A criterion the checklist answers names what it
+//!   counts: `gate=deploy` (every applicable item of that gate) and/or `items=1.1.4,1.3.2`;
+//!   it is met once every item it counts is done or waived.
 //! - The order is: title, preamble, parts, decision points, epilogue. Blank lines between
 //!   structures do not matter. Anything else (text under a part outside an item, an item
 //!   before the first section, a second title, an unknown annotation key, another HTML
@@ -91,7 +93,8 @@ use crate::decision::Outcome;
 use crate::probe::{self, ProbeMethod, ProbeSpec};
 use crate::template::{
     Applicability, CriterionProbe, DecisionPointSpec, DecisionStage, Gate, ItemKind, ItemSpec,
-    Part, ProseBlock, RecordKind, Section, Template, TemplateDraft, TemplateError, check_text,
+    ItemsCriterion, Part, ProseBlock, RecordKind, Section, Template, TemplateDraft, TemplateError,
+    check_text,
 };
 
 /// The heading [`render`] gives the decision points block (any heading text is accepted).
@@ -99,6 +102,8 @@ const DECISION_POINTS_HEADING: &str = "Decision Points";
 
 /// The valid values of a decision point's `stage`, for error messages.
 const STAGES_EXPECTED: &str = "preparing, deploying or verifying";
+/// The gates an annotation may name.
+const GATES_EXPECTED: &str = "deploy, verify, complete or close";
 
 /// Reads a template from its Markdown form (see the [module documentation](self)).
 pub fn parse(md: &str) -> Result<Template, TemplateError> {
@@ -153,11 +158,22 @@ pub fn render(t: &Template) -> String {
             }
             out.push_str(&format!("### {} <!-- shipshape {note} -->\n", dp.title));
             for criterion in &dp.criteria {
-                match dp.probe_for(criterion) {
-                    Some(reference) => out.push_str(&format!(
-                        "- {criterion} <!-- shipshape probe={reference} -->\n"
-                    )),
-                    None => out.push_str(&format!("- {criterion}\n")),
+                let mut note = String::new();
+                if let Some(reference) = dp.probe_for(criterion) {
+                    note.push_str(&format!(" probe={reference}"));
+                }
+                if let Some(counted) = dp.items_for(criterion) {
+                    if let Some(gate) = counted.gate {
+                        note.push_str(&format!(" gate={}", gate.as_str()));
+                    }
+                    if !counted.items.is_empty() {
+                        note.push_str(&format!(" items={}", counted.items.join(",")));
+                    }
+                }
+                if note.is_empty() {
+                    out.push_str(&format!("- {criterion}\n"));
+                } else {
+                    out.push_str(&format!("- {criterion} <!-- shipshape{note} -->\n"));
                 }
             }
             out.push('\n');
@@ -754,6 +770,7 @@ impl Parser {
                     stage,
                     criteria: Vec::new(),
                     probes: Vec::new(),
+                    item_criteria: Vec::new(),
                     deadline_secs,
                     default_outcome,
                 });
@@ -778,7 +795,26 @@ impl Parser {
                         reference: reference.to_owned(),
                     });
                 }
-                note.finish("a criterion", "probe")?;
+                let gate = note.parsed("gate", Gate::parse, GATES_EXPECTED)?;
+                let items: Vec<String> = note
+                    .value("items")?
+                    .map(|v| v.split(',').map(|r| r.trim().to_owned()).collect())
+                    .unwrap_or_default();
+                if gate.is_some() || !items.is_empty() {
+                    located.push((
+                        format!(
+                            "decision_points[{di}].item_criteria[{}]",
+                            point.item_criteria.len()
+                        ),
+                        line.number,
+                    ));
+                    point.item_criteria.push(ItemsCriterion {
+                        criterion: text.to_owned(),
+                        gate,
+                        items,
+                    });
+                }
+                note.finish("a criterion", "probe, gate, items")?;
                 point.criteria.push(text.to_owned());
                 for (path, number) in located {
                     self.locate(path, number);
@@ -844,7 +880,7 @@ fn blocks<'a>(title: Line<'a>, lines: &'a [Line<'a>]) -> Result<Vec<Block<'a>>, 
 fn parse_item(line: Line<'_>, text: &str) -> Result<ItemSpec, TemplateError> {
     let (title, mut note) = split_annotation(line.number, text)?;
     let gate = note
-        .parsed("gate", Gate::parse, "deploy, verify, complete or close")?
+        .parsed("gate", Gate::parse, GATES_EXPECTED)?
         .unwrap_or(Gate::Complete);
     let applies = note
         .parsed(

@@ -758,6 +758,7 @@ mod tests {
                         to: RunStatus::RollingBack,
                     }),
                     deadline_passed: false,
+                    unmet_confirmed: false,
                 }),
             ),
             event(

@@ -315,6 +315,9 @@ pub struct DecisionPointSpec {
     /// Criteria a probe item measures: the decision form shows its latest result.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<CriterionProbe>,
+    /// Criteria the checklist answers: met once every item they count is done or waived.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub item_criteria: Vec<ItemsCriterion>,
     /// Seconds after the run enters the point's stage by which it must be decided; when it
     /// passes with no decision, the server records `default_outcome`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -336,6 +339,48 @@ pub struct CriterionProbe {
     pub reference: String,
 }
 
+/// A criterion the checklist answers: it holds once every item it counts (the applicable
+/// items of a gate, named items, or both) is done or waived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ItemsCriterion {
+    /// The criterion's text.
+    pub criterion: String,
+    /// Every item of this gate counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate: Option<Gate>,
+    /// These items count, by reference (`part.section.item`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<String>,
+}
+
+impl ItemsCriterion {
+    /// Whether an item of `gate` with `reference` counts towards the criterion.
+    pub fn counts(&self, reference: &str, gate: Gate) -> bool {
+        self.gate == Some(gate) || self.items.iter().any(|r| r == reference)
+    }
+
+    /// What answers the criterion, in words: "the deploy-gated items", "item 1.1.4",
+    /// "items 1.1.4, 1.3.2", or both joined by "and".
+    pub fn describe(&self) -> String {
+        let gate = self.gate.map(|g| format!("the {}-gated items", g.as_str()));
+        let items = match self.items.as_slice() {
+            [] => None,
+            [one] => Some(format!("item {one}")),
+            many => Some(format!("items {}", many.join(", "))),
+        };
+        match (gate, items) {
+            (Some(g), Some(i)) => format!("{g} and {i}"),
+            (Some(one), None) | (None, Some(one)) => one,
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// Items a criterion may name.
+pub const MAX_CRITERION_ITEMS: usize = 50;
+
 /// The shortest decision deadline accepted (a minute).
 pub const MIN_DEADLINE_SECS: u32 = 60;
 /// The longest decision deadline accepted (a week).
@@ -351,6 +396,11 @@ impl DecisionPointSpec {
     /// minutes, or a third of a shorter deadline.
     pub fn reminder_lead_secs(&self) -> Option<u32> {
         self.deadline_secs.map(|d| (d / 3).min(300))
+    }
+
+    /// What the checklist counts for a criterion, if anything.
+    pub fn items_for(&self, criterion: &str) -> Option<&ItemsCriterion> {
+        self.item_criteria.iter().find(|c| c.criterion == criterion)
     }
 
     /// The probe item measuring a criterion, if any.
@@ -755,6 +805,9 @@ impl TryFrom<TemplateDraft> for Template {
                     ));
                 }
             }
+            for (ci, ic) in dp.item_criteria.iter().enumerate() {
+                check_items_criterion(&format!("{dpp}.item_criteria[{ci}]"), &d.parts, dp, ci, ic)?;
+            }
         }
         Ok(Template {
             name: d.name,
@@ -765,6 +818,56 @@ impl TryFrom<TemplateDraft> for Template {
             epilogue: d.epilogue,
         })
     }
+}
+
+/// Checks a criterion the checklist answers: one of the point's criteria, measured once,
+/// counting a gate that has items or items that exist.
+fn check_items_criterion(
+    path: &str,
+    parts: &[Part],
+    dp: &DecisionPointSpec,
+    index: usize,
+    ic: &ItemsCriterion,
+) -> Result<(), TemplateError> {
+    let fail = |message: String| Err(TemplateError::new(path, message));
+    if !dp.criteria.contains(&ic.criterion) {
+        return fail(format!(
+            "`{}` is not a criterion of `{}`",
+            ic.criterion, dp.key
+        ));
+    }
+    if dp.probes.iter().any(|p| p.criterion == ic.criterion)
+        || dp.item_criteria[..index]
+            .iter()
+            .any(|o| o.criterion == ic.criterion)
+    {
+        return fail(format!("`{}` is measured twice", ic.criterion));
+    }
+    if ic.gate.is_none() && ic.items.is_empty() {
+        return fail(format!(
+            "`{}` counts nothing: name a gate or items",
+            ic.criterion
+        ));
+    }
+    if ic.items.len() > MAX_CRITERION_ITEMS {
+        return fail(format!("at most {MAX_CRITERION_ITEMS} items"));
+    }
+    if let Some(gate) = ic.gate
+        && !items_by_reference(parts).any(|(_, it)| it.gate == gate)
+    {
+        return fail(format!("no item has gate `{}`", gate.as_str()));
+    }
+    for (i, reference) in ic.items.iter().enumerate() {
+        if ic.items[..i].contains(reference) {
+            return fail(format!("`{reference}` is named twice"));
+        }
+        if !items_by_reference(parts).any(|(r, _)| r == *reference) {
+            return fail(format!(
+                "`{reference}` is not the reference (part.section.item) of an item"
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl From<Template> for TemplateDraft {

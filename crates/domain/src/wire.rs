@@ -288,9 +288,11 @@ pub struct RunMember {
     /// Their responsibility in this run, e.g. "deployment lead", "DBA".
     pub run_role: String,
     /// Who added them.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub added_by: String,
     /// When.
     #[serde(deserialize_with = "crate::timestamp::deserialize")]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub added_at: DateTime<Utc>,
 }
 
@@ -339,6 +341,7 @@ pub struct Signoff {
     pub signed_at: DateTime<Utc>,
     /// When a material change to the item invalidated it, if it did.
     #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub invalidated_at: Option<DateTime<Utc>>,
 }
 
@@ -570,6 +573,7 @@ pub struct Progress {
     /// Applicable items neither done nor skipped.
     pub open: u32,
     /// Items that do not apply (rollback-only items of a run that did not roll back).
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub not_applicable: u32,
 }
 
@@ -760,23 +764,30 @@ pub struct ProbeResultPage {
     pub next_cursor: Option<String>,
 }
 
-/// A criterion a probe item measures, with its latest result.
+/// A criterion the system measures (a probe item, or the checklist itself), with its result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Measurement {
     /// The criterion's text.
     pub criterion: String,
-    /// The probe item.
+    /// What measures it, in words: "probe 3.1.2", "the deploy-gated items", "items 1.1.4,
+    /// 1.3.2".
+    pub measured_by: String,
+    /// The probe item measuring it; `null` when the checklist answers it.
     #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
-    pub item_id: String,
-    /// The probe item's reference.
-    pub reference: String,
-    /// Whether the criterion is met by the latest result (`unknown`: never checked, or stale).
+    pub item_id: Option<String>,
+    /// The probe item's reference; `null` when the checklist answers it.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
+    pub reference: Option<String>,
+    /// Whether the criterion is met: by the probe's latest result (`unknown`: never checked,
+    /// or stale), or by the items it counts (met once every one is done or waived).
     pub result: crate::decision::CriterionResult,
-    /// The observed value, from the latest result.
+    /// The observed value: the probe's latest, or how many counted items are settled and
+    /// which are open.
     pub observed: Option<String>,
-    /// When the latest result was taken.
+    /// When the probe's latest result was taken (`null` for the checklist: it is current).
     #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub checked_at: Option<DateTime<Utc>>,
 }
 
@@ -818,11 +829,12 @@ pub struct RunDecisionPoint {
     pub criteria: Vec<String>,
     /// The latest decision's outcome, if any.
     pub latest_outcome: Option<Outcome>,
-    /// The criteria probe items measure, each with its latest result.
+    /// The criteria the system measures (probe items, the checklist), each with its result.
     #[serde(default)]
     pub measurements: Vec<Measurement>,
     /// The deadline the template declares, in seconds after the stage begins.
     #[serde(default)]
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub deadline_secs: Option<u32>,
     /// What the server records when the deadline passes with no decision.
     #[serde(default)]
@@ -854,6 +866,9 @@ pub struct Decision {
     pub decided_at: DateTime<Utc>,
     /// Whether a later decision at the same point supersedes it.
     pub superseded: bool,
+    /// A go with criteria not met or unknown, which the decider confirmed.
+    #[serde(default)]
+    pub unmet_confirmed: bool,
 }
 
 /// Whether a transition is possible now, and if not, what blocks it.
@@ -1030,6 +1045,10 @@ pub struct CreateDecisionRequest {
     /// Results of the point's criteria; those left out are recorded as `unknown`.
     #[serde(default)]
     pub criteria: Vec<CriterionInput>,
+    /// Confirms a `go` while a criterion is not met or unknown (refused without it); the
+    /// decision records that it was given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmet_confirmed: bool,
 }
 
 pub use crate::event::{Event, EventData, EventType};

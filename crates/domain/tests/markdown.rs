@@ -671,6 +671,7 @@ fn decision_points() -> impl Strategy<Value = Vec<DecisionPointSpec>> {
                     stage,
                     criteria,
                     probes: Vec::new(),
+                    item_criteria: Vec::new(),
                     deadline_secs: deadline,
                     default_outcome: (deadline.is_some() && explicit).then_some(match stage {
                         DecisionStage::Preparing => Outcome::Abort,
@@ -834,5 +835,85 @@ fn invalid_checks_deadlines_and_criterion_probes_name_their_line() {
         let e = parse(&md).unwrap_err();
         assert_eq!(e.path, line, "{e}");
         assert!(e.message.contains(message), "{e}");
+    }
+}
+
+#[test]
+fn criteria_the_checklist_answers_read_validate_and_round_trip() {
+    let md = PROBED.replace(
+        "- Team ready\n",
+        "- Team ready <!-- shipshape gate=deploy -->\n- Backup restorable <!-- shipshape items=1.1.2 -->\n",
+    );
+    let t = parse(&md).unwrap();
+    let point = &t.decision_points()[0];
+    let team = point.items_for("Team ready").expect("counted");
+    assert_eq!((team.gate, team.items.len()), (Some(Gate::Deploy), 0));
+    assert_eq!(team.describe(), "the deploy-gated items");
+    let backup = point.items_for("Backup restorable").expect("counted");
+    assert_eq!(backup.items, ["1.1.2"]);
+    assert_eq!(backup.describe(), "item 1.1.2");
+    assert!(point.items_for("Service healthy").is_none(), "a probe's");
+    assert_eq!(parse(&render(&t)).unwrap(), t);
+
+    // The built-in Go/No-Go counts the deploy gate, the two backups and the rollback rehearsal.
+    let built = built_in();
+    let go = built.decision_point("go_no_go").unwrap();
+    let described: Vec<(&str, String)> = go
+        .item_criteria
+        .iter()
+        .map(|c| (c.criterion.as_str(), c.describe()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            (
+                "All deploy-gated checklist items are done or waived",
+                "the deploy-gated items".to_owned()
+            ),
+            (
+                "Production backup verified restorable",
+                "items 1.1.4, 1.3.2".to_owned()
+            ),
+            ("Rollback procedure rehearsed", "item 4.1.1".to_owned()),
+        ]
+    );
+    for (reference, words) in [
+        ("1.1.4", "Backup of the production environment"),
+        ("1.3.2", "Backup of current production data"),
+        ("4.1.1", "Rollback procedures and scripts"),
+    ] {
+        let item = built.item_by_reference(reference).expect(reference);
+        assert!(item.title.starts_with(words), "{reference}: {}", item.title);
+    }
+
+    for (changed, line, message) in [
+        (
+            md.replace("items=1.1.2", "items=1.1.9"),
+            14,
+            "`1.1.9` is not the reference",
+        ),
+        (
+            md.replace("items=1.1.2", "items=1.1.2,1.1.2"),
+            14,
+            "named twice",
+        ),
+        (
+            md.replace("=deploy -->\n- Backup", "=close -->\n- Backup"),
+            13,
+            "no item has gate `close`",
+        ),
+        (
+            md.replace("probe=1.1.1", "probe=1.1.1 gate=deploy"),
+            12,
+            "measured twice",
+        ),
+        (
+            md.replace("=deploy -->\n- Backup", "=soon -->\n- Backup"),
+            13,
+            "gate must be deploy, verify, complete or close",
+        ),
+    ] {
+        let refused = error_on_line(&changed, line);
+        assert!(refused.contains(message), "{refused}");
     }
 }

@@ -11,7 +11,9 @@ use shipshape_domain::Role;
 use shipshape_domain::approval::{
     SignoffContext, SignoffFacts, Verdict, check_signoff, missing_approvals,
 };
-use shipshape_domain::decision::{Outcome, check_decision};
+use shipshape_domain::decision::{
+    CriterionInput, CriterionResult, DecisionError, Outcome, assess_items, check_decision,
+};
 use shipshape_domain::item::{ItemChange, ItemContext, ItemError, ItemStatus, check_item_change};
 use shipshape_domain::run::{
     Blocker, RunFacts, RunStatus, TransitionAction, TransitionError, available_transitions,
@@ -299,9 +301,14 @@ fn skipping_a_required_item_is_a_waiver_only_a_release_manager_may_grant() {
 fn a_decision_needs_a_rationale_and_the_run_at_its_stage() {
     let t = edulibra();
     let point = t.decision_point("go_no_go").expect("point");
-    assert!(check_decision(Preparing, false, point, Outcome::Go, "  ", vec![]).is_err());
-    assert!(check_decision(Deploying, false, point, Outcome::Go, "ready", vec![]).is_err());
-    let d = check_decision(Preparing, false, point, Outcome::Go, " ready ", vec![]).expect("ok");
+    let decide = |status, outcome, rationale: &str, criteria, confirmed| {
+        check_decision(
+            status, false, point, outcome, rationale, criteria, confirmed,
+        )
+    };
+    assert!(decide(Preparing, Outcome::Go, "  ", vec![], true).is_err());
+    assert!(decide(Deploying, Outcome::Go, "ready", vec![], true).is_err());
+    let d = decide(Preparing, Outcome::Go, " ready ", vec![], true).expect("ok");
     assert_eq!(d.rationale, "ready");
     assert_eq!(
         d.criteria.len(),
@@ -309,9 +316,110 @@ fn a_decision_needs_a_rationale_and_the_run_at_its_stage() {
         "every criterion is recorded"
     );
     assert!(d.moves_run_to.is_none());
-    let abort = check_decision(Preparing, false, point, Outcome::Abort, "no", vec![]).expect("ok");
+    let abort = decide(Preparing, Outcome::Abort, "no", vec![], false).expect("ok");
     assert_eq!(abort.moves_run_to, Some(Aborted));
-    assert!(check_decision(Preparing, false, point, Outcome::Rollback, "no", vec![]).is_err());
+    assert!(!abort.unmet_confirmed, "only a go needs confirming");
+    assert!(decide(Preparing, Outcome::Rollback, "no", vec![], false).is_err());
+}
+
+#[test]
+fn a_go_with_a_criterion_not_met_or_unknown_needs_a_confirmation_that_is_recorded() {
+    let t = edulibra();
+    let point = t.decision_point("go_no_go").expect("point");
+    let assessed = |last: CriterionResult| -> Vec<CriterionInput> {
+        let n = point.criteria.len();
+        point
+            .criteria
+            .iter()
+            .enumerate()
+            .map(|(i, c)| CriterionInput {
+                criterion: c.clone(),
+                result: if i + 1 == n {
+                    last
+                } else {
+                    CriterionResult::Met
+                },
+                observed: None,
+            })
+            .collect()
+    };
+    let go = |criteria, confirmed| {
+        check_decision(
+            Preparing,
+            false,
+            point,
+            Outcome::Go,
+            "r",
+            criteria,
+            confirmed,
+        )
+    };
+    for last in [CriterionResult::NotMet, CriterionResult::Unknown] {
+        let refused = go(assessed(last), false).expect_err("unconfirmed");
+        let DecisionError::Invalid { field, message } = refused else {
+            panic!("{refused:?}");
+        };
+        assert_eq!(field, "unmet_confirmed");
+        assert!(message.contains("No sev-1 incident open"), "{message}");
+        assert!(
+            !message.contains("Rollback procedure rehearsed"),
+            "only the unmet are named: {message}"
+        );
+        assert!(go(assessed(last), true).expect("confirmed").unmet_confirmed);
+    }
+    // All met: nothing to confirm, and a confirmation sent anyway records nothing.
+    assert!(
+        !go(assessed(CriterionResult::Met), false)
+            .expect("met")
+            .unmet_confirmed
+    );
+    assert!(
+        !go(assessed(CriterionResult::Met), true)
+            .expect("met")
+            .unmet_confirmed
+    );
+    // Hold needs no confirmation whatever the criteria say.
+    let hold = check_decision(Preparing, false, point, Outcome::Hold, "r", vec![], false);
+    assert!(!hold.expect("hold").unmet_confirmed);
+}
+
+#[test]
+fn a_criterion_the_checklist_answers_is_met_once_every_counted_item_is_done_or_waived() {
+    use ItemStatus::*;
+    type Counted = &'static [(&'static str, ItemStatus)];
+    let table: &[(Counted, CriterionResult, &str)] = &[
+        (&[], CriterionResult::Unknown, "no applicable item counts"),
+        (
+            &[("1.1.4", Done), ("1.3.2", Skipped)],
+            CriterionResult::Met,
+            "2 of 2 done or waived",
+        ),
+        (
+            &[("1.1.4", Done), ("1.3.2", InProgress)],
+            CriterionResult::NotMet,
+            "1 of 2 done or waived; open: 1.3.2 in progress",
+        ),
+        (
+            &[
+                ("1", Failed),
+                ("2", Pending),
+                ("3", Blocked),
+                ("4", Pending),
+                ("5", Pending),
+                ("6", Pending),
+                ("7", Pending),
+            ],
+            CriterionResult::NotMet,
+            "0 of 7 done or waived; open: 1 failed, 2 pending, 3 blocked, 4 pending, 5 pending and 2 more",
+        ),
+    ];
+    for (items, result, observed) in table {
+        assert_eq!(
+            assess_items(items.iter().copied()),
+            (*result, (*observed).to_owned()),
+            "{items:?}"
+        );
+    }
 }
 
 /// One step a user might take.
@@ -490,6 +598,7 @@ impl Sim {
                     outcome,
                     "because",
                     vec![],
+                    true,
                 ) {
                     Ok(d) => {
                         self.decisions.push((spec.key.clone(), d.outcome));

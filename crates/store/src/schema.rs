@@ -341,6 +341,7 @@ diesel::table! {
         decided_at -> Timestamp,
         seq -> BigInt,
         stage_entered_at -> Nullable<Timestamp>,
+        unmet_confirmed -> Bool,
     }
 }
 

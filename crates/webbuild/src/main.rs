@@ -187,6 +187,8 @@ fn run() -> Result<(), BoxError> {
     }
     let css = std::fs::read_to_string(root.join("frontend/style.css"))?;
     std::fs::write(app.join("shipshape.css"), compact_css(&css))?;
+    // The tab's icon: an anchor, drawn as SVG (browsers fetch it apart from the page).
+    std::fs::copy(root.join("frontend/favicon.svg"), app.join("favicon.svg"))?;
 
     // 5. The files go in a folder named by a hash of them all (the main module and the
     //    loader name each other, so they cannot carry hashes of their own): the server may

@@ -225,6 +225,7 @@ impl Store {
                             outcome,
                             rationale: rationale.clone(),
                             criteria: Vec::new(),
+                            unmet_confirmed: false,
                         },
                         SYSTEM_ACTOR,
                         true,

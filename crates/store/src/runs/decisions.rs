@@ -61,6 +61,7 @@ pub(super) fn record_decision_locked(
         rationale,
         criteria,
         moves_run_to,
+        unmet_confirmed,
     } = check_decision(
         status,
         run.closed_at.is_some(),
@@ -68,6 +69,7 @@ pub(super) fn record_decision_locked(
         req.outcome,
         &req.rationale,
         req.criteria,
+        req.unmet_confirmed,
     )?;
     let at = now();
     let id = new_id();
@@ -117,6 +119,7 @@ pub(super) fn record_decision_locked(
             criteria: criteria.clone(),
             run_status: moves_run_to.map(|to| RunStatusChange { from: status, to }),
             deadline_passed,
+            unmet_confirmed,
         }),
     )?;
     let row = DecisionRow {
@@ -130,6 +133,7 @@ pub(super) fn record_decision_locked(
         decided_at: at,
         seq,
         stage_entered_at: run.stage_entered_at,
+        unmet_confirmed,
     };
     diesel::insert_into(d::table)
         .values((
@@ -143,6 +147,7 @@ pub(super) fn record_decision_locked(
             d::decided_at.eq(row.decided_at),
             d::seq.eq(row.seq),
             d::stage_entered_at.eq(row.stage_entered_at),
+            d::unmet_confirmed.eq(row.unmet_confirmed),
         ))
         .execute(conn)?;
     if moves_run_to.is_some_and(|to| to.is_terminal() && to != status) {

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use shipshape_domain::Role;
 use shipshape_domain::approval::{SignoffFacts, Verdict, approval_state, missing_approvals};
-use shipshape_domain::decision::{CriterionAssessment, CriterionResult, Outcome};
+use shipshape_domain::decision::{CriterionAssessment, CriterionResult, Outcome, assess_items};
 use shipshape_domain::environment::ScheduleWarning;
 use shipshape_domain::event::ProbeTrigger;
 use shipshape_domain::item::{EvidenceLink, ItemStatus};
@@ -254,6 +254,7 @@ pub(super) struct DecisionRow {
     pub(super) decided_at: NaiveDateTime,
     pub(super) seq: i64,
     pub(super) stage_entered_at: Option<NaiveDateTime>,
+    pub(super) unmet_confirmed: bool,
 }
 
 pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
@@ -477,6 +478,7 @@ impl DecisionRow {
             decided_by: self.decided_by.clone(),
             decided_at: utc(self.decided_at),
             superseded,
+            unmet_confirmed: self.unmet_confirmed,
         })
     }
 }
@@ -878,7 +880,7 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
                 stage: p.stage,
                 criteria: p.criteria.clone(),
                 latest_outcome: latest.get(p.key.as_str()).copied(),
-                measurements: measurements(p, items, &probes)?,
+                measurements: measurements(p, items, status, &probes)?,
                 deadline_secs: p.deadline_secs,
                 default_outcome: p.deadline_secs.map(|_| p.deadline_outcome()),
                 deadline: deadline(run, p, decisions)?,
@@ -911,8 +913,42 @@ pub(super) fn assemble(rows: RunRows) -> StoreResult<Run> {
     })
 }
 
-/// The criteria of a point that probe items measure, each with the latest result.
+/// The criteria of a point the system measures, in the point's order: those probe items
+/// measure, each with the latest result, and those the checklist answers, from the statuses
+/// of the applicable items they count.
 fn measurements(
+    point: &DecisionPointSpec,
+    items: &[ItemRow],
+    run_status: RunStatus,
+    probes: &ProbeContext,
+) -> StoreResult<Vec<Measurement>> {
+    let mut out = probe_measurements(point, items, probes)?;
+    for counted in &point.item_criteria {
+        let mut statuses = Vec::new();
+        for item in items {
+            if counted.counts(&item.reference, item.gate()?)
+                && item_applies(item.applies()?, run_status)
+            {
+                statuses.push((item.reference.as_str(), item.status()?));
+            }
+        }
+        let (result, observed) = assess_items(statuses);
+        out.push(Measurement {
+            criterion: counted.criterion.clone(),
+            measured_by: counted.describe(),
+            item_id: None,
+            reference: None,
+            result,
+            observed: Some(observed),
+            checked_at: None,
+        });
+    }
+    out.sort_by_key(|m| point.criteria.iter().position(|c| *c == m.criterion));
+    Ok(out)
+}
+
+/// The criteria of a point that probe items measure, each with the latest result.
+fn probe_measurements(
     point: &DecisionPointSpec,
     items: &[ItemRow],
     probes: &ProbeContext,
@@ -936,8 +972,9 @@ fn measurements(
         };
         out.push(Measurement {
             criterion: cp.criterion.clone(),
-            item_id: item.id.clone(),
-            reference: item.reference.clone(),
+            measured_by: format!("probe {}", item.reference),
+            item_id: Some(item.id.clone()),
+            reference: Some(item.reference.clone()),
             result,
             observed: latest.map(|r| r.observed.clone().unwrap_or_else(|| r.summary.clone())),
             checked_at: latest.map(|r| utc(r.checked_at)),

@@ -603,8 +603,13 @@ fn details(p: DetailsPanel) -> impl IntoView {
             .map(|i| shipshape_domain::item::evidence_lines(&i.evidence))
             .unwrap_or_default(),
     );
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    // An item a person may mark done, not done yet, offers to do both in one change (its
+    // evidence and its status, one event).
+    let can_finish = base.as_ref().is_some_and(|i| {
+        i.status != ItemStatus::Done
+            && status_by_hand(i.kind, i.record, i.status, ItemStatus::Done).is_ok()
+    });
+    let apply = move |done: bool| {
         let Some(base) = editing.get_untracked() else {
             return;
         };
@@ -623,11 +628,18 @@ fn details(p: DetailsPanel) -> impl IntoView {
         if links != base.evidence {
             change.evidence = Some(links);
         }
+        if done {
+            change.status = Some(ItemStatus::Done);
+        }
         if change == UpdateItemRequest::default() {
             editing.set(None);
             return;
         }
         save.run((change, base.version, Source::Details));
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        apply(false);
     };
     let members = expect_context::<RunCtx>()
         .run
@@ -672,6 +684,9 @@ fn details(p: DetailsPanel) -> impl IntoView {
             <label>"Evidence links, one per line: label and URL"<textarea name="evidence" placeholder="Backup job https://…" bind:value=evidence></textarea></label>
             <div class="row">
                 <button type="submit" class="primary" disabled=move || busy.get()>"Save"</button>
+                {can_finish.then(|| view! {
+                    <button type="button" class="save-done" disabled=move || busy.get() on:click=move |_| apply(true)>"Save and mark done"</button>
+                })}
                 <button type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
             </div>
         </form>

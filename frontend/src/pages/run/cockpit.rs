@@ -303,6 +303,82 @@ pub fn cockpit_panel(ctx: RunCtx, commands: RwSignal<String>) -> AnyView {
     .into_any()
 }
 
+/// An item *Mark N done* could not mark done, and why.
+#[derive(Debug, Clone, PartialEq)]
+struct Refused {
+    id: String,
+    reference: String,
+    line: String,
+    /// Refused for want of evidence: the outcome offers to give it and mark the item done.
+    evidence: bool,
+}
+
+impl Refused {
+    fn new(item: &RunItem, why: String, evidence: bool) -> Self {
+        Refused {
+            id: item.id.clone(),
+            reference: item.reference.clone(),
+            line: format!("{} — {why}", item.reference),
+            evidence,
+        }
+    }
+}
+
+/// Evidence for an item refused for want of it, and marking it done with it (one change, its
+/// own `If-Match`); done, it is no longer picked.
+fn give_evidence(ctx: RunCtx, r: Refused, count: RwSignal<usize>) -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let state = RwSignal::new(None::<Result<(), ApiError>>);
+    let id = StoredValue::new(r.id);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(Some(item)) = ctx.run.try_with_untracked(|run| {
+            run.as_ref()
+                .and_then(|run| find_item(run, &id.get_value()))
+                .cloned()
+        }) else {
+            return;
+        };
+        let change = UpdateItemRequest {
+            status: Some(ItemStatus::Done),
+            evidence: Some(shipshape_domain::item::parse_evidence_lines(
+                &text.get_untracked(),
+            )),
+            ..UpdateItemRequest::default()
+        };
+        leptos::task::spawn_local(async move {
+            match api::update_item(&ctx.id(), &item.id, &change, item.version).await {
+                Ok(updated) => {
+                    if let Some(b) = pick_box(&updated) {
+                        say(&b, "aria-pressed", false);
+                    }
+                    count.try_update(|n| *n = n.saturating_sub(1));
+                    ctx.accept_item(updated);
+                    ctx.reload();
+                    state.try_set(Some(Ok(())));
+                }
+                Err(e) => {
+                    state.try_set(Some(Err(e)));
+                }
+            }
+        });
+    };
+    let label = format!("Evidence for {}: a label and a URL", r.reference);
+    move || {
+        match state.get() {
+        Some(Ok(())) => view! { <span class="done">" ✓ marked done with its evidence"</span> }.into_any(),
+        failed => view! {
+            <form class="give-evidence row" on:submit=submit>
+                <input name="evidence" aria-label=label.clone() placeholder="Backup job https://…" required bind:value=text/>
+                <button type="submit">"Add and mark done"</button>
+                {failed.and_then(Result::err).map(|e| view! { <span class="error">{e.message()}</span> })}
+            </form>
+        }
+        .into_any(),
+    }
+    }
+}
+
 /// Marking the picked items done.
 fn bulk(
     ctx: RunCtx,
@@ -312,7 +388,7 @@ fn bulk(
 ) -> impl IntoView {
     let session = use_session();
     let busy = RwSignal::new(false);
-    let outcome = RwSignal::new(None::<(usize, Vec<String>)>);
+    let outcome = RwSignal::new(None::<(usize, Vec<Refused>)>);
     // The rows the filter shows whose item can be marked done by hand.
     let pick_shown = move |_| {
         let me = session.user().map(|u| u.username);
@@ -359,7 +435,7 @@ fn bulk(
                             format::item_status_word(now.status)
                         );
                         ctx.accept_item(now);
-                        refused.push(format!("{} — {why}", item.reference));
+                        refused.push(Refused::new(&item, why, false));
                         kept.push(id);
                         continue;
                     }
@@ -370,7 +446,9 @@ fn bulk(
                         ctx.accept_item(updated);
                     }
                     Err(e) => {
-                        refused.push(format!("{} — {}", item.reference, e.message()));
+                        // Refused for want of evidence: it can be given right here.
+                        let evidence = item.evidence_required && item.evidence.is_empty();
+                        refused.push(Refused::new(&item, e.message(), evidence));
                         kept.push(id);
                     }
                 }
@@ -393,7 +471,11 @@ fn bulk(
             {move || outcome.get().map(|(marked, refused)| view! {
                 <div class="bulk-outcome" role="alert">
                     <p>{format!("{marked} marked done.{}", if refused.is_empty() { "" } else { " Not marked done (still selected):" })}</p>
-                    <ul class="refused">{refused.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}</ul>
+                    <ul class="refused">{refused.into_iter().map(|r| {
+                        let (reference, line) = (r.reference.clone(), r.line.clone());
+                        let fix = r.evidence.then(|| give_evidence(ctx, r, count));
+                        view! { <li data-ref=reference>{line}{fix}</li> }
+                    }).collect_view()}</ul>
                 </div>
             })}
         </div>

@@ -69,6 +69,7 @@ pub fn decision_log(decisions: Memo<Vec<shipshape_domain::wire::Decision>>) -> A
                     <li class:superseded=d.superseded data-outcome=d.outcome.as_str()>
                         <strong>{format!("{} at “{}”", format::outcome(d.outcome), title(&d.point_key))}</strong>
                         {d.superseded.then_some(" (superseded)")}
+                        {d.unmet_confirmed.then_some(" — confirmed with criteria not met or unknown")}
                         <span class="muted">{format!(" by {} at {}", d.decided_by, format::time(d.decided_at))}</span>
                         <p>{d.rationale.clone()}</p>
                         <ul class="criteria">
@@ -134,15 +135,10 @@ pub(super) fn DecisionPoint(point: RunDecisionPoint) -> impl IntoView {
                     }}</p>
                 }
             })}
-            {show_when(move || open.get() && can_decide(), move || {
-                let key = key.clone();
-                let label = decide_label.clone();
-                view! {
-                    <button type="button" class="decide" aria-label=label aria-expanded=move || deciding.get().to_string()
-                        on:click=move |_| deciding.update(|d| *d = !*d)>"Record a decision"</button>
-                    {move || deciding.get().then(|| crate::pages::lazy_panel(crate::pages::decision_form(key.clone(), deciding)))}
-                }
-            })}
+            <button type="button" class="decide" aria-label=decide_label aria-expanded=move || deciding.get().to_string()
+                hidden=move || !(open.get() && can_decide())
+                on:click=move |_| deciding.update(|d| *d = !*d)>"Record a decision"</button>
+            {move || (deciding.get() && open.get()).then(|| crate::pages::lazy_panel(crate::pages::decision_form(key.clone(), deciding)))}
         </div>
     }
 }
@@ -214,57 +210,80 @@ pub fn DecisionForm(key: String, deciding: RwSignal<bool>) -> impl IntoView {
     let busy = RwSignal::new(false);
     let results = StoredValue::new(results);
 
-    let submit = {
-        let key = key.clone();
-        move |ev: leptos::ev::SubmitEvent| {
-            ev.prevent_default();
-            let Some(chosen) = outcome.get_untracked() else {
-                error.set(Some(ApiError::invalid("Choose an outcome.")));
-                return;
-            };
-            let criteria = results.with_value(|rs| {
-                rs.iter()
-                    .map(|(criterion, result, observed)| CriterionInput {
-                        criterion: criterion.clone(),
-                        result: match result.get_untracked().as_str() {
-                            "met" => CriterionResult::Met,
-                            "not_met" => CriterionResult::NotMet,
-                            _ => CriterionResult::Unknown,
-                        },
-                        observed: Some(observed.get_untracked())
-                            .map(|o| o.trim().to_owned())
-                            .filter(|o| !o.is_empty()),
-                    })
-                    .collect()
-            });
-            let request = CreateDecisionRequest {
-                point_key: key.clone(),
-                outcome: chosen,
-                rationale: rationale.get_untracked(),
-                criteria,
-            };
-            busy.set(true);
-            error.set(None);
-            leptos::task::spawn_local(async move {
-                match api::decide(&ctx.id(), &request).await {
-                    Ok(_) => {
-                        deciding.try_set(false);
-                        ctx.reload();
-                    }
-                    Err(e) => {
-                        error.try_set(Some(e));
-                    }
-                }
-                busy.try_set(false);
-            });
-        }
-    };
-    let measured_by = |criterion: &str| {
-        point
-            .measurements
+    // A go while a criterion is not met or unknown waits here for its confirmation.
+    let confirming = RwSignal::new(None::<String>);
+    let point_key = StoredValue::new(key.clone());
+    let send = move |unmet_confirmed: bool| {
+        let Some(chosen) = outcome.get_untracked() else {
+            error.set(Some(ApiError::invalid("Choose an outcome.")));
+            return;
+        };
+        let criteria: Vec<CriterionInput> = results.with_value(|rs| {
+            rs.iter()
+                .map(|(criterion, result, observed)| CriterionInput {
+                    criterion: criterion.clone(),
+                    result: match result.get_untracked().as_str() {
+                        "met" => CriterionResult::Met,
+                        "not_met" => CriterionResult::NotMet,
+                        _ => CriterionResult::Unknown,
+                    },
+                    observed: Some(observed.get_untracked())
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty()),
+                })
+                .collect()
+        });
+        let unmet: Vec<&str> = criteria
             .iter()
-            .find(|m| m.criterion == criterion)
-            .map(|m| m.reference.clone())
+            .filter(|c| c.result != CriterionResult::Met)
+            .map(|c| c.criterion.as_str())
+            .collect();
+        if chosen == Outcome::Go && !unmet.is_empty() && !unmet_confirmed {
+            confirming.set(Some(format!(
+                "Not met or unknown: {}. Record Go anyway? The log will say you confirmed it.",
+                unmet.join("; ")
+            )));
+            return;
+        }
+        confirming.set(None);
+        let request = CreateDecisionRequest {
+            point_key: point_key.get_value(),
+            outcome: chosen,
+            rationale: rationale.get_untracked(),
+            criteria,
+            unmet_confirmed,
+        };
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            match api::decide(&ctx.id(), &request).await {
+                Ok(_) => {
+                    deciding.try_set(false);
+                    ctx.reload();
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+            busy.try_set(false);
+        });
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        send(false);
+    };
+    // What measures a criterion follows the run as it arrives: a measurement recorded
+    // after the form opened is named too.
+    let measured_by = move |criterion: String| {
+        move || {
+            current.with(|p| {
+                p.as_ref()?
+                    .measurements
+                    .iter()
+                    .find(|m| m.criterion == criterion)
+                    .map(|m| view! { <span class="tag measured">{format!("measured by {}", m.measured_by)}</span> })
+            })
+        }
     };
     view! {
         <form class="stack decision-form" aria-label=format!("Decision at {}", point.title) on:submit=submit>
@@ -275,7 +294,7 @@ pub fn DecisionForm(key: String, deciding: RwSignal<bool>) -> impl IntoView {
                     view! {
                         <div class="criterion">
                             <span class="criterion-text">{criterion.clone()}</span>
-                            {measured_by(criterion).map(|r| view! { <span class="tag measured">{format!("measured by {r}")}</span> })}
+                            {measured_by(criterion.clone())}
                             <select aria-label=format!("Result: {criterion}") name="criterion_result"
                                 prop:value=move || result.get()
                                 on:change=move |ev| result.set(event_target_value(&ev))>
@@ -307,6 +326,12 @@ pub fn DecisionForm(key: String, deciding: RwSignal<bool>) -> impl IntoView {
             </label>
             <ErrorNote error=error/>
             <button type="submit" class="primary" disabled=move || busy.get()>"Record decision"</button>
+            {move || confirming.get().map(|question| crate::pages::users::confirm_box(
+                question,
+                "Record Go anyway".to_owned(),
+                move || send(true),
+                move || confirming.set(None),
+            ))}
         </form>
     }
     .into_any()

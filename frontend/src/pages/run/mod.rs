@@ -434,8 +434,10 @@ fn RunBar(
             <button type="button" id="pick-mode" data-cmd="pick" aria-pressed="false" hidden=!can_work>"Select several"</button>
             <button type="button" id="edit-schedule" data-cmd="schedule" aria-pressed="false" hidden=!can_steer>"Edit schedule"</button>
             <button type="button" class="keys" data-cmd="?" aria-label="Keyboard shortcuts" aria-keyshortcuts="?">"?"</button>
-            {move || opened.get().then(|| crate::pages::lazy_panel(crate::pages::panel(crate::pages::Panel::Cockpit(ctx, commands))))}
         </div>
+        // What the commands open comes under the bar, not in it: the bar stays one compact
+        // line that never covers the rows.
+        {move || opened.get().then(|| crate::pages::lazy_panel(crate::pages::panel(crate::pages::Panel::Cockpit(ctx, commands))))}
     }
 }
 

@@ -204,12 +204,13 @@ pub(super) fn Transitions() -> impl IntoView {
                     </div>
                 }
             })}
-            {show_when(move || can_steer() && state.with(|(_, t)| t.iter().any(forceable)), move || {
+            {
                 // Its form is fetched with the forms when the override is opened.
                 let opened = RwSignal::new(false);
                 let go = Callback::new(move |(action, force): (TransitionAction, bool)| go(action, force));
                 view! {
-                    <details class="break-glass" on:toggle=move |ev| {
+                    <details class="break-glass" hidden=move || !(can_steer() && state.with(|(_, t)| t.iter().any(forceable)))
+                        on:toggle=move |ev| {
                         use wasm_bindgen::JsCast;
                         let open = ev.target()
                             .and_then(|t| t.dyn_into::<web_sys::HtmlDetailsElement>().ok())
@@ -222,7 +223,7 @@ pub(super) fn Transitions() -> impl IntoView {
                         })))}
                     </details>
                 }
-            })}
+            }
         </section>
     }
 }
