@@ -754,7 +754,77 @@ async fn background_work_runs_once_across_instances_and_after_a_restart(backend:
     );
 }
 
+/// Two checks of one item at once: the one that read its target later counts, whichever
+/// ends last. A scheduled check that read the environment before its base URL was set and
+/// ends after a passing check run on demand joins the history; the item stays done.
+async fn a_check_that_read_its_target_earlier_never_outranks_a_later_one(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let run = app.create_run(&app.admin, "EduLibra", "production").await;
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    let health = item_by_title(&run, "Pre-deployment health checks")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.transition(&app.admin, &run_id, "start")
+        .await
+        .expect(200);
+    let store = shipshape_store::Store::connect(&app.db_url, 1).unwrap();
+    let stale = store.probe_target(&run_id, &health, None).unwrap();
+    assert!(stale.url.is_err(), "no base URL yet");
+    app.serve_probes(&run).await;
+    let passed = app
+        .check(&app.admin, &run_id, &health)
+        .await
+        .expect(201)
+        .json;
+    assert_eq!(passed["passed"], true, "{passed}");
+    // The stale check runs (and fails at once, saying why) only now.
+    let guard = shipshape_api::outbound::Guard::new(
+        shipshape_domain::outbound::AllowList::default(),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let outcome = shipshape_api::probe::check(&guard, &stale).await;
+    assert!(!outcome.passed);
+    assert_eq!(
+        outcome.checked_at, stale.read_at,
+        "its time is when it read its target"
+    );
+    store
+        .record_probe(
+            &run_id,
+            &health,
+            outcome,
+            shipshape_domain::event::ProbeTrigger::Schedule,
+            "system",
+        )
+        .unwrap();
+    let now = app.run(&app.admin, &run_id).await;
+    let item = item_by_title(&now, "Pre-deployment health checks");
+    assert_eq!(item["status"], "done", "{item}");
+    let history = app
+        .get(
+            &app.admin,
+            &format!("/api/v1/runs/{run_id}/items/{health}/checks"),
+        )
+        .await
+        .expect(200)
+        .json;
+    assert!(
+        history["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("no base URL")),
+        "the stale failure is in the history: {history}"
+    );
+}
+
 shipshape_tests::each_backend!(
+    a_check_that_read_its_target_earlier_never_outranks_a_later_one,
     a_probe_item_is_checked_on_schedule_and_on_demand_and_gates_by_its_fresh_result,
     misbehaving_targets_fail_with_the_reason_and_invalid_probes_are_refused_at_import,
     loopback_probe_targets_are_refused_without_an_allow_list,

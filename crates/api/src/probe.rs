@@ -26,7 +26,9 @@ const IN_FLIGHT: usize = 8;
 /// Runs a probe item's check and judges the answer. Never fails: an unreachable, slow,
 /// refused or unreadable target is a failed result that says why.
 pub async fn check(guard: &Guard, target: &ProbeTarget) -> ProbeOutcome {
-    let checked_at = Utc::now();
+    // The check's time is when its target was read, not when it got to run: of two checks,
+    // the one that read the later configuration counts, whichever ends last.
+    let checked_at = target.read_at;
     let failed = |url: String, summary: String| ProbeOutcome {
         checked_at,
         passed: false,

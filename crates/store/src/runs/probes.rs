@@ -28,12 +28,16 @@ pub struct ProbeTarget {
     pub url: Result<String, String>,
     /// The expected value for this run, or why it cannot be written.
     pub equals: Result<Option<String>, String>,
+    /// When this was read: the check's time. A check that read its target later began
+    /// later, and its result is the item's even if it ends first (a scheduled check that
+    /// read an environment without its base URL never outranks one that read it with).
+    pub read_at: DateTime<Utc>,
 }
 
 /// A check's result, to record.
 #[derive(Debug, Clone)]
 pub struct ProbeOutcome {
-    /// When the request was sent.
+    /// When the check began: when its target was read (see [`ProbeTarget::read_at`]).
     pub checked_at: DateTime<Utc>,
     /// Whether the answer was what the probe expects.
     pub passed: bool,
@@ -110,6 +114,7 @@ impl Store {
         actor: Option<&Actor>,
     ) -> StoreResult<ProbeTarget> {
         self.read(|conn| {
+            let read_at = Utc::now();
             let run = load_run(conn, run_id)?;
             let item = load_item(conn, run_id, item_id)?;
             if let Some(actor) = actor {
@@ -147,6 +152,7 @@ impl Store {
                 url: spec.url_for(&vars),
                 equals: spec.equals_for(&vars),
                 spec,
+                read_at,
             })
         })
     }
