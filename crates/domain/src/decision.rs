@@ -220,12 +220,11 @@ pub fn check_decision(
                 .join(", ")
         )));
     }
-    let unmet: Vec<&str> = assessed
-        .iter()
-        .filter(|a| a.result != CriterionResult::Met)
-        .map(|a| a.criterion.as_str())
-        .collect();
-    let go_unmet = outcome == Outcome::Go && !unmet.is_empty();
+    let unmet = go_without(
+        outcome,
+        assessed.iter().map(|a| (a.criterion.as_str(), a.result)),
+    );
+    let go_unmet = !unmet.is_empty();
     if go_unmet && !unmet_confirmed {
         return Err(DecisionError::Invalid {
             field: "unmet_confirmed",
@@ -248,6 +247,23 @@ pub fn check_decision(
         moves_run_to,
         unmet_confirmed: go_unmet,
     })
+}
+
+/// The criteria a decision of `outcome` goes on without: for a go, those not met or unknown
+/// (a go with any needs its decider's confirmation, `unmet_confirmed`); none for any other
+/// outcome. The web app asks for the confirmation by the same rule.
+pub fn go_without<'a>(
+    outcome: Outcome,
+    criteria: impl IntoIterator<Item = (&'a str, CriterionResult)>,
+) -> Vec<&'a str> {
+    if outcome != Outcome::Go {
+        return Vec::new();
+    }
+    criteria
+        .into_iter()
+        .filter(|(_, result)| *result != CriterionResult::Met)
+        .map(|(criterion, _)| criterion)
+        .collect()
 }
 
 /// Items named in an observed value before the rest are counted ("and 3 more").

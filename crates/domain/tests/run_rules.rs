@@ -13,6 +13,7 @@ use shipshape_domain::approval::{
 };
 use shipshape_domain::decision::{
     CriterionInput, CriterionResult, DecisionError, Outcome, assess_items, check_decision,
+    go_without,
 };
 use shipshape_domain::item::{ItemChange, ItemContext, ItemError, ItemStatus, check_item_change};
 use shipshape_domain::run::{
@@ -378,6 +379,14 @@ fn a_go_with_a_criterion_not_met_or_unknown_needs_a_confirmation_that_is_recorde
             .expect("met")
             .unmet_confirmed
     );
+    // The rule the web app asks by: a go's unmet criteria, in order; nothing for a hold.
+    let mixed = [
+        ("a", CriterionResult::Met),
+        ("b", CriterionResult::Unknown),
+        ("c", CriterionResult::NotMet),
+    ];
+    assert_eq!(go_without(Outcome::Go, mixed), ["b", "c"]);
+    assert!(go_without(Outcome::Hold, mixed).is_empty());
     // Hold needs no confirmation whatever the criteria say.
     let hold = check_decision(Preparing, false, point, Outcome::Hold, "r", vec![], false);
     assert!(!hold.expect("hold").unmet_confirmed);

@@ -233,12 +233,11 @@ pub fn DecisionForm(key: String, deciding: RwSignal<bool>) -> impl IntoView {
                 })
                 .collect()
         });
-        let unmet: Vec<&str> = criteria
-            .iter()
-            .filter(|c| c.result != CriterionResult::Met)
-            .map(|c| c.criterion.as_str())
-            .collect();
-        if chosen == Outcome::Go && !unmet.is_empty() && !unmet_confirmed {
+        let unmet = shipshape_domain::decision::go_without(
+            chosen,
+            criteria.iter().map(|c| (c.criterion.as_str(), c.result)),
+        );
+        if !unmet.is_empty() && !unmet_confirmed {
             confirming.set(Some(format!(
                 "Not met or unknown: {}. Record Go anyway? The log will say you confirmed it.",
                 unmet.join("; ")
