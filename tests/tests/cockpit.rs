@@ -302,6 +302,19 @@ async fn the_run_page_works_as_a_cockpit(backend: Backend) {
         row("1.1.4")
     ))
     .await;
+    // The editor gives the evidence and marks the item done in one change.
+    b.click(&format!("{} button.edit", row("1.1.4"))).await;
+    b.fill(
+        &format!("{} form.editor textarea[name=evidence]", row("1.1.4")),
+        "Backup job https://backups.example/42",
+    )
+    .await;
+    b.click(&format!("{} form.editor button.save-done", row("1.1.4")))
+        .await;
+    b.wait_text(&format!("{} .badge", row("1.1.4")), "Done")
+        .await;
+    let backup = item(&app.run(&app.admin, &run_id).await, "1.1.4");
+    assert_eq!(backup["evidence"][0]["url"], "https://backups.example/42");
     b.js(
         "const f = window.fetch; window.fetch = (...a) => \
          ((a[0] instanceof Request ? a[0].method : a[1] && a[1].method) === 'PATCH' \
