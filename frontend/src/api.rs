@@ -103,37 +103,35 @@ fn json_body<B: Serialize>(body: &B) -> ApiResult<Option<Body>> {
 }
 
 thread_local! {
-    /// A read started before the screen that wants it was loaded: its path and the pending
-    /// `fetch` (see [`prefetch`]).
-    static EARLY: std::cell::RefCell<Option<(String, f64, js_sys::Promise)>> =
-        const { std::cell::RefCell::new(None) };
+    /// Reads started before the screen that wants them was loaded: when they started, and
+    /// each one's path and pending `fetch` (see [`prefetch`]).
+    static EARLY: std::cell::RefCell<(f64, Vec<(String, js_sys::Promise)>)> =
+        const { std::cell::RefCell::new((0.0, Vec::new())) };
 }
 
-/// Starts reading `path` now, for the screen whose module is still on its way: its first
-/// `GET` of that path takes this answer instead of asking again. The screen's data and its
-/// code then arrive side by side, not one after the other.
-pub fn prefetch(path: &str) {
+/// Starts reading `paths` now, for the screen whose module is still on its way: its first
+/// `GET` of each path takes this answer instead of asking again. The screen's data and its
+/// code then arrive side by side, not one after the other. (Another screen's reads started
+/// earlier are dropped.)
+pub fn prefetch(paths: &[String]) {
     if session::token().is_none() {
         return;
     }
-    if let Ok(pending) = start("GET", path, None, None, "application/json") {
-        let at = js_sys::Date::now();
-        EARLY.with_borrow_mut(|early| *early = Some((path.to_owned(), at, pending)));
+    let mut pending = Vec::new();
+    for path in paths {
+        if let Ok(read) = start("GET", path, None, None, "application/json") {
+            pending.push((path.clone(), read));
+        }
     }
+    EARLY.set((js_sys::Date::now(), pending));
 }
 
 /// The answer of a read [`prefetch`] started for `path`, once, and only while it is fresh
-/// (a screen that never came, its module not fetched, leaves an answer nobody should read).
+/// (a screen that never came, its module not fetched, leaves answers nobody should read).
 fn early(path: &str) -> Option<js_sys::Promise> {
-    EARLY.with_borrow_mut(|early| {
-        let fresh = early
-            .as_ref()
-            .is_some_and(|(p, at, _)| p == path && js_sys::Date::now() - at < 10_000.0);
-        if fresh {
-            early.take().map(|(_, _, pending)| pending)
-        } else {
-            None
-        }
+    EARLY.with_borrow_mut(|(at, early)| {
+        let i = early.iter().position(|(p, _)| p == path)?;
+        (js_sys::Date::now() - *at < 10_000.0).then(|| early.swap_remove(i).1)
     })
 }
 
@@ -337,11 +335,15 @@ pub async fn get_run(run_id: &str) -> ApiResult<Run> {
     get(&format!("/runs/{run_id}")).await
 }
 
+/// The path of a page of a run's event log after sequence number `after`.
+pub fn events_path(run_id: &str, after: i64) -> String {
+    format!("/runs/{run_id}/events?after={after}&limit=500")
+}
+
 /// A page of a run's event log after sequence number `after`.
 pub async fn events(run_id: &str, after: i64) -> ApiResult<LogPage> {
     // Each item is read for its place in the log only (see `LogEvent`).
-    let mut tree: serde_json::Value =
-        get(&format!("/runs/{run_id}/events?after={after}&limit=500")).await?;
+    let mut tree: serde_json::Value = get(&events_path(run_id, after)).await?;
     let items = match tree["items"].take() {
         serde_json::Value::Array(items) => items
             .into_iter()

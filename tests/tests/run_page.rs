@@ -1,8 +1,8 @@
-//! The run page in a real browser, on SQLite and PostgreSQL: the run is asked for alongside
-//! the page's code, not after it; the item editor takes focus and closes with Escape;
+//! The run page in a real browser, on SQLite and PostgreSQL: the run and its log are asked
+//! for alongside the page's code, not after it; the item editor takes focus and closes with Escape;
 //! someone else's change to another field of an item is merged, not shown as a conflict;
 //! aborting asks first and says what it does; a viewer sees what blocks the run but no
-//! controls; a rolled-back run shows its rollback rationale and does not ask for statements
+//! controls, an engineer off the team none either, an approver no sign-off of their own work; a rolled-back run shows its rollback rationale and does not ask for statements
 //! of success.
 
 #![expect(
@@ -24,22 +24,30 @@ async fn a_run_page_loads_its_run_with_its_code_merges_other_fields_and_asks_bef
     b.goto("/").await;
     b.sign_in("admin", ADMIN_PASSWORD).await;
 
-    // A cold load of the run page: the run is asked for before the page's code has arrived.
+    // A cold load of the run page: the run and its log are asked for before the page's code
+    // has arrived, each once (the page takes the answers already on their way).
     b.goto(&format!("/runs/{run_id}")).await;
     b.wait_text(".run-status", "Preparing").await;
+    let logged = app.events(&run_id).await.len();
+    b.wait_text("button.timeline-toggle", &format!("({logged} events)"))
+        .await;
     let timing = b
         .js(
             "const e = performance.getEntriesByType('resource'); \
-             const run = e.find(x => x.name.endsWith('/api/v1/runs/' + arguments[0])); \
+             const run = e.filter(x => x.name.endsWith('/api/v1/runs/' + arguments[0])); \
+             const log = e.filter(x => x.name.includes('/api/v1/runs/' + arguments[0] + '/events?after=0&')); \
              const code = e.find(x => /split_run[^/]*\\.wasm$/.test(x.name)); \
-             return [run ? run.startTime : null, code ? code.responseEnd : null];",
+             return [run.length, log.length, run.length ? run[0].startTime : null, \
+                     log.length ? log[0].startTime : null, code ? code.responseEnd : null];",
             vec![json!(run_id)],
         )
         .await;
-    let (asked, arrived) = (timing[0].as_f64(), timing[1].as_f64());
+    assert_eq!((&timing[0], &timing[1]), (&json!(1), &json!(1)), "{timing}");
+    let (asked, logged, arrived) = (timing[2].as_f64(), timing[3].as_f64(), timing[4].as_f64());
     assert!(
-        asked.is_some() && arrived.is_some() && asked < arrived,
-        "the run was asked for at {asked:?} ms, the page's code had arrived at {arrived:?} ms"
+        asked.is_some() && arrived.is_some() && asked < arrived && logged < arrived,
+        "the run was asked for at {asked:?} ms, its log at {logged:?} ms, the page's code had \
+         arrived at {arrived:?} ms"
     );
     b.find("a.skip[href='#checklist']").await;
 
@@ -130,6 +138,62 @@ async fn a_run_page_loads_its_run_with_its_code_merges_other_fields_and_asks_bef
         )
         .await;
     assert_eq!(controls, json!(0));
+
+    // What others are offered follows the server's rules too. An engineer not on the team
+    // may not change items: no status control, no "Run check", no sign-off. Once added to
+    // the team, the status controls appear (the page follows the team's change).
+    app.user("ezra", "engineer").await;
+    b.js("localStorage.clear();", vec![]).await;
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.sign_in("ezra", USER_PASSWORD).await;
+    b.wait_text("[data-action=advance] .why", "not possible yet")
+        .await;
+    let offered = "return document.querySelectorAll('li.item select, li.item button.run-check:not([hidden]), li.item button.sign-off:not([hidden])').length;";
+    assert_eq!(b.js(offered, vec![]).await, json!(0));
+    app.add_member(&run_id, "ezra").await;
+    b.find(&format!("{} select", row("1.1.1"))).await;
+
+    // An approver is not offered to sign off work they did (here: the item is assigned to
+    // them), and is offered an approval item whose policy asks for an approver.
+    app.user("alma", "approver").await;
+    app.add_member(&run_id, "alma").await;
+    let run = app.run(&app.admin, &run_id).await;
+    let titled = |prefix: &str| {
+        items(&run)
+            .into_iter()
+            .find(|i| i["title"].as_str().unwrap().starts_with(prefix))
+            .unwrap()
+    };
+    let (migration, plan) = (
+        titled("Data migration scripts"),
+        titled("Detailed deployment plan"),
+    );
+    app.patch(
+        &app.admin,
+        &format!(
+            "/api/v1/runs/{run_id}/items/{}",
+            migration["id"].as_str().unwrap()
+        ),
+        json!({"assignee": "alma"}),
+        None,
+    )
+    .await
+    .expect(200);
+    b.js("localStorage.clear();", vec![]).await;
+    b.goto(&format!("/runs/{run_id}")).await;
+    b.sign_in("alma", USER_PASSWORD).await;
+    let plan_row = row(plan["reference"].as_str().unwrap());
+    let migration_row = row(migration["reference"].as_str().unwrap());
+    b.find(&format!("{plan_row} button.sign-off:not([hidden])"))
+        .await;
+    b.wait_text(&format!("{migration_row} .assignee"), "alma")
+        .await;
+    assert!(
+        b.text(&format!("{migration_row} button.sign-off:not([hidden])"))
+            .await
+            .is_none(),
+        "no sign-off is offered on one's own work"
+    );
 
     // Confirmed, the abort happens.
     b.js("localStorage.clear();", vec![]).await;

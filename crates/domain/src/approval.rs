@@ -73,11 +73,14 @@ fn fills(signer: Role, slot: Role) -> bool {
 /// exact role matches first, then admins fill what is left.
 pub fn missing_approvals(policy: &[Role], signoffs: &[SignoffFacts]) -> Vec<Role> {
     let mut missing: Vec<Role> = policy.to_vec();
-    let approvals = signoffs.iter().filter(|s| s.verdict == Verdict::Approve);
-    let (exact, admins): (Vec<_>, Vec<_>) = approvals.partition(|s| s.role != Role::Admin);
-    for s in exact.into_iter().chain(admins) {
-        if let Some(i) = missing.iter().position(|slot| fills(s.role, *slot)) {
-            missing.remove(i);
+    for admins in [false, true] {
+        for s in signoffs {
+            if s.verdict == Verdict::Approve
+                && (s.role == Role::Admin) == admins
+                && let Some(i) = missing.iter().position(|slot| fills(s.role, *slot))
+            {
+                missing.remove(i);
+            }
         }
     }
     missing
@@ -108,9 +111,23 @@ pub enum SignoffError {
     Conflict(String),
 }
 
-/// What the rules need to know to judge a sign-off.
+/// A sign-off as the rules read it when they only ask who gave it: the store's facts, and
+/// the run view's sign-offs in the web app.
+pub trait Signed {
+    /// Who signed (their user id).
+    fn signer(&self) -> &str;
+}
+
+impl Signed for SignoffFacts {
+    fn signer(&self) -> &str {
+        &self.user_id
+    }
+}
+
+/// What the rules need to know to judge a sign-off. `S` is how a sign-off is given, `W` how
+/// a worker is named (the web app reads both off the run's view as they are).
 #[derive(Debug, Clone)]
-pub struct SignoffContext<'a> {
+pub struct SignoffContext<'a, S = SignoffFacts, W = &'a str> {
     /// The run's status.
     pub run_status: RunStatus,
     /// Whether the run is closed.
@@ -122,9 +139,9 @@ pub struct SignoffContext<'a> {
     /// The item's policy (empty: not an approval item).
     pub policy: &'a [Role],
     /// The valid sign-offs so far.
-    pub signoffs: &'a [SignoffFacts],
+    pub signoffs: &'a [S],
     /// Users who did the work (the assignee, whoever last changed it), by id or name.
-    pub workers: &'a [&'a str],
+    pub workers: &'a [W],
 }
 
 /// The effect of an accepted sign-off.
@@ -138,6 +155,129 @@ pub struct SignoffEffect {
     pub comment: Option<String>,
 }
 
+/// Why a user may not sign an item off now, as a value: [`check_signoff`] words it, the web
+/// app only asks whether there is one (and offers the sign-off when there is none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The item has no approval policy.
+    NotAnApprovalItem,
+    /// The item was skipped.
+    Skipped,
+    /// The run no longer accepts changes to the item.
+    Locked,
+    /// The user did the work (assignee, or changed it materially).
+    OwnWork,
+    /// The user's valid sign-off is already there.
+    AlreadySigned,
+    /// The policy has no slot the user's role fills.
+    RoleNotAsked,
+    /// A rejection stands until the item is reworked.
+    Rejected,
+    /// Every sign-off is in.
+    Approved,
+    /// An approval: every slot the user's role fills is taken.
+    RoleFilled,
+}
+
+/// Why `user_id` (`username`, `role`) may not sign this item off now, if there is a reason.
+/// `verdict` `None` asks about any sign-off (a rejection is taken wherever an approval is),
+/// `Some(verdict)` about that one. The comment is judged by [`check_signoff`].
+pub fn refusal(
+    ctx: &SignoffContext<'_>,
+    user_id: &str,
+    username: &str,
+    role: Role,
+    verdict: Option<Verdict>,
+) -> Option<Refusal> {
+    let state = approval_state(ctx.policy, ctx.signoffs);
+    let missing = missing_approvals(ctx.policy, ctx.signoffs);
+    refusal_in(ctx, &state, &missing, user_id, username, role, verdict)
+}
+
+/// [`refusal`], given the item's approval state and missing roles as already worked out from
+/// the same sign-offs (a run's view carries them).
+pub fn refusal_in<S: Signed, W: AsRef<str>>(
+    ctx: &SignoffContext<'_, S, W>,
+    state: &ApprovalState,
+    missing: &[Role],
+    user_id: &str,
+    username: &str,
+    role: Role,
+    verdict: Option<Verdict>,
+) -> Option<Refusal> {
+    Some(if ctx.policy.is_empty() {
+        Refusal::NotAnApprovalItem
+    } else if ctx.status == ItemStatus::Skipped {
+        Refusal::Skipped
+    } else if !item_editable(ctx.gate, ctx.run_status, ctx.run_closed) {
+        Refusal::Locked
+    } else if ctx
+        .workers
+        .iter()
+        .any(|w| w.as_ref() == user_id || w.as_ref() == username)
+    {
+        Refusal::OwnWork
+    } else if ctx.signoffs.iter().any(|s| s.signer() == user_id) {
+        Refusal::AlreadySigned
+    } else if !ctx.policy.iter().any(|slot| fills(role, *slot)) {
+        Refusal::RoleNotAsked
+    } else {
+        match state {
+            ApprovalState::Rejected => Refusal::Rejected,
+            ApprovalState::Approved => Refusal::Approved,
+            ApprovalState::Pending
+                if verdict == Some(Verdict::Approve)
+                    && !missing.iter().any(|slot| fills(role, *slot)) =>
+            {
+                Refusal::RoleFilled
+            }
+            ApprovalState::Pending => return None,
+        }
+    })
+}
+
+fn roles(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Refusal {
+    /// The refusal as the API says it, for a signer with `role`.
+    pub fn error(self, ctx: &SignoffContext<'_>, role: Role) -> SignoffError {
+        use SignoffError::{Conflict, Forbidden};
+        match self {
+            Refusal::NotAnApprovalItem => {
+                Conflict("this is not an approval item; it needs no sign-off".into())
+            }
+            Refusal::Skipped => Conflict(
+                "the item was skipped; it takes sign-offs again once it is reopened".into(),
+            ),
+            Refusal::Locked => Conflict("the run no longer accepts changes to this item".into()),
+            Refusal::OwnWork => {
+                Forbidden("you did the work on this item; someone else must sign it off".into())
+            }
+            Refusal::AlreadySigned => Conflict("you have already signed this item off".into()),
+            Refusal::RoleNotAsked => Forbidden(format!(
+                "this item needs sign-offs from: {}; a {} cannot give one",
+                roles(ctx.policy),
+                role.as_str()
+            )),
+            Refusal::Rejected => Conflict(
+                "the item was rejected; it takes sign-offs again once it is reworked".into(),
+            ),
+            Refusal::Approved => Conflict("the item is already approved".into()),
+            Refusal::RoleFilled => Conflict(format!(
+                "no sign-off of a {} is still needed; waiting for: {}",
+                role.as_str(),
+                roles(&missing_approvals(ctx.policy, ctx.signoffs))
+            )),
+        }
+    }
+}
+
 /// Judges a sign-off by a user (`user_id`, `username`, `role`).
 pub fn check_signoff(
     ctx: &SignoffContext<'_>,
@@ -147,78 +287,17 @@ pub fn check_signoff(
     verdict: Verdict,
     comment: Option<&str>,
 ) -> Result<SignoffEffect, SignoffError> {
-    if ctx.policy.is_empty() {
-        return Err(SignoffError::Conflict(
-            "this is not an approval item; it needs no sign-off".into(),
-        ));
-    }
-    if ctx.status == ItemStatus::Skipped {
-        return Err(SignoffError::Conflict(
-            "the item was skipped; it takes sign-offs again once it is reopened".into(),
-        ));
-    }
-    if !item_editable(ctx.gate, ctx.run_status, ctx.run_closed) {
-        return Err(SignoffError::Conflict(
-            "the run no longer accepts changes to this item".into(),
-        ));
+    if let Some(refusal) = refusal(ctx, user_id, username, role, Some(verdict)) {
+        return Err(refusal.error(ctx, role));
     }
     let comment = match comment {
         Some(c) => Note::parse("comment", c).map_err(|e| SignoffError::Invalid(e.to_string()))?,
         None => None,
     };
-    if ctx.workers.iter().any(|w| *w == user_id || *w == username) {
-        return Err(SignoffError::Forbidden(
-            "you did the work on this item; someone else must sign it off".into(),
+    if verdict == Verdict::Reject && comment.is_none() {
+        return Err(SignoffError::Invalid(
+            "a rejection needs a comment saying what to rework".into(),
         ));
-    }
-    if ctx.signoffs.iter().any(|s| s.user_id == user_id) {
-        return Err(SignoffError::Conflict(
-            "you have already signed this item off".into(),
-        ));
-    }
-    if !ctx.policy.iter().any(|slot| fills(role, *slot)) {
-        return Err(SignoffError::Forbidden(format!(
-            "this item needs sign-offs from: {}; a {} cannot give one",
-            ctx.policy
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            role.as_str()
-        )));
-    }
-    let state = approval_state(ctx.policy, ctx.signoffs);
-    match (verdict, state) {
-        (_, ApprovalState::Rejected) => {
-            return Err(SignoffError::Conflict(
-                "the item was rejected; it takes sign-offs again once it is reworked".into(),
-            ));
-        }
-        (_, ApprovalState::Approved) => {
-            return Err(SignoffError::Conflict(
-                "the item is already approved".into(),
-            ));
-        }
-        (Verdict::Reject, ApprovalState::Pending) if comment.is_none() => {
-            return Err(SignoffError::Invalid(
-                "a rejection needs a comment saying what to rework".into(),
-            ));
-        }
-        (Verdict::Approve, ApprovalState::Pending) => {
-            let missing = missing_approvals(ctx.policy, ctx.signoffs);
-            if !missing.iter().any(|slot| fills(role, *slot)) {
-                return Err(SignoffError::Conflict(format!(
-                    "no sign-off of a {} is still needed; waiting for: {}",
-                    role.as_str(),
-                    missing
-                        .iter()
-                        .map(|r| r.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
-        (Verdict::Reject, ApprovalState::Pending) => {}
     }
     let mut after = ctx.signoffs.to_vec();
     after.push(SignoffFacts {

@@ -323,15 +323,11 @@ pub fn status_by_hand(
     Ok(())
 }
 
-/// Checks a change to an item made by someone with `role`. `is_member` says whether they are
-/// on the run's team; `members` are the team's user names (an assignee must be one of them).
-pub fn check_item_change(
-    ctx: ItemContext,
-    role: Role,
-    is_member: bool,
-    members: &[String],
-    change: ItemChange,
-) -> Result<CheckedItemChange, ItemError> {
+/// Whether someone with `role` may change this item now, whatever the change: their role
+/// works items, they are on the run's team (`is_member`) or steer runs, and the run still
+/// takes changes to the item's gate. The first part of [`check_item_change`]; the web app
+/// shows an item's controls only where this holds.
+pub fn may_change(ctx: &ItemContext, role: Role, is_member: bool) -> Result<(), ItemError> {
     if !role.allows(Permission::WorkItems) {
         return Err(ItemError::Forbidden("viewers cannot change items"));
     }
@@ -350,6 +346,27 @@ pub fn check_item_change(
             "the run is finished; only its close-gated items can still change",
         ));
     }
+    Ok(())
+}
+
+/// Whether someone with `role` may mark this item done by hand now: it is not done yet, they
+/// may change it ([`may_change`]) and its kind is done by hand ([`status_by_hand`]).
+pub fn may_mark_done(ctx: &ItemContext, role: Role, is_member: bool) -> bool {
+    ctx.status != ItemStatus::Done
+        && may_change(ctx, role, is_member).is_ok()
+        && status_by_hand(ctx.kind, ctx.record, ctx.status, ItemStatus::Done).is_ok()
+}
+
+/// Checks a change to an item made by someone with `role`. `is_member` says whether they are
+/// on the run's team; `members` are the team's user names (an assignee must be one of them).
+pub fn check_item_change(
+    ctx: ItemContext,
+    role: Role,
+    is_member: bool,
+    members: &[String],
+    change: ItemChange,
+) -> Result<CheckedItemChange, ItemError> {
+    may_change(&ctx, role, is_member)?;
     let mut change = change.validated()?;
     if let Some(Some(a)) = &change.assignee
         && !members.iter().any(|m| m == a)

@@ -323,8 +323,10 @@ pub struct AddMemberRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Signoff {
     /// The sign-off's id.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub id: String,
     /// The item.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub item_id: String,
     /// Who signed.
     pub user_id: String,
@@ -343,6 +345,12 @@ pub struct Signoff {
     #[serde(default, deserialize_with = "crate::timestamp::deserialize_option")]
     #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub invalidated_at: Option<DateTime<Utc>>,
+}
+
+impl crate::approval::Signed for Signoff {
+    fn signer(&self) -> &str {
+        &self.user_id
+    }
 }
 
 /// A sign-off to record.
@@ -369,6 +377,10 @@ pub struct ItemApproval {
     pub missing: Vec<Role>,
     /// The valid (not invalidated) sign-offs.
     pub signoffs: Vec<Signoff>,
+    /// Who did the work (the assignee and everyone who changed the item materially), by
+    /// user name: none of them may sign it off.
+    #[serde(default)]
+    pub workers: Vec<String>,
 }
 
 /// An item waiting on the caller.
@@ -667,6 +679,7 @@ pub struct RunItem {
     /// A free-text note.
     pub note: Option<String>,
     /// The first evidence link's URL (kept for clients from before items carried several).
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub evidence_url: Option<String>,
     /// Labelled links to evidence (log, dashboard, ticket), at most 10.
     #[serde(default)]
@@ -692,6 +705,54 @@ pub struct RunItem {
     pub updated_at: Option<DateTime<Utc>>,
     /// For approval items: the policy, the state and the sign-offs.
     pub approval: Option<ItemApproval>,
+}
+
+impl RunItem {
+    /// What the item rules judge a change to this item by, in `run`.
+    pub fn context(&self, run: &RunSummary) -> crate::item::ItemContext {
+        crate::item::ItemContext {
+            run_status: run.status,
+            run_closed: run.closed_at.is_some(),
+            gate: self.gate,
+            required: self.required,
+            kind: self.kind,
+            status: self.status,
+            evidence_required: self.evidence_required,
+            record: self.record,
+        }
+    }
+
+    /// Why `user` may not give this item a sign-off (`verdict`; `None`: any) in `run` now, if
+    /// there is a reason: the rule the server applies, over what the run's view says.
+    pub fn signoff_refusal(
+        &self,
+        run: &RunSummary,
+        user: &User,
+        verdict: Option<Verdict>,
+    ) -> Option<crate::approval::Refusal> {
+        use crate::approval::{Refusal, SignoffContext, refusal_in};
+        let Some(approval) = &self.approval else {
+            return Some(Refusal::NotAnApprovalItem);
+        };
+        let ctx = SignoffContext {
+            run_status: run.status,
+            run_closed: run.closed_at.is_some(),
+            gate: self.gate,
+            status: self.status,
+            policy: &approval.approvers,
+            signoffs: &approval.signoffs,
+            workers: &approval.workers,
+        };
+        refusal_in(
+            &ctx,
+            &approval.state,
+            &approval.missing,
+            &user.id,
+            &user.username,
+            user.role,
+            verdict,
+        )
+    }
 }
 
 /// A probe item's check as the run sees it, with its latest result.
@@ -906,8 +967,10 @@ pub struct Run {
     /// freeze its window overlaps, a lock that holds).
     pub warnings: Vec<crate::environment::ScheduleWarning>,
     /// The commit deployed, as a tool set it.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub commit_sha: Option<String>,
     /// When the deployed commit was made.
+    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub committed_at: Option<DateTime<Utc>>,
 }
 

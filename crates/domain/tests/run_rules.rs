@@ -9,13 +9,15 @@
 use proptest::prelude::*;
 use shipshape_domain::Role;
 use shipshape_domain::approval::{
-    SignoffContext, SignoffFacts, Verdict, check_signoff, missing_approvals,
+    Refusal, SignoffContext, SignoffFacts, Verdict, check_signoff, missing_approvals, refusal,
 };
 use shipshape_domain::decision::{
     CriterionInput, CriterionResult, DecisionError, Outcome, assess_items, check_decision,
     go_without,
 };
-use shipshape_domain::item::{ItemChange, ItemContext, ItemError, ItemStatus, check_item_change};
+use shipshape_domain::item::{
+    ItemChange, ItemContext, ItemError, ItemStatus, check_item_change, may_change, may_mark_done,
+};
 use shipshape_domain::run::{
     Blocker, RunFacts, RunStatus, TransitionAction, TransitionError, available_transitions,
     item_applies, plan_transition,
@@ -247,6 +249,204 @@ fn a_refused_advance_lists_every_deploy_item_and_the_go_no_go_decision() {
         blockers
             .iter()
             .any(|b| matches!(b, Blocker::Decision { point_key, .. } if point_key == "go_no_go"))
+    );
+}
+
+#[test]
+fn who_may_change_an_item_and_mark_it_done_by_hand() {
+    let open = ItemContext {
+        run_status: Preparing,
+        run_closed: false,
+        gate: Gate::Deploy,
+        required: true,
+        kind: ItemKind::Manual,
+        status: ItemStatus::Pending,
+        evidence_required: false,
+        record: None,
+    };
+    let finished = ItemContext {
+        run_status: Completed,
+        ..open
+    };
+    let closed = ItemContext {
+        gate: Gate::Close,
+        run_status: Completed,
+        run_closed: true,
+        ..open
+    };
+    let close_gated = ItemContext {
+        gate: Gate::Close,
+        ..finished
+    };
+    let approval = ItemContext {
+        kind: ItemKind::Approval,
+        ..open
+    };
+    let probe = ItemContext {
+        kind: ItemKind::Probe,
+        ..open
+    };
+    let done = ItemContext {
+        status: ItemStatus::Done,
+        ..open
+    };
+    use Role::*;
+    // (item, role, on the team) → may change it, may mark it done.
+    let table = [
+        (open, Viewer, true, false, false),
+        (open, Engineer, false, false, false),
+        (open, Engineer, true, true, true),
+        (open, ReleaseManager, false, true, true),
+        (finished, ReleaseManager, true, false, false),
+        (close_gated, Engineer, true, true, true),
+        (closed, ReleaseManager, true, false, false),
+        (approval, Engineer, true, true, false),
+        (probe, Engineer, true, true, false),
+        (done, Engineer, true, true, false),
+    ];
+    for (n, (ctx, role, member, change, mark_done)) in table.into_iter().enumerate() {
+        assert_eq!(may_change(&ctx, role, member).is_ok(), change, "row {n}");
+        assert_eq!(may_mark_done(&ctx, role, member), mark_done, "row {n}");
+        // The whole check of a change refuses exactly where `may_change` does.
+        let note = ItemChange {
+            note: Some(Some("checked".into())),
+            ..ItemChange::default()
+        };
+        assert_eq!(
+            check_item_change(ctx, role, member, &[], note).is_ok(),
+            change,
+            "row {n}"
+        );
+    }
+}
+
+#[test]
+fn a_sign_off_refusal_is_the_check_of_a_sign_off_without_its_comment() {
+    let policy = [Role::ReleaseManager, Role::Approver];
+    let by = |user: &str, role, verdict| SignoffFacts {
+        user_id: user.into(),
+        role,
+        verdict,
+    };
+    let approver_in = [by("ann", Role::Approver, Verdict::Approve)];
+    let rejected = [by("ann", Role::Approver, Verdict::Reject)];
+    let approved = [
+        by("ann", Role::Approver, Verdict::Approve),
+        by("rob", Role::ReleaseManager, Verdict::Approve),
+    ];
+    let ctx = |status, signoffs| SignoffContext {
+        run_status: Preparing,
+        run_closed: false,
+        gate: Gate::Deploy,
+        status,
+        policy: &policy,
+        signoffs,
+        workers: &["eve"],
+    };
+    let pending = ItemStatus::Pending;
+    use Role::*;
+    // (context, signer, role, verdict asked about) → the refusal.
+    type Row<'a> = (
+        SignoffContext<'a>,
+        &'a str,
+        Role,
+        Option<Verdict>,
+        Option<Refusal>,
+    );
+    let table: [Row<'_>; 11] = [
+        (ctx(pending, &[]), "bea", Approver, None, None),
+        (
+            ctx(pending, &[]),
+            "eve",
+            Approver,
+            None,
+            Some(Refusal::OwnWork),
+        ),
+        (
+            ctx(pending, &[]),
+            "bea",
+            Engineer,
+            None,
+            Some(Refusal::RoleNotAsked),
+        ),
+        (
+            ctx(pending, &approver_in),
+            "ann",
+            Approver,
+            None,
+            Some(Refusal::AlreadySigned),
+        ),
+        // The approver's slot is taken: a second approver may still reject, not approve.
+        (ctx(pending, &approver_in), "bea", Approver, None, None),
+        (
+            ctx(pending, &approver_in),
+            "bea",
+            Approver,
+            Some(Verdict::Approve),
+            Some(Refusal::RoleFilled),
+        ),
+        (
+            ctx(pending, &approver_in),
+            "bea",
+            Admin,
+            Some(Verdict::Approve),
+            None,
+        ),
+        (
+            ctx(ItemStatus::Blocked, &rejected),
+            "bea",
+            Approver,
+            None,
+            Some(Refusal::Rejected),
+        ),
+        (
+            ctx(ItemStatus::Done, &approved),
+            "bea",
+            Approver,
+            None,
+            Some(Refusal::Approved),
+        ),
+        (
+            ctx(ItemStatus::Skipped, &[]),
+            "bea",
+            Approver,
+            None,
+            Some(Refusal::Skipped),
+        ),
+        (
+            SignoffContext {
+                run_status: Completed,
+                ..ctx(pending, &[])
+            },
+            "bea",
+            Approver,
+            None,
+            Some(Refusal::Locked),
+        ),
+    ];
+    for (n, (ctx, user, role, verdict, expected)) in table.into_iter().enumerate() {
+        assert_eq!(
+            refusal(&ctx, user, user, role, verdict),
+            expected,
+            "row {n}"
+        );
+        // The check refuses a sign-off (with a comment) exactly where a refusal stands.
+        for v in verdict.map_or(vec![Verdict::Approve, Verdict::Reject], |v| vec![v]) {
+            let checked = check_signoff(&ctx, user, user, role, v, Some("looked at it"));
+            assert_eq!(
+                checked.is_err(),
+                refusal(&ctx, user, user, role, Some(v)).is_some(),
+                "row {n}, {v:?}"
+            );
+        }
+    }
+    let none = SignoffContext {
+        policy: &[],
+        ..ctx(pending, &[])
+    };
+    assert_eq!(
+        refusal(&none, "bea", "bea", Approver, None),
+        Some(Refusal::NotAnApprovalItem)
     );
 }
 

@@ -244,9 +244,9 @@ fn tokens_screen() -> Screen {
 /// Starts fetching the modules of a page's screen (and the run page's run): they arrive while
 /// the session is still being checked. A failure is reported when the screen itself asks for them.
 pub fn prefetch(page: &Page) {
-    // The run page's data is asked for with its code, not after it.
+    // The run page's data (the run and its log) is asked for with its code, not after it.
     if let Page::Run(id) = page {
-        crate::api::prefetch(&format!("/runs/{id}"));
+        crate::api::prefetch(&[format!("/runs/{id}"), crate::api::events_path(id, 0)]);
     }
     let page = page.clone();
     leptos::task::spawn_local(async move {

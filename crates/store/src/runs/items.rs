@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use shipshape_domain::event::*;
-use shipshape_domain::item::{ItemActor, ItemChange, ItemContext, StoredItem, plan_item_change};
+use shipshape_domain::item::{ItemActor, ItemChange, StoredItem, plan_item_change};
 use shipshape_domain::wire::RunItem;
 
 use crate::schema::{run_items as ri, signoffs as so};
@@ -62,16 +62,7 @@ fn update_item_of(
     let members = load_members(conn, run_id)?;
     let names: Vec<String> = members.iter().map(|m| m.username.clone()).collect();
     let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
-    let ctx = ItemContext {
-        run_status,
-        run_closed: run.closed_at.is_some(),
-        gate: item.gate()?,
-        required: item.required,
-        kind: item.kind()?,
-        status: item.status()?,
-        evidence_required: item.evidence_required,
-        record: item.record()?,
-    };
+    let ctx = item.context(&run)?;
     let evidence = item.evidence_links()?;
     let probes = load_probe_context(conn, &run, std::slice::from_ref(&item))?;
     let stored = StoredItem {

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use shipshape_domain::access::Permission;
 use shipshape_domain::event::{EventData, ItemStatusChange, ProbeChecked, ProbeTrigger};
+use shipshape_domain::item::may_change;
 use shipshape_domain::item::{ItemError, ItemStatus};
 use shipshape_domain::probe::ProbeSpec;
 use shipshape_domain::run::{gate_stage, item_applies, item_editable};
@@ -118,24 +118,10 @@ impl Store {
             let run = load_run(conn, run_id)?;
             let item = load_item(conn, run_id, item_id)?;
             if let Some(actor) = actor {
-                if !actor.role.allows(Permission::WorkItems) {
-                    return Err(ItemError::Forbidden("viewers cannot run checks").into());
-                }
                 let member = load_members(conn, run_id)?
                     .iter()
                     .any(|m| m.user_id == actor.id);
-                if !member && !actor.role.allows(Permission::SteerRuns) {
-                    return Err(ItemError::Forbidden(
-                        "only the run's team members (and release managers) run its checks",
-                    )
-                    .into());
-                }
-                if !item_editable(item.gate()?, run.status()?, run.closed_at.is_some()) {
-                    return Err(ItemError::Locked(
-                        "the run is finished or closed; this item no longer changes",
-                    )
-                    .into());
-                }
+                may_change(&item.context(&run)?, actor.role, member)?;
             }
             let Some(spec) = item.probe_spec()? else {
                 return Err(StoreError::Invalid {

@@ -12,7 +12,7 @@ use shipshape_domain::approval::{SignoffFacts, Verdict, approval_state, missing_
 use shipshape_domain::decision::{CriterionAssessment, CriterionResult, Outcome, assess_items};
 use shipshape_domain::environment::ScheduleWarning;
 use shipshape_domain::event::ProbeTrigger;
-use shipshape_domain::item::{EvidenceLink, ItemStatus};
+use shipshape_domain::item::{EvidenceLink, ItemContext, ItemStatus};
 use shipshape_domain::probe::{ProbeSpec, ProbeVars, staleness};
 use shipshape_domain::run::{
     Blocker, IssueFacts, ItemFacts, PointFacts, ProbeFacts, RunFacts, RunStatus,
@@ -395,6 +395,20 @@ impl ItemRow {
         }
     }
 
+    /// What the item rules judge a change to this item by, in `run`.
+    pub(super) fn context(&self, run: &RunRow) -> StoreResult<ItemContext> {
+        Ok(ItemContext {
+            run_status: run.status()?,
+            run_closed: run.closed_at.is_some(),
+            gate: self.gate()?,
+            required: self.required,
+            kind: self.kind()?,
+            status: self.status()?,
+            evidence_required: self.evidence_required,
+            record: self.record()?,
+        })
+    }
+
     /// Who did the work: the assignee and everyone who changed it materially.
     pub(super) fn workers(&self) -> Vec<&str> {
         self.assignee
@@ -428,6 +442,12 @@ impl ItemRow {
                     .iter()
                     .map(|s| s.to_wire())
                     .collect::<StoreResult<_>>()?,
+                workers: self.workers().into_iter().fold(Vec::new(), |mut all, w| {
+                    if !all.iter().any(|a: &String| a == w) {
+                        all.push(w.to_owned());
+                    }
+                    all
+                }),
             })
         };
         Ok(RunItem {

@@ -126,17 +126,29 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
     let status =
         Signal::derive(move || item.with(|i| i.as_ref().map_or(ItemStatus::Pending, |i| i.status)));
     let version = move || item.with_untracked(|i| i.as_ref().map_or(0, |i| i.version));
+    // Whether the person signed in may change the item now, and may sign it off: the rules
+    // the server applies, over the run as it stands.
     let editable = Memo::new(move |_| {
-        let applicable = item.with(|i| i.as_ref().is_some_and(|i| i.applicable));
-        applicable
-            && ctx.run.with(|r| {
-                r.as_ref().is_some_and(|r| {
-                    item_editable(gate, r.summary.status, r.summary.closed_at.is_some())
-                })
+        let user = session.user();
+        ctx.run.with(|r| {
+            item.with(|i| match (r, i, &user) {
+                (Some(r), Some(i), Some(u)) => may_work(r, i, u),
+                _ => false,
             })
+        })
     });
-    let can_work = can(Permission::WorkItems);
-    let can_sign = can(Permission::SignOff);
+    let may_sign = move || {
+        let user = session.user();
+        ctx.run.with(|r| {
+            item.with(|i| match (r, i, &user) {
+                (Some(r), Some(i), Some(u)) => {
+                    u.role.allows(Permission::SignOff)
+                        && i.signoff_refusal(&r.summary, u, None).is_none()
+                }
+                _ => false,
+            })
+        })
+    };
     let me = move || session.user().map(|u| u.username);
 
     let error = RwSignal::new(None::<ApiError>);
@@ -312,14 +324,6 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
             busy.set(false);
         });
     };
-    let signed = move || {
-        let me = me();
-        item.with(|i| {
-            i.as_ref()
-                .and_then(|i| i.approval.as_ref())
-                .is_some_and(|a| a.signoffs.iter().any(|s| Some(&s.username) == me.as_ref()))
-        })
-    };
     let r = reference.clone();
     // Buttons repeated on every item say which item they act on.
     let claim_label = StoredValue::new(format!("Assign to me: {reference}"));
@@ -372,7 +376,7 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                     {i.updated_by.clone().map(|by| view! { <span class="muted">{format!(" · changed by {by}{}", i.updated_at.map(|t| format!(" at {}", format::time(t))).unwrap_or_default())}</span> })}
                 })}
             </p>
-            {show_when(move || editable.get() && can_work(), move || view! {
+            {show_when(move || editable.get(), move || view! {
                 <div class="item-controls">
                     <label class="inline">"Status"
                         <select node_ref=select name="status" aria-label=format!("Status of {r}")
@@ -436,9 +440,8 @@ pub(super) fn ItemRow(item_id: String) -> impl IntoView {
                             }).collect_view()}
                         </ul>
                     })}
-                    // Not for an approver who has signed already.
-                    <button type="button" class="sign-off" aria-label=move || sign_label.get_value()
-                        hidden=move || !(editable.get() && can_sign() && !signed())
+                    <button type="button" class="sign-off" aria-label=sign_label.get_value()
+                        hidden=move || !may_sign()
                         aria-expanded=move || signing.get().to_string()
                         on:click=move |_| signing.update(|s| *s = !*s)>"Sign off"</button>
                     {move || signing.get().then(|| crate::pages::lazy_panel(crate::pages::item_panel(ItemPanel::Signoff(SignoffPanel {
@@ -605,9 +608,17 @@ fn details(p: DetailsPanel) -> impl IntoView {
     );
     // An item a person may mark done, not done yet, offers to do both in one change (its
     // evidence and its status, one event).
+    // (Read once: the editor's fields must survive the session changing under it.)
     let can_finish = base.as_ref().is_some_and(|i| {
-        i.status != ItemStatus::Done
-            && status_by_hand(i.kind, i.record, i.status, ItemStatus::Done).is_ok()
+        let user = untrack(|| use_session().user());
+        expect_context::<RunCtx>()
+            .run
+            .with_untracked(|r| match (r, &user) {
+                (Some(r), Some(u)) => {
+                    may_mark_done(&i.context(&r.summary), u.role, is_member(r, u))
+                }
+                _ => false,
+            })
     });
     let apply = move |done: bool| {
         let Some(base) = editing.get_untracked() else {
@@ -782,7 +793,6 @@ fn conflict(p: ConflictPanel) -> impl IntoView {
 #[component]
 fn Probe(item: Memo<Option<RunItem>>, editable: Memo<bool>) -> impl IntoView {
     let ctx = expect_context::<RunCtx>();
-    let can_work = can(Permission::WorkItems);
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
     let history = RwSignal::new(false);
@@ -821,7 +831,7 @@ fn Probe(item: Memo<Option<RunItem>>, editable: Memo<bool>) -> impl IntoView {
             })}
             <div class="row">
                 <button type="button" class="run-check" aria-label=format!("Run check of {reference}")
-                    hidden=move || !(editable.get() && can_work())
+                    hidden=move || !editable.get()
                     disabled=move || busy.get() on:click=run_check>"Run check"</button>
                 <button type="button" class="probe-history" aria-expanded=move || history.get().to_string()
                     on:click=move |_| history.update(|h| *h = !*h)>"History"</button>

@@ -143,17 +143,10 @@ fn pick_only(run: &Run, pick: impl Fn(&RunItem) -> bool) -> usize {
     n
 }
 
-/// Whether a person who works items may mark `item` done by hand now (an approval item is
-/// done through sign-offs, a probe item by its check: the domain's rule).
-fn can_mark_done(run: &Run, item: &RunItem) -> bool {
-    item.applicable
-        && item.status != ItemStatus::Done
-        && item_editable(
-            item.gate,
-            run.summary.status,
-            run.summary.closed_at.is_some(),
-        )
-        && status_by_hand(item.kind, item.record, item.status, ItemStatus::Done).is_ok()
+/// Whether `user` may mark `item` done by hand now (the server's rule, [`may_mark_done`]);
+/// items the run does not ask for are not picked.
+fn can_mark_done(run: &Run, item: &RunItem, user: &User) -> bool {
+    item.applicable && may_mark_done(&item.context(&run.summary), user.role, is_member(run, user))
 }
 
 /// A shortcut on the row in focus (j and k move between the rows `filter` shows).
@@ -391,11 +384,14 @@ fn bulk(
     let outcome = RwSignal::new(None::<(usize, Vec<Refused>)>);
     // The rows the filter shows whose item can be marked done by hand.
     let pick_shown = move |_| {
-        let me = session.user().map(|u| u.username);
+        let user = session.user();
+        let me = user.as_ref().map(|u| u.username.as_str());
         let f = filter.get_value();
         let n = ctx.run.with_untracked(|r| {
             r.as_ref().map_or(0, |r| {
-                pick_only(r, |i| shows(f, r, i, me.as_deref()) && can_mark_done(r, i))
+                pick_only(r, |i| {
+                    shows(f, r, i, me) && user.as_ref().is_some_and(|u| can_mark_done(r, i, u))
+                })
             })
         });
         count.set(n);

@@ -12,12 +12,12 @@ use send_wrapper::SendWrapper;
 use shipshape_domain::access::Permission;
 use shipshape_domain::approval::Verdict;
 use shipshape_domain::decision::{CriterionInput, CriterionResult, Outcome};
-use shipshape_domain::item::{ItemStatus, status_by_hand};
-use shipshape_domain::run::{Blocker, RunStatus, TransitionAction, item_editable};
+use shipshape_domain::item::{ItemStatus, may_change, may_mark_done, status_by_hand};
+use shipshape_domain::run::{Blocker, RunStatus, TransitionAction};
 use shipshape_domain::template::{Applicability, Gate, ItemKind, RecordKind};
 use shipshape_domain::wire::{
     AddMemberRequest, CreateDecisionRequest, CreateSignoffRequest, Run, RunDecisionPoint, RunItem,
-    TransitionAvailability, TransitionRequest, UpdateItemRequest,
+    TransitionAvailability, TransitionRequest, UpdateItemRequest, User,
 };
 
 use crate::api::{self, ApiError};
@@ -166,6 +166,18 @@ fn reload_on<T: PartialEq + Clone + Send + Sync + 'static>(
 fn can(permission: Permission) -> impl Fn() -> bool + Copy {
     let session = use_session();
     move || session.allows(permission)
+}
+
+/// Whether `user` is on `run`'s team.
+fn is_member(run: &Run, user: &User) -> bool {
+    run.members.iter().any(|m| m.user_id == user.id)
+}
+
+/// Whether `user` may change `item` of `run` now: the server's rule ([`may_change`]). An item
+/// the run does not ask for shows no controls.
+fn may_work(run: &Run, item: &RunItem, user: &User) -> bool {
+    item.applicable
+        && may_change(&item.context(&run.summary), user.role, is_member(run, user)).is_ok()
 }
 
 /// The decision form of a point (see [`crate::pages::decision_form`]).
