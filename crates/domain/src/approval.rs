@@ -287,13 +287,19 @@ pub fn check_signoff(
     verdict: Verdict,
     comment: Option<&str>,
 ) -> Result<SignoffEffect, SignoffError> {
-    if let Some(refusal) = refusal(ctx, user_id, username, role, Some(verdict)) {
-        return Err(refusal.error(ctx, role));
+    let refused = refusal(ctx, user_id, username, role, Some(verdict));
+    // Whether the item takes sign-offs at all is said before the comment is judged, who may
+    // give this one after.
+    if let Some(r @ (Refusal::NotAnApprovalItem | Refusal::Skipped | Refusal::Locked)) = refused {
+        return Err(r.error(ctx, role));
     }
     let comment = match comment {
         Some(c) => Note::parse("comment", c).map_err(|e| SignoffError::Invalid(e.to_string()))?,
         None => None,
     };
+    if let Some(r) = refused {
+        return Err(r.error(ctx, role));
+    }
     if verdict == Verdict::Reject && comment.is_none() {
         return Err(SignoffError::Invalid(
             "a rejection needs a comment saying what to rework".into(),

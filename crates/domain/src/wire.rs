@@ -967,10 +967,8 @@ pub struct Run {
     /// freeze its window overlaps, a lock that holds).
     pub warnings: Vec<crate::environment::ScheduleWarning>,
     /// The commit deployed, as a tool set it.
-    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub commit_sha: Option<String>,
     /// When the deployed commit was made.
-    #[cfg_attr(target_arch = "wasm32", serde(skip_deserializing))]
     pub committed_at: Option<DateTime<Utc>>,
 }
 
