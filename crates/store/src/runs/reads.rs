@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDateTime};
 use diesel::prelude::*;
 use shipshape_domain::access::Permission;
-use shipshape_domain::approval::{SignoffContext, Verdict, check_signoff};
+use shipshape_domain::approval::{SignoffContext, Verdict, refusal};
 use shipshape_domain::decision::Outcome;
 use shipshape_domain::item::ItemStatus;
 use shipshape_domain::run::{RunStatus, item_applies, item_editable, progress};
@@ -310,16 +310,16 @@ impl Store {
                         signoffs: &facts,
                         workers: &workers,
                     };
-                    // Would an approval by this user be accepted now?
-                    if check_signoff(
+                    // Would an approval by this user be accepted now? (The sign-off rule's own
+                    // answer, without judging a comment or working out the effect.)
+                    if refusal(
                         &ctx,
                         &actor.id,
                         &actor.username,
                         actor.role,
-                        Verdict::Approve,
-                        None,
+                        Some(Verdict::Approve),
                     )
-                    .is_ok()
+                    .is_none()
                     {
                         pending.approvals.push(PendingItem {
                             run_id: run.id.clone(),
