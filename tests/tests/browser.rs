@@ -46,11 +46,29 @@ async fn end_session_on_the_server(app: &TestApp, b: &Browser) {
     .expect(204);
 }
 
-/// Waits until the run page shows the run's latest version.
+/// Waits until the run page shows the run's latest version (or a later one: a scheduled
+/// check may move the run on meanwhile). Clicking before then can miss: the page's layout
+/// shifts as the changes arrive, and a click aimed at a button lands beside it.
 async fn page_is_current(app: &TestApp, b: &Browser, run_id: &str) {
-    let version = app.run(&app.admin, run_id).await["version"].clone();
-    b.find(&format!(".run-head[data-version='{version}']"))
+    let version = app.run(&app.admin, run_id).await["version"]
+        .as_i64()
+        .unwrap();
+    let shown = b
+        .js(
+            "const want = arguments[0], until = Date.now() + 15000;
+             return new Promise(done => (function look() {
+                 const head = document.querySelector('.run-head');
+                 const v = head ? Number(head.dataset.version) : 0;
+                 if (v >= want || Date.now() > until) done(v); else setTimeout(look, 50);
+             })());",
+            vec![json!(version)],
+        )
         .await;
+    assert!(
+        shown.as_i64().is_some_and(|v| v >= version),
+        "the run page shows version {shown}, the run is at {version}; the page: {}",
+        b.page_text().await
+    );
 }
 
 async fn a_release_team_works_a_run_through_to_a_rollback(backend: Backend) {
@@ -1003,7 +1021,10 @@ async fn a_probe_item_is_checked_from_the_run_page_and_deadlines_count_down(back
         .expect(200);
     app.finish_gate(&app.admin, &run_id, "complete").await;
     b.wait_text(".run-status", "Verifying").await;
+    page_is_current(&app, &b, &run_id).await;
     b.click("[data-point=post_deployment_verification] button.decide")
+        .await;
+    b.find("[data-point=post_deployment_verification] button.decide[aria-expanded=true]")
         .await;
     let form = "[data-point=post_deployment_verification] form";
     b.find(&format!("{form} .measured")).await;
