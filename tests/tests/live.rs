@@ -17,6 +17,23 @@ const ARRIVES: Duration = Duration::from_secs(5);
 /// How long a stream must stay silent to count as having nothing more.
 const QUIET: Duration = Duration::from_millis(400);
 
+/// How many events the bus has pushed to this instance's streams (its metrics' counter).
+async fn pushed(app: &shipshape_tests::TestApp) -> f64 {
+    let text = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .bearer_auth(shipshape_tests::METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("shipshape_bus_events_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no shipshape_bus_events_total in {text}"))
+}
+
 on_both_backends! {
     async fn the_all_runs_stream_carries_every_run_from_now_on_in_one_order(app) {
         let a = app.create_run(&app.admin, "EduLibra", "production").await;
@@ -90,6 +107,27 @@ on_both_backends! {
         let e = stream.next(ARRIVES).await;
         assert_eq!((e.id, e.event.as_str()), (2, "item_updated"));
         assert!(stream.drain(QUIET).await.is_empty());
+    }
+
+    async fn a_stream_opened_after_quiet_writes_is_pushed_only_what_follows(app) {
+        // Written while no stream is open: nobody is told, and nobody will be later.
+        let a = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = a["id"].as_str().unwrap();
+        const QUIET_WRITES: usize = 40;
+        for i in 0..QUIET_WRITES {
+            app.note(&a, i % 5, &format!("note {i}")).await;
+        }
+        let before = pushed(&app).await;
+        let mut stream = app.stream(&app.admin, &format!("/api/v1/runs/{id}/events/stream"), None).await;
+        assert_eq!(stream.drain(QUIET).await.len(), QUIET_WRITES + 1, "the log, read by the stream itself");
+        app.note(&a, 0, "now").await;
+        let e = stream.next(ARRIVES).await;
+        assert_eq!((e.id, e.event.as_str()), (QUIET_WRITES as i64 + 2, "item_updated"));
+        // The bus pushed what came after the stream opened (and whatever the scheduler
+        // wrote), not the backlog: one stream or two hundred, none falls behind at once.
+        let after = pushed(&app).await;
+        assert!(after - before < 10.0, "pushed {} events to one new stream", after - before);
+        assert!(stream.drain(QUIET).await.is_empty(), "nothing twice");
     }
 
     async fn bad_cursors_and_filters_are_refused_and_unknown_runs_are_not_found(app) {

@@ -303,10 +303,21 @@ fn dispatch(store: &Store, bus: &Weak<Bus>, woken: &mpsc::Receiver<()>) {
         let Some(bus) = bus.upgrade() else {
             return;
         };
-        // With no stream open there is no one to tell: the log is read once one opens and
-        // the next commit (or the next second) wakes this, from where it stopped (a stream
-        // skips what it already read from the log itself).
-        if !pending || bus.subscribers() == 0 {
+        if !pending {
+            continue;
+        }
+        // With no stream open there is no one to tell: the head moves past what was written
+        // meanwhile, unread. A stream reads what it needs from the log itself, after it has
+        // subscribed; so the head is read first, and moved only if still no one subscribed
+        // (else whatever came after that point is pushed below). Left behind instead, the
+        // first streams to open would be pushed the whole backlog, fall behind the bus all
+        // at once and each read the log again.
+        if bus.subscribers() == 0
+            && let Ok(head) = store.log_head()
+            && bus.subscribers() == 0
+        {
+            bus.head.fetch_max(head, Ordering::AcqRel);
+            pending = false;
             continue;
         }
         loop {
