@@ -85,6 +85,7 @@ pub enum Message {
 pub struct Bus {
     sender: broadcast::Sender<Message>,
     wake: std::sync::Mutex<mpsc::Sender<()>>,
+    closed: std::sync::Mutex<mpsc::Sender<String>>,
     head: AtomicI64,
     instance: String,
     store: Store,
@@ -124,9 +125,11 @@ impl Bus {
         let instance = uuid::Uuid::new_v4().to_string();
         store.register_instance(&instance, env!("CARGO_PKG_VERSION"))?;
         let (wake, woken) = mpsc::channel();
+        let (closed, to_close) = mpsc::channel();
         let bus = Arc::new(Bus {
             sender: broadcast::channel(usize::try_from(capacity).unwrap_or(1).max(1)).0,
             wake: std::sync::Mutex::new(wake),
+            closed: std::sync::Mutex::new(closed),
             head: AtomicI64::new(store.log_head()?),
             instance,
             store: store.clone(),
@@ -172,6 +175,10 @@ impl Bus {
                 }
             })?;
         }
+        spawn("shipshape-closer", {
+            let store = store.clone();
+            move || close_streams(&store, &to_close)
+        })?;
         spawn("shipshape-heartbeat", {
             let store = store.clone();
             move || heartbeat(&store, &weak)
@@ -276,6 +283,13 @@ impl Bus {
         }
     }
 
+    /// Records, off the executor, that a stream of this instance closed (its lease frees
+    /// the user's place). If the database is away, the lease goes with this instance.
+    pub fn stream_closed(&self, lease: String) {
+        let closed = self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = closed.send(lease);
+    }
+
     fn wake(&self) {
         let wake = self.wake.lock().unwrap_or_else(|e| e.into_inner());
         let _ = wake.send(());
@@ -347,6 +361,25 @@ fn dispatch(store: &Store, bus: &Weak<Bus>, woken: &mpsc::Receiver<()>) {
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Most stream leases closed in one transaction.
+const CLOSE_BATCH: usize = 500;
+
+/// Closes the leases of streams that ended, on one thread: those that end together (a proxy
+/// dropping every connection) are closed together, not on a thread each.
+fn close_streams(store: &Store, to_close: &mpsc::Receiver<String>) {
+    while let Ok(first) = to_close.recv() {
+        let mut leases = vec![first];
+        while leases.len() < CLOSE_BATCH
+            && let Ok(lease) = to_close.try_recv()
+        {
+            leases.push(lease);
+        }
+        if let Err(e) = store.close_streams(&leases) {
+            tracing::warn!(error = %e, "cannot record that streams closed");
         }
     }
 }

@@ -334,10 +334,10 @@ impl Store {
         })
     }
 
-    /// Closes a stream lease.
-    pub fn close_stream(&self, lease: &str) -> StoreResult<()> {
+    /// Closes stream leases, in one transaction.
+    pub fn close_streams(&self, leases: &[String]) -> StoreResult<()> {
         self.write(|conn| {
-            diesel::delete(sl::table.find(lease)).execute(conn)?;
+            diesel::delete(sl::table.filter(sl::id.eq_any(leases))).execute(conn)?;
             Ok(())
         })
     }

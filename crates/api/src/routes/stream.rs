@@ -69,15 +69,9 @@ impl StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        let (store, lease) = (self.state.store.clone(), std::mem::take(&mut self.lease));
-        // Off the executor; if the database is away, the lease goes with this instance.
-        let _ = std::thread::Builder::new()
-            .name("shipshape-stream-close".into())
-            .spawn(move || {
-                if let Err(e) = store.close_stream(&lease) {
-                    tracing::warn!(error = %e, "cannot record that a stream closed");
-                }
-            });
+        self.state
+            .bus
+            .stream_closed(std::mem::take(&mut self.lease));
     }
 }
 
