@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -243,7 +243,19 @@ pub struct Versioned<K, V> {
     inner: Mutex<HashMap<K, (i64, V, u64)>>,
     uses: std::sync::atomic::AtomicU64,
     capacity: usize,
+    /// The copies being made now, each by one caller; others wanting it wait for that one.
+    making: Mutex<HashMap<K, Arc<Making>>>,
 }
+
+/// A copy being made: done once its maker has finished (kept a copy or failed).
+#[derive(Default)]
+struct Making {
+    done: Mutex<bool>,
+    finished: Condvar,
+}
+
+/// How long a caller waits for another's copy before making its own.
+const WAIT_FOR_MAKER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl<K, V> std::fmt::Debug for Versioned<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -260,6 +272,7 @@ impl<K: Hash + Eq + Clone, V: Clone> Versioned<K, V> {
             inner: Mutex::new(HashMap::new()),
             uses: std::sync::atomic::AtomicU64::new(0),
             capacity: capacity.max(1),
+            making: Mutex::new(HashMap::new()),
         }
     }
 
@@ -285,6 +298,50 @@ impl<K: Hash + Eq + Clone, V: Clone> Versioned<K, V> {
         Some(entry.1.clone())
     }
 
+    /// The copy under `key` made at `version`; else the one `make` makes (with the version
+    /// it read at), kept. Callers missing the same key at once wait for one of them
+    /// to make it, rather than each doing the same work at the same time (a page kept by
+    /// many readers, after a change, is read once). Blocks: call it off the executor.
+    pub fn get_or_make<E>(
+        &self,
+        key: &K,
+        version: i64,
+        make: impl FnOnce() -> Result<(i64, V), E>,
+    ) -> Result<V, E> {
+        if let Some(v) = self.get(key, version) {
+            return Ok(v);
+        }
+        let other = {
+            let mut making = self.making.lock().unwrap_or_else(|e| e.into_inner());
+            match making.get(key) {
+                Some(m) => Some(m.clone()),
+                None => {
+                    making.insert(key.clone(), Arc::default());
+                    None
+                }
+            }
+        };
+        if let Some(other) = other {
+            let done = other.done.lock().unwrap_or_else(|e| e.into_inner());
+            let _done = other
+                .finished
+                .wait_timeout_while(done, WAIT_FOR_MAKER, |done| !*done)
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(v) = self.get(key, version) {
+                return Ok(v);
+            }
+            // The other failed, or read at another version: made here, alongside.
+            let (made_at, v) = make()?;
+            self.put(key.clone(), made_at, v.clone());
+            return Ok(v);
+        }
+        // Whatever happens to `make`, the waiting callers are let go.
+        let _finish = Finish { map: self, key };
+        let (made_at, v) = make()?;
+        self.put(key.clone(), made_at, v.clone());
+        Ok(v)
+    }
+
     /// Keeps `value`, read at `version`, unless a copy of a later version is kept already.
     pub fn put(&self, key: K, version: i64, value: V) {
         let used = self.tick();
@@ -302,6 +359,27 @@ impl<K: Hash + Eq + Clone, V: Clone> Versioned<K, V> {
             inner.remove(&oldest);
         }
         inner.insert(key, (version, value, used));
+    }
+}
+
+/// Ends a making: removes it and wakes those waiting for it (on return, error or panic).
+struct Finish<'a, K: Hash + Eq, V> {
+    map: &'a Versioned<K, V>,
+    key: &'a K,
+}
+
+impl<K: Hash + Eq, V> Drop for Finish<'_, K, V> {
+    fn drop(&mut self) {
+        let making = self
+            .map
+            .making
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(self.key);
+        if let Some(m) = making {
+            *m.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            m.finished.notify_all();
+        }
     }
 }
 
@@ -439,6 +517,59 @@ mod tests {
         v.put("page".into(), 10, 3);
         assert_eq!(v.get(&"page".into(), 10), Some(3));
         assert_eq!(v.get(&"page".into(), 9), None);
+    }
+
+    #[test]
+    fn callers_missing_the_same_copy_at_once_wait_for_one_maker() {
+        let v: Arc<Versioned<String, u32>> = Arc::new(Versioned::new(8));
+        let made = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let started = Arc::new(std::sync::Barrier::new(8));
+        let callers: Vec<_> = (0..8)
+            .map(|_| {
+                let (v, made, started) = (v.clone(), made.clone(), started.clone());
+                std::thread::spawn(move || {
+                    started.wait();
+                    v.get_or_make(&"page".to_owned(), 3, || {
+                        made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        Ok::<_, ()>((3, 42))
+                    })
+                })
+            })
+            .collect();
+        for c in callers {
+            assert_eq!(c.join().unwrap(), Ok(42));
+        }
+        assert_eq!(
+            made.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "made once"
+        );
+        assert_eq!(v.get(&"page".into(), 3), Some(42));
+    }
+
+    #[test]
+    fn a_maker_that_fails_lets_the_waiting_callers_make_their_own() {
+        let v: Arc<Versioned<String, u32>> = Arc::new(Versioned::new(8));
+        let first = {
+            let v = v.clone();
+            std::thread::spawn(move || {
+                v.get_or_make(&"page".to_owned(), 3, || {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    Err("the database is away")
+                })
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let second = v.get_or_make(&"page".to_owned(), 3, || Ok::<_, &str>((3, 7)));
+        assert_eq!(first.join().unwrap(), Err("the database is away"));
+        assert_eq!(second, Ok(7));
+        assert_eq!(v.get(&"page".into(), 3), Some(7));
+        // Nothing is left being made: the next miss makes at once.
+        assert_eq!(
+            v.get_or_make(&"page".to_owned(), 4, || Ok::<_, ()>((4, 8))),
+            Ok(8)
+        );
     }
 
     #[test]

@@ -96,17 +96,17 @@ pub async fn list_runs(
     // instead of the page's queries.
     let bus = state.bus.clone();
     let key = format!("{filter:?}");
+    // Readers that miss it together (the runs changed under a dashboard wall) wait for one
+    // read instead of each making the same page.
     let page = blocking(&state, move |s| {
-        if let Some(page) = bus.lists().get(&key, s.log_head()?) {
-            return Ok(page);
-        }
-        let (version, page) = s.list_runs_at(&filter)?;
-        let json = actix_web::web::Bytes::from(
-            serde_json::to_vec(&page)
-                .map_err(|e| shipshape_store::StoreError::Corrupt(e.to_string()))?,
-        );
-        bus.lists().put(key, version, json.clone());
-        Ok(json)
+        bus.lists().get_or_make(&key, s.log_head()?, || {
+            let (version, page) = s.list_runs_at(&filter)?;
+            let json = actix_web::web::Bytes::from(
+                serde_json::to_vec(&page)
+                    .map_err(|e| shipshape_store::StoreError::Corrupt(e.to_string()))?,
+            );
+            Ok((version, json))
+        })
     })
     .await?;
     Ok(HttpResponse::Ok()
