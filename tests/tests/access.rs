@@ -785,6 +785,9 @@ on_both_backends! {
         // Others are not affected.
         let other = app.client.get(&path).bearer_auth(&app.admin).send().await.unwrap();
         assert_eq!(other.status().as_u16(), 200);
+        // HEAD asks for the headers only: it opens no stream, so it is answered even now.
+        let head = app.client.head(&path).bearer_auth(&viewer).send().await.unwrap();
+        assert_eq!(head.status().as_u16(), 200, "HEAD holds no place");
 
         // Closing the streams frees their places at once: a person reloading a page is not
         // refused. (A moment's grace covers the close reaching a busy server.)

@@ -367,6 +367,11 @@ async fn unmatched(
 #[derive(Debug, Clone, Copy)]
 struct WasHead;
 
+/// Whether a request came as `HEAD` (the edge hands it on as `GET`).
+pub(crate) fn was_head(req: &actix_web::HttpRequest) -> bool {
+    req.method() == actix_web::http::Method::HEAD || req.extensions().contains::<WasHead>()
+}
+
 /// The longest request target (path and query) the server reads. Longer ones are answered
 /// `414`; beyond 64 KiB the HTTP layer refuses them itself, with a bare `400`, before any of
 /// this code sees them.

@@ -303,7 +303,7 @@ async fn open(
             .insert_header(("X-Accel-Buffering", "no"));
         res
     };
-    if req.method() == actix_web::http::Method::HEAD {
+    if crate::server::was_head(req) {
         // The headers a GET would answer; no stream is opened, so none is counted.
         return Ok(headers(HttpResponse::Ok()).finish());
     }
