@@ -253,7 +253,7 @@ impl ManageConnection for Manager {
 pub type DbPool = Pool<Manager>;
 
 /// How long a request waits for a connection before it is told the database is unavailable.
-const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Builds the reader and writer pools for a URL; they share one fault count.
 pub fn pools(url: &DbUrl, max_size: u32, faults: &Faults) -> Result<(DbPool, DbPool), StoreError> {

@@ -23,6 +23,7 @@ mod signin;
 mod templates;
 mod tokens;
 mod transfer;
+mod turns;
 mod users;
 mod webhooks;
 
@@ -199,6 +200,8 @@ pub struct Store {
     templates: std::sync::Arc<templates::TemplateCache>,
     signals: live::SignalHook,
     checkouts: std::sync::Arc<std::sync::OnceLock<CheckoutHook>>,
+    /// SQLite's writers take turns at its one writer connection in order of arrival.
+    writers: Option<std::sync::Arc<turns::Turns>>,
 }
 
 /// Told of every connection checkout: the pool (`read` or `write`), how long the wait was,
@@ -234,10 +237,11 @@ impl Store {
         let faults = db::Faults::default();
         let (read, write) = db::pools(&url, max_connections.max(1), &faults)?;
         Ok(Store {
-            url,
             read,
             write,
             faults,
+            writers: matches!(url, DbUrl::Sqlite(_)).then(Default::default),
+            url,
             templates: Default::default(),
             signals: Default::default(),
             checkouts: Default::default(),
@@ -314,13 +318,20 @@ impl Store {
         f: impl FnOnce(&mut AnyConnection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let started = std::time::Instant::now();
-        let conn = pool.get();
+        let writing = std::ptr::eq(pool, &self.write);
+        // The turn is held until the connection is back in the pool (dropped after it).
+        let turn = match &self.writers {
+            Some(turns) if writing => Some(turns.take(db::CHECKOUT_TIMEOUT)),
+            _ => None,
+        };
+        let conn = match &turn {
+            Some(None) => Err(StoreError::Connect(
+                "timed out waiting for the writer connection".into(),
+            )),
+            _ => pool.get().map_err(StoreError::from),
+        };
         if let Some(hook) = self.checkouts.get() {
-            let name = if std::ptr::eq(pool, &self.write) {
-                "write"
-            } else {
-                "read"
-            };
+            let name = if writing { "write" } else { "read" };
             hook(name, started.elapsed(), conn.is_ok());
         }
         let mut conn = conn?;
