@@ -369,17 +369,37 @@ fn dispatch(store: &Store, bus: &Weak<Bus>, woken: &mpsc::Receiver<()>) {
 const CLOSE_BATCH: usize = 500;
 
 /// Closes the leases of streams that ended, on one thread: those that end together (a proxy
-/// dropping every connection) are closed together, not on a thread each.
+/// dropping every connection) are closed together, not on a thread each. A close that fails
+/// (the database is busy or away) is tried again, with whatever ended meanwhile: a lease left
+/// open would hold its user's place for as long as this instance lives.
 fn close_streams(store: &Store, to_close: &mpsc::Receiver<String>) {
-    while let Ok(first) = to_close.recv() {
-        let mut leases = vec![first];
-        while leases.len() < CLOSE_BATCH
-            && let Ok(lease) = to_close.try_recv()
-        {
-            leases.push(lease);
+    let mut leases: Vec<String> = Vec::new();
+    loop {
+        if leases.is_empty() {
+            match to_close.recv() {
+                Ok(lease) => leases.push(lease),
+                Err(mpsc::RecvError) => return,
+            }
         }
-        if let Err(e) = store.close_streams(&leases) {
-            tracing::warn!(error = %e, "cannot record that streams closed");
+        let mut open = true;
+        while leases.len() < CLOSE_BATCH {
+            match to_close.try_recv() {
+                Ok(lease) => leases.push(lease),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        match store.close_streams(&leases) {
+            Ok(()) => leases.clear(),
+            // The instance is stopping: its record goes, with its streams.
+            Err(_) if !open => return,
+            Err(e) => {
+                tracing::warn!(error = %e, leases = leases.len(), "cannot record that streams closed; retrying");
+                std::thread::sleep(Duration::from_millis(500));
+            }
         }
     }
 }

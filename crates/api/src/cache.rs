@@ -323,10 +323,13 @@ impl<K: Hash + Eq + Clone, V: Clone> Versioned<K, V> {
         };
         if let Some(other) = other {
             let done = other.done.lock().unwrap_or_else(|e| e.into_inner());
-            let _done = other
-                .finished
-                .wait_timeout_while(done, WAIT_FOR_MAKER, |done| !*done)
-                .unwrap_or_else(|e| e.into_inner());
+            // Let go at once: the others woken with this one re-check the copy in parallel.
+            drop(
+                other
+                    .finished
+                    .wait_timeout_while(done, WAIT_FOR_MAKER, |done| !*done)
+                    .unwrap_or_else(|e| e.into_inner()),
+            );
             if let Some(v) = self.get(key, version) {
                 return Ok(v);
             }
@@ -337,6 +340,10 @@ impl<K: Hash + Eq + Clone, V: Clone> Versioned<K, V> {
         }
         // Whatever happens to `make`, the waiting callers are let go.
         let _finish = Finish { map: self, key };
+        // A maker that finished just before this one began may have kept it.
+        if let Some(v) = self.get(key, version) {
+            return Ok(v);
+        }
         let (made_at, v) = make()?;
         self.put(key.clone(), made_at, v.clone());
         Ok(v)
