@@ -228,6 +228,19 @@ impl Bus {
         self.mail_now.clone()
     }
 
+    /// Moves the head to `position` (the log's head, read while no stream was open here) if
+    /// still no stream is open: what was written while no one listened is not pushed. A
+    /// stream that opens reads what it needs from the log itself, after subscribing (so after
+    /// `position` was read); left behind, the head would have the first streams to open pushed
+    /// that whole backlog, fall behind the bus together and each read the log again. Once a
+    /// stream is open, the head is the pushing's alone: moving it could skip an event that
+    /// stream has neither read nor been pushed.
+    pub fn skip_to(&self, position: i64) {
+        if self.subscribers() == 0 {
+            self.head.fetch_max(position, Ordering::AcqRel);
+        }
+    }
+
     /// Subscribes to what the bus broadcasts from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Message> {
         self.sender.subscribe()
@@ -317,21 +330,9 @@ fn dispatch(store: &Store, bus: &Weak<Bus>, woken: &mpsc::Receiver<()>) {
         let Some(bus) = bus.upgrade() else {
             return;
         };
-        if !pending {
-            continue;
-        }
-        // With no stream open there is no one to tell: the head moves past what was written
-        // meanwhile, unread. A stream reads what it needs from the log itself, after it has
-        // subscribed; so the head is read first, and moved only if still no one subscribed
-        // (else whatever came after that point is pushed below). Left behind instead, the
-        // first streams to open would be pushed the whole backlog, fall behind the bus all
-        // at once and each read the log again.
-        if bus.subscribers() == 0
-            && let Ok(head) = store.log_head()
-            && bus.subscribers() == 0
-        {
-            bus.head.fetch_max(head, Ordering::AcqRel);
-            pending = false;
+        // With no stream open there is no one to tell, and nothing is read; the first stream
+        // to open moves the head past what was written meanwhile (see [`Bus::skip_to`]).
+        if !pending || bus.subscribers() == 0 {
             continue;
         }
         loop {

@@ -307,6 +307,12 @@ async fn open(
         // The headers a GET would answer; no stream is opened, so none is counted.
         return Ok(headers(HttpResponse::Ok()).finish());
     }
+    // The first stream here: the head moves past what was written while none was open
+    // (read before subscribing, so what comes after it is still pushed).
+    if state.bus.subscribers() == 0 {
+        let head = blocking(&state, |s| s.log_head()).await?;
+        state.bus.skip_to(head);
+    }
     // Subscribed before the log is read: nothing committed in between is missed.
     let bus = state.bus.subscribe();
     let slot = StreamSlot::take(&state, &caller.id).await?;
