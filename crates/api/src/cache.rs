@@ -321,26 +321,23 @@ impl<K: Hash + Eq + Clone, V: Clone> Versioned<K, V> {
                 }
             }
         };
-        if let Some(other) = other {
-            let done = other.done.lock().unwrap_or_else(|e| e.into_inner());
-            // Let go at once: the others woken with this one re-check the copy in parallel.
-            drop(
-                other
-                    .finished
-                    .wait_timeout_while(done, WAIT_FOR_MAKER, |done| !*done)
-                    .unwrap_or_else(|e| e.into_inner()),
-            );
-            if let Some(v) = self.get(key, version) {
-                return Ok(v);
+        // Whatever happens to `make`, the callers waiting for this one are let go.
+        let _finish = match other {
+            Some(other) => {
+                let done = other.done.lock().unwrap_or_else(|e| e.into_inner());
+                // Let go at once: the others woken with this one re-check the copy in parallel.
+                drop(
+                    other
+                        .finished
+                        .wait_timeout_while(done, WAIT_FOR_MAKER, |done| !*done)
+                        .unwrap_or_else(|e| e.into_inner()),
+                );
+                None
             }
-            // The other failed, or read at another version: made here, alongside.
-            let (made_at, v) = make()?;
-            self.put(key.clone(), made_at, v.clone());
-            return Ok(v);
-        }
-        // Whatever happens to `make`, the waiting callers are let go.
-        let _finish = Finish { map: self, key };
-        // A maker that finished just before this one began may have kept it.
+            None => Some(Finish { map: self, key }),
+        };
+        // Made meanwhile by the other, or by one that finished just before this began. If
+        // not (the other failed, or read at another version), it is made here.
         if let Some(v) = self.get(key, version) {
             return Ok(v);
         }
