@@ -28,9 +28,25 @@ async fn a_run_page_loads_its_run_with_its_code_merges_other_fields_and_asks_bef
     // has arrived, each once (the page takes the answers already on their way).
     b.goto(&format!("/runs/{run_id}")).await;
     b.wait_text(".run-status", "Preparing").await;
+    // The whole log has arrived: as many events as it had when counted here, or more (a
+    // scheduled check may add one meanwhile).
     let logged = app.events(&run_id).await.len();
-    b.wait_text("button.timeline-toggle", &format!("({logged} events)"))
+    let shown = b
+        .js(
+            "const want = arguments[0], until = Date.now() + 15000;
+             return new Promise(done => (function look() {
+                 const t = document.querySelector('button.timeline-toggle');
+                 const m = t && t.innerText.match(/\\((\\d+) events\\)/);
+                 const n = m ? Number(m[1]) : 0;
+                 if (n >= want || Date.now() > until) done(n); else setTimeout(look, 50);
+             })());",
+            vec![json!(logged)],
+        )
         .await;
+    assert!(
+        shown.as_u64().is_some_and(|n| n as usize >= logged),
+        "the timeline counts {shown} events; the log had {logged}"
+    );
     let timing = b
         .js(
             "const e = performance.getEntriesByType('resource'); \
