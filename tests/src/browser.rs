@@ -176,6 +176,24 @@ impl Browser {
             .collect()
     }
 
+    /// Waits (up to 15 s) until the number `read` finds in the first element matching `css`
+    /// is at least `want`; returns the last number read (0 while there is none). `read` is a
+    /// JavaScript expression over the element `e`, e.g. `Number(e.dataset.version)`.
+    pub async fn wait_at_least(&self, css: &str, read: &str, want: i64) -> i64 {
+        let script = format!(
+            "const css = arguments[0], want = arguments[1], until = Date.now() + 15000;
+             return new Promise(done => (function look() {{
+                 const e = document.querySelector(css);
+                 const n = (e && ({read})) || 0;
+                 if (n >= want || Date.now() > until) done(n); else setTimeout(look, 50);
+             }})());"
+        );
+        self.js(&script, vec![json!(css), json!(want)])
+            .await
+            .as_i64()
+            .unwrap_or_default()
+    }
+
     /// Waits until the first element matching `css` contains `needle`; returns its text.
     pub async fn wait_text(&self, css: &str, needle: &str) -> String {
         let started = Instant::now();

@@ -54,18 +54,10 @@ async fn page_is_current(app: &TestApp, b: &Browser, run_id: &str) {
         .as_i64()
         .unwrap();
     let shown = b
-        .js(
-            "const want = arguments[0], until = Date.now() + 15000;
-             return new Promise(done => (function look() {
-                 const head = document.querySelector('.run-head');
-                 const v = head ? Number(head.dataset.version) : 0;
-                 if (v >= want || Date.now() > until) done(v); else setTimeout(look, 50);
-             })());",
-            vec![json!(version)],
-        )
+        .wait_at_least(".run-head", "Number(e.dataset.version)", version)
         .await;
     assert!(
-        shown.as_i64().is_some_and(|v| v >= version),
+        shown >= version,
         "the run page shows version {shown}, the run is at {version}; the page: {}",
         b.page_text().await
     );

@@ -32,19 +32,14 @@ async fn a_run_page_loads_its_run_with_its_code_merges_other_fields_and_asks_bef
     // scheduled check may add one meanwhile).
     let logged = app.events(&run_id).await.len();
     let shown = b
-        .js(
-            "const want = arguments[0], until = Date.now() + 15000;
-             return new Promise(done => (function look() {
-                 const t = document.querySelector('button.timeline-toggle');
-                 const m = t && t.innerText.match(/\\((\\d+) events\\)/);
-                 const n = m ? Number(m[1]) : 0;
-                 if (n >= want || Date.now() > until) done(n); else setTimeout(look, 50);
-             })());",
-            vec![json!(logged)],
+        .wait_at_least(
+            "button.timeline-toggle",
+            "Number((e.innerText.match(/\\((\\d+) events\\)/) || [])[1])",
+            logged as i64,
         )
         .await;
     assert!(
-        shown.as_u64().is_some_and(|n| n as usize >= logged),
+        shown >= logged as i64,
         "the timeline counts {shown} events; the log had {logged}"
     );
     let timing = b
