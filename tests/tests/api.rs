@@ -943,6 +943,11 @@ on_both_backends! {
         let again = app.set_item(&app.admin, id, &item, "done").await.expect(200);
         assert_eq!(again.json["version"], 2);
         assert_eq!(app.events(id).await.len(), 2);
+        // The run's version did not move either, and the next change takes the next number.
+        assert_eq!(app.run(&app.admin, id).await["version"], 2);
+        app.set_item(&app.admin, id, &item, "in_progress").await.expect(200);
+        let seqs: Vec<i64> = app.events(id).await.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+        assert_eq!(seqs, [1, 2, 3]);
     }
 
     async fn concurrent_item_updates_are_all_kept_with_one_event_each(app) {

@@ -101,8 +101,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let (_, mut api) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .service(scope("/api/v1").configure(routes::api))
-        .configure(routes::ops)
+        .service(scope("/api/v1").configure(|c| routes::api(c)))
+        .configure(|c| routes::ops(c))
         .split_for_parts();
     // The API's version is the server's.
     api.info.version = env!("CARGO_PKG_VERSION").to_owned();

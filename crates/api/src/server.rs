@@ -9,7 +9,6 @@ use actix_web::{App, HttpMessage, HttpResponse, HttpServer, middleware, web};
 use rand::Rng;
 use shipshape_domain::{EDULIBRA_TEMPLATE_MD, Role, markdown};
 use shipshape_store::{EDULIBRA_TEMPLATE_ID, NewUser, Store, StoreError};
-use utoipa_actix_web::{AppExt, scope};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{TokenKeys, hash_password};
@@ -199,8 +198,7 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
     );
     let web_root = crate::web::WebRoot::new(&config.web_dir);
     let server = HttpServer::new(move || {
-        let (app, _) = App::new()
-            .into_utoipa_app()
+        App::new()
             .app_data(state.clone())
             .app_data(
                 web::JsonConfig::default()
@@ -216,44 +214,45 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::bad_request("bad_query", e.to_string()).into()),
             )
-            .service(scope("/api/v1").configure(routes::api))
+            .service(web::scope("/api/v1").configure(routes::api))
             .configure(routes::ops)
-            .split_for_parts();
-        let document = served.clone();
-        app.service(
-            SwaggerUi::new("/docs/{_:.*}")
-                .config(utoipa_swagger_ui::Config::from("/api-docs/openapi.json")),
-        )
-        .route(
-            "/api-docs/openapi.json",
-            web::get().to(move || {
-                let document = document.clone();
-                async move {
-                    HttpResponse::Ok()
-                        .content_type(actix_web::http::header::ContentType::json())
-                        .body(document)
-                }
-            }),
-        )
-        .route(
-            "/docs",
-            web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header(("Location", "/docs/"))
-                    .finish()
-            }),
-        )
-        .app_data(web::Data::new(routes.clone()))
-        .app_data(web::Data::new(web_root.clone()))
-        .default_service(web::to(unmatched))
-        // Problems are made before compression, so a rewritten body is compressed (or not)
-        // like any other.
-        .wrap(middleware::ErrorHandlers::new().default_handler(as_problem))
-        // Sees answers as problems and before compression: a replay is compressed anew.
-        .wrap(middleware::from_fn(crate::idempotency::idempotent))
-        .wrap(middleware::Compress::default())
-        .wrap(middleware::from_fn(edge))
-        .wrap(middleware::from_fn(log_request))
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .config(utoipa_swagger_ui::Config::from("/api-docs/openapi.json")),
+            )
+            .route(
+                "/api-docs/openapi.json",
+                web::get().to({
+                    let document = served.clone();
+                    move || {
+                        let document = document.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type(actix_web::http::header::ContentType::json())
+                                .body(document)
+                        }
+                    }
+                }),
+            )
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header(("Location", "/docs/"))
+                        .finish()
+                }),
+            )
+            .app_data(web::Data::new(routes.clone()))
+            .app_data(web::Data::new(web_root.clone()))
+            .default_service(web::to(unmatched))
+            // Problems are made before compression, so a rewritten body is compressed (or not)
+            // like any other.
+            .wrap(middleware::ErrorHandlers::new().default_handler(as_problem))
+            // Sees answers as problems and before compression: a replay is compressed anew.
+            .wrap(middleware::from_fn(crate::idempotency::idempotent))
+            .wrap(middleware::Compress::default())
+            .wrap(middleware::from_fn(edge))
+            .wrap(middleware::from_fn(log_request))
     });
     let server = match config.workers {
         Some(n) => server.workers(n.max(1)),

@@ -403,6 +403,46 @@ impl Store {
         result
     }
 
+    /// [`Store::write`] for a change that may find it alters nothing after it has written
+    /// (e.g. taken the run's next event number): `f` answers its value and whether to keep
+    /// what it wrote; when not, the transaction is rolled back and the value answered.
+    pub(crate) fn write_or_undo<T>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> StoreResult<(T, bool)>,
+    ) -> StoreResult<T> {
+        /// Why a transaction did not commit.
+        enum Undone<T> {
+            Failed(StoreError),
+            Unchanged(T),
+        }
+        impl<T> From<diesel::result::Error> for Undone<T> {
+            fn from(e: diesel::result::Error) -> Self {
+                Self::Failed(e.into())
+            }
+        }
+        live::take_pending();
+        let mut committed = false;
+        let result = self.with(&self.write, |conn| {
+            match conn.transaction(|c| match f(c) {
+                Ok((value, true)) => Ok(value),
+                Ok((value, false)) => Err(Undone::Unchanged(value)),
+                Err(e) => Err(Undone::Failed(e)),
+            }) {
+                Ok(value) => {
+                    committed = true;
+                    Ok(value)
+                }
+                Err(Undone::Unchanged(value)) => Ok(value),
+                Err(Undone::Failed(e)) => Err(e),
+            }
+        });
+        let signals = live::take_pending();
+        if committed {
+            self.fire(&signals);
+        }
+        result
+    }
+
     /// A setting, creating it with `make()` the first time (e.g. the token signing key).
     /// Several instances starting at once agree on one value.
     pub fn setting_or_init(&self, key: &str, make: impl FnOnce() -> String) -> StoreResult<String> {

@@ -214,22 +214,41 @@ fn enqueue<T: serde::Serialize>(
     Ok(())
 }
 
+/// What a change already knows of where its run event may go: whether any subscription is
+/// active, and the run's product and environment (the filters).
+pub(crate) struct Audience<'a> {
+    /// Whether any subscription is active (read in the change's transaction).
+    pub(crate) any_active: bool,
+    /// The run's product.
+    pub(crate) product: &'a str,
+    /// The run's environment.
+    pub(crate) environment: &'a str,
+}
+
 /// Queues a delivery of `event` to every active subscription that wants it (and to those in
-/// `also` that are active), in the transaction that appends the event.
+/// `also` that are active), in the transaction that appends the event. `known`: what the
+/// change read of them already (else it is read here).
 pub(crate) fn enqueue_for_event(
     conn: &mut AnyConnection,
     event: &Event,
     at: NaiveDateTime,
     also: &[String],
+    known: Option<Audience<'_>>,
 ) -> StoreResult<()> {
+    if known.as_ref().is_some_and(|k| !k.any_active) {
+        return Ok(());
+    }
     let subscriptions = active_subscriptions(conn)?;
     if subscriptions.is_empty() {
         return Ok(());
     }
-    let (product, environment): (String, String) = r::table
-        .find(&event.run_id)
-        .select((r::product, r::environment))
-        .get_result(conn)?;
+    let (product, environment): (String, String) = match known {
+        Some(k) => (k.product.to_owned(), k.environment.to_owned()),
+        None => r::table
+            .find(&event.run_id)
+            .select((r::product, r::environment))
+            .get_result(conn)?,
+    };
     enqueue(
         conn,
         &subscriptions,

@@ -18,12 +18,43 @@ pub mod tokens;
 pub mod users;
 pub mod webhooks;
 
+use actix_web::dev::HttpServiceFactory;
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
-use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::OpenApiFactory;
 
 use crate::AppState;
 use crate::error::ApiError;
+
+/// Where handlers are registered: the server's workers (actix's own configuration: nothing
+/// but the routes) or the OpenAPI document (utoipa's, which also describes each one).
+/// Describing every handler on every worker built the document's tree again there, which the
+/// worker then held as freed but scattered memory: about 2 MiB a worker.
+pub trait Routes {
+    /// Registers one handler.
+    fn service<F: HttpServiceFactory + OpenApiFactory + 'static>(
+        &mut self,
+        factory: F,
+    ) -> &mut Self;
+}
+
+impl Routes for web::ServiceConfig {
+    fn service<F: HttpServiceFactory + OpenApiFactory + 'static>(
+        &mut self,
+        factory: F,
+    ) -> &mut Self {
+        web::ServiceConfig::service(self, factory)
+    }
+}
+
+impl Routes for utoipa_actix_web::service_config::ServiceConfig<'_> {
+    fn service<F: HttpServiceFactory + OpenApiFactory + 'static>(
+        &mut self,
+        factory: F,
+    ) -> &mut Self {
+        utoipa_actix_web::service_config::ServiceConfig::service(self, factory)
+    }
+}
 
 /// A page size: `default` when none is given, 422 outside 1 to `max`.
 fn limit(value: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
@@ -60,7 +91,7 @@ impl LogPage {
 /// Registers every `/api/v1` handler. A request is matched against the paths in this order
 /// (a pattern with a parameter costs a regex run): the hottest come first. No two paths here
 /// match the same request.
-pub fn api(cfg: &mut ServiceConfig) {
+pub fn api<R: Routes>(cfg: &mut R) {
     cfg.service(runs::get_run)
         .service(runs::update_item)
         .service(runs::list_runs)
@@ -145,7 +176,7 @@ pub fn api(cfg: &mut ServiceConfig) {
 }
 
 /// Registers the ops endpoints outside `/api/v1`.
-pub fn ops(cfg: &mut ServiceConfig) {
+pub fn ops<R: Routes>(cfg: &mut R) {
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::get_metrics);

@@ -110,7 +110,7 @@ pub(super) fn append_event_to(
 ) -> StoreResult<i64> {
     // The run's next sequence number and the hash of its last event, in one statement.
     // (`Fixed`: diesel would prepare a raw query afresh at every execution.)
-    let Next { seq, mut prev } = crate::Fixed(
+    let Next { seq, prev } = crate::Fixed(
         diesel::sql_query(
             "UPDATE runs SET last_seq = last_seq + 1, updated_at = $1 WHERE id = $2 \
          RETURNING last_seq AS seq, (SELECT e.hash FROM run_events e \
@@ -120,24 +120,167 @@ pub(super) fn append_event_to(
         .bind::<diesel::sql_types::Text, _>(run_id),
     )
     .get_result(conn)?;
-    let prev_hash = if seq == 1 {
-        GENESIS.to_owned()
-    } else {
-        if prev.is_none() {
-            // Written before the log was chained and not yet chained at start-up.
-            chain_run(conn, run_id)?;
-            prev = ev::table
-                .find((run_id, seq - 1))
-                .select(ev::hash)
-                .get_result(conn)?;
-        }
-        prev.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "event {} of run {run_id} cannot be chained",
-                seq - 1
-            ))
+    let prev_hash = prev_hash(conn, run_id, seq, prev)?;
+    write_event(
+        conn,
+        NewEvent {
+            run_id,
+            seq,
+            prev_hash,
+            actor,
+            at,
+            data,
+        },
+        also,
+        None,
+    )
+}
+
+/// A run's row taken for a change that appends one event: locked, the event's number
+/// claimed and the run's `updated_at` set, in one statement that also answers what the change
+/// asks of the database besides (whether the actor is on the run's team, whether any webhook
+/// subscription is active). A change that then alters nothing must not keep what this wrote:
+/// run it in [`Store::write_or_undo`](crate::Store).
+pub(super) struct Claimed {
+    /// The run as locked; its `last_seq` is the claimed event's number.
+    pub(super) run: RunRow,
+    /// The hash the claimed event chains to.
+    prev_hash: String,
+    /// Whether the actor is on the run's team.
+    pub(super) on_team: bool,
+    /// Whether any webhook subscription is active.
+    subscribed: bool,
+}
+
+/// Takes `run_id` for a change by `actor_id` at `at` (`NotFound` for an unknown run): see
+/// [`Claimed`].
+pub(super) fn claim(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    actor_id: &str,
+    at: NaiveDateTime,
+) -> StoreResult<Claimed> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Nullable, Text};
+    let (run, prev, on_team, subscribed) =
+        crate::native!(conn, |c| {
+            crate::Fixed(
+        diesel::update(r::table.find(run_id))
+            .set((r::last_seq.eq(r::last_seq + 1_i64), r::updated_at.eq(at)))
+            .returning((
+                RunRow::as_select(),
+                sql::<Nullable<Text>>(
+                    "(SELECT e.hash FROM run_events e \
+                     WHERE e.run_id = runs.id AND e.seq = runs.last_seq - 1)"
+                ),
+                sql::<Bool>(
+                    "EXISTS (SELECT 1 FROM run_members m WHERE m.run_id = runs.id AND m.user_id = "
+                )
+                .bind::<Text, _>(actor_id)
+                .sql(")"),
+                sql::<Bool>("EXISTS (SELECT 1 FROM webhook_subscriptions w WHERE w.active)"),
+            )),
+    )
+    .get_result::<(RunRow, Option<String>, bool, bool)>(c)
+    .optional()
         })?
-    };
+        .ok_or(StoreError::NotFound("run"))?;
+    let prev_hash = prev_hash(conn, run_id, run.last_seq, prev)?;
+    Ok(Claimed {
+        run,
+        prev_hash,
+        on_team,
+        subscribed,
+    })
+}
+
+/// Appends the event whose number `claimed` holds.
+pub(super) fn append_claimed(
+    conn: &mut AnyConnection,
+    claimed: Claimed,
+    actor: &str,
+    at: NaiveDateTime,
+    data: EventData,
+) -> StoreResult<i64> {
+    let Claimed {
+        run,
+        prev_hash,
+        subscribed,
+        ..
+    } = claimed;
+    write_event(
+        conn,
+        NewEvent {
+            run_id: &run.id,
+            seq: run.last_seq,
+            prev_hash,
+            actor,
+            at,
+            data,
+        },
+        &[],
+        Some(crate::webhooks::Audience {
+            any_active: subscribed,
+            product: &run.product,
+            environment: &run.environment,
+        }),
+    )
+}
+
+/// The hash event `seq` of `run_id` chains to, given `prev` as read with its number (`None`
+/// before the first event, or after one written before the log was chained).
+fn prev_hash(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    seq: i64,
+    mut prev: Option<String>,
+) -> StoreResult<String> {
+    if seq == 1 {
+        return Ok(GENESIS.to_owned());
+    }
+    if prev.is_none() {
+        // Written before the log was chained and not yet chained at start-up.
+        chain_run(conn, run_id)?;
+        prev = ev::table
+            .find((run_id, seq - 1))
+            .select(ev::hash)
+            .get_result(conn)?;
+    }
+    prev.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "event {} of run {run_id} cannot be chained",
+            seq - 1
+        ))
+    })
+}
+
+/// An event to write, its number taken.
+struct NewEvent<'a> {
+    run_id: &'a str,
+    seq: i64,
+    prev_hash: String,
+    actor: &'a str,
+    at: NaiveDateTime,
+    data: EventData,
+}
+
+/// Writes an event whose number is taken: chained, queued to the webhook subscriptions that
+/// want it (and `also`), placed in the all-runs log, and announced once the transaction
+/// commits.
+fn write_event(
+    conn: &mut AnyConnection,
+    new: NewEvent<'_>,
+    also: &[String],
+    audience: Option<crate::webhooks::Audience<'_>>,
+) -> StoreResult<i64> {
+    let NewEvent {
+        run_id,
+        seq,
+        prev_hash,
+        actor,
+        at,
+        data,
+    } = new;
     let event_type = data.event_type();
     let event = Event {
         seq,
@@ -155,7 +298,7 @@ pub(super) fn append_event_to(
         hash: hash.clone(),
         ..event
     };
-    crate::webhooks::enqueue_for_event(conn, &event, at, also)?;
+    crate::webhooks::enqueue_for_event(conn, &event, at, also, audience)?;
     let payload = body["payload"].to_string();
     let signal = crate::live::Signal::Events(run_id.to_owned());
     if let AnyConnection::Postgresql(c) = conn {

@@ -9,7 +9,7 @@ use crate::schema::{run_items as ri, signoffs as so};
 use crate::{Store, StoreError, StoreResult, now};
 
 use super::Actor;
-use super::events::append_event;
+use super::events::{Claimed, append_claimed, append_event, claim};
 use super::rows::*;
 
 impl Store {
@@ -25,11 +25,30 @@ impl Store {
         actor: &Actor,
     ) -> StoreResult<RunItem> {
         let change = change.validated()?;
-        self.write(|conn| {
-            let run = lock_and_load_run(conn, run_id)?;
-            update_item_of(conn, run, item_id, if_match, change, actor)
+        // The run is taken and the event's number claimed first, in one statement; a change
+        // that alters nothing gives the number back (the transaction is rolled back).
+        self.write_or_undo(|conn| {
+            let at = now();
+            let claimed = claim(conn, run_id, &actor.id, at)?;
+            update_item_of(
+                conn,
+                Taken::Claimed(claimed),
+                item_id,
+                if_match,
+                change,
+                actor,
+                at,
+            )
         })
     }
+}
+
+/// How a change holds the item's run.
+enum Taken {
+    /// Its event's number claimed ([`claim`]).
+    Claimed(Claimed),
+    /// Locked by the caller, who appends other events in the same transaction.
+    Locked(RunRow),
 }
 
 /// Changes an item in the caller's transaction, the run's lock already taken; `change` is
@@ -43,28 +62,56 @@ pub(super) fn update_item_locked(
     actor: &Actor,
 ) -> StoreResult<RunItem> {
     let run = load_run(conn, run_id)?;
-    update_item_of(conn, run, item_id, if_match, change, actor)
+    let (item, _) = update_item_of(
+        conn,
+        Taken::Locked(run),
+        item_id,
+        if_match,
+        change,
+        actor,
+        now(),
+    )?;
+    Ok(item)
 }
 
-/// [`update_item_locked`] with the run's row already read under its lock.
+/// Changes an item of the run `taken` at `at`; answers the item and whether it changed.
 fn update_item_of(
     conn: &mut crate::AnyConnection,
-    run: RunRow,
+    taken: Taken,
     item_id: &str,
     if_match: Option<&shipshape_domain::precondition::Versions>,
     change: ItemChange,
     actor: &Actor,
-) -> StoreResult<RunItem> {
-    let run_id = run.id.as_str();
+    at: chrono::NaiveDateTime,
+) -> StoreResult<(RunItem, bool)> {
+    let run = match &taken {
+        Taken::Claimed(c) => &c.run,
+        Taken::Locked(run) => run,
+    };
+    let run_id = run.id.clone();
+    let run_id = run_id.as_str();
     let run_status = run.status()?;
     let item = load_item(conn, run_id, item_id)?;
     check_if_match("item", if_match, item.version)?;
-    let members = load_members(conn, run_id)?;
-    let names: Vec<String> = members.iter().map(|m| m.username.clone()).collect();
-    let signoffs = load_signoffs(conn, run_id, Some(item_id))?;
-    let ctx = item.context(&run)?;
+    // The team's names are asked only to check a new assignee; whether the actor is on it,
+    // the claim has read.
+    let (names, is_member) = match &taken {
+        Taken::Claimed(c) if !matches!(change.assignee, Some(Some(_))) => (Vec::new(), c.on_team),
+        _ => {
+            let members = load_members(conn, run_id)?;
+            let is_member = members.iter().any(|m| m.user_id == actor.id);
+            (members.into_iter().map(|m| m.username).collect(), is_member)
+        }
+    };
+    // Only an approval item takes sign-offs.
+    let signoffs = if item.approvers.is_some() {
+        load_signoffs(conn, run_id, Some(item_id))?
+    } else {
+        Vec::new()
+    };
+    let ctx = item.context(run)?;
     let evidence = item.evidence_links()?;
-    let probes = load_probe_context(conn, &run, std::slice::from_ref(&item))?;
+    let probes = load_probe_context(conn, run, std::slice::from_ref(&item))?;
     let stored = StoredItem {
         id: &item.id,
         reference: &item.reference,
@@ -80,12 +127,12 @@ fn update_item_of(
     let who = ItemActor {
         username: &actor.username,
         role: actor.role,
-        is_member: members.iter().any(|m| m.user_id == actor.id),
+        is_member,
     };
     let Some(plan) = plan_item_change(ctx, stored, who, &names, change)? else {
-        return item.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>(), &probes);
+        let unchanged = item.to_wire(run_status, &signoffs.iter().collect::<Vec<_>>(), &probes)?;
+        return Ok((unchanged, false));
     };
-    let at = now();
     let (started_at, finished_at) = item.clock(plan.status, at)?;
     // A finished run's numbers in the insight rollups change with its item.
     let finished = run.finished_at.is_some();
@@ -149,13 +196,11 @@ fn update_item_of(
         .set(so::invalidated_at.eq(at))
         .execute(conn)?;
     }
-    append_event(
-        conn,
-        run_id,
-        &actor.username,
-        at,
-        EventData::ItemUpdated(plan.event),
-    )?;
+    let data = EventData::ItemUpdated(plan.event);
+    match taken {
+        Taken::Claimed(claimed) => append_claimed(conn, claimed, &actor.username, at, data)?,
+        Taken::Locked(_) => append_event(conn, run_id, &actor.username, at, data)?,
+    };
     if finished {
         crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Add)?;
     }
@@ -165,7 +210,7 @@ fn update_item_of(
     } else {
         signoffs.iter().collect()
     };
-    fresh.to_wire(run_status, &signoffs, &probes)
+    Ok((fresh.to_wire(run_status, &signoffs, &probes)?, true))
 }
 
 /// Evidence links as stored: a JSON array.

@@ -515,18 +515,6 @@ pub(super) fn load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<Ru
 /// Takes the run's row lock before anything of the run is read, so that every change to a
 /// run judges the state the previous change left (on PostgreSQL, where writers run
 /// concurrently; SQLite has one writer anyway). Fails with `NotFound` for an unknown run.
-/// [`lock_run`] and [`load_run`] in one statement: the run as locked.
-pub(super) fn lock_and_load_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<RunRow> {
-    crate::native!(conn, |c| crate::Fixed(
-        diesel::update(r::table.find(run_id))
-            .set(r::last_seq.eq(r::last_seq))
-            .returning(RunRow::as_select()),
-    )
-    .get_result::<RunRow>(c)
-    .optional())?
-    .ok_or(StoreError::NotFound("run"))
-}
-
 pub(super) fn lock_run(conn: &mut AnyConnection, run_id: &str) -> StoreResult<()> {
     crate::native!(conn, |c| crate::Fixed(
         diesel::update(r::table.find(run_id))
