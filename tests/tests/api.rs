@@ -976,6 +976,10 @@ on_both_backends! {
         assert_eq!(log.len(), 17);
         let seqs: Vec<i64> = log.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
         assert_eq!(seqs, (1..=17).collect::<Vec<_>>());
+        // Each change that waited for another chains to the event that one appended.
+        for pair in log.windows(2) {
+            assert_eq!(pair[1]["prev_hash"], pair[0]["hash"], "{}", pair[1]["seq"]);
+        }
     }
 
     async fn concurrent_transitions_of_one_run_move_it_exactly_once(app) {

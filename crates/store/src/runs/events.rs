@@ -162,9 +162,8 @@ pub(super) fn claim(
 ) -> StoreResult<Claimed> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Nullable, Text};
-    let (run, prev, on_team, subscribed) =
-        crate::native!(conn, |c| {
-            crate::Fixed(
+    let (run, prev, on_team, subscribed) = crate::native!(conn, |c| {
+        crate::Fixed(
         diesel::update(r::table.find(run_id))
             .set((r::last_seq.eq(r::last_seq + 1_i64), r::updated_at.eq(at)))
             .returning((
@@ -183,8 +182,30 @@ pub(super) fn claim(
     )
     .get_result::<(RunRow, Option<String>, bool, bool)>(c)
     .optional()
-        })?
-        .ok_or(StoreError::NotFound("run"))?;
+    })?
+    .ok_or(StoreError::NotFound("run"))?;
+    // On PostgreSQL a statement that waited for the row's lock sees the row as the change it
+    // waited for left it, but reads everything else as it was when the statement began: the
+    // event that change appended is not there to chain to, and the team or the subscriptions
+    // may have changed with it. Read them again, in a statement of its own.
+    let (prev, on_team, subscribed) = if prev.is_none() && run.last_seq > 1 {
+        let again: Around = crate::Fixed(
+            diesel::sql_query(
+                "SELECT (SELECT e.hash FROM run_events e WHERE e.run_id = $1 AND e.seq = $2) \
+                 AS prev, \
+                 EXISTS (SELECT 1 FROM run_members m WHERE m.run_id = $1 AND m.user_id = $3) \
+                 AS on_team, \
+                 EXISTS (SELECT 1 FROM webhook_subscriptions w WHERE w.active) AS subscribed",
+            )
+            .bind::<Text, _>(run_id)
+            .bind::<diesel::sql_types::BigInt, _>(run.last_seq - 1)
+            .bind::<Text, _>(actor_id),
+        )
+        .get_result(conn)?;
+        (again.prev, again.on_team, again.subscribed)
+    } else {
+        (prev, on_team, subscribed)
+    };
     let prev_hash = prev_hash(conn, run_id, run.last_seq, prev)?;
     Ok(Claimed {
         run,
@@ -354,6 +375,17 @@ struct Next {
     /// The hash of the event before (`None` before the first, or for one not yet chained).
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     prev: Option<String>,
+}
+
+/// What [`claim`] reads besides the run, read again after a wait for the run's lock.
+#[derive(QueryableByName)]
+struct Around {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    prev: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    on_team: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    subscribed: bool,
 }
 
 /// The event appended.

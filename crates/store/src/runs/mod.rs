@@ -5,6 +5,9 @@
 //! one event to the run's log — all in the same transaction. The lock serialises changes to
 //! one run on PostgreSQL, where writers are concurrent; reads of a whole run see one
 //! consistent snapshot. Reading a whole run is a fixed handful of queries whatever its size.
+//! An item change, the hot path, takes the lock and its event's number in one statement that
+//! also reads what the change needs besides (`events::claim`; read again when the statement
+//! had to wait for the lock).
 
 use chrono::{DateTime, Utc};
 use shipshape_domain::Role;
