@@ -982,6 +982,34 @@ on_both_backends! {
         }
     }
 
+    async fn a_change_that_waited_for_the_run_is_judged_by_the_team_the_change_before_left(app) {
+        // An engineer's change waits for the run while a release manager removes them from
+        // the team: it is judged by the team as the removal left it.
+        let eng = app.user("erin", "engineer").await;
+        let run = app.create_run(&app.admin, "EduLibra", "production").await;
+        let id = run["id"].as_str().unwrap().to_owned();
+        let item = items(&run)[0]["id"].as_str().unwrap().to_owned();
+        app.add_member(&id, "erin").await;
+        let erin = app.run(&app.admin, &id).await["members"][0]["user_id"].as_str().unwrap().to_owned();
+        let hold = RunHold::take(&app.db_url, &id);
+        let app = std::sync::Arc::new(app);
+        let removal = {
+            let (app, path) = (app.clone(), format!("/api/v1/runs/{id}/members/{erin}"));
+            tokio::spawn(async move { app.send(Method::DELETE, &path, Some(&app.admin), None, &[]).await.status.as_u16() })
+        };
+        hold.wait_for_waiters(1).await;
+        let change = {
+            let (app, id) = (app.clone(), id.clone());
+            tokio::spawn(async move { app.set_item(&eng, &id, &item, "in_progress").await })
+        };
+        hold.wait_for_waiters(2).await;
+        hold.release();
+        assert_eq!(removal.await.unwrap(), 204);
+        change.await.unwrap().expect_problem(403, "forbidden");
+        let types: Vec<String> = app.events(&id).await.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(types.last().unwrap(), "member_removed");
+    }
+
     async fn concurrent_transitions_of_one_run_move_it_exactly_once(app) {
         let id = app.create_run(&app.admin, "EduLibra", "production").await["id"].as_str().unwrap().to_owned();
         app.transition(&app.admin, &id, "start").await.expect(200);
@@ -1059,5 +1087,73 @@ on_both_backends! {
         assert!(doc.json["paths"]["/api/v1/runs/{run_id}/transitions"].is_object());
         let ui = app.send(Method::GET, "/docs/", None, None, &[]).await.expect(200);
         assert!(ui.text.contains("swagger"), "Swagger UI is served");
+    }
+}
+
+/// A run's row held from outside the server (PostgreSQL: its row lock; SQLite: the write
+/// lock), so that the server's changes to it wait.
+struct RunHold {
+    release: std::sync::mpsc::Sender<()>,
+    db_url: String,
+}
+
+impl RunHold {
+    fn take(db_url: &str, run_id: &str) -> Self {
+        let url = shipshape_store::DbUrl::parse(db_url).unwrap();
+        let hold = match url {
+            shipshape_store::DbUrl::Postgres(_) => {
+                format!("BEGIN; SELECT id FROM runs WHERE id = '{run_id}' FOR UPDATE;")
+            }
+            shipshape_store::DbUrl::Sqlite(_) => "BEGIN IMMEDIATE;".to_owned(),
+        };
+        let (taken, held) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let mut conn = shipshape_store::db::establish(&url).unwrap();
+            diesel::connection::SimpleConnection::batch_execute(&mut conn, &hold).unwrap();
+            taken.send(()).unwrap();
+            let _ = released.recv();
+            diesel::connection::SimpleConnection::batch_execute(&mut conn, "ROLLBACK").unwrap();
+        });
+        held.recv().unwrap();
+        RunHold {
+            release,
+            db_url: db_url.to_owned(),
+        }
+    }
+
+    /// Waits until `n` of the server's statements wait for the hold (PostgreSQL says so;
+    /// on SQLite, where they retry, a request is given time to reach it).
+    async fn wait_for_waiters(&self, n: i64) {
+        #[derive(diesel::QueryableByName)]
+        struct Waiting {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let url = shipshape_store::DbUrl::parse(&self.db_url).unwrap();
+        if matches!(url, shipshape_store::DbUrl::Sqlite(_)) {
+            tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+            return;
+        }
+        let mut conn = shipshape_store::db::establish(&url).unwrap();
+        for _ in 0..200 {
+            let waiting: Waiting = diesel::RunQueryDsl::get_result(
+                diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM pg_stat_activity \
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                ),
+                &mut conn,
+            )
+            .unwrap();
+            if waiting.n >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{n} statements never waited for the run");
+    }
+
+    fn release(self) {
+        self.release.send(()).unwrap();
     }
 }

@@ -139,11 +139,14 @@ pub(super) fn append_event_to(
 /// A run's row taken for a change that appends one event: locked, the event's number
 /// claimed and the run's `updated_at` set, in one statement that also answers what the change
 /// asks of the database besides (whether the actor is on the run's team, whether any webhook
-/// subscription is active). A change that then alters nothing must not keep what this wrote:
-/// run it in [`Store::write_or_undo`](crate::Store).
+/// subscription is active) — in two when that statement had to wait for the lock (see
+/// [`claim`]). A change that then alters nothing must not keep what this wrote: run it in
+/// [`Store::write_or_undo`](crate::Store).
 pub(super) struct Claimed {
     /// The run as locked; its `last_seq` is the claimed event's number.
     pub(super) run: RunRow,
+    /// When the change happens: once the run is held.
+    pub(super) at: NaiveDateTime,
     /// The hash the claimed event chains to.
     prev_hash: String,
     /// Whether the actor is on the run's team.
@@ -152,14 +155,14 @@ pub(super) struct Claimed {
     subscribed: bool,
 }
 
-/// Takes `run_id` for a change by `actor_id` at `at` (`NotFound` for an unknown run): see
+/// Takes `run_id` for a change by `actor_id` (`NotFound` for an unknown run): see
 /// [`Claimed`].
 pub(super) fn claim(
     conn: &mut AnyConnection,
     run_id: &str,
     actor_id: &str,
-    at: NaiveDateTime,
 ) -> StoreResult<Claimed> {
+    let mut at = crate::now();
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Nullable, Text};
     let (run, prev, on_team, subscribed) = crate::native!(conn, |c| {
@@ -187,19 +190,22 @@ pub(super) fn claim(
     // On PostgreSQL a statement that waited for the row's lock sees the row as the change it
     // waited for left it, but reads everything else as it was when the statement began: the
     // event that change appended is not there to chain to, and the team or the subscriptions
-    // may have changed with it. Read them again, in a statement of its own.
+    // may have changed with it; and the change happens now, after the one it waited for. Read
+    // them again, in a statement of its own.
     let (prev, on_team, subscribed) = if prev.is_none() && run.last_seq > 1 {
+        at = crate::now();
         let again: Around = crate::Fixed(
             diesel::sql_query(
-                "SELECT (SELECT e.hash FROM run_events e WHERE e.run_id = $1 AND e.seq = $2) \
-                 AS prev, \
+                "UPDATE runs SET updated_at = $4 WHERE id = $1 RETURNING \
+                 (SELECT e.hash FROM run_events e WHERE e.run_id = $1 AND e.seq = $2) AS prev, \
                  EXISTS (SELECT 1 FROM run_members m WHERE m.run_id = $1 AND m.user_id = $3) \
                  AS on_team, \
                  EXISTS (SELECT 1 FROM webhook_subscriptions w WHERE w.active) AS subscribed",
             )
             .bind::<Text, _>(run_id)
             .bind::<diesel::sql_types::BigInt, _>(run.last_seq - 1)
-            .bind::<Text, _>(actor_id),
+            .bind::<Text, _>(actor_id)
+            .bind::<diesel::sql_types::Timestamp, _>(at),
         )
         .get_result(conn)?;
         (again.prev, again.on_team, again.subscribed)
@@ -209,6 +215,7 @@ pub(super) fn claim(
     let prev_hash = prev_hash(conn, run_id, run.last_seq, prev)?;
     Ok(Claimed {
         run,
+        at,
         prev_hash,
         on_team,
         subscribed,

@@ -28,8 +28,8 @@ impl Store {
         // The run is taken and the event's number claimed first, in one statement; a change
         // that alters nothing gives the number back (the transaction is rolled back).
         self.write_or_undo(|conn| {
-            let at = now();
-            let claimed = claim(conn, run_id, &actor.id, at)?;
+            let claimed = claim(conn, run_id, &actor.id)?;
+            let at = claimed.at;
             update_item_of(
                 conn,
                 Taken::Claimed(claimed),
