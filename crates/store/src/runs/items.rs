@@ -29,7 +29,6 @@ impl Store {
         // that alters nothing gives the number back (the transaction is rolled back).
         self.write_or_undo(|conn| {
             let claimed = claim(conn, run_id, &actor.id)?;
-            let at = claimed.at;
             update_item_of(
                 conn,
                 Taken::Claimed(claimed),
@@ -37,7 +36,6 @@ impl Store {
                 if_match,
                 change,
                 actor,
-                at,
             )
         })
     }
@@ -62,19 +60,11 @@ pub(super) fn update_item_locked(
     actor: &Actor,
 ) -> StoreResult<RunItem> {
     let run = load_run(conn, run_id)?;
-    let (item, _) = update_item_of(
-        conn,
-        Taken::Locked(run),
-        item_id,
-        if_match,
-        change,
-        actor,
-        now(),
-    )?;
+    let (item, _) = update_item_of(conn, Taken::Locked(run), item_id, if_match, change, actor)?;
     Ok(item)
 }
 
-/// Changes an item of the run `taken` at `at`; answers the item and whether it changed.
+/// Changes an item of the run `taken`; answers the item and whether it changed.
 fn update_item_of(
     conn: &mut crate::AnyConnection,
     taken: Taken,
@@ -82,11 +72,11 @@ fn update_item_of(
     if_match: Option<&shipshape_domain::precondition::Versions>,
     change: ItemChange,
     actor: &Actor,
-    at: chrono::NaiveDateTime,
 ) -> StoreResult<(RunItem, bool)> {
-    let run = match &taken {
-        Taken::Claimed(c) => &c.run,
-        Taken::Locked(run) => run,
+    // When the change happens: once the run is held.
+    let (run, at) = match &taken {
+        Taken::Claimed(c) => (&c.run, c.at),
+        Taken::Locked(run) => (run, now()),
     };
     let run_id = run.id.clone();
     let run_id = run_id.as_str();
