@@ -126,6 +126,12 @@ pub fn prefetch(paths: &[String]) {
     EARLY.set((js_sys::Date::now(), pending));
 }
 
+/// Drops the reads [`prefetch`] started: the session they were read for has ended or
+/// changed, and no one else may be served them.
+pub fn forget_prefetched() {
+    EARLY.set((0.0, Vec::new()));
+}
+
 /// The answer of a read [`prefetch`] started for `path`, once, and only while it is fresh
 /// (a screen that never came, its module not fetched, leaves answers nobody should read).
 fn early(path: &str) -> Option<js_sys::Promise> {

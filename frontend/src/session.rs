@@ -103,7 +103,9 @@ pub fn token() -> Option<String> {
     storage()?.get_item(TOKEN_KEY).ok()?
 }
 
+/// Stores (or removes) the token; what was read ahead for the session before is dropped.
 fn store_token(token: Option<&str>) {
+    crate::api::forget_prefetched();
     if let Some(storage) = storage() {
         let _ = match token {
             Some(t) => storage.set_item(TOKEN_KEY, t),

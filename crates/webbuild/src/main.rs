@@ -269,7 +269,7 @@ fn run() -> Result<(), BoxError> {
                 .sum::<usize>();
         largest = largest.max(total);
         println!(
-            "first load of the {screen} screen (and the modules it needs): {:.1} KB",
+            "first load of the {screen} screen (and the modules it needs): {:.1} KB ({total} B)",
             total as f64 / 1024.0
         );
     }
