@@ -10,6 +10,7 @@ use shipshape_domain::wire::EventPage;
 use crate::schema::{run_events as ev, runs as r};
 use crate::{AnyConnection, Store, StoreError, StoreResult, utc};
 
+use super::items::ItemWrite;
 use super::rows::*;
 use shipshape_domain::chain::{GENESIS, canonical_json, chained_body, link_hash};
 use shipshape_domain::wire::ChainVerdict;
@@ -133,15 +134,16 @@ pub(super) fn append_event_to(
         },
         also,
         None,
+        None,
     )
 }
 
-/// A run's row taken for a change that appends one event: locked, the event's number
-/// claimed and the run's `updated_at` set, in one statement that also answers what the change
-/// asks of the database besides (whether the actor is on the run's team, whether any webhook
-/// subscription is active) — in two when that statement had to wait for the lock (see
-/// [`claim`]). A change that then alters nothing must not keep what this wrote: run it in
-/// [`Store::write_or_undo`](crate::Store).
+/// A run's row taken for a change of one of its items, which appends one event: locked, the
+/// event's number claimed and the run's `updated_at` set, in one statement that also answers
+/// what the change asks of the database besides (whether the actor is on the run's team,
+/// whether any webhook subscription is active, and on PostgreSQL the item) — in two when that
+/// statement had to wait for the lock (see [`claim`]). A change that then alters nothing must
+/// not keep what this wrote: run it in [`Store::write_or_undo`](crate::Store).
 pub(super) struct Claimed {
     /// The run as locked; its `last_seq` is the claimed event's number.
     pub(super) run: RunRow,
@@ -155,17 +157,27 @@ pub(super) struct Claimed {
     subscribed: bool,
 }
 
-/// Takes `run_id` for a change by `actor_id` (`NotFound` for an unknown run): see
-/// [`Claimed`].
+/// Takes `run_id` for a change of its item `item_id` by `actor_id` (`NotFound` for an unknown
+/// run): see [`Claimed`]. Answers the item too as the claim read it: on PostgreSQL, when the
+/// claim did not wait for the lock (a statement costs a round trip there); otherwise `None`
+/// and the change reads it (`None` also for an item the run does not have).
 pub(super) fn claim(
     conn: &mut AnyConnection,
     run_id: &str,
+    item_id: &str,
     actor_id: &str,
-) -> StoreResult<Claimed> {
+) -> StoreResult<(Claimed, Option<ItemRow>)> {
     let mut at = crate::now();
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Nullable, Text};
-    let (run, prev, on_team, subscribed) = crate::native!(conn, |c| {
+    // The item as JSON on PostgreSQL; on SQLite nothing (`NULL = x` holds for no row).
+    let item_sql = match conn {
+        AnyConnection::Postgresql(_) => {
+            "(SELECT row_to_json(i)::text FROM run_items i WHERE i.run_id = runs.id AND i.id = "
+        }
+        AnyConnection::Sqlite(_) => "(SELECT NULL WHERE NULL = ",
+    };
+    let (run, prev, on_team, subscribed, item) = crate::native!(conn, |c| {
         crate::Fixed(
         diesel::update(r::table.find(run_id))
             .set((r::last_seq.eq(r::last_seq + 1_i64), r::updated_at.eq(at)))
@@ -181,12 +193,17 @@ pub(super) fn claim(
                 .bind::<Text, _>(actor_id)
                 .sql(")"),
                 sql::<Bool>("EXISTS (SELECT 1 FROM webhook_subscriptions w WHERE w.active)"),
+                sql::<Nullable<Text>>(item_sql).bind::<Text, _>(item_id).sql(")"),
             )),
     )
-    .get_result::<(RunRow, Option<String>, bool, bool)>(c)
+    .get_result::<(RunRow, Option<String>, bool, bool, Option<String>)>(c)
     .optional()
     })?
     .ok_or(StoreError::NotFound("run"))?;
+    let mut item = item
+        .map(|json| serde_json::from_str::<ItemRow>(&json))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("item {item_id}: {e}")))?;
     // On PostgreSQL a statement that waited for the row's lock sees the row as the change it
     // waited for left it, but reads everything else as it was when the statement began: the
     // event that change appended is not there to chain to, and the team or the subscriptions
@@ -194,6 +211,7 @@ pub(super) fn claim(
     // them again, in a statement of its own.
     let (prev, on_team, subscribed) = if prev.is_none() && run.last_seq > 1 {
         at = crate::now();
+        item = None;
         let again: Around = crate::Fixed(
             diesel::sql_query(
                 "UPDATE runs SET updated_at = $4 WHERE id = $1 RETURNING \
@@ -213,22 +231,27 @@ pub(super) fn claim(
         (prev, on_team, subscribed)
     };
     let prev_hash = prev_hash(conn, run_id, run.last_seq, prev)?;
-    Ok(Claimed {
-        run,
-        at,
-        prev_hash,
-        on_team,
-        subscribed,
-    })
+    Ok((
+        Claimed {
+            run,
+            at,
+            prev_hash,
+            on_team,
+            subscribed,
+        },
+        item,
+    ))
 }
 
-/// Appends the event whose number `claimed` holds.
+/// Appends the event whose number `claimed` holds, writing `item` with it (an item change:
+/// on PostgreSQL in the event's statement).
 pub(super) fn append_claimed(
     conn: &mut AnyConnection,
     claimed: Claimed,
     actor: &str,
     at: NaiveDateTime,
     data: EventData,
+    item: ItemWrite<'_>,
 ) -> StoreResult<i64> {
     let Claimed {
         run,
@@ -252,6 +275,7 @@ pub(super) fn append_claimed(
             product: &run.product,
             environment: &run.environment,
         }),
+        Some(item),
     )
 }
 
@@ -294,12 +318,13 @@ struct NewEvent<'a> {
 
 /// Writes an event whose number is taken: chained, queued to the webhook subscriptions that
 /// want it (and `also`), placed in the all-runs log, and announced once the transaction
-/// commits.
+/// commits; with the item row `item` when the event is that item's change.
 fn write_event(
     conn: &mut AnyConnection,
     new: NewEvent<'_>,
     also: &[String],
     audience: Option<crate::webhooks::Audience<'_>>,
+    item: Option<ItemWrite<'_>>,
 ) -> StoreResult<i64> {
     let NewEvent {
         run_id,
@@ -330,31 +355,60 @@ fn write_event(
     let payload = body["payload"].to_string();
     let signal = crate::live::Signal::Events(run_id.to_owned());
     if let AnyConnection::Postgresql(c) = conn {
-        // The all-runs position, the event and its NOTIFY in one round trip.
+        // The item, the all-runs position, the event and its NOTIFY in one round trip.
         let (channel, notice) = signal.notification();
-        crate::Fixed(
-            diesel::sql_query(
-                "WITH p AS (UPDATE event_log_head SET position = position + 1 WHERE id = 1 \
-             RETURNING position), \
-             e AS (INSERT INTO run_events \
-             (run_id, seq, event_type, actor, at, payload, prev_hash, hash, position) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, p.position FROM p RETURNING seq) \
-             SELECT e.seq FROM e CROSS JOIN pg_notify($9, $10) AS n",
-            )
-            .bind::<diesel::sql_types::Text, _>(run_id)
-            .bind::<diesel::sql_types::BigInt, _>(seq)
-            .bind::<diesel::sql_types::Text, _>(event_type.as_str())
-            .bind::<diesel::sql_types::Text, _>(actor)
-            .bind::<diesel::sql_types::Timestamp, _>(at)
-            .bind::<diesel::sql_types::Text, _>(&payload)
-            .bind::<diesel::sql_types::Text, _>(&prev_hash)
-            .bind::<diesel::sql_types::Text, _>(&hash)
-            .bind::<diesel::sql_types::Text, _>(channel)
-            .bind::<diesel::sql_types::Text, _>(notice),
-        )
-        .get_result::<Appended>(c)?;
+        let event = PgEvent {
+            run_id,
+            seq,
+            event_type: event_type.as_str(),
+            actor,
+            at,
+            payload: &payload,
+            prev_hash: &prev_hash,
+            hash: &hash,
+            channel,
+            notice,
+        };
+        let appended = match &item {
+            None => crate::Fixed(event.bound(APPEND)).get_result::<Appended>(c),
+            Some(item) => {
+                let row = item.row;
+                use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+                crate::Fixed(
+                    event
+                        .bound(APPEND_WITH_ITEM)
+                        .bind::<Text, _>(&row.status)
+                        .bind::<Nullable<Timestamp>, _>(row.started_at)
+                        .bind::<Nullable<Timestamp>, _>(row.finished_at)
+                        .bind::<Nullable<Text>, _>(&row.assignee)
+                        .bind::<Nullable<Text>, _>(&row.note)
+                        .bind::<Nullable<Text>, _>(&row.evidence_url)
+                        .bind::<Text, _>(&row.evidence)
+                        .bind::<Nullable<Text>, _>(&row.skip_reason)
+                        .bind::<BigInt, _>(row.version)
+                        .bind::<Nullable<Text>, _>(&row.updated_by)
+                        .bind::<Nullable<Timestamp>, _>(row.updated_at)
+                        .bind::<Nullable<Text>, _>(&row.worked_by)
+                        .bind::<Text, _>(&row.id)
+                        .bind::<BigInt, _>(item.expected),
+                )
+                .get_result::<Appended>(c)
+            }
+        };
+        match appended.optional()? {
+            Some(Appended { .. }) => {}
+            // Only the item's condition can leave the statement without a row.
+            None => {
+                return Err(
+                    item.map_or(diesel::result::Error::NotFound.into(), |i| i.refused(conn))
+                );
+            }
+        }
         crate::live::publish_here(signal);
         return Ok(seq);
+    }
+    if let Some(item) = &item {
+        item.write(conn)?;
     }
     let position = crate::live::next_position(conn)?;
     crate::native!(conn, |c| diesel::insert_into(ev::table)
@@ -372,6 +426,65 @@ fn write_event(
         .execute(c))?;
     crate::live::publish_here(signal);
     Ok(seq)
+}
+
+/// On PostgreSQL: the all-runs position, the event and its NOTIFY (binds: see [`PgEvent`]).
+const APPEND: &str = "WITH p AS (UPDATE event_log_head SET position = position + 1 WHERE id = 1 \
+     RETURNING position), \
+     e AS (INSERT INTO run_events \
+     (run_id, seq, event_type, actor, at, payload, prev_hash, hash, position) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, p.position FROM p RETURNING seq) \
+     SELECT e.seq FROM e CROSS JOIN pg_notify($9, $10) AS n";
+
+/// [`APPEND`] with the item's row the event records the change of, written only if still at
+/// the version the change was planned on (no row answered otherwise, nothing appended).
+const APPEND_WITH_ITEM: &str = "WITH u AS (UPDATE run_items SET status = $11, \
+     started_at = $12, finished_at = $13, assignee = $14, note = $15, evidence_url = $16, \
+     evidence = $17, skip_reason = $18, version = $19, updated_by = $20, updated_at = $21, \
+     worked_by = $22 WHERE id = $23 AND version = $24 RETURNING 1), \
+     p AS (UPDATE event_log_head SET position = position + 1 \
+     WHERE id = 1 AND EXISTS (SELECT 1 FROM u) RETURNING position), \
+     e AS (INSERT INTO run_events \
+     (run_id, seq, event_type, actor, at, payload, prev_hash, hash, position) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, p.position FROM p RETURNING seq) \
+     SELECT e.seq FROM e CROSS JOIN pg_notify($9, $10) AS n";
+
+/// An event's fields as `$1`–`$10` of [`APPEND`] and [`APPEND_WITH_ITEM`].
+struct PgEvent<'a> {
+    run_id: &'a str,
+    seq: i64,
+    event_type: &'a str,
+    actor: &'a str,
+    at: NaiveDateTime,
+    payload: &'a str,
+    prev_hash: &'a str,
+    hash: &'a str,
+    /// The NOTIFY's channel and notice.
+    channel: &'a str,
+    notice: &'a str,
+}
+
+impl<'a> PgEvent<'a> {
+    /// `statement` with the event's fields bound.
+    fn bound(
+        &self,
+        statement: &'static str,
+    ) -> diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery>
+    {
+        use diesel::sql_types::{BigInt, Text, Timestamp};
+        diesel::sql_query(statement)
+            .into_boxed()
+            .bind::<Text, _>(self.run_id)
+            .bind::<BigInt, _>(self.seq)
+            .bind::<Text, _>(self.event_type)
+            .bind::<Text, _>(self.actor)
+            .bind::<Timestamp, _>(self.at)
+            .bind::<Text, _>(self.payload)
+            .bind::<Text, _>(self.prev_hash)
+            .bind::<Text, _>(self.hash)
+            .bind::<Text, _>(self.channel)
+            .bind::<Text, _>(self.notice)
+    }
 }
 
 /// What [`append_event_to`] reads back when it takes the run's next sequence number.

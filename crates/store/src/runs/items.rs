@@ -28,10 +28,11 @@ impl Store {
         // The run is taken and the event's number claimed first, in one statement; a change
         // that alters nothing gives the number back (the transaction is rolled back).
         self.write_or_undo(|conn| {
-            let claimed = claim(conn, run_id, &actor.id)?;
+            let (claimed, item) = claim(conn, run_id, item_id, &actor.id)?;
             update_item_of(
                 conn,
                 Taken::Claimed(claimed),
+                item,
                 item_id,
                 if_match,
                 change,
@@ -60,14 +61,24 @@ pub(super) fn update_item_locked(
     actor: &Actor,
 ) -> StoreResult<RunItem> {
     let run = load_run(conn, run_id)?;
-    let (item, _) = update_item_of(conn, Taken::Locked(run), item_id, if_match, change, actor)?;
+    let (item, _) = update_item_of(
+        conn,
+        Taken::Locked(run),
+        None,
+        item_id,
+        if_match,
+        change,
+        actor,
+    )?;
     Ok(item)
 }
 
-/// Changes an item of the run `taken`; answers the item and whether it changed.
+/// Changes an item of the run `taken` (the item as read with the run, if it was); answers the
+/// item and whether it changed.
 fn update_item_of(
     conn: &mut crate::AnyConnection,
     taken: Taken,
+    item: Option<ItemRow>,
     item_id: &str,
     if_match: Option<&shipshape_domain::precondition::Versions>,
     change: ItemChange,
@@ -81,7 +92,10 @@ fn update_item_of(
     let run_id = run.id.clone();
     let run_id = run_id.as_str();
     let run_status = run.status()?;
-    let item = load_item(conn, run_id, item_id)?;
+    let item = match item {
+        Some(item) => item,
+        None => load_item(conn, run_id, item_id)?,
+    };
     check_if_match("item", if_match, item.version)?;
     // The team's names are asked only to check a new assignee; whether the actor is on it,
     // the claim has read.
@@ -129,7 +143,7 @@ fn update_item_of(
     if finished {
         crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Remove)?;
     }
-    // The row as it will be, written whole (the answer is made from it: no read-back).
+    // The row as it will be, written whole with the event.
     let fresh = ItemRow {
         status: plan.status.as_str().to_owned(),
         started_at,
@@ -145,8 +159,55 @@ fn update_item_of(
         worked_by: plan.worked_by.clone(),
         ..item.clone()
     };
-    let updated = crate::native!(conn, |c| crate::Fixed(
-        diesel::update(ri::table.filter(ri::id.eq(item_id).and(ri::version.eq(item.version))))
+    if plan.invalidates_signoffs {
+        diesel::update(
+            so::table
+                .filter(so::item_id.eq(item_id))
+                .filter(so::invalidated_at.is_null()),
+        )
+        .set(so::invalidated_at.eq(at))
+        .execute(conn)?;
+    }
+    let data = EventData::ItemUpdated(plan.event);
+    let write = ItemWrite {
+        row: &fresh,
+        expected: item.version,
+    };
+    match taken {
+        Taken::Claimed(claimed) => append_claimed(conn, claimed, &actor.username, at, data, write)?,
+        Taken::Locked(_) => {
+            write.write(conn)?;
+            append_event(conn, run_id, &actor.username, at, data)?
+        }
+    };
+    if finished {
+        crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Add)?;
+    }
+    // Sign-offs still valid: none once the change invalidated them.
+    let signoffs: Vec<&SignoffRow> = if plan.invalidates_signoffs {
+        Vec::new()
+    } else {
+        signoffs.iter().collect()
+    };
+    Ok((fresh.to_wire(run_status, &signoffs, &probes)?, true))
+}
+
+/// An item's row as a change leaves it (the answer is made from it: no read-back), to be
+/// written whole if the stored row is still at version `expected`.
+pub(super) struct ItemWrite<'a> {
+    pub(super) row: &'a ItemRow,
+    pub(super) expected: i64,
+}
+
+impl ItemWrite<'_> {
+    /// Writes the row on its own (on PostgreSQL an item change writes it in its event's
+    /// statement: see [`append_claimed`]).
+    pub(super) fn write(&self, conn: &mut crate::AnyConnection) -> StoreResult<()> {
+        let fresh = self.row;
+        let updated = crate::native!(conn, |c| crate::Fixed(
+            diesel::update(
+                ri::table.filter(ri::id.eq(&fresh.id).and(ri::version.eq(self.expected)))
+            )
             .set((
                 ri::status.eq(&fresh.status),
                 ri::started_at.eq(fresh.started_at),
@@ -164,43 +225,30 @@ fn update_item_of(
             // With RETURNING the kept preparation is used (diesel checks a bare UPDATE run by
             // `execute` as if it could vary).
             .returning(ri::version),
-    )
-    .get_result::<i64>(c)
-    .optional())?;
-    if updated.is_none() {
-        let current = ri::table
-            .find(item_id)
-            .select(ri::version)
-            .get_result(conn)?;
-        return Err(StoreError::PreconditionFailed {
-            what: "item",
-            current,
-        });
-    }
-    if plan.invalidates_signoffs {
-        diesel::update(
-            so::table
-                .filter(so::item_id.eq(item_id))
-                .filter(so::invalidated_at.is_null()),
         )
-        .set(so::invalidated_at.eq(at))
-        .execute(conn)?;
+        .get_result::<i64>(c)
+        .optional())?;
+        match updated {
+            Some(_) => Ok(()),
+            None => Err(self.refused(conn)),
+        }
     }
-    let data = EventData::ItemUpdated(plan.event);
-    match taken {
-        Taken::Claimed(claimed) => append_claimed(conn, claimed, &actor.username, at, data)?,
-        Taken::Locked(_) => append_event(conn, run_id, &actor.username, at, data)?,
-    };
-    if finished {
-        crate::insights::rollup_run(conn, run_id, crate::insights::Sign::Add)?;
+
+    /// Why the row was not written: it is no longer at the version the change was planned
+    /// on.
+    pub(super) fn refused(&self, conn: &mut crate::AnyConnection) -> StoreError {
+        match ri::table
+            .find(&self.row.id)
+            .select(ri::version)
+            .get_result(conn)
+        {
+            Ok(current) => StoreError::PreconditionFailed {
+                what: "item",
+                current,
+            },
+            Err(e) => e.into(),
+        }
     }
-    // Sign-offs still valid: none once the change invalidated them.
-    let signoffs: Vec<&SignoffRow> = if plan.invalidates_signoffs {
-        Vec::new()
-    } else {
-        signoffs.iter().collect()
-    };
-    Ok((fresh.to_wire(run_status, &signoffs, &probes)?, true))
 }
 
 /// Evidence links as stored: a JSON array.

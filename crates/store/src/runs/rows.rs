@@ -61,7 +61,9 @@ pub(super) struct RunRow {
     pub(super) rollback_decided_at: Option<NaiveDateTime>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// An item's row. (`Deserialize`: PostgreSQL hands it back with an item change's claim as
+/// `row_to_json`, see [`super::events::claim`].)
+#[derive(Debug, Clone, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = ri)]
 pub(super) struct ItemRow {
     pub(super) id: String,
