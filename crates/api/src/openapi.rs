@@ -198,7 +198,12 @@ fn document_body_errors(api: &mut utoipa::openapi::OpenApi) {
 /// The document as served and committed: the generated one with the limits the server
 /// enforces (see [`limits`]).
 pub fn document_value() -> serde_json::Value {
-    let mut doc = serde_json::to_value(document()).unwrap_or_default();
+    value_of(document())
+}
+
+/// [`document_value`] of a document already built.
+pub(crate) fn value_of(document: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut doc = serde_json::to_value(document).unwrap_or_default();
     let missing = limits::apply(&mut doc);
     webhooks::apply(&mut doc);
     if !missing.is_empty() {

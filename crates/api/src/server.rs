@@ -189,13 +189,6 @@ pub fn seed_demo(config: &Config, runs: usize, days: i64) -> Result<(), StartErr
 /// Builds the HTTP server on a prepared state; returns it with the address it listens on.
 pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), StartError> {
     let state = web::Data::new(state);
-    let document = openapi::document();
-    let routes = KnownRoutes::from_document(&document);
-    // Made once and shared by every worker (as a JSON tree per worker it cost MiBs each).
-    let served = web::Bytes::from(
-        serde_json::to_vec(&openapi::document_value())
-            .map_err(|e| StartError::Other(e.to_string()))?,
-    );
     let web_root = crate::web::WebRoot::new(&config.web_dir);
     let server = HttpServer::new(move || {
         App::new()
@@ -222,16 +215,10 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
             )
             .route(
                 "/api-docs/openapi.json",
-                web::get().to({
-                    let document = served.clone();
-                    move || {
-                        let document = document.clone();
-                        async move {
-                            HttpResponse::Ok()
-                                .content_type(actix_web::http::header::ContentType::json())
-                                .body(document)
-                        }
-                    }
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type(actix_web::http::header::ContentType::json())
+                        .body(described().document.clone())
                 }),
             )
             .route(
@@ -242,7 +229,6 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
                         .finish()
                 }),
             )
-            .app_data(web::Data::new(routes.clone()))
             .app_data(web::Data::new(web_root.clone()))
             .default_service(web::to(unmatched))
             // Problems are made before compression, so a rewritten body is compressed (or not)
@@ -273,10 +259,34 @@ pub fn build(config: &Config, state: AppState) -> Result<(Server, SocketAddr), S
     Ok((server.run(), addr))
 }
 
+/// The API as its OpenAPI document describes it: the document as served, and its routes.
+struct Described {
+    document: web::Bytes,
+    routes: KnownRoutes,
+}
+
+/// The API's description, made once, when first asked for (by a client reading the
+/// document, or by a request no route matched): a server that is never asked keeps neither
+/// the document nor the code that makes it in memory.
+fn described() -> &'static Described {
+    static DESCRIBED: std::sync::LazyLock<Described> = std::sync::LazyLock::new(|| {
+        let document = openapi::document();
+        let routes = KnownRoutes::from_document(&document);
+        Described {
+            // One copy, shared by every worker (as a JSON tree per worker it cost MiBs each).
+            document: web::Bytes::from(
+                serde_json::to_vec(&openapi::value_of(document)).unwrap_or_default(),
+            ),
+            routes,
+        }
+    });
+    &DESCRIBED
+}
+
 /// The paths of the API and the methods each takes, from the OpenAPI document, so that a
 /// request no route matched gets 405 with `Allow` when its path exists, 404 otherwise.
-#[derive(Debug, Clone)]
-struct KnownRoutes(std::sync::Arc<Vec<(Vec<String>, Vec<&'static str>)>>);
+#[derive(Debug)]
+struct KnownRoutes(Vec<(Vec<String>, Vec<&'static str>)>);
 
 impl KnownRoutes {
     fn from_document(doc: &utoipa::openapi::OpenApi) -> Self {
@@ -299,7 +309,7 @@ impl KnownRoutes {
                 (segments, methods)
             })
             .collect();
-        KnownRoutes(std::sync::Arc::new(routes))
+        KnownRoutes(routes)
     }
 
     fn methods_for(&self, path: &str) -> Option<Vec<&'static str>> {
@@ -328,7 +338,6 @@ impl KnownRoutes {
 
 async fn unmatched(
     req: actix_web::HttpRequest,
-    routes: web::Data<KnownRoutes>,
     web_root: web::Data<crate::web::WebRoot>,
 ) -> HttpResponse {
     use actix_web::ResponseError;
@@ -338,7 +347,7 @@ async fn unmatched(
     {
         return res;
     }
-    match routes.methods_for(req.path()) {
+    match described().routes.methods_for(req.path()) {
         Some(methods) => {
             // The method the client sent (`edge` answers HEAD as GET).
             let method = if req.extensions().contains::<WasHead>() {

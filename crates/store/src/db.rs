@@ -99,16 +99,37 @@ const POSTGRES_DEFAULTS: [(&str, &str); 5] = [
     ("keepalives_count", "3"),
 ];
 
-/// The URL with [`POSTGRES_DEFAULTS`] added where it does not set them.
+/// The URL with [`POSTGRES_DEFAULTS`] added where it does not set them; and for a server on
+/// this machine (a loopback address) that no one asked TLS of (no `sslmode` in the URL, nor
+/// `PGSSLMODE`, `PGREQUIRESSL` or a service file in the environment), `sslmode=allow`: plain
+/// first, TLS only if the server demands it. libpq's own default, `prefer`, encrypts traffic
+/// that never leaves the machine: about 5 MiB of the server's memory and CPU on every
+/// statement, for nothing.
 pub fn with_connection_defaults(url: &str) -> String {
+    let tls_asked = ["PGSSLMODE", "PGREQUIRESSL", "PGSERVICE"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+    with_defaults(url, tls_asked)
+}
+
+/// [`with_connection_defaults`], told whether the environment chooses the TLS mode.
+fn with_defaults(url: &str, tls_asked: bool) -> String {
     let query = url.split_once('?').map_or("", |(_, q)| q);
     let set: Vec<&str> = query
         .split('&')
         .filter_map(|kv| kv.split('=').next())
         .collect();
+    let plain_first = !tls_asked
+        && !set
+            .iter()
+            .any(|k| matches!(*k, "sslmode" | "requiressl" | "service"))
+        && loopback_only(url);
     let mut out = url.to_owned();
-    for (key, value) in POSTGRES_DEFAULTS {
-        if set.contains(&key) {
+    let defaults = POSTGRES_DEFAULTS
+        .iter()
+        .chain(plain_first.then_some(&("sslmode", "allow")));
+    for (key, value) in defaults {
+        if set.contains(key) {
             continue;
         }
         out.push(if out.contains('?') { '&' } else { '?' });
@@ -117,6 +138,29 @@ pub fn with_connection_defaults(url: &str) -> String {
         out.push_str(value);
     }
     out
+}
+
+/// Whether a `postgres://` URL names only a loopback host (`localhost`, 127.0.0.0/8, `::1`),
+/// and no `host` or `hostaddr` parameter that could send it elsewhere.
+fn loopback_only(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if query
+        .split('&')
+        .any(|kv| matches!(kv.split('=').next(), Some("host" | "hostaddr")))
+    {
+        return false;
+    }
+    let authority = location.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Opens one connection of the backend the URL names, set up for use.
@@ -348,5 +392,39 @@ mod tests {
             "postgres://u@h/db?sslmode=require&connect_timeout=20&keepalives=1\
              &keepalives_idle=30&keepalives_interval=10&keepalives_count=3"
         );
+    }
+
+    #[test]
+    fn a_server_on_this_machine_is_asked_for_plain_connections_first_unless_tls_is_chosen() {
+        let timeouts = "connect_timeout=5&keepalives=1&keepalives_idle=30\
+                        &keepalives_interval=10&keepalives_count=3";
+        for url in [
+            "postgres://u@127.0.0.1:5432/db",
+            "postgres://u:p@localhost/db",
+            "postgresql://u@[::1]:5433/db",
+            "postgres://u@127.8.9.10/db?application_name=x",
+        ] {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            assert_eq!(
+                with_defaults(url, false),
+                format!("{url}{sep}{timeouts}&sslmode=allow"),
+                "{url}"
+            );
+        }
+        // Another host, a host parameter, a socket, or TLS chosen in the URL or the
+        // environment: libpq's own choice stands.
+        for (url, env) in [
+            ("postgres://u@db.internal/db", false),
+            ("postgres://u@10.0.0.5/db", false),
+            ("postgres://u@127.0.0.1.example/db", false),
+            ("postgres://u@127.0.0.1/db?host=db.internal", false),
+            ("postgres://u@/db?hostaddr=10.0.0.5", false),
+            ("postgres://u@/db", false),
+            ("postgres://u@localhost/db?sslmode=require", false),
+            ("postgres://u@localhost/db?service=main", false),
+            ("postgres://u@localhost/db", true),
+        ] {
+            assert!(!with_defaults(url, env).contains("sslmode=allow"), "{url}");
+        }
     }
 }
