@@ -243,18 +243,18 @@ pub(super) fn claim(
     ))
 }
 
-/// Appends the event whose number `claimed` holds, writing `item` with it (an item change:
-/// on PostgreSQL in the event's statement).
+/// Appends the event whose number `claimed` holds, at the claim's time, writing `item` with
+/// it (an item change: on PostgreSQL in the event's statement).
 pub(super) fn append_claimed(
     conn: &mut AnyConnection,
     claimed: Claimed,
     actor: &str,
-    at: NaiveDateTime,
     data: EventData,
     item: ItemWrite<'_>,
 ) -> StoreResult<i64> {
     let Claimed {
         run,
+        at,
         prev_hash,
         subscribed,
         ..
@@ -428,26 +428,35 @@ fn write_event(
     Ok(seq)
 }
 
+/// The end of [`APPEND`] and [`APPEND_WITH_ITEM`]: the event, at the all-runs position `p`
+/// holds, and its NOTIFY.
+macro_rules! insert_event_from_p {
+    () => {
+        "e AS (INSERT INTO run_events \
+         (run_id, seq, event_type, actor, at, payload, prev_hash, hash, position) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, p.position FROM p RETURNING seq) \
+         SELECT e.seq FROM e CROSS JOIN pg_notify($9, $10) AS n"
+    };
+}
+
 /// On PostgreSQL: the all-runs position, the event and its NOTIFY (binds: see [`PgEvent`]).
-const APPEND: &str = "WITH p AS (UPDATE event_log_head SET position = position + 1 WHERE id = 1 \
-     RETURNING position), \
-     e AS (INSERT INTO run_events \
-     (run_id, seq, event_type, actor, at, payload, prev_hash, hash, position) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, p.position FROM p RETURNING seq) \
-     SELECT e.seq FROM e CROSS JOIN pg_notify($9, $10) AS n";
+const APPEND: &str = concat!(
+    "WITH p AS (UPDATE event_log_head SET position = position + 1 WHERE id = 1 \
+     RETURNING position), ",
+    insert_event_from_p!()
+);
 
 /// [`APPEND`] with the item's row the event records the change of, written only if still at
 /// the version the change was planned on (no row answered otherwise, nothing appended).
-const APPEND_WITH_ITEM: &str = "WITH u AS (UPDATE run_items SET status = $11, \
+const APPEND_WITH_ITEM: &str = concat!(
+    "WITH u AS (UPDATE run_items SET status = $11, \
      started_at = $12, finished_at = $13, assignee = $14, note = $15, evidence_url = $16, \
      evidence = $17, skip_reason = $18, version = $19, updated_by = $20, updated_at = $21, \
      worked_by = $22 WHERE id = $23 AND version = $24 RETURNING 1), \
      p AS (UPDATE event_log_head SET position = position + 1 \
-     WHERE id = 1 AND EXISTS (SELECT 1 FROM u) RETURNING position), \
-     e AS (INSERT INTO run_events \
-     (run_id, seq, event_type, actor, at, payload, prev_hash, hash, position) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, p.position FROM p RETURNING seq) \
-     SELECT e.seq FROM e CROSS JOIN pg_notify($9, $10) AS n";
+     WHERE id = 1 AND EXISTS (SELECT 1 FROM u) RETURNING position), ",
+    insert_event_from_p!()
+);
 
 /// An event's fields as `$1`–`$10` of [`APPEND`] and [`APPEND_WITH_ITEM`].
 struct PgEvent<'a> {

@@ -174,7 +174,7 @@ fn update_item_of(
         expected: item.version,
     };
     match taken {
-        Taken::Claimed(claimed) => append_claimed(conn, claimed, &actor.username, at, data, write)?,
+        Taken::Claimed(claimed) => append_claimed(conn, claimed, &actor.username, data, write)?,
         Taken::Locked(_) => {
             write.write(conn)?;
             append_event(conn, run_id, &actor.username, at, data)?
